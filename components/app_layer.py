@@ -1,0 +1,139 @@
+"""The application stack of one environment: the Frappe processes and their two volumes.
+
+It never creates a network. It joins the data layer's and the ingress's networks, which it is
+handed by id, so an app rollout can never change a network's lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import StackConfig
+from components.frappe_processes import (
+    APP_PROCESSES,
+    BACKUPS_PATH,
+    LOGS_PATH,
+    SITES_PATH,
+    AppProcess,
+    NetworkRole,
+)
+from components.naming import EnvironmentNames
+from components.swarm import Attachment, Mount, ServiceSpec, label_list, swarm_service
+
+
+@dataclass(frozen=True)
+class AppNetworks:
+    internal: pulumi.Input[str]
+    database: pulumi.Input[str]
+    public: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class AppLayerArgs:
+    config: StackConfig
+    networks: AppNetworks
+    # Traefik's service-level labels per service name, from the ingress.
+    routing_labels: Mapping[str, Mapping[str, str]]
+
+
+class AppLayer(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: AppLayerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("brandclub:swarm:AppLayer", name, None, opts)
+        self._args = args
+        self._names = EnvironmentNames(args.config.environment)
+        self.stack_name = self._names.app_stack
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+        # The sites volume holds site_config.json and every uploaded file: data, not cache,
+        # so it gets the same protection as the database volumes.
+        protection = args.config.data_protection
+        kept = pulumi.ResourceOptions.merge(
+            child,
+            pulumi.ResourceOptions(
+                protect=protection.protect, retain_on_delete=protection.retain_volumes
+            ),
+        )
+        self.volumes = {
+            purpose: docker.Volume(
+                f"{name}-{purpose}-volume",
+                name=self._names.volume(purpose),
+                labels=label_list(self._labels(), docker.VolumeLabelArgs),
+                opts=kept,
+            )
+            for purpose in ("sites", "logs")
+        }
+        self.services = {
+            process.service: swarm_service(f"{name}-{process.service}", self._spec(process), child)
+            for process in APP_PROCESSES
+            if args.config.services.get(process.service) is not None
+        }
+        self.service_names = pulumi.Output.all(*(s.name for s in self.services.values()))
+        self.register_outputs({"serviceNames": self.service_names})
+
+    def _labels(self) -> dict[str, str]:
+        return {"brandclub.environment": self._args.config.environment, "brandclub.layer": "app"}
+
+    def _network_roles(self, process: AppProcess) -> frozenset[NetworkRole]:
+        roles = process.networks
+        if process.service == "websocket" and self._args.config.ingress.websocket_direct:
+            roles |= {"public"}
+        return roles
+
+    def _attachments(self, process: AppProcess) -> list[Attachment]:
+        networks = self._args.networks
+        roles = self._network_roles(process)
+        attachments = []
+        # The short alias ("backend", "redis-queue") is the name Frappe's config and nginx use.
+        # It is given only on the environment's own networks: on traefik-public every
+        # environment's frontend would answer to "frontend".
+        if "internal" in roles:
+            attachments.append(Attachment(networks.internal, (process.service,)))
+        if "database" in roles:
+            attachments.append(Attachment(networks.database, (process.service,)))
+        if "public" in roles:
+            attachments.append(Attachment(networks.public))
+        return attachments
+
+    def _mounts(self, process: AppProcess) -> list[Mount]:
+        mounts = []
+        if process.runs_frappe:
+            mounts += [
+                Mount(SITES_PATH, self.volumes["sites"].name),
+                Mount(LOGS_PATH, self.volumes["logs"].name),
+            ]
+        if process.backups_mount:
+            mounts.append(Mount(BACKUPS_PATH, self._args.config.backup.host_path, type="bind"))
+        return mounts
+
+    def _spec(self, process: AppProcess) -> ServiceSpec:
+        config = self._args.config
+        settings = config.services.get(process.service)
+        assert settings is not None
+        image = config.app_image if process.runs_frappe else config.images.mailpit
+        # Backups are written next to the database volume's node, so follow the data placement.
+        constraints = config.placement.data if process.backups_mount else config.placement.app
+        return ServiceSpec(
+            name=EnvironmentNames.service(self._names.app_stack, process.service),
+            stack=self._names.app_stack,
+            image=image,
+            command=process.command,
+            env=dict(process.env(config)),
+            replicas=settings.replicas,
+            limits=settings.limits,
+            reservations=settings.reservations,
+            networks=self._attachments(process),
+            mounts=self._mounts(process),
+            health_test=process.health_test,
+            health_timing=config.healthcheck,
+            rollout=config.rollout,
+            update_order="stop-first" if process.singleton else "start-first",
+            endpoint_mode=config.endpoint_mode,
+            labels={**self._labels(), **self._args.routing_labels.get(process.service, {})},
+            constraints=tuple(constraints),
+            stop_grace_period=process.stop_grace_period,
+        )

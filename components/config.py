@@ -1,0 +1,364 @@
+"""The stack configuration as typed, validated models, loaded once per program run.
+
+Every rule the architecture states about figures (replica counts, the singleton scheduler, memory
+sizes, which optional services belong to which environment) is a validator here, so a bad
+``Pulumi.<stack>.yaml`` stops the program before a single resource is registered, with one error
+that lists every bad key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.mariadb_series import SUPPORTED_SERIES
+from components.units import format_size, parse_duration, parse_size
+
+NAMESPACE = "brandclub"
+Environment = Literal["dev", "staging", "prod"]
+ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+# The branch whose image each environment runs (architecture section 2).
+BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
+
+
+class RuleViolationError(ValueError):
+    """An architecture rule broken by one key below the model whose validator found it."""
+
+    def __init__(self, key: str, found: object, expected: str) -> None:
+        super().__init__(f"{key}: found {found!r}; expected {expected}")
+        self.key = key
+        self.found = found
+        self.expected = expected
+
+
+def _matching(pattern: str, expected: str):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError("expected a CIDR range such as 10.0.0.0/8") from None
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[str, BeforeValidator(parse_duration)]
+Hostname = Annotated[
+    str,
+    _matching(
+        r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+        "a lower-case DNS name such as brandclub.com",
+    ),
+]
+ImageTag = Annotated[
+    str, _matching(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker image tag such as main")
+]
+_REPOSITORY = r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*"
+ImageRepository = Annotated[
+    str, _matching(_REPOSITORY, "an image repository without a tag, e.g. ghcr.io/org/app")
+]
+ImageReference = Annotated[
+    str,
+    _matching(
+        _REPOSITORY + r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
+        "an image reference such as redis:6.2-alpine",
+    ),
+]
+Email = Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
+ClockTime = Annotated[
+    str, _matching(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a 24-hour UTC time such as 02:00")
+]
+NginxSize = Annotated[str, _matching(r"[0-9]+[kKmMgG]?", "an nginx size such as 50m")]
+Cidr = Annotated[str, AfterValidator(_network)]
+PlacementConstraint = Annotated[
+    str,
+    _matching(
+        r"(node|engine)\.[A-Za-z0-9_.-]+\s*(==|!=)\s*\S+",
+        "a Swarm placement constraint such as node.role == manager",
+    ),
+]
+
+
+class Model(BaseModel):
+    # Aliases are the camelCase keys written in Pulumi.<stack>.yaml; strict mode refuses
+    # "2" for a replica count or "yes" for a boolean instead of guessing.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+    )
+
+
+class Resources(Model):
+    cpus: float = Field(gt=0, le=64)
+    memory: ByteSize
+
+
+class Sized(Model):
+    limits: Resources
+    reservations: Resources
+
+    @model_validator(mode="after")
+    def _reservation_fits_in_limit(self) -> Sized:
+        if self.reservations.memory > self.limits.memory:
+            raise RuleViolationError(
+                "reservations.memory",
+                format_size(self.reservations.memory),
+                f"at most limits.memory ({format_size(self.limits.memory)})",
+            )
+        if self.reservations.cpus > self.limits.cpus:
+            raise RuleViolationError(
+                "reservations.cpus",
+                self.reservations.cpus,
+                f"at most limits.cpus ({self.limits.cpus})",
+            )
+        return self
+
+
+class ServiceSettings(Sized):
+    replicas: int = Field(ge=1, le=32)
+
+
+class AppServices(Model):
+    backend: ServiceSettings
+    frontend: ServiceSettings
+    websocket: ServiceSettings
+    queue_default: ServiceSettings = Field(alias="queue-default")
+    queue_short: ServiceSettings = Field(alias="queue-short")
+    queue_long: ServiceSettings = Field(alias="queue-long")
+    scheduler: ServiceSettings
+    mailpit: ServiceSettings | None = None
+    backup: ServiceSettings | None = None
+
+    @model_validator(mode="after")
+    def _singletons_stay_single(self) -> AppServices:
+        for name in ("scheduler", "backup"):
+            settings = getattr(self, name)
+            if settings is not None and settings.replicas != 1:
+                raise RuleViolationError(
+                    f"{name}.replicas",
+                    settings.replicas,
+                    f"exactly 1: two {name} replicas would run every scheduled job twice",
+                )
+        return self
+
+    def get(self, service: str) -> ServiceSettings | None:
+        """Settings of a service by its swarm name (``queue-long``), None when it is disabled."""
+        return getattr(self, service.replace("-", "_"))
+
+
+class Images(Model):
+    app: ImageRepository = "ghcr.io/brand-club/brandclub"
+    # None means the official image of the configured MariaDB series.
+    mariadb: ImageReference | None = None
+    redis: ImageReference = "redis:6.2-alpine"
+    traefik: ImageReference = "traefik:v3.5"
+    mailpit: ImageReference = "axllent/mailpit:v1.27"
+
+
+class MariaDBSettings(Sized):
+    version: str = "10.6"
+    buffer_pool_size: ByteSize
+    slow_query_log: bool = False
+    long_query_time: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _series_and_buffer_pool(self) -> MariaDBSettings:
+        if self.version not in SUPPORTED_SERIES:
+            raise RuleViolationError(
+                "version", self.version, f"one of {', '.join(map(repr, SUPPORTED_SERIES))}"
+            )
+        if self.buffer_pool_size >= self.limits.memory:
+            raise RuleViolationError(
+                "bufferPoolSize",
+                format_size(self.buffer_pool_size),
+                f"less than limits.memory ({format_size(self.limits.memory)}): MariaDB needs "
+                "memory beyond the buffer pool and is killed when it reaches the limit",
+            )
+        return self
+
+
+class RedisSettings(Sized):
+    maxmemory: ByteSize
+    appendonly: bool = False
+
+    @model_validator(mode="after")
+    def _maxmemory_below_limit(self) -> RedisSettings:
+        if self.maxmemory >= self.limits.memory:
+            raise RuleViolationError(
+                "maxmemory",
+                format_size(self.maxmemory),
+                f"less than limits.memory ({format_size(self.limits.memory)}): Redis forks to "
+                "persist and needs headroom above maxmemory",
+            )
+        return self
+
+
+class FrappeSettings(Model):
+    site_name: Hostname | None = None
+    gunicorn_workers: int = Field(default=2, ge=1, le=64)
+    gunicorn_threads: int = Field(default=4, ge=1, le=64)
+    gunicorn_timeout: int = Field(default=120, ge=1)
+    client_max_body_size: NginxSize = "50m"
+    proxy_read_timeout: int = Field(default=120, ge=1)
+    # Traefik reaches nginx over an overlay network; trust X-Forwarded-For only from there.
+    real_ip_from: Cidr = "10.0.0.0/8"
+
+
+class HealthcheckSettings(Model):
+    interval: Duration = "30s"
+    timeout: Duration = "10s"
+    retries: int = Field(default=3, ge=1, le=20)
+    start_period: Duration = "60s"
+
+
+class RolloutSettings(Model):
+    parallelism: int = Field(default=1, ge=1)
+    delay: Duration = "10s"
+    monitor: Duration = "30s"
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    converge_timeout: Duration = "10m"
+
+
+class HstsSettings(Model):
+    enabled: bool = False
+    max_age: int = Field(default=63072000, ge=0)
+    include_subdomains: bool = True
+    preload: bool = False
+
+
+class IngressSettings(Model):
+    # True in exactly one stack per swarm: that stack runs Traefik and creates traefik-public
+    # and shared-services; the others look the two networks up by name.
+    manage: bool = False
+    acme_email: Email | None = None
+    constraint_label: Annotated[
+        str, _matching(r"[a-z0-9][a-z0-9-]*", "lower-case letters, digits and dashes")
+    ] = "traefik-public"
+    websocket_direct: bool = False
+    hsts: HstsSettings = Field(default_factory=HstsSettings)
+    noindex: bool = False
+    content_security_policy: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _acme_email_when_managed(self) -> IngressSettings:
+        if self.manage and self.acme_email is None:
+            raise RuleViolationError(
+                "acmeEmail",
+                None,
+                "the Let's Encrypt account e-mail, required where ingress.manage is true",
+            )
+        return self
+
+
+class BackupSettings(Model):
+    time: ClockTime = "02:00"
+    retention_days: int = Field(default=7, ge=1, le=366)
+    host_path: Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")] = (
+        "/opt/brand-club/backups"
+    )
+
+
+class DataProtection(Model):
+    protect: bool = True
+    retain_volumes: bool = True
+
+
+class Placement(Model):
+    # Local volumes live on one node: pin the data services there or a rescheduled MariaDB
+    # starts on an empty volume elsewhere.
+    data: list[PlacementConstraint] = Field(default_factory=lambda: ["node.role == manager"])
+    app: list[PlacementConstraint] = Field(default_factory=list)
+
+
+class StackConfig(Model):
+    environment: Environment
+    image_tag: ImageTag
+    domains: list[Hostname] = Field(min_length=1)
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    images: Images = Field(default_factory=Images)
+    mariadb: MariaDBSettings
+    redis_cache: RedisSettings
+    redis_queue: RedisSettings
+    services: AppServices
+    frappe: FrappeSettings = Field(default_factory=FrappeSettings)
+    healthcheck: HealthcheckSettings = Field(default_factory=HealthcheckSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    ingress: IngressSettings = Field(default_factory=IngressSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    data_protection: DataProtection = Field(default_factory=DataProtection)
+    placement: Placement = Field(default_factory=Placement)
+    db_root_password: SecretStr
+
+    @model_validator(mode="after")
+    def _architecture_rules(self) -> StackConfig:
+        if len(set(self.domains)) != len(self.domains):
+            raise RuleViolationError("domains", self.domains, "each domain once")
+        if self.services.mailpit is not None and self.environment != "dev":
+            raise RuleViolationError(
+                "services.mailpit",
+                "enabled",
+                "no mailpit outside dev: it would swallow real customer e-mail",
+            )
+        if self.services.backup is None and self.environment == "prod":
+            raise RuleViolationError(
+                "services.backup", None, "a backup service in prod (architecture section 7)"
+            )
+        if self.services.websocket.replicas > 1 and not self.ingress.websocket_direct:
+            raise RuleViolationError(
+                "ingress.websocketDirect",
+                False,
+                "true when services.websocket.replicas > 1: socket.io polling needs sticky "
+                "routing, which only Traefik straight to the websocket service gives",
+            )
+        mariadb_tag = self.images.mariadb.rpartition(":")[2] if self.images.mariadb else ""
+        if re.fullmatch(r"\d+\.\d+(\.\d+)?", mariadb_tag) and not (mariadb_tag + ".").startswith(
+            self.mariadb.version + "."
+        ):
+            raise RuleViolationError(
+                "images.mariadb",
+                self.images.mariadb,
+                f"an image of the {self.mariadb.version} series set in mariadb.version",
+            )
+        return self
+
+    @property
+    def site_name(self) -> str:
+        return self.frappe.site_name or self.domains[0]
+
+    @property
+    def app_image(self) -> str:
+        return f"{self.images.app}:{self.image_tag}"
+
+    @property
+    def mariadb_image(self) -> str:
+        return self.images.mariadb or f"mariadb:{self.mariadb.version}"
+
+    @property
+    def site_url(self) -> str:
+        return f"https://{self.domains[0]}"

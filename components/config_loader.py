@@ -1,0 +1,181 @@
+"""Read the ``brandclub:*`` keys of the running stack into a validated :class:`StackConfig`.
+
+All problems are collected and reported together as one :class:`ConfigError`, naming each key as
+the operator writes it (``brandclub:mariadb.bufferPoolSize``), the value found and what is
+expected, so one ``pulumi preview`` shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, ValidationError
+
+from components.config import ENVIRONMENTS, NAMESPACE, RuleViolationError, StackConfig
+
+# Keys that must be encrypted stack secrets; their values are never echoed in errors.
+SECRET_KEYS = ("dbRootPassword",)
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    found: str
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: found {self.found}; expected {self.expected}"
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. A RunError, so Pulumi prints the message without a traceback."""
+
+    def __init__(self, stack: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"Stack '{stack}' has {len(problems)} configuration problem(s); "
+            f"nothing was deployed:\n{lines}"
+        )
+
+
+def load_stack_config() -> StackConfig:
+    """Load the running stack's configuration from the Pulumi runtime."""
+    prefix = f"{NAMESPACE}:"
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    values = {key: value for key, value in raw.items() if key.startswith(prefix)}
+    secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
+    secret_keys |= set(runtime_config.get_config_secret_keys_env())
+    return parse_stack_config(pulumi.get_stack(), values, secret_keys)
+
+
+def parse_stack_config(
+    stack: str, values: Mapping[str, str], secret_keys: Collection[str]
+) -> StackConfig:
+    """Validate raw ``brandclub:key -> string`` config as Pulumi hands it to a program."""
+    problems: list[Problem] = []
+    data: dict[str, object] = {}
+    for full_key, value in values.items():
+        key = full_key.partition(":")[2]
+        data[key] = _decode(value)
+
+    reported_secrets = set()
+    for key in SECRET_KEYS:
+        full_key = f"{NAMESPACE}:{key}"
+        command = f"pulumi config set --secret {full_key} <value> --stack {stack}"
+        if full_key not in values or values[full_key] in ("", None):
+            problems.append(Problem(full_key, "nothing", f"a secret; set it with: {command}"))
+            reported_secrets.add(key)
+        elif full_key not in secret_keys:
+            problems.append(
+                Problem(
+                    full_key,
+                    "a plain-text value",
+                    f"an encrypted secret; store it with: {command}",
+                )
+            )
+            reported_secrets.add(key)
+
+    environment = data.get("environment")
+    if stack in ENVIRONMENTS and environment in ENVIRONMENTS and environment != stack:
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:environment",
+                repr(environment),
+                f"'{stack}': stack '{stack}' must deploy the {stack} environment",
+            )
+        )
+
+    config = None
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as error:
+        for detail in error.errors():
+            loc = tuple(detail["loc"])
+            if loc and loc[0] in reported_secrets:
+                continue
+            problems.append(_problem(loc, detail))
+
+    if problems or config is None:
+        raise ConfigError(stack, problems)
+    return config
+
+
+def _decode(value: object) -> object:
+    # Pulumi passes structured config (objects, lists) as JSON text and scalars as plain text.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _problem(loc: tuple, detail: Mapping) -> Problem:
+    violation = detail.get("ctx", {}).get("error")
+    if isinstance(violation, RuleViolationError):
+        path = _key_path(loc + tuple(violation.key.split(".")))
+        return Problem(path, _show(violation.found), violation.expected)
+
+    path = _key_path(loc)
+    if loc and loc[0] in SECRET_KEYS:
+        return Problem(path, "a value that is not text", "the secret as text")
+    if detail["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        expected = f"no such key; did you mean '{hint[0]}'?" if hint else "no such key"
+        return Problem(path, _show(detail["input"]), f"{expected} (known: {', '.join(known)})")
+    if detail["type"] == "missing":
+        return Problem(path, "nothing", "a value: this key is required")
+    message = str(detail["msg"])
+    for prefix in ("Value error, ", "Input should be "):
+        message = message.removeprefix(prefix)
+    if not message.startswith("expected"):
+        message = f"a value that is {message}" if detail["type"] != "literal_error" else message
+    return Problem(path, _show(detail["input"]), message.removeprefix("expected ").strip())
+
+
+def _key_path(loc: tuple) -> str:
+    path = NAMESPACE + ":"
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("" if index == 0 else ".") + str(part)
+    return path
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys the model at ``loc`` accepts, for "did you mean" hints."""
+    model: type[BaseModel] | None = StackConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next(
+            (f for name, f in model.model_fields.items() if (f.alias or name) == part), None
+        )
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None

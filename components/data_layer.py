@@ -1,0 +1,228 @@
+"""The database stack of one environment: its networks, volumes, MariaDB and the two Redis.
+
+It is built only from data-layer settings, never from application settings, so no change to the
+app layer can alter, restart or replace anything here (architecture section 1.1).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import (
+    DataProtection,
+    HealthcheckSettings,
+    MariaDBSettings,
+    RedisSettings,
+    RolloutSettings,
+    StackConfig,
+)
+from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
+from components.naming import EnvironmentNames
+from components.swarm import Attachment, Mount, SecretFile, ServiceSpec, label_list, swarm_service
+
+MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
+REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
+# The data layer's own timing, deliberately not the app's settings: a first MariaDB start
+# initialises the data directory for minutes, and tuning app health checks must never touch
+# (and so restart) a database.
+DATA_HEALTHCHECK = HealthcheckSettings(interval="10s", timeout="5s", retries=5, start_period="300s")
+DATA_ROLLOUT = RolloutSettings(parallelism=1, delay="0s", monitor="60s", converge_timeout="10m")
+
+
+@dataclass(frozen=True)
+class DataLayerArgs:
+    environment: str
+    mariadb: MariaDBSettings
+    redis_cache: RedisSettings
+    redis_queue: RedisSettings
+    mariadb_image: str
+    redis_image: str
+    db_root_password: pulumi.Input[str]
+    protection: DataProtection
+    placement: tuple[str, ...]
+    endpoint_mode: str
+    today: date | None = None
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> DataLayerArgs:
+        """Only the data-layer keys: no application setting can reach the database."""
+        return cls(
+            environment=config.environment,
+            mariadb=config.mariadb,
+            redis_cache=config.redis_cache,
+            redis_queue=config.redis_queue,
+            mariadb_image=config.mariadb_image,
+            redis_image=config.images.redis,
+            db_root_password=config.db_root_password.get_secret_value(),
+            protection=config.data_protection,
+            placement=tuple(config.placement.data),
+            endpoint_mode=config.endpoint_mode,
+        )
+
+
+class DataLayer(pulumi.ComponentResource):
+    internal_network: docker.Network
+    database_network: docker.Network
+
+    def __init__(
+        self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("brandclub:swarm:DataLayer", name, None, opts)
+        self._names = EnvironmentNames(args.environment)
+        self._args = args
+        self.stack_name = self._names.data_stack
+        protected = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
+        )
+        kept = pulumi.ResourceOptions.merge(
+            protected, pulumi.ResourceOptions(retain_on_delete=args.protection.retain_volumes)
+        )
+
+        self.internal_network = docker.Network(
+            f"{name}-internal-network",
+            name=self._names.internal_network,
+            driver="overlay",
+            attachable=True,
+            labels=self._labels(docker.NetworkLabelArgs),
+            opts=protected,
+        )
+        # Internal: MariaDB never needs to reach anything outside the swarm, and nothing outside
+        # may reach it; only services that talk SQL (backend, workers, scheduler, backup) join.
+        self.database_network = docker.Network(
+            f"{name}-database-network",
+            name=self._names.database_network,
+            driver="overlay",
+            internal=True,
+            labels=self._labels(docker.NetworkLabelArgs),
+            opts=protected,
+        )
+        volumes = {
+            purpose: docker.Volume(
+                f"{name}-{purpose}-volume",
+                name=self._names.volume(purpose),
+                labels=self._labels(docker.VolumeLabelArgs),
+                opts=kept,
+            )
+            for purpose in ("mariadb", "redis-cache", "redis-queue")
+        }
+        root_password = docker.Secret(
+            f"{name}-mariadb-root-password",
+            name=self._names.secret("mariadb-root-password"),
+            data=pulumi.Output.secret(args.db_root_password).apply(
+                lambda value: base64.b64encode(value.encode()).decode()
+            ),
+            labels=self._labels(docker.SecretLabelArgs),
+            opts=protected,
+        )
+
+        self._warn_if_end_of_life()
+        self.services = {
+            "mariadb": swarm_service(
+                f"{name}-mariadb", self._mariadb(volumes["mariadb"], root_password), protected
+            ),
+            "redis-cache": swarm_service(
+                f"{name}-redis-cache",
+                self._redis("redis-cache", args.redis_cache, "allkeys-lru", volumes["redis-cache"]),
+                protected,
+            ),
+            # noeviction: a queue that evicts under memory pressure silently drops jobs.
+            "redis-queue": swarm_service(
+                f"{name}-redis-queue",
+                self._redis("redis-queue", args.redis_queue, "noeviction", volumes["redis-queue"]),
+                protected,
+            ),
+        }
+        self.volumes = volumes
+        self.root_password_secret = root_password
+        self.service_names = pulumi.Output.all(*(s.name for s in self.services.values()))
+        self.register_outputs(
+            {
+                "internalNetwork": self.internal_network.name,
+                "databaseNetwork": self.database_network.name,
+                "serviceNames": self.service_names,
+            }
+        )
+
+    def _labels(self, label_type: type) -> list:
+        return label_list(
+            {"brandclub.environment": self._args.environment, "brandclub.layer": "data"},
+            label_type,
+        )
+
+    def _warn_if_end_of_life(self) -> None:
+        series = SUPPORTED_SERIES[self._args.mariadb.version]
+        warning = series.end_of_life_warning(self._args.today or date.today())
+        if warning:
+            pulumi.log.warn(warning, resource=self)
+
+    def _spec(self, service: str, **fields) -> ServiceSpec:
+        args = self._args
+        # stop-first: two tasks of a data service would share one volume, and two mysqld on one
+        # data directory is a corruption risk, not a faster rollout.
+        return ServiceSpec(
+            name=EnvironmentNames.service(self._names.data_stack, service),
+            stack=self._names.data_stack,
+            replicas=1,
+            constraints=args.placement,
+            endpoint_mode=args.endpoint_mode,
+            health_timing=DATA_HEALTHCHECK,
+            rollout=DATA_ROLLOUT,
+            update_order="stop-first",
+            labels={"brandclub.environment": args.environment, "brandclub.layer": "data"},
+            **fields,
+        )
+
+    def _mariadb(self, volume: docker.Volume, password: docker.Secret) -> ServiceSpec:
+        settings = self._args.mariadb
+        flags = list(SUPPORTED_SERIES[settings.version].server_flags)
+        flags.append(f"--innodb-buffer-pool-size={settings.buffer_pool_size}")
+        if settings.slow_query_log:
+            flags += [
+                "--slow-query-log=1",
+                "--slow-query-log-file=/var/lib/mysql/mariadb-slow.log",
+                f"--long-query-time={settings.long_query_time:g}",
+            ]
+        return self._spec(
+            "mariadb",
+            image=self._args.mariadb_image,
+            args=flags,
+            env={
+                "MARIADB_ROOT_PASSWORD_FILE": MARIADB_ROOT_PASSWORD_FILE,
+                "MARIADB_AUTO_UPGRADE": "1",
+            },
+            networks=[Attachment(self.database_network.id, ("mariadb",))],
+            mounts=[Mount("/var/lib/mysql", volume.name)],
+            secrets=[SecretFile(password.id, password.name, MARIADB_ROOT_PASSWORD_FILE)],
+            limits=settings.limits,
+            reservations=settings.reservations,
+            health_test=MARIADB_HEALTHCHECK,
+            # InnoDB needs time to flush the buffer pool; a SIGKILL means crash recovery.
+            stop_grace_period="120s",
+        )
+
+    def _redis(
+        self, service: str, settings: RedisSettings, policy: str, volume: docker.Volume
+    ) -> ServiceSpec:
+        return self._spec(
+            service,
+            image=self._args.redis_image,
+            command=["redis-server"],
+            args=[
+                "--maxmemory",
+                str(settings.maxmemory),
+                "--maxmemory-policy",
+                policy,
+                "--appendonly",
+                "yes" if settings.appendonly else "no",
+            ],
+            networks=[Attachment(self.internal_network.id, (service,))],
+            mounts=[Mount("/data", volume.name)],
+            limits=settings.limits,
+            reservations=settings.reservations,
+            health_test=REDIS_HEALTHCHECK,
+        )

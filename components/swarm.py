@@ -1,0 +1,201 @@
+"""One way to turn a service description into a ``docker.Service``, shared by every layer.
+
+Components describe their services as :class:`ServiceSpec` data; :func:`swarm_service` owns the
+translation to pulumi-docker's argument types, so update/rollback policy, resources, health
+checks and labels are spelled the same way for data, app and ingress services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import HealthcheckSettings, Resources, RolloutSettings
+from components.naming import STACK_NAMESPACE_LABEL
+
+UpdateOrder = Literal["start-first", "stop-first"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A network a service joins; aliases are the DNS names other services use to reach it."""
+
+    network_id: pulumi.Input[str]
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mount:
+    target: str
+    source: pulumi.Input[str]
+    type: Literal["volume", "bind"] = "volume"
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    secret_id: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    path: str
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A port published in host mode, which keeps the client's source address."""
+
+    port: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    stack: str
+    image: pulumi.Input[str]
+    replicas: int
+    limits: Resources
+    reservations: Resources
+    networks: Sequence[Attachment]
+    health_test: Sequence[str]
+    health_timing: HealthcheckSettings
+    rollout: RolloutSettings
+    update_order: UpdateOrder
+    endpoint_mode: str
+    command: Sequence[str] | None = None
+    args: Sequence[str] | None = None
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    mounts: Sequence[Mount] = ()
+    secrets: Sequence[SecretFile] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    constraints: Sequence[str] = ()
+    ports: Sequence[HostPort] = ()
+    stop_grace_period: str = "30s"
+
+
+def label_list(labels: Mapping[str, str], label_type: type) -> list:
+    return [label_type(label=key, value=value) for key, value in sorted(labels.items())]
+
+
+def _nano_cpus(cpus: float) -> int:
+    return round(cpus * 1_000_000_000)
+
+
+def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
+    timing = spec.health_timing
+    rollout = spec.rollout
+    # On failure an update rolls back; a failed rollback pauses rather than flapping forever.
+    update = docker.ServiceUpdateConfigArgs(
+        parallelism=rollout.parallelism,
+        delay=rollout.delay,
+        monitor=rollout.monitor,
+        max_failure_ratio=str(rollout.max_failure_ratio),
+        failure_action="rollback",
+        order=spec.update_order,
+    )
+    rollback = docker.ServiceRollbackConfigArgs(
+        parallelism=rollout.parallelism,
+        delay="0s",
+        monitor=rollout.monitor,
+        max_failure_ratio=str(rollout.max_failure_ratio),
+        failure_action="pause",
+        order=spec.update_order,
+    )
+    container = docker.ServiceTaskSpecContainerSpecArgs(
+        image=spec.image,
+        commands=list(spec.command) if spec.command is not None else None,
+        args=list(spec.args) if spec.args is not None else None,
+        env=dict(spec.env) or None,
+        mounts=[
+            docker.ServiceTaskSpecContainerSpecMountArgs(
+                target=mount.target, source=mount.source, type=mount.type, read_only=mount.read_only
+            )
+            for mount in spec.mounts
+        ]
+        or None,
+        secrets=[
+            docker.ServiceTaskSpecContainerSpecSecretArgs(
+                secret_id=secret.secret_id,
+                secret_name=secret.secret_name,
+                file_name=secret.path,
+                file_mode=0o400,
+            )
+            for secret in spec.secrets
+        ]
+        or None,
+        healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
+            tests=list(spec.health_test),
+            interval=timing.interval,
+            timeout=timing.timeout,
+            retries=timing.retries,
+            start_period=timing.start_period,
+        ),
+        stop_grace_period=spec.stop_grace_period,
+    )
+    task = docker.ServiceTaskSpecArgs(
+        container_spec=container,
+        networks_advanceds=[
+            docker.ServiceTaskSpecNetworksAdvancedArgs(
+                id=attachment.network_id, aliases=list(attachment.aliases) or None
+            )
+            for attachment in spec.networks
+        ],
+        resources=docker.ServiceTaskSpecResourcesArgs(
+            limits=docker.ServiceTaskSpecResourcesLimitsArgs(
+                memory_bytes=spec.limits.memory, nano_cpus=_nano_cpus(spec.limits.cpus)
+            ),
+            reservation=docker.ServiceTaskSpecResourcesReservationArgs(
+                memory_bytes=spec.reservations.memory,
+                nano_cpus=_nano_cpus(spec.reservations.cpus),
+            ),
+        ),
+        restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
+            condition="any", delay="5s", window="120s"
+        ),
+        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.constraints))
+        if spec.constraints
+        else None,
+    )
+    return docker.ServiceArgs(
+        name=spec.name,
+        labels=label_list(
+            {**spec.labels, STACK_NAMESPACE_LABEL: spec.stack}, docker.ServiceLabelArgs
+        ),
+        mode=docker.ServiceModeArgs(
+            replicated=docker.ServiceModeReplicatedArgs(replicas=spec.replicas)
+        ),
+        task_spec=task,
+        update_config=update,
+        rollback_config=rollback,
+        endpoint_spec=docker.ServiceEndpointSpecArgs(
+            mode=spec.endpoint_mode,
+            ports=[
+                docker.ServiceEndpointSpecPortArgs(
+                    name=port.name,
+                    target_port=port.port,
+                    published_port=port.port,
+                    publish_mode="host",
+                    protocol="tcp",
+                )
+                for port in spec.ports
+            ]
+            or None,
+        ),
+        converge_config=docker.ServiceConvergeConfigArgs(
+            delay="5s", timeout=rollout.converge_timeout
+        ),
+    )
+
+
+def swarm_service(
+    resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions
+) -> docker.Service:
+    return docker.Service(resource_name, service_args(spec), opts=opts)
+
+
+def tcp_probe(host: str, port: int) -> tuple[str, ...]:
+    """A health check that needs nothing but bash, present in every Frappe image."""
+    return ("CMD", "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}")

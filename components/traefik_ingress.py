@@ -1,0 +1,260 @@
+"""Traefik v3 in front of every environment on the swarm, and the routing labels it reads.
+
+One Traefik serves dev, staging and prod. The stack with ``ingress.manage: true`` runs it and
+creates ``traefik-public`` and ``shared-services``; every other stack only looks the two networks
+up by name and attaches its routing labels to its own services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import (
+    HealthcheckSettings,
+    IngressSettings,
+    Resources,
+    RolloutSettings,
+    StackConfig,
+)
+from components.frappe_processes import APP_PROCESSES
+from components.naming import (
+    SHARED_SERVICES_NETWORK,
+    TRAEFIK_CERTIFICATES_VOLUME,
+    TRAEFIK_PUBLIC_NETWORK,
+    TRAEFIK_STACK,
+    EnvironmentNames,
+)
+from components.swarm import (
+    Attachment,
+    HostPort,
+    Mount,
+    ServiceSpec,
+    label_list,
+    swarm_service,
+)
+
+CONSTRAINT_LABEL = "traefik.constraint-label"
+HTTP_ENTRYPOINT = "web"
+HTTPS_ENTRYPOINT = "websecure"
+CERT_RESOLVER = "letsencrypt"
+CERTIFICATES_PATH = "/certificates"
+TRAEFIK_HEALTHCHECK = HealthcheckSettings(
+    interval="10s", timeout="5s", retries=3, start_period="20s"
+)
+TRAEFIK_ROLLOUT = RolloutSettings(parallelism=1, delay="0s", monitor="30s", converge_timeout="5m")
+TRAEFIK_LIMITS = Resources(cpus=1.0, memory=512 * 1024**2)
+TRAEFIK_RESERVATIONS = Resources(cpus=0.1, memory=64 * 1024**2)
+
+
+@dataclass(frozen=True)
+class TraefikIngressArgs:
+    settings: IngressSettings
+    traefik_image: str
+    endpoint_mode: str
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> TraefikIngressArgs:
+        return cls(config.ingress, config.images.traefik, config.endpoint_mode)
+
+
+class TraefikIngress(pulumi.ComponentResource):
+    public_network_id: pulumi.Output[str]
+    shared_network_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("brandclub:swarm:TraefikIngress", name, None, opts)
+        self._settings = args.settings
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+        self.service: docker.Service | None = None
+        if args.settings.manage:
+            public = self._network(f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, child)
+            shared = self._network(f"{name}-shared-network", SHARED_SERVICES_NETWORK, child)
+            self.public_network_id = public.id
+            self.shared_network_id = shared.id
+            # Let's Encrypt limits how often a certificate may be reissued: keep the account
+            # and certificates even when this stack is destroyed.
+            certificates = docker.Volume(
+                f"{name}-certificates-volume",
+                name=TRAEFIK_CERTIFICATES_VOLUME,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(retain_on_delete=True)
+                ),
+            )
+            self.service = swarm_service(
+                f"{name}-traefik", self._traefik(args, public, certificates), child
+            )
+        else:
+            lookup = pulumi.InvokeOutputOptions(parent=self)
+            self.public_network_id = docker.get_network_output(
+                name=TRAEFIK_PUBLIC_NETWORK, opts=lookup
+            ).id
+            self.shared_network_id = docker.get_network_output(
+                name=SHARED_SERVICES_NETWORK, opts=lookup
+            ).id
+        self.register_outputs(
+            {
+                "publicNetworkId": self.public_network_id,
+                "sharedNetworkId": self.shared_network_id,
+            }
+        )
+
+    @staticmethod
+    def _network(
+        resource_name: str, network_name: str, opts: pulumi.ResourceOptions
+    ) -> docker.Network:
+        return docker.Network(
+            resource_name,
+            name=network_name,
+            driver="overlay",
+            attachable=True,
+            labels=label_list({"brandclub.layer": "ingress"}, docker.NetworkLabelArgs),
+            opts=opts,
+        )
+
+    def _traefik(
+        self, args: TraefikIngressArgs, public: docker.Network, certificates: docker.Volume
+    ) -> ServiceSpec:
+        return ServiceSpec(
+            name=EnvironmentNames.service(TRAEFIK_STACK, "traefik"),
+            stack=TRAEFIK_STACK,
+            image=args.traefik_image,
+            args=traefik_arguments(args.settings),
+            replicas=1,
+            limits=TRAEFIK_LIMITS,
+            reservations=TRAEFIK_RESERVATIONS,
+            networks=[Attachment(public.id)],
+            mounts=[
+                Mount("/var/run/docker.sock", "/var/run/docker.sock", type="bind", read_only=True),
+                Mount(CERTIFICATES_PATH, certificates.name),
+            ],
+            health_test=("CMD", "traefik", "healthcheck", "--ping"),
+            health_timing=TRAEFIK_HEALTHCHECK,
+            rollout=TRAEFIK_ROLLOUT,
+            # Host-mode ports 80/443 can be bound by one task at a time on a node, so a
+            # start-first update could never start its new task.
+            update_order="stop-first",
+            endpoint_mode=args.endpoint_mode,
+            labels={"brandclub.layer": "ingress"},
+            # The Swarm provider reads services from the manager's Docker API.
+            constraints=("node.role == manager",),
+            ports=(HostPort(80, HTTP_ENTRYPOINT), HostPort(443, HTTPS_ENTRYPOINT)),
+        )
+
+    def routing_labels(self, config: StackConfig) -> dict[str, dict[str, str]]:
+        """Service-level labels that route an environment's domains through this Traefik."""
+        return routing_labels(config, self._settings.constraint_label)
+
+
+def traefik_arguments(settings: IngressSettings) -> list[str]:
+    constraint = f"Label(`{CONSTRAINT_LABEL}`,`{settings.constraint_label}`)"
+    return [
+        "--providers.swarm=true",
+        "--providers.swarm.endpoint=unix:///var/run/docker.sock",
+        "--providers.swarm.exposedByDefault=false",
+        f"--providers.swarm.network={TRAEFIK_PUBLIC_NETWORK}",
+        f"--providers.swarm.constraints={constraint}",
+        f"--entrypoints.{HTTP_ENTRYPOINT}.address=:80",
+        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.to={HTTPS_ENTRYPOINT}",
+        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.scheme=https",
+        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.permanent=true",
+        f"--entrypoints.{HTTPS_ENTRYPOINT}.address=:443",
+        f"--certificatesresolvers.{CERT_RESOLVER}.acme.email={settings.acme_email}",
+        f"--certificatesresolvers.{CERT_RESOLVER}.acme.storage={CERTIFICATES_PATH}/acme.json",
+        f"--certificatesresolvers.{CERT_RESOLVER}.acme.tlschallenge=true",
+        "--ping=true",
+        "--accesslog=true",
+        f"--log.level={settings.log_level}",
+    ]
+
+
+def _port(service: str) -> int:
+    port = next(p.port for p in APP_PROCESSES if p.service == service)
+    assert port is not None
+    return port
+
+
+def security_headers(settings: IngressSettings) -> dict[str, str]:
+    """Response headers for the environment's middleware.
+
+    nginx in the Frappe image already sends X-Frame-Options, X-Content-Type-Options,
+    X-XSS-Protection, Referrer-Policy and an HSTS header, so those are not repeated here. Traefik
+    *sets* (replaces) a custom response header, and an empty value removes it: that is how HSTS
+    is made an explicit per-environment choice instead of nginx's blanket two-year preload.
+    """
+    headers = {"X-Permitted-Cross-Domain-Policies": "none"}
+    hsts = settings.hsts
+    if hsts.enabled:
+        value = f"max-age={hsts.max_age}"
+        value += "; includeSubDomains" if hsts.include_subdomains else ""
+        value += "; preload" if hsts.preload else ""
+        headers["Strict-Transport-Security"] = value
+    else:
+        headers["Strict-Transport-Security"] = ""
+    if settings.noindex:
+        headers["X-Robots-Tag"] = "noindex, nofollow"
+    if settings.content_security_policy:
+        headers["Content-Security-Policy"] = settings.content_security_policy
+    return headers
+
+
+def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict[str, str]]:
+    """Traefik labels per app service. They go on the *service* (``deploy.labels``): on Swarm,
+    Traefik never sees container labels."""
+    env = f"brandclub-{config.environment}"
+    hosts = " || ".join(f"Host(`{domain}`)" for domain in config.domains)
+    middleware = f"{env}-headers"
+    common = {
+        "traefik.enable": "true",
+        CONSTRAINT_LABEL: constraint_label,
+        "traefik.swarm.network": TRAEFIK_PUBLIC_NETWORK,
+    }
+
+    def route(router: str, service: str, rule: str, port: int, cookie: str) -> dict[str, str]:
+        prefix_router = f"traefik.http.routers.{router}"
+        prefix_service = f"traefik.http.services.{service}.loadbalancer"
+        return {
+            f"{prefix_router}.rule": rule,
+            f"{prefix_router}.entrypoints": HTTPS_ENTRYPOINT,
+            f"{prefix_router}.tls": "true",
+            f"{prefix_router}.tls.certresolver": CERT_RESOLVER,
+            f"{prefix_router}.middlewares": middleware,
+            f"{prefix_router}.service": service,
+            f"{prefix_service}.server.port": str(port),
+            # Frappe keeps session state per worker process; stickiness keeps a browser on
+            # one replica. Not lbswarm: Swarm's VIP would balance and lose the cookie's effect.
+            f"{prefix_service}.sticky.cookie": "true",
+            f"{prefix_service}.sticky.cookie.name": cookie,
+            f"{prefix_service}.sticky.cookie.secure": "true",
+            f"{prefix_service}.sticky.cookie.httpOnly": "true",
+            f"{prefix_service}.sticky.cookie.sameSite": "lax",
+        }
+
+    frontend = {
+        **common,
+        **route(env, f"{env}-frontend", hosts, _port("frontend"), f"{env}-lb".replace("-", "_")),
+        **{
+            f"traefik.http.middlewares.{middleware}.headers.customResponseHeaders.{name}": value
+            for name, value in security_headers(config.ingress).items()
+        },
+    }
+    labels = {"frontend": frontend}
+    if config.ingress.websocket_direct:
+        # Socket.IO's long-polling transport sends each request anew; unless every request of a
+        # session reaches the same websocket replica, the handshake is lost. nginx reaches the
+        # websocket service through Swarm's balancing, which is not sticky.
+        labels["websocket"] = {
+            **common,
+            **route(
+                f"{env}-socketio",
+                f"{env}-websocket",
+                f"({hosts}) && PathPrefix(`/socket.io`)",
+                _port("websocket"),
+                f"{env}-io".replace("-", "_"),
+            ),
+        }
+    return labels
