@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -143,6 +144,17 @@ class ServiceSettings(Sized):
     replicas: int = Field(ge=1, le=32)
 
 
+class SingletonSettings(ServiceSettings):
+    """A service that must run exactly once."""
+
+    @field_validator("replicas")
+    @classmethod
+    def _exactly_one(cls, replicas: int) -> int:
+        if replicas != 1:
+            raise ValueError("exactly 1: a second replica would run every scheduled job twice")
+        return replicas
+
+
 class AppServices(Model):
     backend: ServiceSettings
     frontend: ServiceSettings
@@ -150,21 +162,9 @@ class AppServices(Model):
     queue_default: ServiceSettings = Field(alias="queue-default")
     queue_short: ServiceSettings = Field(alias="queue-short")
     queue_long: ServiceSettings = Field(alias="queue-long")
-    scheduler: ServiceSettings
+    scheduler: SingletonSettings
     mailpit: ServiceSettings | None = None
-    backup: ServiceSettings | None = None
-
-    @model_validator(mode="after")
-    def _singletons_stay_single(self) -> AppServices:
-        for name in ("scheduler", "backup"):
-            settings = getattr(self, name)
-            if settings is not None and settings.replicas != 1:
-                raise RuleViolationError(
-                    f"{name}.replicas",
-                    settings.replicas,
-                    f"exactly 1: two {name} replicas would run every scheduled job twice",
-                )
-        return self
+    backup: SingletonSettings | None = None
 
     def get(self, service: str) -> ServiceSettings | None:
         """Settings of a service by its swarm name (``queue-long``), None when it is disabled."""

@@ -133,12 +133,16 @@ def _problem(loc: tuple, detail: Mapping) -> Problem:
         return Problem(path, _show(detail["input"]), f"{expected} (known: {', '.join(known)})")
     if detail["type"] == "missing":
         return Problem(path, "nothing", "a value: this key is required")
-    message = str(detail["msg"])
-    for prefix in ("Value error, ", "Input should be "):
-        message = message.removeprefix(prefix)
-    if not message.startswith("expected"):
-        message = f"a value that is {message}" if detail["type"] != "literal_error" else message
-    return Problem(path, _show(detail["input"]), message.removeprefix("expected ").strip())
+    if detail["type"] == "too_short":
+        return Problem(
+            path, _show(detail["input"]), f"at least {detail['ctx']['min_length']} entry"
+        )
+    message = str(detail["msg"]).removeprefix("Value error, ").removeprefix("expected ")
+    if message.startswith("Input should be "):
+        message = message.removeprefix("Input should be ")
+    else:
+        message = message[:1].lower() + message[1:]
+    return Problem(path, _show(detail["input"]), message)
 
 
 def _key_path(loc: tuple) -> str:

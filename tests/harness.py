@@ -263,8 +263,23 @@ def render(
         outputs = pulumi_settings.get_root_resource().outputs
         return pulumi.Output.all(**outputs).apply(exports.update) if outputs else None
 
-    run_program()
+    try:
+        run_program()
+    except Exception as error:
+        error.registered = monitor.registrations  # type: ignore[attr-defined]
+        raise
     return Rendering(stack, monitor.registrations, exports, collector.messages, mocks.invokes)
+
+
+def render_error(
+    stack: str, overrides: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[Exception, list[Registered]]:
+    """Render a stack that must fail; return the error and whatever was registered before it."""
+    try:
+        render(stack, overrides, **kwargs)
+    except Exception as error:
+        return error, error.registered  # type: ignore[attr-defined]
+    raise AssertionError(f"rendering {stack} with {overrides} did not fail")
 
 
 def find_plain_secret(value: Any, secret: str, path: str = "") -> list[str]:
