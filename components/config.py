@@ -101,6 +101,18 @@ PlacementConstraint = Annotated[
 ]
 
 
+def _image_series(image: str | None) -> str | None:
+    """The MariaDB series an image tag names ("mariadb:11.4.5-noble" -> "11.4"), if any."""
+    if image is None:
+        return None
+    reference = image.split("@", 1)[0]
+    name, _, tag = reference.rpartition(":")
+    if "/" in tag or not name:
+        return None  # a registry port, not a tag
+    match = re.match(r"(\d+)\.(\d+)(?![\d])", tag)
+    return f"{match[1]}.{match[2]}" if match else None
+
+
 class Model(BaseModel):
     # Aliases are the camelCase keys written in Pulumi.<stack>.yaml; strict mode refuses
     # "2" for a replica count or "yes" for a boolean instead of guessing.
@@ -336,10 +348,8 @@ class StackConfig(Model):
                 "true when services.websocket.replicas > 1: socket.io polling needs sticky "
                 "routing, which only Traefik straight to the websocket service gives",
             )
-        mariadb_tag = self.images.mariadb.rpartition(":")[2] if self.images.mariadb else ""
-        if re.fullmatch(r"\d+\.\d+(\.\d+)?", mariadb_tag) and not (mariadb_tag + ".").startswith(
-            self.mariadb.version + "."
-        ):
+        series = _image_series(self.images.mariadb)
+        if series is not None and series != self.mariadb.version:
             raise RuleViolationError(
                 "images.mariadb",
                 self.images.mariadb,

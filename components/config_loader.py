@@ -61,9 +61,11 @@ def parse_stack_config(
     """Validate raw ``brandclub:key -> string`` config as Pulumi hands it to a program."""
     problems: list[Problem] = []
     data: dict[str, object] = {}
+    hidden = {key.partition(":")[2] for key in secret_keys} | set(SECRET_KEYS)
     for full_key, value in values.items():
         key = full_key.partition(":")[2]
-        data[key] = _decode(value)
+        # A secret is text as the operator typed it, even when it happens to look like JSON.
+        data[key] = value if key in hidden else _decode(value)
 
     reported_secrets = set()
     for key in SECRET_KEYS:
@@ -100,7 +102,7 @@ def parse_stack_config(
             loc = tuple(detail["loc"])
             if loc and loc[0] in reported_secrets:
                 continue
-            problems.append(_problem(loc, detail))
+            problems.append(_problem(loc, detail, hidden))
 
     if problems or config is None:
         raise ConfigError(stack, problems)
@@ -117,32 +119,30 @@ def _decode(value: object) -> object:
     return value
 
 
-def _problem(loc: tuple, detail: Mapping) -> Problem:
+def _problem(loc: tuple, detail: Mapping, hidden: Collection[str]) -> Problem:
     violation = detail.get("ctx", {}).get("error")
     if isinstance(violation, RuleViolationError):
         path = _key_path(loc + tuple(violation.key.split(".")))
         return Problem(path, _show(violation.found), violation.expected)
 
     path = _key_path(loc)
-    if loc and loc[0] in SECRET_KEYS:
-        return Problem(path, "a value that is not text", "the secret as text")
+    # Secret values never reach an error message, which ends up in CI logs and PR comments.
+    found = "a secret value (not shown)" if loc and loc[0] in hidden else _show(detail["input"])
     if detail["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
         expected = f"no such key; did you mean '{hint[0]}'?" if hint else "no such key"
-        return Problem(path, _show(detail["input"]), f"{expected} (known: {', '.join(known)})")
+        return Problem(path, found, f"{expected} (known: {', '.join(known)})")
     if detail["type"] == "missing":
         return Problem(path, "nothing", "a value: this key is required")
     if detail["type"] == "too_short":
-        return Problem(
-            path, _show(detail["input"]), f"at least {detail['ctx']['min_length']} entry"
-        )
+        return Problem(path, found, f"at least {detail['ctx']['min_length']} entry")
     message = str(detail["msg"]).removeprefix("Value error, ").removeprefix("expected ")
     if message.startswith("Input should be "):
         message = message.removeprefix("Input should be ")
     else:
         message = message[:1].lower() + message[1:]
-    return Problem(path, _show(detail["input"]), message)
+    return Problem(path, found, message)
 
 
 def _key_path(loc: tuple) -> str:

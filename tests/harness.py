@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:
 STACKS = ("dev", "staging", "prod")
 TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
 SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
-_SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ def render_error(
 def find_plain_secret(value: Any, secret: str, path: str = "") -> list[str]:
     """Paths in raw (engine-bound) inputs where ``secret`` appears outside a secret wrapper."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG) == _SECRET_MARK:
+        if value.get(SECRET_SIG) == SECRET_MARK:
             return []
         return [p for k, v in value.items() for p in find_plain_secret(v, secret, f"{path}.{k}")]
     if isinstance(value, list):

@@ -1,0 +1,18 @@
+"""One rendering of each stack file under Pulumi's mocks, shared by every test that only reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import STACKS, Rendering, render
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, Rendering]:
+    """Every stack as its Pulumi.<stack>.yaml deploys it, indexed by stack name."""
+    return {stack: render(stack) for stack in STACKS}
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return request.param

@@ -1,0 +1,204 @@
+"""Architecture section 5, asserted exactly for each environment: which services run where,
+with how many replicas, on which networks, with which volumes, and the data-layer tuning."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import Rendering
+
+MiB = 1024**2
+GiB = 1024**3
+
+SITES = "/home/frappe/frappe-bench/sites"
+LOGS = "/home/frappe/frappe-bench/logs"
+FRAPPE_PROCESSES = {
+    "backend",
+    "frontend",
+    "websocket",
+    "queue-default",
+    "queue-short",
+    "queue-long",
+    "scheduler",
+}
+
+# stack -> swarm stack -> service -> replicas
+SERVICES = {
+    "dev": {
+        "brandclub-dev": {**dict.fromkeys(FRAPPE_PROCESSES, 1), "mailpit": 1},
+        "brandclub-db-dev": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
+    },
+    "staging": {
+        "brandclub-staging": dict.fromkeys(FRAPPE_PROCESSES, 1),
+        "brandclub-db-staging": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
+    },
+    "prod": {
+        "brandclub-prod": {
+            **dict.fromkeys(FRAPPE_PROCESSES - {"scheduler"}, 2),
+            "scheduler": 1,
+            "backup": 1,
+        },
+        "brandclub-db-prod": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
+        "traefik": {"traefik": 1},
+    },
+}
+
+# Network roles per service; websocket joins traefik-public where Traefik routes /socket.io
+# to it directly (staging and prod).
+INTERNAL, DATABASE, PUBLIC = "internal", "database", "public"
+NETWORKS = {
+    "backend": {INTERNAL, DATABASE},
+    "frontend": {INTERNAL, PUBLIC},
+    "websocket": {INTERNAL},
+    "queue-default": {INTERNAL, DATABASE},
+    "queue-short": {INTERNAL, DATABASE},
+    "queue-long": {INTERNAL, DATABASE},
+    "scheduler": {INTERNAL, DATABASE},
+    "backup": {INTERNAL, DATABASE},
+    "mailpit": {INTERNAL},
+    "mariadb": {DATABASE},
+    "redis-cache": {INTERNAL},
+    "redis-queue": {INTERNAL},
+    "traefik": {PUBLIC},
+}
+WEBSOCKET_DIRECT = {"dev": False, "staging": True, "prod": True}
+
+# (buffer pool, memory limit, slow query log) and (maxmemory, appendonly) per environment.
+MARIADB = {
+    "dev": (512 * MiB, 1 * GiB, False),
+    "staging": (768 * MiB, 1536 * MiB, False),
+    "prod": (1 * GiB, 2 * GiB, True),
+}
+REDIS = {
+    "dev": {"redis-cache": (256 * MiB, "no"), "redis-queue": (256 * MiB, "no")},
+    "staging": {"redis-cache": (384 * MiB, "no"), "redis-queue": (384 * MiB, "no")},
+    "prod": {"redis-cache": (512 * MiB, "no"), "redis-queue": (512 * MiB, "yes")},
+}
+
+
+def _short(swarm_name: str) -> str:
+    return swarm_name.split("_", 1)[1]
+
+
+def _role_names(stack: str) -> dict[str, str]:
+    return {
+        INTERNAL: f"brandclub-{stack}-network",
+        DATABASE: f"brandclub-{stack}-mariadb",
+        PUBLIC: "traefik-public",
+    }
+
+
+def test_service_set_and_replicas_are_exactly_the_architecture(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    actual: dict[str, dict[str, int]] = {}
+    for swarm_name, service in rendered[stack].services.items():
+        swarm_stack, short = swarm_name.split("_", 1)
+        actual.setdefault(swarm_stack, {})[short] = service.replicas
+    assert actual == SERVICES[stack]
+
+
+def test_every_service_is_on_exactly_its_networks(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    names = _role_names(stack)
+    for swarm_name, service in rendering.services.items():
+        short = _short(swarm_name)
+        roles = set(NETWORKS[short])
+        if short == "websocket" and WEBSOCKET_DIRECT[stack]:
+            roles.add(PUBLIC)
+        assert rendering.service_networks(service) == {names[r] for r in roles}, swarm_name
+
+
+def test_only_the_entry_points_join_traefik_public(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    public = {
+        _short(name)
+        for name, service in rendering.services.items()
+        if "traefik-public" in rendering.service_networks(service)
+    }
+    expected = {"frontend"} | ({"websocket"} if WEBSOCKET_DIRECT[stack] else set())
+    expected |= {"traefik"} if stack == "prod" else set()
+    assert public == expected
+
+
+def test_frontend_and_websocket_can_never_reach_mariadb(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    database_network = f"brandclub-{stack}-mariadb"
+    for short in ("frontend", "websocket"):
+        service = rendering.service(f"brandclub-{stack}", short)
+        assert database_network not in rendering.service_networks(service)
+    mariadb = rendering.service(f"brandclub-db-{stack}", "mariadb")
+    assert rendering.service_networks(mariadb) == {database_network}
+
+
+def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
+    rendering = rendered[stack]
+    volumes = {v.inputs["name"] for v in rendering.of_type("docker:index/volume:Volume")}
+    expected_volumes = {
+        f"brandclub-{stack}-{purpose}"
+        for purpose in ("sites", "logs", "mariadb", "redis-cache", "redis-queue")
+    }
+    if stack == "prod":
+        expected_volumes.add("traefik-certificates")
+    assert volumes == expected_volumes
+
+    for swarm_name, service in rendering.services.items():
+        short = _short(swarm_name)
+        mounts = {
+            (m["target"], m["source"], m["type"]) for m in service.container.get("mounts") or []
+        }
+        if short in FRAPPE_PROCESSES | {"backup"}:
+            expected = {
+                (SITES, f"brandclub-{stack}-sites", "volume"),
+                (LOGS, f"brandclub-{stack}-logs", "volume"),
+            }
+            if short == "backup":
+                expected.add(("/backups", "/opt/brand-club/backups", "bind"))
+        elif short == "mariadb":
+            expected = {("/var/lib/mysql", f"brandclub-{stack}-mariadb", "volume")}
+        elif short.startswith("redis-"):
+            expected = {("/data", f"brandclub-{stack}-{short}", "volume")}
+        elif short == "traefik":
+            expected = {
+                ("/var/run/docker.sock", "/var/run/docker.sock", "bind"),
+                ("/certificates", "traefik-certificates", "volume"),
+            }
+        else:
+            expected = set()
+        assert mounts == expected, swarm_name
+
+
+def test_mariadb_tuning(rendered: dict[str, Rendering], stack: str) -> None:
+    buffer_pool, memory_limit, slow_log = MARIADB[stack]
+    mariadb = rendered[stack].service(f"brandclub-db-{stack}", "mariadb")
+    args = mariadb.container["args"]
+    assert f"--innodb-buffer-pool-size={buffer_pool}" in args
+    assert mariadb.inputs["taskSpec"]["resources"]["limits"]["memoryBytes"] == memory_limit
+    assert ("--slow-query-log=1" in args) is slow_log
+    assert any(a.startswith("--long-query-time=") for a in args) is slow_log
+
+
+@pytest.mark.parametrize("redis", ["redis-cache", "redis-queue"])
+def test_redis_tuning(rendered: dict[str, Rendering], stack: str, redis: str) -> None:
+    maxmemory, appendonly = REDIS[stack][redis]
+    service = rendered[stack].service(f"brandclub-db-{stack}", redis)
+    args = service.container["args"]
+    assert args[args.index("--maxmemory") + 1] == str(maxmemory)
+    assert args[args.index("--appendonly") + 1] == appendonly
+    policy = args[args.index("--maxmemory-policy") + 1]
+    assert policy == ("noeviction" if redis == "redis-queue" else "allkeys-lru")
+    assert service.inputs["taskSpec"]["resources"]["limits"]["memoryBytes"] > maxmemory
+
+
+def test_images_follow_the_branch_of_each_environment(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    branch = {"dev": "develop", "staging": "staging", "prod": "main"}[stack]
+    app = rendered[stack].service(f"brandclub-{stack}", "backend")
+    assert app.container["image"] == f"ghcr.io/brand-club/brandclub:{branch}"

@@ -1,0 +1,161 @@
+"""DataLayer: networks, volumes, MariaDB/Redis services, the root password, protection."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+import pytest
+
+from components.mariadb_series import SUPPORTED_SERIES
+from harness import (
+    SECRET_MARK,
+    SECRET_SIG,
+    TEST_ROOT_PASSWORD,
+    Rendering,
+    find_plain_secret,
+    render,
+)
+
+DATA_LAYER = "brandclub:swarm:DataLayer"
+DATA_SERVICES = ("mariadb", "redis-cache", "redis-queue")
+
+
+def _networks(rendering: Rendering) -> dict[str, dict]:
+    return {
+        n.inputs["name"]: n.inputs
+        for n in rendering.children_of(DATA_LAYER)
+        if n.type == "docker:index/network:Network"
+    }
+
+
+def test_data_layer_owns_the_environment_networks(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    networks = _networks(rendered[stack])
+    assert set(networks) == {f"brandclub-{stack}-network", f"brandclub-{stack}-mariadb"}
+    internal = networks[f"brandclub-{stack}-network"]
+    assert internal["driver"] == "overlay" and internal["attachable"] is True
+    database = networks[f"brandclub-{stack}-mariadb"]
+    assert database["driver"] == "overlay" and database["internal"] is True
+    assert not database.get("attachable")
+
+
+def test_data_layer_owns_the_database_volumes(rendered: dict[str, Rendering], stack: str) -> None:
+    volumes = {
+        v.inputs["name"]
+        for v in rendered[stack].children_of(DATA_LAYER)
+        if v.type == "docker:index/volume:Volume"
+    }
+    assert volumes == {f"brandclub-{stack}-{p}" for p in ("mariadb", "redis-cache", "redis-queue")}
+
+
+def test_no_data_service_publishes_a_port_or_joins_traefik_public(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    for name in DATA_SERVICES:
+        service = rendering.service(f"brandclub-db-{stack}", name)
+        assert not service.inputs["endpointSpec"].get("ports"), name
+        assert "traefik-public" not in rendering.service_networks(service), name
+        assert not any(label.startswith("traefik.") for label in service.labels), name
+
+
+def test_data_services_are_stop_first_pinned_and_health_checked(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    for name in DATA_SERVICES:
+        service = rendered[stack].service(f"brandclub-db-{stack}", name)
+        assert service.inputs["updateConfig"]["order"] == "stop-first"
+        assert service.inputs["rollbackConfig"]["order"] == "stop-first"
+        assert service.inputs["taskSpec"]["placement"]["constraints"] == ["node.role == manager"]
+        assert service.container["healthcheck"]["tests"], name
+
+
+def test_mariadb_gets_frappe_charset_flags_for_its_series() -> None:
+    flags_106 = render("dev").service("brandclub-db-dev", "mariadb").container["args"]
+    for flag in (
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_unicode_ci",
+        "--skip-character-set-client-handshake",
+        "--skip-innodb-read-only-compressed",
+    ):
+        assert flag in flags_106
+
+    newer = render("dev", {"brandclub:mariadb": {"version": "11.8"}})
+    mariadb = newer.service("brandclub-db-dev", "mariadb")
+    assert mariadb.container["image"] == "mariadb:11.8"
+    assert "--character-set-server=utf8mb4" in mariadb.container["args"]
+    # 11.x refuses to start with an option it no longer has.
+    assert "--skip-innodb-read-only-compressed" not in mariadb.container["args"]
+
+
+def test_root_password_is_a_docker_secret_never_an_environment_variable(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    mariadb = rendering.service(f"brandclub-db-{stack}", "mariadb")
+    env = mariadb.container["env"]
+    assert "MYSQL_ROOT_PASSWORD" not in env and "MARIADB_ROOT_PASSWORD" not in env
+    [secret_mount] = mariadb.container["secrets"]
+    assert env["MARIADB_ROOT_PASSWORD_FILE"] == secret_mount["fileName"]
+
+    [secret] = rendering.of_type("docker:index/secret:Secret")
+    assert secret.inputs["name"] == f"brandclub-db-{stack}-mariadb-root-password"
+    assert secret_mount["secretId"] == f"{secret.inputs['name']}-id"
+    # The data input reaches the engine wrapped as a secret, so state and previews mask it.
+    assert secret.raw_inputs["data"][SECRET_SIG] == SECRET_MARK
+    encoded = base64.b64encode(TEST_ROOT_PASSWORD.encode()).decode()
+    assert secret.raw_inputs["data"]["value"] == encoded
+    for resource in rendering.resources:
+        assert find_plain_secret(resource.raw_inputs, TEST_ROOT_PASSWORD) == [], resource.name
+
+
+def test_end_of_life_series_warns_at_deploy_time() -> None:
+    assert any(
+        "MariaDB 10.6 reached its community end of life" in w for w in render("dev").warnings
+    )
+    supported = render("dev", {"brandclub:mariadb": {"version": "10.11"}})
+    # 10.11 is supported until 2028-02-16.
+    if date.today() < SUPPORTED_SERIES["10.11"].community_end_of_life:
+        assert not any("end of life" in w for w in supported.warnings)
+
+
+@pytest.mark.parametrize(
+    ("series", "today", "warns"),
+    [
+        ("10.6", date(2026, 7, 5), False),
+        ("10.6", date(2026, 7, 6), True),
+        ("10.11", date(2026, 11, 26), False),
+        ("11.8", date(2030, 1, 1), True),
+    ],
+)
+def test_end_of_life_warning_dates(series: str, today: date, warns: bool) -> None:
+    warning = SUPPORTED_SERIES[series].end_of_life_warning(today)
+    assert (warning is not None) is warns
+    if warning:
+        assert series in warning and "brandclub:mariadb.version" in warning
+
+
+def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Rendering]) -> None:
+    children = rendered["prod"].children_of(DATA_LAYER)
+    assert len(children) == 9  # 2 networks, 3 volumes, 1 secret, 3 services
+    for resource in children:
+        assert resource.options["protect"] is True, resource.name
+        expected_retain = True if resource.type == "docker:index/volume:Volume" else None
+        assert resource.options["retainOnDelete"] is expected_retain, resource.name
+
+
+def test_dev_data_is_not_protected(rendered: dict[str, Rendering]) -> None:
+    for resource in rendered["dev"].children_of(DATA_LAYER):
+        assert not resource.options["protect"], resource.name
+        assert not resource.options["retainOnDelete"], resource.name
+
+
+def test_protection_is_switchable_per_stack() -> None:
+    relaxed = render(
+        "prod", {"brandclub:dataProtection": {"protect": False, "retainVolumes": False}}
+    )
+    for resource in relaxed.children_of(DATA_LAYER):
+        assert not resource.options["protect"], resource.name
+        assert not resource.options["retainOnDelete"], resource.name

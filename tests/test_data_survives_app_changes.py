@@ -1,0 +1,117 @@
+"""The database outlives every application change (architecture section 1.1).
+
+For any change to application settings - image tag, replicas, resources, environment values,
+domains, health checks, rollout policy, ingress options, labels - every DataLayer resource keeps
+its name, parent chain, inputs and options exactly: Pulumi then has nothing to update, replace
+or restart in the database stack.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import STACKS, render
+
+DATA_LAYER = "brandclub:swarm:DataLayer"
+STATELESS = ("backend", "frontend", "queue-default", "queue-short", "queue-long")
+
+
+@cache
+def data_layer_fingerprints(stack: str) -> dict[str, str]:
+    return _data_layer(render(stack))
+
+
+def _data_layer(rendering) -> dict[str, str]:
+    return {r.urn: r.fingerprint for r in rendering.resources if DATA_LAYER in r.urn}
+
+
+hostnames = st.from_regex(r"[a-z][a-z0-9]{0,8}\.brandclub\.(com|net)", fullmatch=True)
+durations = st.sampled_from(["5s", "10s", "15s", "30s", "1m", "1m30s"])
+memory = st.sampled_from(["1G", "1536M", "2G", "3G"])
+
+
+@st.composite
+def app_changes(draw: st.DrawFn) -> dict:
+    services = {
+        name: {
+            "replicas": draw(st.integers(1, 4)),
+            "limits": {"cpus": draw(st.sampled_from([1.0, 1.5, 2.0])), "memory": draw(memory)},
+        }
+        for name in draw(st.lists(st.sampled_from(STATELESS), unique=True, max_size=3))
+    }
+    websocket_replicas = draw(st.integers(1, 3))
+    services["websocket"] = {"replicas": websocket_replicas}
+    manage = draw(st.booleans())
+    ingress = {
+        "manage": manage,
+        "websocketDirect": websocket_replicas > 1 or draw(st.booleans()),
+        "noindex": draw(st.booleans()),
+        "hsts": {"enabled": draw(st.booleans()), "maxAge": draw(st.integers(0, 10**8))},
+        "logLevel": draw(st.sampled_from(["DEBUG", "INFO", "WARN", "ERROR"])),
+        "constraintLabel": draw(st.sampled_from(["traefik-public", "edge"])),
+    }
+    if manage:
+        ingress["acmeEmail"] = "ops@brandclub.com"
+    if draw(st.booleans()):
+        ingress["contentSecurityPolicy"] = draw(st.sampled_from(["default-src 'self'", "x"]))
+    return {
+        "brandclub:imageTag": draw(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,15}", fullmatch=True)),
+        "brandclub:domains": draw(st.lists(hostnames, min_size=1, max_size=3, unique=True)),
+        "brandclub:services": services,
+        "brandclub:frappe": {
+            "gunicornWorkers": draw(st.integers(1, 16)),
+            "gunicornTimeout": draw(st.integers(30, 600)),
+            "clientMaxBodySize": draw(st.sampled_from(["10m", "50m", "1g"])),
+            "realIpFrom": draw(st.sampled_from(["10.0.0.0/8", "172.16.0.0/12"])),
+        },
+        "brandclub:healthcheck": {
+            "interval": draw(durations),
+            "retries": draw(st.integers(1, 10)),
+        },
+        "brandclub:rollout": {
+            "parallelism": draw(st.integers(1, 3)),
+            "monitor": draw(durations),
+            "maxFailureRatio": draw(st.sampled_from([0.0, 0.1, 0.5])),
+        },
+        "brandclub:ingress": ingress,
+        "brandclub:images": {
+            "app": draw(st.sampled_from(["ghcr.io/brand-club/brandclub", "local/brandclub"])),
+            "traefik": draw(st.sampled_from(["traefik:v3.5", "traefik:v3.6"])),
+        },
+        "brandclub:placement": {
+            "app": draw(st.sampled_from([[], ["node.role == worker"], ["node.labels.app == 1"]]))
+        },
+        "brandclub:backup": {"time": draw(st.sampled_from(["00:00", "02:00", "23:59"]))},
+    }
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(stack=st.sampled_from(STACKS), change=app_changes())
+def test_app_only_changes_leave_the_data_layer_byte_identical(stack: str, change: dict) -> None:
+    before = data_layer_fingerprints(stack)
+    after = _data_layer(render(stack, change))
+    assert set(after) == set(before)
+    for urn, fingerprint in before.items():
+        assert after[urn] == fingerprint, urn
+
+
+def test_the_comparison_sees_a_data_layer_change() -> None:
+    """Guard against a comparison that cannot fail: a database setting must show up."""
+    before = data_layer_fingerprints("prod")
+    after = _data_layer(render("prod", {"brandclub:mariadb": {"bufferPoolSize": "1536M"}}))
+    changed = {urn for urn in before if after[urn] != before[urn]}
+    assert changed == {next(u for u in before if u.endswith("::data-mariadb"))}
+
+
+def test_the_data_layer_is_most_of_what_a_stack_registers() -> None:
+    # 1 component + 2 networks + 3 volumes + 1 secret + 3 services, in every environment.
+    for stack in STACKS:
+        assert len(data_layer_fingerprints(stack)) == 10
