@@ -13,7 +13,7 @@ import json
 import logging
 import runpy
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,8 +224,9 @@ def render(
     *,
     config: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
+    program: Callable[[], None] | None = None,
 ) -> Rendering:
-    """Run ``__main__.py`` for ``stack`` under mocks.
+    """Run ``__main__.py`` (or ``program``) for ``stack`` under mocks.
 
     ``overrides`` deep-merges into the stack file's config (``{"brandclub:services":
     {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a top-level key. ``config``
@@ -259,7 +260,10 @@ def render(
 
     @pulumi.runtime.test
     def run_program():
-        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        if program is None:
+            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        else:
+            program()
         outputs = pulumi_settings.get_root_resource().outputs
         return pulumi.Output.all(**outputs).apply(exports.update) if outputs else None
 

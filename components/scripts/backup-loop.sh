@@ -4,7 +4,8 @@
 # Sleeps until BACKUP_TIME (UTC), backs up every site with its files into
 # $BACKUP_ROOT/<site>/<YYYY-MM-DD>/, deletes dated directories older than
 # BACKUP_RETENTION_DAYS, logs one line per outcome, and goes back to sleep.
-# BACKUP_ONCE=1 runs one backup immediately and exits (used by tests and by hand).
+# BACKUP_ONCE=1 runs one backup immediately and exits (used by tests and by hand);
+# `backup-loop.sh next-run-in EPOCH` prints the seconds from EPOCH to the next run.
 set -uo pipefail
 
 : "${BACKUP_TIME:=02:00}"
@@ -64,6 +65,11 @@ backup_all() {
   done
   return "$failures"
 }
+
+if [[ ${1:-} == next-run-in ]]; then
+  seconds_until_next_run "$2"
+  exit 0
+fi
 
 if [[ ${BACKUP_ONCE:-0} == 1 ]]; then
   backup_all

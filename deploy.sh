@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One command from a fresh checkout to a deployed environment:
+#   ./deploy.sh dev            set up .venv, then `pulumi up --stack dev`
+#   ./deploy.sh prod preview   set up .venv, then `pulumi preview --stack prod`
+# Further arguments go to pulumi (e.g. ./deploy.sh staging up --yes).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stack=${1:?usage: ./deploy.sh dev|staging|prod [up|preview] [pulumi arguments]}
+action=${2:-up}
+shift $(($# < 2 ? $# : 2))
+case $stack in dev | staging | prod) ;; *)
+  echo "deploy.sh: unknown stack '$stack' (dev, staging or prod)" >&2
+  exit 2
+  ;;
+esac
+case $action in up | preview) ;; *)
+  echo "deploy.sh: unknown action '$action' (up or preview)" >&2
+  exit 2
+  ;;
+esac
+if ! command -v pulumi >/dev/null; then
+  echo "deploy.sh: the Pulumi CLI is not installed (see README, Prerequisites)" >&2
+  exit 1
+fi
+
+./setup.sh
+exec pulumi "$action" --stack "$stack" "$@"
