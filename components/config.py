@@ -122,7 +122,7 @@ class Model(BaseModel):
         strict=True,
         alias_generator=to_camel,
         validate_by_alias=True,
-        validate_by_name=True,
+        validate_by_name=False,
     )
 
 
@@ -163,7 +163,9 @@ class SingletonSettings(ServiceSettings):
     @classmethod
     def _exactly_one(cls, replicas: int) -> int:
         if replicas != 1:
-            raise ValueError("exactly 1: a second replica would run every scheduled job twice")
+            raise ValueError(
+                "exactly 1: a second replica would run every scheduled job or backup twice"
+            )
         return replicas
 
 
@@ -310,7 +312,8 @@ class Placement(Model):
 
 class StackConfig(Model):
     environment: Environment
-    image_tag: ImageTag
+    # Defaults to the environment's branch; a pipeline sets just this key to roll out.
+    image_tag: ImageTag | None = None
     domains: list[Hostname] = Field(min_length=1)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     images: Images = Field(default_factory=Images)
@@ -362,8 +365,12 @@ class StackConfig(Model):
         return self.frappe.site_name or self.domains[0]
 
     @property
+    def app_tag(self) -> str:
+        return self.image_tag or BRANCH_FOR_ENVIRONMENT[self.environment]
+
+    @property
     def app_image(self) -> str:
-        return f"{self.images.app}:{self.image_tag}"
+        return f"{self.images.app}:{self.app_tag}"
 
     @property
     def mariadb_image(self) -> str:

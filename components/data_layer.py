@@ -30,8 +30,12 @@ REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
 # The data layer's own timing, deliberately not the app's settings: a first MariaDB start
 # initialises the data directory for minutes, and tuning app health checks must never touch
 # (and so restart) a database.
-DATA_HEALTHCHECK = HealthcheckSettings(interval="10s", timeout="5s", retries=5, start_period="300s")
-DATA_ROLLOUT = RolloutSettings(parallelism=1, delay="0s", monitor="60s", converge_timeout="10m")
+DATA_HEALTHCHECK = HealthcheckSettings.model_validate(
+    {"interval": "10s", "timeout": "5s", "retries": 5, "startPeriod": "300s"}
+)
+DATA_ROLLOUT = RolloutSettings.model_validate(
+    {"parallelism": 1, "delay": "0s", "monitor": "60s", "convergeTimeout": "10m"}
+)
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,12 @@ HTTP_ENTRYPOINT = "web"
 HTTPS_ENTRYPOINT = "websecure"
 CERT_RESOLVER = "letsencrypt"
 CERTIFICATES_PATH = "/certificates"
-TRAEFIK_HEALTHCHECK = HealthcheckSettings(
-    interval="10s", timeout="5s", retries=3, start_period="20s"
+TRAEFIK_HEALTHCHECK = HealthcheckSettings.model_validate(
+    {"interval": "10s", "timeout": "5s", "retries": 3, "startPeriod": "20s"}
 )
-TRAEFIK_ROLLOUT = RolloutSettings(parallelism=1, delay="0s", monitor="30s", converge_timeout="5m")
+TRAEFIK_ROLLOUT = RolloutSettings.model_validate(
+    {"parallelism": 1, "delay": "0s", "monitor": "30s", "convergeTimeout": "5m"}
+)
 TRAEFIK_LIMITS = Resources(cpus=1.0, memory=512 * 1024**2)
 TRAEFIK_RESERVATIONS = Resources(cpus=0.1, memory=64 * 1024**2)
 

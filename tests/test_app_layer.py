@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness import REPO, Rendering, render
+from harness import DELETE, REPO, Rendering, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
 BENCH = "/home/frappe/frappe-bench"
@@ -247,3 +247,12 @@ def test_sites_volume_is_protected_like_data_in_prod(rendered: dict[str, Renderi
     }
     sites = volumes["brandclub-prod-sites"]
     assert sites.options["protect"] is True and sites.options["retainOnDelete"] is True
+
+
+@pytest.mark.parametrize(
+    ("stack", "branch"), [("dev", "develop"), ("staging", "staging"), ("prod", "main")]
+)
+def test_image_tag_defaults_to_the_environments_branch(stack: str, branch: str) -> None:
+    rendering = render(stack, {"brandclub:imageTag": DELETE})
+    backend = rendering.service(f"brandclub-{stack}", "backend")
+    assert backend.container["image"] == f"ghcr.io/brand-club/brandclub:{branch}"

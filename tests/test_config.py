@@ -272,6 +272,14 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "dev",
+        {"brandclub:mariadb": {"buffer_pool_size": "512M"}},
+        "brandclub:mariadb.buffer_pool_size",
+        "did you mean 'bufferPoolSize'?",
+        "'512M'",
+        id="snake-case-key-is-not-an-alias",
+    ),
+    pytest.param(
+        "dev",
         {"brandclub:endpointMode": "round-robin"},
         "brandclub:endpointMode",
         "'vip' or 'dnsrr'",
