@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -34,14 +34,20 @@ ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
 
 
-class RuleViolationError(ValueError):
-    """An architecture rule broken by one key below the model whose validator found it."""
+class Violation(NamedTuple):
+    """One broken architecture rule, keyed below the model whose validator found it."""
 
-    def __init__(self, key: str, found: object, expected: str) -> None:
-        super().__init__(f"{key}: found {found!r}; expected {expected}")
-        self.key = key
-        self.found = found
-        self.expected = expected
+    key: str
+    found: object
+    expected: str
+
+
+class RuleViolationError(ValueError):
+    """Every rule a model's validator found broken, reported together."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(f"{v.key}: expected {v.expected}" for v in violations))
+        self.violations = violations
 
 
 def _matching(pattern: str, expected: str):
@@ -125,6 +131,17 @@ class Model(BaseModel):
         validate_by_name=False,
     )
 
+    def _broken_rules(self) -> list[Violation]:
+        """Cross-field rules; subclasses extend the list so every broken rule is reported."""
+        return []
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Model:
+        broken = self._broken_rules()
+        if broken:
+            raise RuleViolationError(broken)
+        return self
+
 
 class Resources(Model):
     cpus: float = Field(gt=0, le=64)
@@ -135,21 +152,25 @@ class Sized(Model):
     limits: Resources
     reservations: Resources
 
-    @model_validator(mode="after")
-    def _reservation_fits_in_limit(self) -> Sized:
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
         if self.reservations.memory > self.limits.memory:
-            raise RuleViolationError(
-                "reservations.memory",
-                format_size(self.reservations.memory),
-                f"at most limits.memory ({format_size(self.limits.memory)})",
+            broken.append(
+                Violation(
+                    "reservations.memory",
+                    format_size(self.reservations.memory),
+                    f"at most limits.memory ({format_size(self.limits.memory)})",
+                )
             )
         if self.reservations.cpus > self.limits.cpus:
-            raise RuleViolationError(
-                "reservations.cpus",
-                self.reservations.cpus,
-                f"at most limits.cpus ({self.limits.cpus})",
+            broken.append(
+                Violation(
+                    "reservations.cpus",
+                    self.reservations.cpus,
+                    f"at most limits.cpus ({self.limits.cpus})",
+                )
             )
-        return self
+        return broken
 
 
 class ServiceSettings(Sized):
@@ -200,36 +221,42 @@ class MariaDBSettings(Sized):
     slow_query_log: bool = False
     long_query_time: float = Field(default=2.0, gt=0)
 
-    @model_validator(mode="after")
-    def _series_and_buffer_pool(self) -> MariaDBSettings:
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
         if self.version not in SUPPORTED_SERIES:
-            raise RuleViolationError(
-                "version", self.version, f"one of {', '.join(map(repr, SUPPORTED_SERIES))}"
+            broken.append(
+                Violation(
+                    "version", self.version, f"one of {', '.join(map(repr, SUPPORTED_SERIES))}"
+                )
             )
         if self.buffer_pool_size >= self.limits.memory:
-            raise RuleViolationError(
-                "bufferPoolSize",
-                format_size(self.buffer_pool_size),
-                f"less than limits.memory ({format_size(self.limits.memory)}): MariaDB needs "
-                "memory beyond the buffer pool and is killed when it reaches the limit",
+            broken.append(
+                Violation(
+                    "bufferPoolSize",
+                    format_size(self.buffer_pool_size),
+                    f"less than limits.memory ({format_size(self.limits.memory)}): MariaDB needs "
+                    "memory beyond the buffer pool and is killed when it reaches the limit",
+                )
             )
-        return self
+        return broken
 
 
 class RedisSettings(Sized):
     maxmemory: ByteSize
     appendonly: bool = False
 
-    @model_validator(mode="after")
-    def _maxmemory_below_limit(self) -> RedisSettings:
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
         if self.maxmemory >= self.limits.memory:
-            raise RuleViolationError(
-                "maxmemory",
-                format_size(self.maxmemory),
-                f"less than limits.memory ({format_size(self.limits.memory)}): Redis forks to "
-                "persist and needs headroom above maxmemory",
+            broken.append(
+                Violation(
+                    "maxmemory",
+                    format_size(self.maxmemory),
+                    f"less than limits.memory ({format_size(self.limits.memory)}): Redis forks to "
+                    "persist and needs headroom above maxmemory",
+                )
             )
-        return self
+        return broken
 
 
 class FrappeSettings(Model):
@@ -279,15 +306,17 @@ class IngressSettings(Model):
     content_security_policy: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
 
-    @model_validator(mode="after")
-    def _acme_email_when_managed(self) -> IngressSettings:
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
         if self.manage and self.acme_email is None:
-            raise RuleViolationError(
-                "acmeEmail",
-                None,
-                "the Let's Encrypt account e-mail, required where ingress.manage is true",
+            broken.append(
+                Violation(
+                    "acmeEmail",
+                    None,
+                    "the Let's Encrypt account e-mail, required where ingress.manage is true",
+                )
             )
-        return self
+        return broken
 
 
 class BackupSettings(Model):
@@ -330,35 +359,43 @@ class StackConfig(Model):
     placement: Placement = Field(default_factory=Placement)
     db_root_password: SecretStr
 
-    @model_validator(mode="after")
-    def _architecture_rules(self) -> StackConfig:
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
         if len(set(self.domains)) != len(self.domains):
-            raise RuleViolationError("domains", self.domains, "each domain once")
+            broken.append(Violation("domains", self.domains, "each domain once"))
         if self.services.mailpit is not None and self.environment != "dev":
-            raise RuleViolationError(
-                "services.mailpit",
-                "enabled",
-                "no mailpit outside dev: it would swallow real customer e-mail",
+            broken.append(
+                Violation(
+                    "services.mailpit",
+                    "enabled",
+                    "no mailpit outside dev: it would swallow real customer e-mail",
+                )
             )
         if self.services.backup is None and self.environment == "prod":
-            raise RuleViolationError(
-                "services.backup", None, "a backup service in prod (architecture section 7)"
+            broken.append(
+                Violation(
+                    "services.backup", None, "a backup service in prod (architecture section 7)"
+                )
             )
         if self.services.websocket.replicas > 1 and not self.ingress.websocket_direct:
-            raise RuleViolationError(
-                "ingress.websocketDirect",
-                False,
-                "true when services.websocket.replicas > 1: socket.io polling needs sticky "
-                "routing, which only Traefik straight to the websocket service gives",
+            broken.append(
+                Violation(
+                    "ingress.websocketDirect",
+                    False,
+                    "true when services.websocket.replicas > 1: socket.io polling needs sticky "
+                    "routing, which only Traefik straight to the websocket service gives",
+                )
             )
         series = _image_series(self.images.mariadb)
         if series is not None and series != self.mariadb.version:
-            raise RuleViolationError(
-                "images.mariadb",
-                self.images.mariadb,
-                f"an image of the {self.mariadb.version} series set in mariadb.version",
+            broken.append(
+                Violation(
+                    "images.mariadb",
+                    self.images.mariadb,
+                    f"an image of the {self.mariadb.version} series set in mariadb.version",
+                )
             )
-        return self
+        return broken
 
     @property
     def site_name(self) -> str:

@@ -102,7 +102,7 @@ def parse_stack_config(
             loc = tuple(detail["loc"])
             if loc and loc[0] in reported_secrets:
                 continue
-            problems.append(_problem(loc, detail, hidden))
+            problems.extend(_problems(loc, detail, hidden))
 
     if problems or config is None:
         raise ConfigError(stack, problems)
@@ -119,11 +119,13 @@ def _decode(value: object) -> object:
     return value
 
 
-def _problem(loc: tuple, detail: Mapping, hidden: Collection[str]) -> Problem:
+def _problems(loc: tuple, detail: Mapping, hidden: Collection[str]) -> list[Problem]:
     violation = detail.get("ctx", {}).get("error")
     if isinstance(violation, RuleViolationError):
-        path = _key_path(loc + tuple(violation.key.split(".")))
-        return Problem(path, _show(violation.found), violation.expected)
+        return [
+            Problem(_key_path(loc + tuple(v.key.split("."))), _show(v.found), v.expected)
+            for v in violation.violations
+        ]
 
     path = _key_path(loc)
     # Secret values never reach an error message, which ends up in CI logs and PR comments.
@@ -132,17 +134,17 @@ def _problem(loc: tuple, detail: Mapping, hidden: Collection[str]) -> Problem:
         known = _known_keys(loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
         expected = f"no such key; did you mean '{hint[0]}'?" if hint else "no such key"
-        return Problem(path, found, f"{expected} (known: {', '.join(known)})")
+        return [Problem(path, found, f"{expected} (known: {', '.join(known)})")]
     if detail["type"] == "missing":
-        return Problem(path, "nothing", "a value: this key is required")
+        return [Problem(path, "nothing", "a value: this key is required")]
     if detail["type"] == "too_short":
-        return Problem(path, found, f"at least {detail['ctx']['min_length']} entry")
+        return [Problem(path, found, f"at least {detail['ctx']['min_length']} entry")]
     message = str(detail["msg"]).removeprefix("Value error, ").removeprefix("expected ")
     if message.startswith("Input should be "):
         message = message.removeprefix("Input should be ")
     else:
         message = message[:1].lower() + message[1:]
-    return Problem(path, found, message)
+    return [Problem(path, found, message)]
 
 
 def _key_path(loc: tuple) -> str:

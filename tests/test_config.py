@@ -448,3 +448,40 @@ def test_parse_duration_accepts(value: str) -> None:
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="a duration such as 30s"):
         parse_duration(value)
+
+
+def test_every_broken_rule_of_one_object_is_reported() -> None:
+    error, registered = render_error(
+        "prod",
+        {
+            "brandclub:mariadb": {
+                "version": "10.5",
+                "bufferPoolSize": "4G",
+                "reservations": {"memory": "3G"},
+            }
+        },
+    )
+    assert isinstance(error, ConfigError) and registered == []
+    assert {p.key for p in error.problems} == {
+        "brandclub:mariadb.version",
+        "brandclub:mariadb.bufferPoolSize",
+        "brandclub:mariadb.reservations.memory",
+    }
+
+
+def test_every_broken_stack_rule_is_reported() -> None:
+    error, registered = render_error(
+        "prod",
+        {
+            "brandclub:domains": ["brandclub.com", "brandclub.com"],
+            "brandclub:services": {"websocket": {"replicas": 3}},
+            "brandclub:ingress": {"websocketDirect": False},
+            "brandclub:images": {"mariadb": "mariadb:11.8"},
+        },
+    )
+    assert isinstance(error, ConfigError) and registered == []
+    assert {p.key for p in error.problems} == {
+        "brandclub:domains",
+        "brandclub:ingress.websocketDirect",
+        "brandclub:images.mariadb",
+    }
