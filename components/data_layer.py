@@ -27,6 +27,11 @@ from components.swarm import Attachment, Mount, SecretFile, ServiceSpec, label_l
 
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
+REDIS_EVICTION_POLICY = {
+    "redis-cache": "allkeys-lru",
+    # A queue that evicts under memory pressure silently drops jobs.
+    "redis-queue": "noeviction",
+}
 # The data layer's own timing, deliberately not the app's settings: a first MariaDB start
 # initialises the data directory for minutes, and tuning app health checks must never touch
 # (and so restart) a database.
@@ -77,72 +82,17 @@ class DataLayer(pulumi.ComponentResource):
         self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("brandclub:swarm:DataLayer", name, None, opts)
-        self._names = EnvironmentNames(args.environment)
         self._args = args
+        self._names = EnvironmentNames(args.environment)
         self.stack_name = self._names.data_stack
-        protected = pulumi.ResourceOptions.merge(
+        child = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
         )
-        kept = pulumi.ResourceOptions.merge(
-            protected, pulumi.ResourceOptions(retain_on_delete=args.protection.retain_volumes)
-        )
-
-        self.internal_network = docker.Network(
-            f"{name}-internal-network",
-            name=self._names.internal_network,
-            driver="overlay",
-            attachable=True,
-            labels=self._labels(docker.NetworkLabelArgs),
-            opts=protected,
-        )
-        # Internal: MariaDB never needs to reach anything outside the swarm, and nothing outside
-        # may reach it; only services that talk SQL (backend, workers, scheduler, backup) join.
-        self.database_network = docker.Network(
-            f"{name}-database-network",
-            name=self._names.database_network,
-            driver="overlay",
-            internal=True,
-            labels=self._labels(docker.NetworkLabelArgs),
-            opts=protected,
-        )
-        volumes = {
-            purpose: docker.Volume(
-                f"{name}-{purpose}-volume",
-                name=self._names.volume(purpose),
-                labels=self._labels(docker.VolumeLabelArgs),
-                opts=kept,
-            )
-            for purpose in ("mariadb", "redis-cache", "redis-queue")
-        }
-        root_password = docker.Secret(
-            f"{name}-mariadb-root-password",
-            name=self._names.secret("mariadb-root-password"),
-            data=pulumi.Output.secret(args.db_root_password).apply(
-                lambda value: base64.b64encode(value.encode()).decode()
-            ),
-            labels=self._labels(docker.SecretLabelArgs),
-            opts=protected,
-        )
-
+        self.internal_network, self.database_network = self._networks(name, child)
+        self.volumes = self._volumes(name, child)
+        self.root_password_secret = self._root_password(name, child)
         self._warn_if_end_of_life()
-        self.services = {
-            "mariadb": swarm_service(
-                f"{name}-mariadb", self._mariadb(volumes["mariadb"], root_password), protected
-            ),
-            "redis-cache": swarm_service(
-                f"{name}-redis-cache",
-                self._redis("redis-cache", args.redis_cache, "allkeys-lru", volumes["redis-cache"]),
-                protected,
-            ),
-            # noeviction: a queue that evicts under memory pressure silently drops jobs.
-            "redis-queue": swarm_service(
-                f"{name}-redis-queue",
-                self._redis("redis-queue", args.redis_queue, "noeviction", volumes["redis-queue"]),
-                protected,
-            ),
-        }
-        self.volumes = volumes
-        self.root_password_secret = root_password
+        self.services = self._services(name, child)
         self.service_names = pulumi.Output.all(*(s.name for s in self.services.values()))
         self.register_outputs(
             {
@@ -151,6 +101,65 @@ class DataLayer(pulumi.ComponentResource):
                 "serviceNames": self.service_names,
             }
         )
+
+    def _networks(
+        self, name: str, opts: pulumi.ResourceOptions
+    ) -> tuple[docker.Network, docker.Network]:
+        internal = docker.Network(
+            f"{name}-internal-network",
+            name=self._names.internal_network,
+            driver="overlay",
+            attachable=True,
+            labels=self._labels(docker.NetworkLabelArgs),
+            opts=opts,
+        )
+        # Internal: MariaDB never needs to reach anything outside the swarm, and nothing outside
+        # may reach it; only services that talk SQL (backend, workers, scheduler, backup) join.
+        database = docker.Network(
+            f"{name}-database-network",
+            name=self._names.database_network,
+            driver="overlay",
+            internal=True,
+            labels=self._labels(docker.NetworkLabelArgs),
+            opts=opts,
+        )
+        return internal, database
+
+    def _volumes(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Volume]:
+        kept = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(retain_on_delete=self._args.protection.retain_volumes)
+        )
+        return {
+            purpose: docker.Volume(
+                f"{name}-{purpose}-volume",
+                name=self._names.volume(purpose),
+                labels=self._labels(docker.VolumeLabelArgs),
+                opts=kept,
+            )
+            for purpose in ("mariadb", *REDIS_EVICTION_POLICY)
+        }
+
+    def _root_password(self, name: str, opts: pulumi.ResourceOptions) -> docker.Secret:
+        return docker.Secret(
+            f"{name}-mariadb-root-password",
+            name=self._names.secret("mariadb-root-password"),
+            data=pulumi.Output.secret(self._args.db_root_password).apply(
+                lambda value: base64.b64encode(value.encode()).decode()
+            ),
+            labels=self._labels(docker.SecretLabelArgs),
+            opts=opts,
+        )
+
+    def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:
+        redis = {"redis-cache": self._args.redis_cache, "redis-queue": self._args.redis_queue}
+        specs = {
+            "mariadb": self._mariadb(),
+            **{service: self._redis(service, settings) for service, settings in redis.items()},
+        }
+        return {
+            service: swarm_service(f"{name}-{service}", spec, opts)
+            for service, spec in specs.items()
+        }
 
     def _labels(self, label_type: type) -> list:
         return label_list(
@@ -181,8 +190,9 @@ class DataLayer(pulumi.ComponentResource):
             **fields,
         )
 
-    def _mariadb(self, volume: docker.Volume, password: docker.Secret) -> ServiceSpec:
+    def _mariadb(self) -> ServiceSpec:
         settings = self._args.mariadb
+        volume, password = self.volumes["mariadb"], self.root_password_secret
         flags = list(SUPPORTED_SERIES[settings.version].server_flags)
         flags.append(f"--innodb-buffer-pool-size={settings.buffer_pool_size}")
         if settings.slow_query_log:
@@ -209,9 +219,7 @@ class DataLayer(pulumi.ComponentResource):
             stop_grace_period="120s",
         )
 
-    def _redis(
-        self, service: str, settings: RedisSettings, policy: str, volume: docker.Volume
-    ) -> ServiceSpec:
+    def _redis(self, service: str, settings: RedisSettings) -> ServiceSpec:
         return self._spec(
             service,
             image=self._args.redis_image,
@@ -220,12 +228,12 @@ class DataLayer(pulumi.ComponentResource):
                 "--maxmemory",
                 str(settings.maxmemory),
                 "--maxmemory-policy",
-                policy,
+                REDIS_EVICTION_POLICY[service],
                 "--appendonly",
                 "yes" if settings.appendonly else "no",
             ],
             networks=[Attachment(self.internal_network.id, (service,))],
-            mounts=[Mount("/data", volume.name)],
+            mounts=[Mount("/data", self.volumes[service].name)],
             limits=settings.limits,
             reservations=settings.reservations,
             health_test=REDIS_HEALTHCHECK,

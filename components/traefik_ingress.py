@@ -74,36 +74,43 @@ class TraefikIngress(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         self.service: docker.Service | None = None
         if args.settings.manage:
-            public = self._network(f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, child)
-            shared = self._network(f"{name}-shared-network", SHARED_SERVICES_NETWORK, child)
-            self.public_network_id = public.id
-            self.shared_network_id = shared.id
-            # Let's Encrypt limits how often a certificate may be reissued: keep the account
-            # and certificates even when this stack is destroyed.
-            certificates = docker.Volume(
-                f"{name}-certificates-volume",
-                name=TRAEFIK_CERTIFICATES_VOLUME,
-                opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(retain_on_delete=True)
-                ),
-            )
-            self.service = swarm_service(
-                f"{name}-traefik", self._traefik(args, public, certificates), child
-            )
+            self._run_traefik(name, args, child)
         else:
-            lookup = pulumi.InvokeOutputOptions(parent=self)
-            self.public_network_id = docker.get_network_output(
-                name=TRAEFIK_PUBLIC_NETWORK, opts=lookup
-            ).id
-            self.shared_network_id = docker.get_network_output(
-                name=SHARED_SERVICES_NETWORK, opts=lookup
-            ).id
+            self._look_up_networks()
         self.register_outputs(
             {
                 "publicNetworkId": self.public_network_id,
                 "sharedNetworkId": self.shared_network_id,
             }
         )
+
+    def _run_traefik(
+        self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions
+    ) -> None:
+        public = self._network(f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, opts)
+        shared = self._network(f"{name}-shared-network", SHARED_SERVICES_NETWORK, opts)
+        self.public_network_id = public.id
+        self.shared_network_id = shared.id
+        # Let's Encrypt limits how often a certificate may be reissued: keep the account and
+        # certificates even when this stack is destroyed.
+        certificates = docker.Volume(
+            f"{name}-certificates-volume",
+            name=TRAEFIK_CERTIFICATES_VOLUME,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+        )
+        self.service = swarm_service(
+            f"{name}-traefik", self._traefik(args, public, certificates), opts
+        )
+
+    def _look_up_networks(self) -> None:
+        # Fails the preview with Docker's "network not found" until the owning stack is up.
+        lookup = pulumi.InvokeOutputOptions(parent=self)
+        self.public_network_id = docker.get_network_output(
+            name=TRAEFIK_PUBLIC_NETWORK, opts=lookup
+        ).id
+        self.shared_network_id = docker.get_network_output(
+            name=SHARED_SERVICES_NETWORK, opts=lookup
+        ).id
 
     @staticmethod
     def _network(
