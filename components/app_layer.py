@@ -121,7 +121,7 @@ class AppLayer(pulumi.ComponentResource):
             name=EnvironmentNames.service(self._names.app_stack, process.service),
             stack=self._names.app_stack,
             image=image,
-            command=process.command,
+            args=process.command,
             env=dict(process.env(config)),
             replicas=settings.replicas,
             limits=settings.limits,

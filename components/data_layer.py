@@ -23,7 +23,15 @@ from components.config import (
 )
 from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
 from components.naming import EnvironmentNames
-from components.swarm import Attachment, Mount, SecretFile, ServiceSpec, label_list, swarm_service
+from components.swarm import (
+    Attachment,
+    Mount,
+    SecretFile,
+    ServiceSpec,
+    label_list,
+    overlay_network,
+    swarm_service,
+)
 
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
@@ -105,23 +113,18 @@ class DataLayer(pulumi.ComponentResource):
     def _networks(
         self, name: str, opts: pulumi.ResourceOptions
     ) -> tuple[docker.Network, docker.Network]:
-        internal = docker.Network(
+        labels = self._label_values()
+        internal = overlay_network(
             f"{name}-internal-network",
-            name=self._names.internal_network,
-            driver="overlay",
+            self._names.internal_network,
+            labels,
+            opts,
             attachable=True,
-            labels=self._labels(docker.NetworkLabelArgs),
-            opts=opts,
         )
         # Internal: MariaDB never needs to reach anything outside the swarm, and nothing outside
         # may reach it; only services that talk SQL (backend, workers, scheduler, backup) join.
-        database = docker.Network(
-            f"{name}-database-network",
-            name=self._names.database_network,
-            driver="overlay",
-            internal=True,
-            labels=self._labels(docker.NetworkLabelArgs),
-            opts=opts,
+        database = overlay_network(
+            f"{name}-database-network", self._names.database_network, labels, opts, internal=True
         )
         return internal, database
 
@@ -161,11 +164,11 @@ class DataLayer(pulumi.ComponentResource):
             for service, spec in specs.items()
         }
 
+    def _label_values(self) -> dict[str, str]:
+        return {"brandclub.environment": self._args.environment, "brandclub.layer": "data"}
+
     def _labels(self, label_type: type) -> list:
-        return label_list(
-            {"brandclub.environment": self._args.environment, "brandclub.layer": "data"},
-            label_type,
-        )
+        return label_list(self._label_values(), label_type)
 
     def _warn_if_end_of_life(self) -> None:
         series = SUPPORTED_SERIES[self._args.mariadb.version]
@@ -186,7 +189,7 @@ class DataLayer(pulumi.ComponentResource):
             health_timing=DATA_HEALTHCHECK,
             rollout=DATA_ROLLOUT,
             update_order="stop-first",
-            labels={"brandclub.environment": args.environment, "brandclub.layer": "data"},
+            labels=self._label_values(),
             **fields,
         )
 
@@ -223,8 +226,8 @@ class DataLayer(pulumi.ComponentResource):
         return self._spec(
             service,
             image=self._args.redis_image,
-            command=["redis-server"],
             args=[
+                "redis-server",
                 "--maxmemory",
                 str(settings.maxmemory),
                 "--maxmemory-policy",

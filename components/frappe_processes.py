@@ -69,6 +69,7 @@ def _no_env(config: StackConfig) -> dict[str, str]:
 @dataclass(frozen=True)
 class AppProcess:
     service: str
+    # Replaces the image's CMD only; None keeps it (the backend's start.sh).
     command: tuple[str, ...] | None
     networks: frozenset[NetworkRole]
     health_test: tuple[str, ...]

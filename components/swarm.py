@@ -65,7 +65,9 @@ class ServiceSpec:
     rollout: RolloutSettings
     update_order: UpdateOrder
     endpoint_mode: str
-    command: Sequence[str] | None = None
+    # The image's CMD (Swarm's Args, compose's `command`). There is deliberately no way to
+    # replace the ENTRYPOINT: the Frappe image's links the baked assets into the sites volume,
+    # and the Redis and MariaDB images' drop root and prepare the data directory.
     args: Sequence[str] | None = None
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     mounts: Sequence[Mount] = ()
@@ -87,26 +89,19 @@ def _nano_cpus(cpus: float) -> int:
 def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
     timing = spec.health_timing
     rollout = spec.rollout
+    policy = {
+        "parallelism": rollout.parallelism,
+        "monitor": rollout.monitor,
+        "max_failure_ratio": str(rollout.max_failure_ratio),
+        "order": spec.update_order,
+    }
     # On failure an update rolls back; a failed rollback pauses rather than flapping forever.
     update = docker.ServiceUpdateConfigArgs(
-        parallelism=rollout.parallelism,
-        delay=rollout.delay,
-        monitor=rollout.monitor,
-        max_failure_ratio=str(rollout.max_failure_ratio),
-        failure_action="rollback",
-        order=spec.update_order,
+        **policy, delay=rollout.delay, failure_action="rollback"
     )
-    rollback = docker.ServiceRollbackConfigArgs(
-        parallelism=rollout.parallelism,
-        delay="0s",
-        monitor=rollout.monitor,
-        max_failure_ratio=str(rollout.max_failure_ratio),
-        failure_action="pause",
-        order=spec.update_order,
-    )
+    rollback = docker.ServiceRollbackConfigArgs(**policy, delay="0s", failure_action="pause")
     container = docker.ServiceTaskSpecContainerSpecArgs(
         image=spec.image,
-        commands=list(spec.command) if spec.command is not None else None,
         args=list(spec.args) if spec.args is not None else None,
         env=dict(spec.env) or None,
         mounts=[
@@ -121,7 +116,6 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
                 secret_id=secret.secret_id,
                 secret_name=secret.secret_name,
                 file_name=secret.path,
-                file_mode=0o400,
             )
             for secret in spec.secrets
         ]
@@ -187,6 +181,26 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         converge_config=docker.ServiceConvergeConfigArgs(
             delay="5s", timeout=rollout.converge_timeout
         ),
+    )
+
+
+def overlay_network(
+    resource_name: str,
+    name: str,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    *,
+    attachable: bool = False,
+    internal: bool = False,
+) -> docker.Network:
+    return docker.Network(
+        resource_name,
+        name=name,
+        driver="overlay",
+        attachable=attachable,
+        internal=internal,
+        labels=label_list(labels, docker.NetworkLabelArgs),
+        opts=opts,
     )
 
 

@@ -32,7 +32,7 @@ from components.swarm import (
     HostPort,
     Mount,
     ServiceSpec,
-    label_list,
+    overlay_network,
     swarm_service,
 )
 
@@ -87,8 +87,13 @@ class TraefikIngress(pulumi.ComponentResource):
     def _run_traefik(
         self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions
     ) -> None:
-        public = self._network(f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, opts)
-        shared = self._network(f"{name}-shared-network", SHARED_SERVICES_NETWORK, opts)
+        labels = {"brandclub.layer": "ingress"}
+        public = overlay_network(
+            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, labels, opts, attachable=True
+        )
+        shared = overlay_network(
+            f"{name}-shared-network", SHARED_SERVICES_NETWORK, labels, opts, attachable=True
+        )
         self.public_network_id = public.id
         self.shared_network_id = shared.id
         # Let's Encrypt limits how often a certificate may be reissued: keep the account and
@@ -111,19 +116,6 @@ class TraefikIngress(pulumi.ComponentResource):
         self.shared_network_id = docker.get_network_output(
             name=SHARED_SERVICES_NETWORK, opts=lookup
         ).id
-
-    @staticmethod
-    def _network(
-        resource_name: str, network_name: str, opts: pulumi.ResourceOptions
-    ) -> docker.Network:
-        return docker.Network(
-            resource_name,
-            name=network_name,
-            driver="overlay",
-            attachable=True,
-            labels=label_list({"brandclub.layer": "ingress"}, docker.NetworkLabelArgs),
-            opts=opts,
-        )
 
     def _traefik(
         self, args: TraefikIngressArgs, public: docker.Network, certificates: docker.Volume

@@ -40,7 +40,9 @@ def _stack_services_config(stack: str) -> dict:
 def test_frappe_commands_are_frappe_dockers(rendered: dict[str, Rendering], stack: str) -> None:
     services = _app_services(rendered[stack])
     for name, command in COMMANDS.items():
-        assert services[name].container.get("commands") == command, name
+        # The image's CMD, never its ENTRYPOINT, which links the baked assets at start.
+        assert services[name].container.get("args") == command, name
+        assert "commands" not in services[name].container, name
 
 
 def test_frontend_environment(rendered: dict[str, Rendering], stack: str) -> None:
@@ -187,7 +189,7 @@ def test_mailpit_only_in_dev(rendered: dict[str, Rendering]) -> None:
 
 def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering]) -> None:
     backup = rendered["prod"].service("brandclub-prod", "backup")
-    command = backup.container["commands"]
+    command = backup.container["args"]
     assert command[:2] == ["bash", "-c"] and "bench --site" in command[2]
     assert backup.container["image"] == "ghcr.io/brand-club/brandclub:main"
     assert backup.container["env"] == {

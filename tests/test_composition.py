@@ -202,3 +202,15 @@ def test_images_follow_the_branch_of_each_environment(
     branch = {"dev": "develop", "staging": "staging", "prod": "main"}[stack]
     app = rendered[stack].service(f"brandclub-{stack}", "backend")
     assert app.container["image"] == f"ghcr.io/brand-club/brandclub:{branch}"
+
+
+def test_no_service_replaces_its_images_entrypoint(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    # The Frappe image's ENTRYPOINT links the baked assets into the sites volume; the MariaDB and
+    # Redis images' drop root and prepare the data directory. Only the CMD is ever set.
+    for name, service in rendered[stack].services.items():
+        assert "commands" not in service.container, name
+    for redis in ("redis-cache", "redis-queue"):
+        args = rendered[stack].service(f"brandclub-db-{stack}", redis).container["args"]
+        assert args[0] == "redis-server"

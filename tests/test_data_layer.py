@@ -99,6 +99,9 @@ def test_root_password_is_a_docker_secret_never_an_environment_variable(
     assert "MYSQL_ROOT_PASSWORD" not in env and "MARIADB_ROOT_PASSWORD" not in env
     [secret_mount] = mariadb.container["secrets"]
     assert env["MARIADB_ROOT_PASSWORD_FILE"] == secret_mount["fileName"]
+    # The image's entrypoint reads the file after dropping to the mysql user: Docker's default
+    # 0444 in the task's private tmpfs, not a root-only mode.
+    assert "fileMode" not in secret_mount
 
     [secret] = rendering.of_type("docker:index/secret:Secret")
     assert secret.inputs["name"] == f"brandclub-db-{stack}-mariadb-root-password"
