@@ -284,6 +284,19 @@ class RolloutSettings(Model):
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
     converge_timeout: Duration = "10m"
 
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if round(self.max_failure_ratio, 1) != self.max_failure_ratio:
+            broken.append(
+                Violation(
+                    "maxFailureRatio",
+                    self.max_failure_ratio,
+                    "a multiple of 0.1: the swarm keeps one decimal, so any other value "
+                    "would show as drift on every refresh",
+                )
+            )
+        return broken
+
 
 class HstsSettings(Model):
     enabled: bool = False

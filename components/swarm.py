@@ -16,6 +16,7 @@ import pulumi_docker as docker
 
 from components.config import HealthcheckSettings, Resources, RolloutSettings
 from components.naming import STACK_NAMESPACE_LABEL
+from components.units import canonical_duration
 
 UpdateOrder = Literal["start-first", "stop-first"]
 
@@ -91,13 +92,14 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
     rollout = spec.rollout
     policy = {
         "parallelism": rollout.parallelism,
-        "monitor": rollout.monitor,
-        "max_failure_ratio": str(rollout.max_failure_ratio),
+        "monitor": canonical_duration(rollout.monitor),
+        # One decimal, as the provider reads it back.
+        "max_failure_ratio": f"{rollout.max_failure_ratio:.1f}",
         "order": spec.update_order,
     }
     # On failure an update rolls back; a failed rollback pauses rather than flapping forever.
     update = docker.ServiceUpdateConfigArgs(
-        **policy, delay=rollout.delay, failure_action="rollback"
+        **policy, delay=canonical_duration(rollout.delay), failure_action="rollback"
     )
     rollback = docker.ServiceRollbackConfigArgs(**policy, delay="0s", failure_action="pause")
     container = docker.ServiceTaskSpecContainerSpecArgs(
@@ -122,12 +124,12 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         or None,
         healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
             tests=list(spec.health_test),
-            interval=timing.interval,
-            timeout=timing.timeout,
+            interval=canonical_duration(timing.interval),
+            timeout=canonical_duration(timing.timeout),
             retries=timing.retries,
-            start_period=timing.start_period,
+            start_period=canonical_duration(timing.start_period),
         ),
-        stop_grace_period=spec.stop_grace_period,
+        stop_grace_period=canonical_duration(spec.stop_grace_period),
     )
     task = docker.ServiceTaskSpecArgs(
         container_spec=container,
@@ -147,7 +149,7 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
             ),
         ),
         restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
-            condition="any", delay="5s", window="120s"
+            condition="any", delay="5s", window="2m"
         ),
         placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.constraints))
         if spec.constraints

@@ -15,7 +15,6 @@ _SIZE = re.compile(
 _MULTIPLIER = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+)(ns|us|ms|s|m|h)")
-_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 SIZE_EXPECTED = "a size such as 512M, 1.5G or 2GiB (binary units, no space)"
 DURATION_EXPECTED = "a duration such as 30s, 1m30s or 500ms"
@@ -58,6 +57,36 @@ def parse_duration(value: object) -> str:
     return value
 
 
-def duration_seconds(value: str) -> float:
-    """Seconds in a Go-style duration already accepted by :func:`parse_duration`."""
-    return sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+_NANOSECONDS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def canonical_duration(value: str) -> str:
+    """The spelling the Docker provider reads back from the swarm (``120s`` -> ``2m``).
+
+    The provider stores a service's durations as Go's ``Duration.String()`` with a trailing
+    ``0s``/``0m`` cut off. Writing any other spelling would show as a change on every preview
+    and as drift on every refresh, though nothing changed.
+    """
+    ns = sum(int(n) * _NANOSECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+    if ns == 0:
+        return "0s"
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3)):
+            if ns >= size:
+                return _decimal(ns, size) + unit
+        return f"{ns}ns"
+    hours, rest = divmod(ns, _NANOSECONDS["h"])
+    minutes, rest = divmod(rest, _NANOSECONDS["m"])
+    text = _decimal(rest, 10**9) + "s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    text = text.removesuffix("m0s") + "m" if text.endswith("m0s") else text
+    return text.removesuffix("h0m") + "h" if text.endswith("h0m") else text
+
+
+def _decimal(amount: int, unit: int) -> str:
+    whole, fraction = divmod(amount, unit)
+    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)

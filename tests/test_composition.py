@@ -214,3 +214,34 @@ def test_no_service_replaces_its_images_entrypoint(
     for redis in ("redis-cache", "redis-queue"):
         args = rendered[stack].service(f"brandclub-db-{stack}", redis).container["args"]
         assert args[0] == "redis-server"
+
+
+DURATION_FIELDS = (
+    ("updateConfig", "delay"),
+    ("updateConfig", "monitor"),
+    ("rollbackConfig", "delay"),
+    ("rollbackConfig", "monitor"),
+    ("taskSpec", "containerSpec", "healthcheck", "interval"),
+    ("taskSpec", "containerSpec", "healthcheck", "timeout"),
+    ("taskSpec", "containerSpec", "healthcheck", "startPeriod"),
+    ("taskSpec", "containerSpec", "stopGracePeriod"),
+    ("taskSpec", "restartPolicy", "delay"),
+    ("taskSpec", "restartPolicy", "window"),
+)
+
+
+def test_values_are_spelled_as_the_swarm_reads_them_back(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Anything else is a diff on every preview and drift on every refresh."""
+    from components.units import canonical_duration
+
+    for name, service in rendered[stack].services.items():
+        for path in DURATION_FIELDS:
+            value = service.inputs
+            for key in path:
+                value = value[key]
+            assert value == canonical_duration(value), (name, path, value)
+        for config in ("updateConfig", "rollbackConfig"):
+            ratio = service.inputs[config]["maxFailureRatio"]
+            assert ratio == f"{float(ratio):.1f}", (name, ratio)

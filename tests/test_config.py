@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.config_loader import ConfigError, Problem
-from components.units import format_size, parse_duration, parse_size
+from components.units import canonical_duration, format_size, parse_duration, parse_size
 from tests.harness import DELETE, STACKS, render, render_error, stack_file_config
 
 MiB = 1024**2
@@ -485,3 +485,35 @@ def test_every_broken_stack_rule_is_reported() -> None:
         "brandclub:ingress.websocketDirect",
         "brandclub:images.mariadb",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        ("30s", "30s"),
+        ("60s", "1m"),
+        ("120s", "2m"),
+        ("90s", "1m30s"),
+        ("600s", "10m"),
+        ("3600s", "1h"),
+        ("5400s", "1h30m"),
+        ("2h0m5s", "2h0m5s"),
+        ("86400s", "24h"),
+        ("1500ms", "1.5s"),
+        ("500ms", "500ms"),
+        ("100us", "100µs"),
+        ("0s", "0s"),
+    ],
+)
+def test_canonical_duration_is_gos_short_spelling(value: str, canonical: str) -> None:
+    assert canonical_duration(value) == canonical
+    if "." not in canonical:  # stack config takes whole numbers only
+        assert canonical_duration(canonical.replace("µs", "us")) == canonical
+
+
+def test_failure_ratio_must_survive_the_round_trip() -> None:
+    error, registered = render_error("dev", {"brandclub:rollout": {"maxFailureRatio": 0.25}})
+    assert isinstance(error, ConfigError) and registered == []
+    [problem] = error.problems
+    assert problem.key == "brandclub:rollout.maxFailureRatio"
+    assert "multiple of 0.1" in problem.expected
