@@ -205,17 +205,19 @@ def _as_engine_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+DELETE = object()
+
+
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+        if value is DELETE:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), dict):
             merged[key] = _deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
-
-
-DELETE = object()
 
 
 def render(
@@ -229,17 +231,12 @@ def render(
     """Run ``__main__.py`` (or ``program``) for ``stack`` under mocks.
 
     ``overrides`` deep-merges into the stack file's config (``{"brandclub:services":
-    {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a top-level key. ``config``
+    {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a key. ``config``
     replaces the stack file entirely. ``secrets`` default to a test root password.
     """
-    values = dict(config) if config is not None else stack_file_config(stack)
-    for key, value in (overrides or {}).items():
-        if value is DELETE:
-            values.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(values.get(key), dict):
-            values[key] = _deep_merge(values[key], value)
-        else:
-            values[key] = value
+    values = _deep_merge(
+        dict(config) if config is not None else stack_file_config(stack), overrides or {}
+    )
     if secrets is None:
         secrets = {"brandclub:dbRootPassword": TEST_ROOT_PASSWORD}
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
