@@ -94,6 +94,7 @@ class Rendering:
     exports: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     invokes: list[tuple[str, dict]] = field(default_factory=list)
+    invoke_providers: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -149,6 +150,9 @@ def mock_digest(image: str) -> str:
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.invokes: list[tuple[str, dict]] = []
+        # The provider reference of each invoke, in the same order (an explicit provider's URN
+        # and id; empty for the default provider).
+        self.invoke_providers: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         name = args.inputs.get("name", args.name)
@@ -156,6 +160,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         self.invokes.append((args.token, dict(args.args)))
+        self.invoke_providers.append(args.provider)
         if args.token == "docker:index/getNetwork:getNetwork":
             name = args.args["name"]
             return {"id": f"{name}-id", "name": name, "driver": "overlay", "scope": "swarm"}, []
@@ -284,4 +289,11 @@ def render(
     except Exception as error:
         error.registered = monitor.registrations  # type: ignore[attr-defined]
         raise
-    return Rendering(stack, monitor.registrations, exports, collector.messages, mocks.invokes)
+    return Rendering(
+        stack,
+        monitor.registrations,
+        exports,
+        collector.messages,
+        mocks.invokes,
+        mocks.invoke_providers,
+    )

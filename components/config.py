@@ -478,6 +478,16 @@ class StackConfig(Model):
                 )
             )
         broken += self._missing_secrets()
+        registry = self.registry
+        if registry.username is not None and not self.images.app.startswith(f"{registry.server}/"):
+            broken.append(
+                Violation(
+                    "registry.server",
+                    registry.server,
+                    f"the registry of images.app ({self.images.app.split('/', 1)[0]}): the "
+                    "credentials are for the registry the app image is pulled from",
+                )
+            )
         if self.restore is not None and self.restore.site != self.site_name:
             broken.append(
                 Violation(

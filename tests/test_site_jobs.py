@@ -1,0 +1,248 @@
+"""Issue 3.2 and 3.5: the site jobs, their order in the dependency graph, and restore as code."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.frappe_jobs import SCRIPTS
+from harness import TEST_SECRETS, Registered, Rendering, pinned, render, render_error
+
+COMMAND = "command:local:Command"
+SITES = "/home/frappe/frappe-bench/sites"
+LOGS = "/home/frappe/frappe-bench/logs"
+PINNED = "sha256:" + "cd" * 32
+
+
+def jobs(rendering: Rendering) -> dict[str, Registered]:
+    """The site jobs by job name (``configurator``), in registration order."""
+    return {r.name.removeprefix("jobs-"): r for r in rendering.of_type(COMMAND)}
+
+
+def depends_on(rendering: Rendering, resource: Registered) -> set[str]:
+    """Names of every resource this one waits for, directly or through what it waits for."""
+    seen: set[str] = set()
+    pending = list(resource.options["dependencies"])
+    while pending:
+        urn = pending.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        pending += rendering.by_urn(urn).options["dependencies"]
+    return {rendering.by_urn(urn).name for urn in seen}
+
+
+def env_of(job: Registered) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in job.inputs["environment"]["JOB_ENV"].splitlines())
+
+
+def test_every_stack_runs_configurator_create_site_and_migrate(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    assert list(jobs(rendered[stack])) == ["configurator", "create-site", "migrate"]
+
+
+def test_jobs_run_after_the_data_services_and_in_order(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    found = jobs(rendering)
+    data_services = {f"data-{s}" for s in ("mariadb", "redis-cache", "redis-queue")}
+    assert data_services <= depends_on(rendering, found["configurator"])
+    assert "jobs-configurator" in depends_on(rendering, found["create-site"])
+    assert "jobs-create-site" in depends_on(rendering, found["migrate"])
+    # ...and never the other way round.
+    assert not {"jobs-create-site", "jobs-migrate"} & depends_on(rendering, found["configurator"])
+    assert "jobs-migrate" not in depends_on(rendering, found["create-site"])
+
+
+def test_app_services_roll_out_only_after_migrate(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    app_services = rendering.children_of("brandclub:swarm:AppLayer")
+    assert app_services
+    for service in app_services:
+        assert "jobs-migrate" in depends_on(rendering, service), service.name
+    for data in rendering.children_of("brandclub:swarm:DataLayer"):
+        assert not any(n.startswith("jobs-") for n in depends_on(rendering, data)), data.name
+
+
+def test_jobs_run_the_runner_against_the_providers_swarm(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    for name, job in jobs(rendered[stack]).items():
+        assert job.inputs["create"] == "bash components/scripts/run-swarm-job.sh", name
+        environment = job.inputs["environment"]
+        assert environment["DOCKER_HOST"] == "ssh://deploy@swarm.brandclub.com", name
+        assert environment["JOB_NAME"] == f"brandclub-{stack}-job-{name}"
+        assert environment["JOB_SCRIPT"] == (SCRIPTS / f"{name}.sh").read_text(), name
+        assert environment["JOB_MOUNTS"].splitlines() == [
+            f"type=volume,source=brandclub-{stack}-sites,target={SITES}",
+            f"type=volume,source=brandclub-{stack}-logs,target={LOGS}",
+        ]
+
+
+def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) -> None:
+    found = jobs(rendered["prod"])
+    networks = {
+        name: set(job.inputs["environment"]["JOB_NETWORKS"].split()) for name, job in found.items()
+    }
+    assert networks == {
+        "configurator": {"brandclub-prod-network"},
+        "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
+        "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
+    }
+
+
+def test_configurator_writes_frappe_dockers_common_site_config(
+    rendered: dict[str, Rendering],
+) -> None:
+    expected = {
+        "DB_HOST": "mariadb",
+        "DB_PORT": "3306",
+        "REDIS_CACHE": "redis://redis-cache:6379",
+        "REDIS_QUEUE": "redis://redis-queue:6379",
+        "REDIS_SOCKETIO": "redis://redis-queue:6379",
+        "SOCKETIO_PORT": "9000",
+    }
+    assert env_of(jobs(rendered["dev"])["configurator"]) == expected
+    # Where a backup service runs, bench keeps its own backups as long as the retention.
+    assert env_of(jobs(rendered["prod"])["configurator"]) == {
+        **expected,
+        "KEEP_BACKUPS_FOR_HOURS": "168",
+    }
+    longer = render("prod", {"brandclub:backup": {"retentionDays": 14}})
+    assert env_of(jobs(longer)["configurator"])["KEEP_BACKUPS_FOR_HOURS"] == "336"
+
+
+def test_create_site_gets_site_apps_and_passwords_as_secret_files(
+    rendered: dict[str, Rendering],
+) -> None:
+    job = jobs(rendered["staging"])["create-site"]
+    env = env_of(job)
+    assert env["SITE_NAME"] == "staging.brandclub.com"
+    assert env["INSTALL_APPS"] == "erpnext"
+    assert env["ADMIN_PASSWORD_FILE"] == "/run/secrets/admin-password"
+    assert env["DB_ROOT_PASSWORD_FILE"] == "/run/secrets/db-root-password"
+    secrets = job.inputs["environment"]["JOB_SECRETS"].splitlines()
+    assert [s.split(",")[1] for s in secrets] == [
+        "target=/run/secrets/admin-password",
+        "target=/run/secrets/db-root-password",
+    ]
+    names = {r.inputs["name"] for r in rendered["staging"].of_type("docker:index/secret:Secret")}
+    assert {s.split(",")[0].removeprefix("source=") for s in secrets} == names
+    apps = render("staging", {"brandclub:frappe": {"apps": ["erpnext", "brandclub"]}})
+    assert env_of(jobs(apps)["create-site"])["INSTALL_APPS"] == "erpnext brandclub"
+
+
+def _job_inputs(overrides: dict, secrets: dict | None = None) -> dict[str, dict]:
+    rendering = render("prod", overrides, secrets=secrets)
+    return {name: job.raw_inputs for name, job in jobs(rendering).items()}
+
+
+def test_a_new_image_digest_reruns_migrate_and_configurator_but_not_create_site() -> None:
+    before = _job_inputs({})
+    after = _job_inputs({"brandclub:imageDigest": PINNED})
+    assert after["migrate"] != before["migrate"]
+    assert after["configurator"] != before["configurator"]
+    assert after["migrate"]["environment"]["JOB_IMAGE"].endswith(PINNED)
+    # create-site's only changed input is the one it ignores.
+    rendering = render("prod", {"brandclub:imageDigest": PINNED})
+    create_site = jobs(rendering)["create-site"]
+    assert create_site.options["ignoreChanges"] == ["environment.JOB_IMAGE"]
+    without_image = [
+        {k: v for k, v in inputs["create-site"]["environment"].items() if k != "JOB_IMAGE"}
+        for inputs in (before, after)
+    ]
+    assert without_image[0] == without_image[1]
+    assert jobs(rendering)["migrate"].options["ignoreChanges"] == []
+
+
+def test_jobs_run_the_same_image_the_services_roll_to(rendered: dict[str, Rendering]) -> None:
+    rendering = rendered["prod"]
+    backend_image = rendering.service("brandclub-prod", "backend").container["image"]
+    assert backend_image == pinned("ghcr.io/brand-club/brandclub:main")
+    for name, job in jobs(rendering).items():
+        assert job.inputs["environment"]["JOB_IMAGE"] == backend_image, name
+
+
+# --- Restore as code -------------------------------------------------------------------------
+
+RESTORE = {"site": "staging.brandclub.com", "date": "2026-11-20", "fromSite": "brandclub.com"}
+
+
+def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
+    rendering = render("staging", {"brandclub:restore": RESTORE})
+    found = jobs(rendering)
+    assert list(found) == ["configurator", "create-site", "restore", "migrate"]
+    assert "jobs-create-site" in depends_on(rendering, found["restore"])
+    assert "jobs-restore" in depends_on(rendering, found["migrate"])
+    restore = found["restore"]
+    assert env_of(restore) == {
+        "SITE_NAME": "staging.brandclub.com",
+        "BACKUP_DATE": "2026-11-20",
+        "BACKUP_ROOT": "/backups",
+        "DB_ROOT_PASSWORD_FILE": "/run/secrets/db-root-password",
+    }
+    environment = restore.inputs["environment"]
+    # prod's dated backups, read-only, where restore.sh looks for the staging site's.
+    assert environment["JOB_MOUNTS"].splitlines()[-1] == (
+        "type=bind,source=/opt/brand-club/backups/brandclub.com,"
+        "target=/backups/staging.brandclub.com,readonly"
+    )
+    assert environment["JOB_CONSTRAINTS"] == "node.role == manager"
+    assert restore.options["ignoreChanges"] == ["environment.JOB_IMAGE"]
+
+
+def test_restore_leaves_the_data_layer_untouched() -> None:
+    def data_layer(rendering: Rendering) -> list[str]:
+        return sorted(r.fingerprint for r in rendering.children_of("brandclub:swarm:DataLayer"))
+
+    assert data_layer(render("staging", {"brandclub:restore": RESTORE})) == data_layer(
+        render("staging")
+    )
+
+
+def test_another_date_is_another_restore() -> None:
+    first = jobs(render("staging", {"brandclub:restore": RESTORE}))["restore"]
+    again = jobs(render("staging", {"brandclub:restore": {**RESTORE, "date": "2026-11-21"}}))
+    assert first.raw_inputs != again["restore"].raw_inputs
+    assert first.urn == again["restore"].urn
+
+
+@pytest.mark.parametrize(
+    ("restore", "key"),
+    [
+        ({"site": "brandclub.com", "date": "2026-11-20"}, "brandclub:restore.site"),
+        ({"site": "staging.brandclub.com", "date": "20.11.2026"}, "brandclub:restore.date"),
+        ({"date": "2026-11-20"}, "brandclub:restore.site"),
+    ],
+    ids=["other-site", "bad-date", "no-site"],
+)
+def test_a_restore_must_name_this_stacks_site(restore: dict, key: str) -> None:
+    error, registered = render_error("staging", {"brandclub:restore": restore})
+    assert registered == []
+    assert key in {p.key for p in error.problems}
+
+
+# --- Root password rotation ------------------------------------------------------------------
+
+
+def test_root_password_rotation_runs_first_with_both_passwords() -> None:
+    secrets = {
+        **TEST_SECRETS,
+        "brandclub:dbRootPassword": "new-root-Zq8",
+        "brandclub:dbRootPasswordPrevious": "old-root-Zq8",
+    }
+    rendering = render("prod", secrets=secrets)
+    found = jobs(rendering)
+    assert list(found) == ["rotate-db-root-password", "configurator", "create-site", "migrate"]
+    rotation = found["rotate-db-root-password"]
+    assert "jobs-rotate-db-root-password" in depends_on(rendering, found["configurator"])
+    assert {"data-mariadb"} <= depends_on(rendering, rotation)
+    targets = [s.split(",")[1] for s in rotation.inputs["environment"]["JOB_SECRETS"].splitlines()]
+    assert targets == [
+        "target=/run/secrets/db-root-password",
+        "target=/run/secrets/db-root-password-previous",
+    ]
+    assert rotation.inputs["environment"]["JOB_NETWORKS"] == "brandclub-prod-mariadb"
