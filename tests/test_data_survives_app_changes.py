@@ -1,7 +1,8 @@
 """The database outlives every application change (architecture section 1.1).
 
-For any change to application settings - image tag, replicas, resources, environment values,
-domains, health checks, rollout policy, ingress options, labels - every DataLayer resource keeps
+For any change to application settings - image tag or digest, replicas, resources, environment
+values, domains, apps, health checks, rollout policy, ingress options, labels, backup settings,
+a restore request - every DataLayer resource keeps
 its name, parent chain, inputs and options exactly: Pulumi then has nothing to update, replace
 or restart in the database stack.
 """
@@ -57,15 +58,25 @@ def app_changes(draw: st.DrawFn) -> dict:
         ingress["acmeEmail"] = "ops@brandclub.com"
     if draw(st.booleans()):
         ingress["contentSecurityPolicy"] = draw(st.sampled_from(["default-src 'self'", "x"]))
+    domains = draw(st.lists(hostnames, min_size=1, max_size=3, unique=True))
+    optional = {}
+    if draw(st.booleans()):
+        optional["brandclub:imageDigest"] = (
+            "sha256:" + draw(st.sampled_from("0123456789abcdef")) * 64
+        )
+    if draw(st.booleans()):
+        optional["brandclub:restore"] = {"site": domains[0], "date": "2026-11-20"}
     return {
+        **optional,
         "brandclub:imageTag": draw(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,15}", fullmatch=True)),
-        "brandclub:domains": draw(st.lists(hostnames, min_size=1, max_size=3, unique=True)),
+        "brandclub:domains": domains,
         "brandclub:services": services,
         "brandclub:frappe": {
             "gunicornWorkers": draw(st.integers(1, 16)),
             "gunicornTimeout": draw(st.integers(30, 600)),
             "clientMaxBodySize": draw(st.sampled_from(["10m", "50m", "1g"])),
             "realIpFrom": draw(st.sampled_from(["10.0.0.0/8", "172.16.0.0/12"])),
+            "apps": draw(st.sampled_from([["erpnext"], ["erpnext", "brandclub"]])),
         },
         "brandclub:healthcheck": {
             "interval": draw(durations),
@@ -84,7 +95,10 @@ def app_changes(draw: st.DrawFn) -> dict:
         "brandclub:placement": {
             "app": draw(st.sampled_from([[], ["node.role == worker"], ["node.labels.app == 1"]]))
         },
-        "brandclub:backup": {"time": draw(st.sampled_from(["00:00", "02:00", "23:59"]))},
+        "brandclub:backup": {
+            "time": draw(st.sampled_from(["00:00", "02:00", "23:59"])),
+            "retentionDays": draw(st.integers(1, 30)),
+        },
     }
 
 
