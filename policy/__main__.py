@@ -8,8 +8,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from guardrails import POLICIES
-from pulumi_policy import EnforcementLevel, PolicyPack
+from guardrails import POLICIES  # noqa: E402 - needs the path above
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 PolicyPack(
     name="brandclub-guardrails",
