@@ -1,0 +1,289 @@
+"""Brand Club guardrails: rules every preview and deploy must pass, whatever the stack file says.
+
+Which services are data services and which app processes are singletons comes from the program:
+the ``brandclub.layer`` / ``brandclub.environment`` labels every layer puts on its resources, the
+``com.docker.stack.namespace`` label plus the service name (``<stack>_<process>``), and the
+``singleton`` column of ``components/frappe_processes.py``.
+
+Networks are handed to services by id, and the id of a network being created is unknown during a
+preview. The network rules are therefore stack policies that use two facts: the Network
+resources a service depends on (known in every preview) and, when known, the ids themselves (a
+network looked up by name, like ``traefik-public`` outside the stack that owns it, is not a
+resource of the stack, so only its id can show it). An unknown id is never taken as a match nor
+as a violation. Values the resource policies need are never unknown for this program; if one
+ever is, the SDK reports "can't run policy during preview" instead of passing or failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from components.frappe_processes import APP_PROCESSES
+from components.naming import STACK_NAMESPACE_LABEL
+
+SERVICE = "docker:index/service:Service"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+SECRET = "docker:index/secret:Secret"
+LAYER_LABEL = "brandclub.layer"
+ENVIRONMENT_LABEL = "brandclub.environment"
+PROD = "prod"
+SINGLETONS = frozenset(p.service for p in APP_PROCESSES if p.singleton)
+# Frontend and MariaDB are the two ends the database network keeps apart.
+FRONTEND, MARIADB = "frontend", "mariadb"
+# Names that say "secret"; *_FILE variables point at a mounted Docker secret instead.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+
+
+def _known(read: Callable[[], Any]) -> Any:
+    """The value, or None while the engine does not know it yet (a preview)."""
+    try:
+        return read()
+    except UnknownValueError:
+        return None
+
+
+def _number(value: Any) -> str:
+    # Numbers reach a policy as protobuf doubles: 2.0 for "2 replicas".
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def labels(props: Mapping[str, Any]) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in props.get("labels") or []}
+
+
+def process_name(props: Mapping[str, Any]) -> str:
+    """``brandclub-prod_backend`` in stack ``brandclub-prod`` -> ``backend``."""
+    namespace = labels(props).get(STACK_NAMESPACE_LABEL, "")
+    name = props["name"]
+    return name[len(namespace) + 1 :] if namespace and name.startswith(f"{namespace}_") else name
+
+
+def _env(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return props["taskSpec"]["containerSpec"].get("env") or {}
+
+
+def _attachment_ids(props: Mapping[str, Any]) -> list[str | None]:
+    attachments = props["taskSpec"].get("networksAdvanceds") or []
+    return [_known(lambda a=attachment: a["id"]) for attachment in attachments]
+
+
+# ---- resource policies ---------------------------------------------------------------------
+
+
+def _data_service_no_published_port(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SERVICE or labels(args.props).get(LAYER_LABEL) != "data":
+        return
+    ports = (args.props.get("endpointSpec") or {}).get("ports") or []
+    if ports:
+        published = ", ".join(_number(p.get("publishedPort", p.get("targetPort"))) for p in ports)
+        report(
+            f"data service {args.props['name']} publishes port(s) {published}; data services "
+            "are reached only over their environment's overlay networks"
+        )
+
+
+def _memory_limit(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SERVICE:
+        return
+    limits = (args.props["taskSpec"].get("resources") or {}).get("limits") or {}
+    if not limits.get("memoryBytes"):
+        report(f"service {args.props['name']} has no memory limit (taskSpec.resources.limits)")
+
+
+def _prod_replicas(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SERVICE:
+        return
+    tags = labels(args.props)
+    if tags.get(ENVIRONMENT_LABEL) != PROD or tags.get(LAYER_LABEL) != "app":
+        return
+    process = process_name(args.props)
+    replicas = ((args.props.get("mode") or {}).get("replicated") or {}).get("replicas")
+    if process in SINGLETONS and replicas != 1:
+        report(
+            f"{args.props['name']} runs {_number(replicas)} replicas; {process} must run exactly 1"
+        )
+    elif process not in SINGLETONS and (replicas is None or replicas < 2):
+        report(f"{args.props['name']} runs {_number(replicas)} replica(s); prod needs at least 2")
+
+
+def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in (SERVICE, NETWORK, VOLUME, SECRET):
+        return
+    tags = labels(args.props)
+    holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME
+    if tags.get(ENVIRONMENT_LABEL) == PROD and holds_data and not args.opts.protect:
+        report(f"{args.resource_type} {args.name} holds prod data and is not protected")
+
+
+def _no_secret_named_env(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SERVICE:
+        return
+    for name in _env(args.props):
+        if SECRET_NAME.search(name) and not name.upper().endswith("_FILE"):
+            report(
+                f"service {args.props['name']} sets {name} in a plain environment variable; "
+                f"mount a Docker secret and pass its path in {name}_FILE"
+            )
+
+
+# ---- stack policies ------------------------------------------------------------------------
+
+
+def _of_type(resources: Iterable[PolicyResource], type_: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == type_]
+
+
+def _network_deps(resource: PolicyResource) -> list[PolicyResource]:
+    return [d for d in resource.dependencies if d.resource_type == NETWORK]
+
+
+def _display_name(resource: PolicyResource) -> str:
+    return _known(lambda: resource.props["name"]) or resource.name
+
+
+def _data_services_private(args: StackValidationArgs, report: ReportViolation) -> None:
+    networks = _of_type(args.resources, NETWORK)
+    for service in _of_type(args.resources, SERVICE):
+        tags = labels(service.props)
+        if tags.get(LAYER_LABEL) != "data":
+            continue
+        environment = tags.get(ENVIRONMENT_LABEL)
+        own = [
+            n
+            for n in networks
+            if labels(n.props).get(LAYER_LABEL) == "data"
+            and labels(n.props).get(ENVIRONMENT_LABEL) == environment
+        ]
+        for network in _network_deps(service):
+            if network not in own:
+                report(
+                    f"data service {service.props['name']} joins network "
+                    f"{_display_name(network)}, which is not one of its environment's data "
+                    "networks",
+                    service.urn,
+                )
+        own_ids = {_known(lambda n=n: n.props.get("id")) for n in own}
+        if None in own_ids:
+            continue  # a data network still being created: its id cannot be compared yet
+        for network_id in _attachment_ids(service.props):
+            if network_id is not None and network_id not in own_ids:
+                report(
+                    f"data service {service.props['name']} joins network id {network_id}, "
+                    "which is not one of its environment's data networks (a looked-up network "
+                    "such as traefik-public?)",
+                    service.urn,
+                )
+
+
+def _frontend_off_database_network(args: StackValidationArgs, report: ReportViolation) -> None:
+    services = _of_type(args.resources, SERVICE)
+    for mariadb in (s for s in services if process_name(s.props) == MARIADB):
+        environment = labels(mariadb.props).get(ENVIRONMENT_LABEL)
+        database_networks = _network_deps(mariadb)
+        database_ids = {i for i in _attachment_ids(mariadb.props) if i is not None}
+        for frontend in services:
+            tags = labels(frontend.props)
+            if (
+                process_name(frontend.props) != FRONTEND
+                or tags.get(ENVIRONMENT_LABEL) != environment
+            ):
+                continue
+            shared = [n for n in _network_deps(frontend) if n in database_networks]
+            shared_ids = database_ids & {i for i in _attachment_ids(frontend.props) if i}
+            names = [_display_name(n) for n in shared] or sorted(shared_ids)
+            if names:
+                report(
+                    f"{frontend.props['name']} joins the MariaDB network ({', '.join(names)}); "
+                    "the frontend must never reach the database",
+                    frontend.urn,
+                )
+
+
+def _secret_contents(secret: PolicyResource) -> set[str]:
+    data = _known(lambda: secret.props.get("data"))
+    if not isinstance(data, str) or not data:
+        return set()
+    contents = {data}
+    # The provider takes the secret base64-encoded; compare the text a service would see too.
+    with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+        contents.add(base64.b64decode(data, validate=True).decode())
+    return contents
+
+
+def _no_docker_secret_value_in_env(args: StackValidationArgs, report: ReportViolation) -> None:
+    secrets = {
+        value: secret
+        for secret in _of_type(args.resources, SECRET)
+        for value in _secret_contents(secret)
+    }
+    for service in _of_type(args.resources, SERVICE):
+        for name, value in _env(service.props).items():
+            leaked = secrets.get(_known(lambda v=value: v))
+            if leaked is not None:
+                report(
+                    f"service {service.props['name']} puts the value of Docker secret "
+                    f"{_display_name(leaked)} in plain environment variable {name}",
+                    service.urn,
+                )
+
+
+POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
+    ResourceValidationPolicy(
+        name="data-service-no-published-port",
+        description="MariaDB and Redis publish no port.",
+        validate=_data_service_no_published_port,
+    ),
+    StackValidationPolicy(
+        name="data-service-private-networks",
+        description="Data services join only their environment's data networks, never "
+        "traefik-public.",
+        validate=_data_services_private,
+    ),
+    StackValidationPolicy(
+        name="frontend-off-database-network",
+        description="The frontend never joins the network MariaDB is on.",
+        validate=_frontend_off_database_network,
+    ),
+    ResourceValidationPolicy(
+        name="service-memory-limit",
+        description="Every service has a memory limit.",
+        validate=_memory_limit,
+    ),
+    ResourceValidationPolicy(
+        name="prod-replicas",
+        description="In prod, stateless app services run at least 2 replicas and singletons "
+        "(the scheduler, the backup loop) exactly 1.",
+        validate=_prod_replicas,
+    ),
+    ResourceValidationPolicy(
+        name="prod-data-protected",
+        description="Prod data-layer resources and volumes are protected.",
+        validate=_prod_data_protected,
+    ),
+    ResourceValidationPolicy(
+        name="no-secret-named-env",
+        description="No password, token or key in a plain environment variable.",
+        validate=_no_secret_named_env,
+    ),
+    StackValidationPolicy(
+        name="no-docker-secret-value-in-env",
+        description="No Docker secret's value in a plain environment variable.",
+        validate=_no_docker_secret_value_in_env,
+    ),
+)

@@ -1,0 +1,76 @@
+"""brandclub.pipeline: the branch -> stack map the workflows ask for, from the program's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from brandclub import pipeline
+from brandclub.offline import stack_file_config
+
+
+@pytest.mark.parametrize(
+    ("branch", "stack", "environment"),
+    [("develop", "dev", "dev"), ("staging", "staging", "staging"), ("main", "prod", "production")],
+)
+def test_each_deploying_branch_has_its_stack(branch: str, stack: str, environment: str) -> None:
+    found = pipeline.target_for_branch(branch)
+    assert (found.stack, found.branch, found.github_environment) == (stack, branch, environment)
+    assert pipeline.target_for_stack(stack) == found
+
+
+def test_the_map_agrees_with_each_stack_files_image_tag() -> None:
+    for stack in pipeline.STACKS:
+        assert (
+            stack_file_config(stack)["brandclub:imageTag"]
+            == pipeline.target_for_stack(stack).branch
+        )
+
+
+def test_image_is_the_programs_app_repository() -> None:
+    assert pipeline.target_for_stack("prod").image == "ghcr.io/brand-club/brandclub"
+
+
+@pytest.mark.parametrize("branch", ["feature/x", "master", ""])
+def test_other_branches_deploy_nowhere(branch: str) -> None:
+    with pytest.raises(pipeline.PipelineError, match="deploys nowhere"):
+        pipeline.target_for_branch(branch)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"schedule": "17 * * * *"}, ["prod"]),
+        ({"schedule": "43 5 * * *"}, ["dev", "staging"]),
+        ({"stack": "all"}, ["dev", "staging", "prod"]),
+        ({"stack": "staging"}, ["staging"]),
+    ],
+)
+def test_drift_stacks(kwargs: dict[str, str], expected: list[str]) -> None:
+    assert pipeline.drift_stacks(**kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"schedule": "hourly"}, {"stack": "qa"}, {"schedule": "* * *"}]
+)
+def test_drift_stacks_refuses_what_it_cannot_map(kwargs: dict[str, str]) -> None:
+    with pytest.raises(pipeline.PipelineError):
+        pipeline.drift_stacks(**kwargs)
+
+
+def test_cli_appends_to_github_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "output"
+    output.write_text("earlier=1\n")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert pipeline.main(["target", "--branch", "staging"]) == 0
+    expected = "stack=staging\nbranch=staging\ngithub-environment=staging\n"
+    assert output.read_text().startswith("earlier=1\n" + expected)
+    assert capsys.readouterr().out.startswith(expected)
+
+
+def test_cli_reports_an_unknown_branch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pipeline.main(["target", "--branch", "hotfix"]) == 2
+    assert "deploys nowhere" in capsys.readouterr().err

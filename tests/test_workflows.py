@@ -1,0 +1,153 @@
+"""The delivery workflows: a lint that can fail, and the facts they share with the program."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from brandclub import pipeline
+from components.config import BRANCH_FOR_ENVIRONMENT
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / ".github" / "workflows"
+LINT = REPO / "tools" / "lint-workflows.sh"
+VALID = """\
+on: push
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "${{ github.sha }}"
+"""
+
+
+def workflow(name: str) -> dict:
+    # PyYAML reads the key "on" as the boolean True.
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def run_lint(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "candidate.yml"
+    path.write_text(text)
+    return subprocess.run(
+        [str(LINT), str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_lint_passes_a_valid_workflow(tmp_path: Path) -> None:
+    result = run_lint(tmp_path, VALID)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("broken", "finding"),
+    [
+        # Valid YAML and valid against the schema: only actionlint's expression check sees it.
+        (VALID.replace("github.sha", "github.shaa"), 'property "shaa" is not defined'),
+        (VALID.replace("steps:", "stepz:"), 'unexpected key "stepz"'),
+        (
+            VALID.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    timeout: 5"),
+            "timeout",
+        ),
+    ],
+)
+def test_lint_fails_a_broken_workflow(tmp_path: Path, broken: str, finding: str) -> None:
+    result = run_lint(tmp_path, broken)
+    assert result.returncode != 0
+    assert finding in result.stdout
+
+
+def test_workflows_exist_and_are_linted_by_test_sh() -> None:
+    assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == [
+        "build-image.yml",
+        "deploy.yml",
+        "drift.yml",
+        "preview.yml",
+    ]
+    assert "tools/lint-workflows.sh" in (REPO / "test.sh").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "event"), [("deploy.yml", "push"), ("preview.yml", "pull_request")]
+)
+def test_triggering_branches_are_the_programs(name: str, event: str) -> None:
+    branches = workflow(name)[True][event]["branches"]
+    assert sorted(branches) == sorted(BRANCH_FOR_ENVIRONMENT.values())
+
+
+def test_pulumi_cli_matches_the_sdk_pin() -> None:
+    sdk = re.search(r"^pulumi==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+    assert sdk is not None
+    for name in ("deploy.yml", "preview.yml", "drift.yml"):
+        assert workflow(name)["env"]["PULUMI_VERSION"] == sdk.group(1), name
+
+
+def _uses(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["uses"]] if isinstance(node.get("uses"), str) else []
+        return found + [u for value in node.values() for u in _uses(value)]
+    if isinstance(node, list):
+        return [u for value in node for u in _uses(value)]
+    return []
+
+
+def test_every_action_is_pinned_to_a_version() -> None:
+    files = [*WORKFLOWS.glob("*.yml"), *REPO.glob(".github/actions/*/action.yml")]
+    uses = [u for path in files for u in _uses(yaml.safe_load(path.read_text()))]
+    remote = [u for u in uses if not u.startswith("./")]
+    assert remote, "no actions found"
+    unpinned = [u for u in remote if not re.fullmatch(r"[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+", u)]
+    assert unpinned == []
+
+
+def test_deploy_is_one_at_a_time_per_stack_and_prod_needs_approval() -> None:
+    deploy = workflow("deploy.yml")["jobs"]["deploy"]
+    assert deploy["concurrency"] == {
+        "group": "deploy-${{ needs.target.outputs.stack }}",
+        "cancel-in-progress": False,
+    }
+    assert deploy["environment"] == "${{ needs.target.outputs.github-environment }}"
+    assert set(deploy["needs"]) == {"target", "image"}
+    assert pipeline.target_for_branch("main").github_environment == "production"
+    script = "\n".join(step.get("run", "") for step in deploy["steps"])
+    assert 'pulumi config set brandclub:imageTag "$BRANCH" --stack "$STACK"' in script
+    assert "--policy-pack policy" in script
+
+
+def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request() -> None:
+    build = workflow("build-image.yml")
+    legacy = build[True]["workflow_call"]["inputs"]["legacy-apps-json-build-arg"]
+    assert legacy == {
+        "description": legacy["description"],
+        "type": "boolean",
+        "default": False,
+    }
+    push = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "push")
+    assert push["with"]["secret-files"] == "apps_json=${{ steps.apps.outputs.file }}"
+    assert "APPS_JSON_BASE64" not in push["with"]["build-args"]
+    assert "${{ inputs.tag }}" in push["with"]["tags"]
+
+
+def test_preview_runs_tests_first_and_uses_the_policy_pack() -> None:
+    jobs = workflow("preview.yml")["jobs"]
+    assert jobs["preview"]["needs"] == "tests"
+    assert any(step.get("run") == "./test.sh" for step in jobs["tests"]["steps"])
+    action = next(s for s in jobs["preview"]["steps"] if s.get("with", {}).get("command"))
+    assert action["with"]["command"] == "preview"
+    assert action["with"]["policyPacks"] == "policy"
+    assert action["with"]["comment-on-pr"] is True
+
+
+def test_drift_schedules_cover_every_stack_once() -> None:
+    drift = workflow("drift.yml")
+    crons = [entry["cron"] for entry in drift[True]["schedule"]]
+    picked = [pipeline.drift_stacks(schedule=cron) for cron in crons]
+    assert picked == [["prod"], ["dev", "staging"]]
+    assert sorted(s for stacks in picked for s in stacks) == sorted(pipeline.STACKS)
+    script = "\n".join(step.get("run", "") for step in drift["jobs"]["drift"]["steps"])
+    assert 'pulumi refresh --stack "$STACK" --preview-only --expect-no-changes --json' in script
+    assert "python -m brandclub.drift" in script
