@@ -310,7 +310,7 @@ def test_single_replicas_are_fine_outside_prod(rendered: dict[str, Rendering]) -
         "data-mariadb",
         "data-database-network",
         "data-mariadb-root-password",
-        "app-sites-volume",
+        "data-sites-volume",
     ],
 )
 def test_unprotected_prod_data_violates(rendered: dict[str, Rendering], resource: str) -> None:
@@ -353,10 +353,11 @@ def test_docker_secret_value_in_env_violates(rendered: dict[str, Rendering]) -> 
         rendered["staging"],
         {"app-backend": _env("DB_ROOT", TEST_ROOT_PASSWORD)},
     )
+    secret_name = rendered["staging"].named("data-mariadb-root-password").inputs["name"]
     assert found == [
         (
             "app-backend",
-            "service brandclub-staging_backend puts the value of Docker secret "
-            "brandclub-db-staging-mariadb-root-password in plain environment variable DB_ROOT",
+            f"service brandclub-staging_backend puts the value of Docker secret {secret_name} "
+            "in plain environment variable DB_ROOT",
         )
     ]
