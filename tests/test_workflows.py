@@ -116,6 +116,11 @@ def test_deploy_is_one_at_a_time_per_stack_and_prod_needs_approval() -> None:
     script = "\n".join(step.get("run", "") for step in deploy["steps"])
     assert 'pulumi config set brandclub:imageTag "$BRANCH" --stack "$STACK"' in script
     assert "--policy-pack policy" in script
+    # The run deploys the digest its own image job pushed, not whatever the tag points at now.
+    assert 'pulumi config set brandclub:imageDigest "$DIGEST" --stack "$STACK"' in script
+    [rollout] = [step for step in deploy["steps"] if "imageDigest" in step.get("run", "")]
+    assert rollout["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    assert script.index("docker login ghcr.io") < script.index("pulumi up")
 
 
 def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request() -> None:
