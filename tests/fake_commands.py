@@ -1,0 +1,67 @@
+"""Stand-in commands (`bench`, `docker`, `rsync`, ...) for running the shell scripts for real.
+
+Every fake appends its name and argv to one shared log, so a test sees the exact arguments of
+each call and the order of calls across commands; a fake's behaviour is the bash body given.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "components" / "scripts"
+
+# ASCII unit/record separators: no argument the scripts pass contains them.
+_UNIT, _RECORD = "\x1f", "\x1e"
+
+_RECORDER = """#!/usr/bin/env bash
+printf '%s\\x1f' {name} "$@" >> "$FAKE_CALLS"
+printf '\\x1e' >> "$FAKE_CALLS"
+"""
+
+
+class FakeBin:
+    """A directory of fake commands put first on PATH, and the log of their calls."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "fake-bin"
+        self.dir.mkdir(parents=True)
+        self.log = root / "fake-calls"
+        self.log.write_text("")
+        # Scripts call `python3`; pin it to the interpreter running the tests.
+        (self.dir / "python3").symlink_to(sys.executable)
+
+    def add(self, name: str, body: str = "") -> None:
+        """Create fake `name` that records its call, then runs the bash `body`."""
+        path = self.dir / name
+        path.write_text(_RECORDER.format(name=name) + body + "\n")
+        path.chmod(0o755)
+
+    def calls(self, name: str | None = None) -> list[list[str]]:
+        """Recorded calls in order, each as [command, *argv]; only `name`'s when given."""
+        records = [record.split(_UNIT)[:-1] for record in self.log.read_text().split(_RECORD)[:-1]]
+        return [record for record in records if name is None or record[0] == name]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PATH": f"{self.dir}:{os.environ['PATH']}",
+            "FAKE_CALLS": str(self.log),
+            **extra,
+        }
+
+
+def run_script(
+    name: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    """Run components/scripts/`name` with bash, as the jobs do, bounded in time."""
+    return subprocess.run(
+        ["bash", str(SCRIPTS / name)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
