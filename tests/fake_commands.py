@@ -6,6 +6,7 @@ each call and the order of calls across commands; a fake's behaviour is the bash
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,39 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+# Bench as the site jobs use it: `--site S set-config -p KEY VALUE` updates the site's config
+# (relative to the working directory, so the job must run from the bench directory); a call
+# whose arguments contain the words in BENCH_FAIL exits with BENCH_FAIL_STATUS (1).
+FAKE_BENCH = """
+if [[ -n ${BENCH_FAIL:-} && " $* " == *" $BENCH_FAIL "* ]]; then
+  echo "bench: simulated failure" >&2
+  exit "${BENCH_FAIL_STATUS:-1}"
+fi
+if [[ $1 == --site && $3 == set-config && $4 == -p ]]; then
+  python3 - "sites/$2/site_config.json" "$5" "$6" <<'PY'
+import json, sys
+path, key, value = sys.argv[1:]
+with open(path) as config_file:
+    config = json.load(config_file)
+config[key] = json.loads(value)
+with open(path, "w") as config_file:
+    json.dump(config, config_file)
+PY
+fi
+"""
+
+
+def make_bench(root: Path, sites: dict[str, dict[str, object]]) -> Path:
+    """A bench directory with `sites` (name -> site_config) and a non-site `assets` folder."""
+    bench = root / "frappe-bench"
+    (bench / "sites" / "assets").mkdir(parents=True)
+    for site, config in sites.items():
+        (bench / "sites" / site).mkdir()
+        (bench / "sites" / site / "site_config.json").write_text(json.dumps(config))
+    return bench
+
+
+def site_config(bench: Path, site: str) -> dict[str, object]:
+    return json.loads((bench / "sites" / site / "site_config.json").read_text())
