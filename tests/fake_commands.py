@@ -102,3 +102,43 @@ def make_bench(root: Path, sites: dict[str, dict[str, object]]) -> Path:
 
 def site_config(bench: Path, site: str) -> dict[str, object]:
     return json.loads((bench / "sites" / site / "site_config.json").read_text())
+
+
+# boto3 as offsite-s3.py uses it: records the client's settings and each upload as JSON lines
+# in FAKE_S3_CALLS; uploads fail when FAKE_S3_FAIL is set.
+FAKE_BOTO3 = """
+import json
+import os
+from pathlib import Path
+
+
+def _record(entry):
+    with open(os.environ["FAKE_S3_CALLS"], "a") as calls:
+        calls.write(json.dumps(entry) + "\\n")
+
+
+class _Client:
+    def upload_file(self, filename, bucket, key):
+        if os.environ.get("FAKE_S3_FAIL"):
+            raise ConnectionError("Could not connect to the endpoint URL")
+        _record({"upload": [Path(filename).read_text(), bucket, key]})
+
+
+def client(service, **settings):
+    _record({"client": service, **settings})
+    return _Client()
+"""
+
+
+def fake_boto3(root: Path) -> Path:
+    """A directory to put on PYTHONPATH that holds the stand-in boto3."""
+    modules = root / "fake-modules"
+    (modules / "boto3").mkdir(parents=True)
+    (modules / "boto3" / "__init__.py").write_text(FAKE_BOTO3)
+    return modules
+
+
+def s3_calls(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
