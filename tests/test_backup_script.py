@@ -201,7 +201,7 @@ def s3_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[st
         "OFFSITE_S3_UPLOADER": str(SCRIPTS / "offsite-s3.py"),
         "OFFSITE_S3_ENDPOINT": "https://s3.example.net",
         "OFFSITE_S3_BUCKET": "brandclub-backups",
-        "OFFSITE_S3_PREFIX": "prod",
+        "OFFSITE_S3_PREFIX": "/prod/",
         "OFFSITE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
         "OFFSITE_S3_SECRET_KEY_FILE": str(tmp_path / "s3-secret"),
         "PYTHONPATH": str(fake_boto3(tmp_path)),

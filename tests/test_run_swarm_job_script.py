@@ -177,7 +177,7 @@ def test_a_job_past_its_timeout_fails_and_is_removed(swarm: FakeBin, tmp_path: P
     result = run_script("run-swarm-job.sh", env)
 
     assert result.returncode == 1
-    assert time.monotonic() - started < 5
+    assert 1 <= time.monotonic() - started < 5
     assert result.stderr.splitlines()[-1] == (
         "job brandclub-dev_job-migrate failed: timed out after 1s (last state: Running)"
     )

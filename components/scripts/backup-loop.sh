@@ -121,10 +121,13 @@ prune() {
   done
 }
 
-# Where site $1's copy of day $2 goes, for the log.
+# Where site $1's copy of day $2 goes, for the log (the prefix trimmed as offsite-s3.py does).
 offsite_target() {
+  local prefix=${OFFSITE_S3_PREFIX:-}
+  prefix=${prefix#/}
+  prefix=${prefix%/}
   case $OFFSITE_KIND in
-  s3) echo "s3://$OFFSITE_S3_BUCKET/${OFFSITE_S3_PREFIX:+${OFFSITE_S3_PREFIX%/}/}$1/$2/" ;;
+  s3) echo "s3://$OFFSITE_S3_BUCKET/${prefix:+$prefix/}$1/$2/" ;;
   rsync) echo "$OFFSITE_RSYNC_TARGET/$1/" ;;
   esac
 }

@@ -63,6 +63,7 @@ redis_address() {
   fi
 }
 
+# SECONDS counts whole seconds: "<=" gives the services at least WAIT_TIMEOUT seconds.
 deadline=$((SECONDS + WAIT_TIMEOUT))
 wait_for() {
   local what=$1 host=$2 port=$3
@@ -70,7 +71,7 @@ wait_for() {
   # `timeout` bounds one attempt: a connect to a silent host can hang for minutes.
   # shellcheck disable=SC2016  # expanded by the inner bash, from its arguments
   until timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; do
-    ((SECONDS < deadline)) || die "$what at $host:$port not reachable after ${WAIT_TIMEOUT}s"
+    ((SECONDS <= deadline)) || die "$what at $host:$port not reachable after ${WAIT_TIMEOUT}s"
     sleep "$WAIT_INTERVAL"
   done
 }
