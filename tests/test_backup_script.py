@@ -198,7 +198,6 @@ def s3_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[st
         **bench_env,
         "OFFSITE_KIND": "s3",
         "OFFSITE_PYTHON": str(fakes.dir / "bench-python"),
-        "OFFSITE_S3_UPLOADER": str(SCRIPTS / "offsite-s3.py"),
         "OFFSITE_S3_ENDPOINT": "https://s3.example.net",
         "OFFSITE_S3_BUCKET": "brandclub-backups",
         "OFFSITE_S3_PREFIX": "/prod/",
@@ -218,12 +217,12 @@ def test_s3_copies_each_site_right_after_its_backup(
     today, root = _today(), Path(s3_env["BACKUP_ROOT"])
     assert [call[:3] for call in fakes.calls()] == [
         ["bench", "--site", "brandclub.com"],
-        ["bench-python", str(SCRIPTS / "offsite-s3.py"), str(root / "brandclub.com" / today)],
+        ["bench-python", "-", str(root / "brandclub.com" / today)],
         ["bench", "--site", "shop.brandclub.com"],
-        ["bench-python", str(SCRIPTS / "offsite-s3.py"), str(root / "shop.brandclub.com" / today)],
+        ["bench-python", "-", str(root / "shop.brandclub.com" / today)],
     ]
-    assert [call[3] for call in fakes.calls("bench-python")] == [
-        f"{site}/{today}" for site in SITES
+    assert [call[3:] for call in fakes.calls("bench-python")] == [
+        [f"{site}/{today}"] for site in SITES
     ]
     uploads = [call["upload"] for call in s3_calls(tmp_path / "s3-calls") if "upload" in call]
     assert uploads == [

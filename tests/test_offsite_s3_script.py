@@ -1,8 +1,9 @@
-"""offsite-s3.py: the uploader the backup loop runs for OFFSITE_KIND=s3, with a stand-in boto3."""
+"""The S3 uploader inside backup-loop.sh (OFFSITE_KIND=s3), run alone with a stand-in boto3."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,15 @@ import pytest
 from fake_commands import SCRIPTS, fake_boto3, s3_calls
 
 SECRET = "s3-Secret-Key"
-DAY = "brandclub.com/2026-02-20"
+KEY = "brandclub.com/2026-02-20"
+UPLOADER = re.search(r"<<'PY'\n(.*?\n)PY\n", (SCRIPTS / "backup-loop.sh").read_text(), re.S).group(
+    1
+)  # type: ignore[union-attr]
 
 
 @pytest.fixture
 def backup_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "backups" / DAY
+    folder = tmp_path / "backups" / KEY
     folder.mkdir(parents=True)
     for name in ("b-files.tar", "a-database.sql.gz", "c-private-files.tar"):
         (folder / name).write_text(name)
@@ -24,9 +28,10 @@ def backup_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+def _upload(tmp_path: Path, folder: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "s3-secret").write_text(SECRET + "\n")
-    defaults = {
+    env = {
+        **os.environ,
         "PYTHONPATH": str(fake_boto3(tmp_path)),
         "FAKE_S3_CALLS": str(tmp_path / "s3-calls"),
         "OFFSITE_S3_ENDPOINT": "https://s3.eu-central-1.example.net",
@@ -34,13 +39,11 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "OFFSITE_S3_PREFIX": "/prod/",
         "OFFSITE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
         "OFFSITE_S3_SECRET_KEY_FILE": str(tmp_path / "s3-secret"),
+        **extra,
     }
-    return {**os.environ, **defaults, **extra}
-
-
-def _upload(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "offsite-s3.py"), *args],
+        [sys.executable, "-", str(folder), KEY],
+        input=UPLOADER,
         env=env,
         capture_output=True,
         text=True,
@@ -49,7 +52,7 @@ def _upload(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def test_uploads_every_file_under_prefix_and_key(tmp_path: Path, backup_dir: Path) -> None:
-    result = _upload(_env(tmp_path), str(backup_dir), DAY)
+    result = _upload(tmp_path, backup_dir)
 
     assert result.returncode == 0, result.stderr
     assert s3_calls(tmp_path / "s3-calls") == [
@@ -61,59 +64,40 @@ def test_uploads_every_file_under_prefix_and_key(tmp_path: Path, backup_dir: Pat
             "region_name": None,
         },
         *(
-            {"upload": [name, "brandclub-backups", f"prod/{DAY}/{name}"]}
+            {"upload": [name, "brandclub-backups", f"prod/{KEY}/{name}"]}
             for name in ("a-database.sql.gz", "b-files.tar", "c-private-files.tar")
         ),
     ]
     assert result.stdout.splitlines()[0] == (
-        f"uploaded s3://brandclub-backups/prod/{DAY}/a-database.sql.gz"
+        f"uploaded s3://brandclub-backups/prod/{KEY}/a-database.sql.gz"
     )
     assert SECRET not in result.stdout + result.stderr
 
 
 def test_without_a_prefix_keys_start_at_the_site(tmp_path: Path, backup_dir: Path) -> None:
-    env = _env(tmp_path, OFFSITE_S3_PREFIX="", OFFSITE_S3_REGION="eu-central-1")
-    result = _upload(env, str(backup_dir), DAY)
+    result = _upload(tmp_path, backup_dir, OFFSITE_S3_PREFIX="", OFFSITE_S3_REGION="eu-central-1")
 
     assert result.returncode == 0, result.stderr
     calls = s3_calls(tmp_path / "s3-calls")
     assert calls[0]["region_name"] == "eu-central-1"
     assert calls[1] == {
-        "upload": ["a-database.sql.gz", "brandclub-backups", f"{DAY}/a-database.sql.gz"]
+        "upload": ["a-database.sql.gz", "brandclub-backups", f"{KEY}/a-database.sql.gz"]
     }
 
 
 def test_a_failed_upload_is_one_line_and_exit_1(tmp_path: Path, backup_dir: Path) -> None:
-    result = _upload(_env(tmp_path, FAKE_S3_FAIL="1"), str(backup_dir), DAY)
+    result = _upload(tmp_path, backup_dir, FAKE_S3_FAIL="1")
 
     assert result.returncode == 1
     assert result.stderr == (
-        "offsite-s3: upload to s3://brandclub-backups failed: "
-        "Could not connect to the endpoint URL\n"
+        "s3 upload to s3://brandclub-backups failed: Could not connect to the endpoint URL\n"
     )
 
 
 def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = _upload(_env(tmp_path), str(tmp_path / "empty"), DAY)
+    result = _upload(tmp_path, tmp_path / "empty")
 
     assert result.returncode == 1
     assert "no files to upload" in result.stderr
     assert s3_calls(tmp_path / "s3-calls") == []
-
-
-def test_missing_settings_are_named(tmp_path: Path, backup_dir: Path) -> None:
-    env = _env(tmp_path, OFFSITE_S3_BUCKET="")
-    del env["OFFSITE_S3_ENDPOINT"]
-    result = _upload(env, str(backup_dir), DAY)
-
-    assert result.returncode == 2
-    assert "missing OFFSITE_S3_ENDPOINT, OFFSITE_S3_BUCKET" in result.stderr
-    assert s3_calls(tmp_path / "s3-calls") == []
-
-
-def test_wrong_arguments_print_the_usage(tmp_path: Path) -> None:
-    result = _upload(_env(tmp_path), "only-one")
-
-    assert result.returncode == 2
-    assert "usage: offsite-s3.py DIRECTORY KEY" in result.stderr

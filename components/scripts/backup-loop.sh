@@ -12,9 +12,9 @@
 #   none   (default) local only.
 #   s3     OFFSITE_S3_ENDPOINT, OFFSITE_S3_BUCKET, OFFSITE_S3_PREFIX (optional),
 #          OFFSITE_S3_ACCESS_KEY_ID, OFFSITE_S3_SECRET_KEY_FILE (docker secret file),
-#          OFFSITE_S3_REGION (optional); objects go to
-#          s3://bucket/prefix/<site>/<date>/<file>, uploaded by offsite-s3.py (mounted at
-#          OFFSITE_S3_UPLOADER) run with the bench's Python (OFFSITE_PYTHON), which has boto3.
+#          OFFSITE_S3_REGION (optional); objects go to s3://bucket/prefix/<site>/<date>/<file>,
+#          uploaded by the Python below (upload_to_s3) run with the bench's Python
+#          (OFFSITE_PYTHON), which has boto3; the secret key is read from its file.
 #   rsync  OFFSITE_RSYNC_TARGET (user@host:/path), OFFSITE_SSH_KEY_FILE (docker secret file),
 #          OFFSITE_SSH_KNOWN_HOSTS_FILE (optional: pins the host key instead of trusting the
 #          first one seen); the dated directory goes to TARGET/<site>/. Needs rsync and ssh.
@@ -30,7 +30,6 @@ set -uo pipefail
 : "${BENCH_DIR:=/home/frappe/frappe-bench}"
 : "${OFFSITE_KIND:=none}"
 : "${OFFSITE_PYTHON:=$BENCH_DIR/env/bin/python}"
-: "${OFFSITE_S3_UPLOADER:=/etc/brandclub/offsite-s3.py}"
 
 log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
@@ -72,7 +71,7 @@ validate_settings() {
   s3)
     require_env OFFSITE_S3_ENDPOINT OFFSITE_S3_BUCKET OFFSITE_S3_ACCESS_KEY_ID \
       OFFSITE_S3_SECRET_KEY_FILE
-    require_readable OFFSITE_S3_SECRET_KEY_FILE OFFSITE_S3_UPLOADER
+    require_readable OFFSITE_S3_SECRET_KEY_FILE
     [[ -x $OFFSITE_PYTHON ]] || die "OFFSITE_PYTHON: $OFFSITE_PYTHON is not an executable"
     ;;
   rsync)
@@ -132,11 +131,56 @@ offsite_target() {
   esac
 }
 
+# Uploads the files of directory $1 to s3://$OFFSITE_S3_BUCKET/[$OFFSITE_S3_PREFIX/]$2/<file>.
+# The uploader is inline because the service runs this script as `bash -c "<text>"`: there is
+# no file beside it in the container.
+upload_to_s3() {
+  "$OFFSITE_PYTHON" - "$1" "$2" <<'PY'
+import os
+import sys
+from pathlib import Path
+
+import boto3
+
+
+def object_key(*parts):
+    """Joins key parts with single slashes, skipping empty ones (an unset prefix)."""
+    return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def upload(directory, key):
+    files = sorted(path for path in directory.glob("*") if path.is_file())
+    if not files:
+        print(f"s3 upload: no files to upload in {directory}", file=sys.stderr)
+        return 1
+    bucket = os.environ["OFFSITE_S3_BUCKET"]
+    try:
+        client = boto3.client(
+            "s3",
+            endpoint_url=os.environ["OFFSITE_S3_ENDPOINT"],
+            aws_access_key_id=os.environ["OFFSITE_S3_ACCESS_KEY_ID"],
+            aws_secret_access_key=Path(os.environ["OFFSITE_S3_SECRET_KEY_FILE"]).read_text().strip(),
+            region_name=os.environ.get("OFFSITE_S3_REGION") or None,
+        )
+        for path in files:
+            target = object_key(os.environ.get("OFFSITE_S3_PREFIX", ""), key, path.name)
+            client.upload_file(str(path), bucket, target)
+            print(f"uploaded s3://{bucket}/{target}")
+    except Exception as error:  # any boto3/botocore failure: one line for the backup log
+        print(f"s3 upload to s3://{bucket} failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+sys.exit(upload(Path(sys.argv[1]), sys.argv[2]))
+PY
+}
+
 # Copies site $1's dated directory $2 (day $3) off-site; secrets travel as file paths only.
 copy_offsite() {
   local site=$1 dated=$2 day=$3 ssh_command
   case $OFFSITE_KIND in
-  s3) "$OFFSITE_PYTHON" "$OFFSITE_S3_UPLOADER" "$dated" "$site/$day" ;;
+  s3) upload_to_s3 "$dated" "$site/$day" ;;
   rsync)
     ssh_command="ssh -i $OFFSITE_SSH_KEY_FILE -o BatchMode=yes"
     if [[ -n ${OFFSITE_SSH_KNOWN_HOSTS_FILE:-} ]]; then
