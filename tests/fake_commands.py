@@ -104,8 +104,8 @@ def site_config(bench: Path, site: str) -> dict[str, object]:
     return json.loads((bench / "sites" / site / "site_config.json").read_text())
 
 
-# boto3 as offsite-s3.py uses it: records the client's settings and each upload as JSON lines
-# in FAKE_S3_CALLS; uploads fail when FAKE_S3_FAIL is set.
+# boto3 as backup-loop.sh's S3 uploader uses it: records the client's settings and each upload
+# as JSON lines in FAKE_S3_CALLS; uploads fail when FAKE_S3_FAIL is set.
 FAKE_BOTO3 = """
 import json
 import os

@@ -9,7 +9,13 @@ import pytest
 from fake_commands import SCRIPTS
 
 SHARED = {
-    "common prelude": ("configurator.sh", "create-site.sh", "migrate.sh", "restore.sh"),
+    "common prelude": (
+        "configurator.sh",
+        "create-site.sh",
+        "migrate.sh",
+        "restore.sh",
+        "rotate-db-root-password.sh",
+    ),
     "site modes": ("migrate.sh", "restore.sh"),
 }
 

@@ -120,7 +120,7 @@ prune() {
   done
 }
 
-# Where site $1's copy of day $2 goes, for the log (the prefix trimmed as offsite-s3.py does).
+# Where site $1's copy of day $2 goes, for the log (the prefix trimmed as the uploader does).
 offsite_target() {
   local prefix=${OFFSITE_S3_PREFIX:-}
   prefix=${prefix#/}
