@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 
 from components.frappe_processes import BACKUP_SCRIPT
 
-SCRIPT = Path(__file__).resolve().parents[1] / "components" / "scripts" / "backup-loop.sh"
+SCRIPT = SCRIPTS / "backup-loop.sh"
 
-FAKE_BENCH = """#!/usr/bin/env bash
-# Records its arguments; fails for the site named in FAIL_SITE.
-echo "$*" >> "$BENCH_CALLS"
+# Writes a backup file into the backup path (its last argument); fails for FAIL_SITE.
+FAKE_BENCH = """
 [[ $2 == "${FAIL_SITE:-}" ]] && exit 1
 path=${@: -1}
-echo backup > "$path/database.sql.gz"
+echo backup > "$path/20260220_020000-${2//./_}-database.sql.gz"
 """
+# Fails for the site named in FAIL_RSYNC_SITE (the target's last path part).
+FAKE_RSYNC = """
+[[ -n ${FAIL_RSYNC_SITE:-} && ${@: -1} == */$FAIL_RSYNC_SITE/ ]] && exit 12
+exit 0
+"""
+SITES = ("brandclub.com", "shop.brandclub.com")
 
 
 def _epoch(text: str) -> int:
@@ -55,26 +63,25 @@ def test_time_to_next_run(now: str, time: str, seconds: int) -> None:
 
 
 @pytest.fixture
-def bench_env(tmp_path: Path) -> dict[str, str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    bench = bin_dir / "bench"
-    bench.write_text(FAKE_BENCH)
-    bench.chmod(0o755)
-    bench_dir = tmp_path / "frappe-bench"
-    for site in ("brandclub.com", "shop.brandclub.com"):
-        (bench_dir / "sites" / site).mkdir(parents=True)
-        (bench_dir / "sites" / site / "site_config.json").write_text("{}")
-    (bench_dir / "sites" / "assets").mkdir()  # not a site: no site_config.json
-    return {
-        **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "BENCH_DIR": str(bench_dir),
-        "BACKUP_ROOT": str(tmp_path / "backups"),
-        "BACKUP_RETENTION_DAYS": "7",
-        "BENCH_CALLS": str(tmp_path / "calls"),
-        "BACKUP_ONCE": "1",
-    }
+def fakes(tmp_path: Path) -> FakeBin:
+    fakes = FakeBin(tmp_path)
+    fakes.add("bench", FAKE_BENCH)
+    return fakes
+
+
+@pytest.fixture
+def bench_env(tmp_path: Path, fakes: FakeBin) -> dict[str, str]:
+    bench_dir = make_bench(tmp_path, {site: {} for site in SITES})
+    return fakes.env(
+        BENCH_DIR=str(bench_dir),
+        BACKUP_ROOT=str(tmp_path / "backups"),
+        BACKUP_RETENTION_DAYS="7",
+        BACKUP_ONCE="1",
+    )
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 def _run_once(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -83,19 +90,30 @@ def _run_once(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_backs_up_every_site_into_a_dated_directory(bench_env: dict[str, str]) -> None:
+def test_backs_up_every_site_into_a_dated_directory(
+    bench_env: dict[str, str], fakes: FakeBin
+) -> None:
     result = _run_once(bench_env)
     assert result.returncode == 0, result.stderr
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    today = _today()
     root = Path(bench_env["BACKUP_ROOT"])
-    for site in ("brandclub.com", "shop.brandclub.com"):
-        assert (root / site / today / "database.sql.gz").is_file()
+    for site in SITES:
+        assert len(list((root / site / today).glob("*-database.sql.gz"))) == 1
         assert f"ok site={site}" in result.stdout
-    calls = Path(bench_env["BENCH_CALLS"]).read_text().splitlines()
-    assert sorted(calls) == sorted(
-        f"--site {site} backup --with-files --backup-path {root / site / today}"
-        for site in ("brandclub.com", "shop.brandclub.com")
-    )
+    assert fakes.calls() == [
+        [
+            "bench",
+            "--site",
+            site,
+            "backup",
+            "--with-files",
+            "--backup-path",
+            str(root / site / today),
+        ]
+        for site in SITES
+    ]
+    assert result.stdout.splitlines()[-1].endswith("backup: run finished: 2 ok, 0 failed")
+    assert "offsite" not in result.stdout
 
 
 def test_prunes_dated_directories_past_retention(bench_env: dict[str, str]) -> None:
@@ -122,7 +140,207 @@ def test_a_failing_site_is_logged_and_fails_the_run(bench_env: dict[str, str]) -
     assert result.returncode == 1
     assert "FAILED site=shop.brandclub.com" in result.stdout
     assert "ok site=brandclub.com" in result.stdout
+    assert result.stdout.splitlines()[-1].endswith("backup: run finished: 1 ok, 1 failed")
+
+
+def test_a_failed_backup_prunes_nothing(bench_env: dict[str, str]) -> None:
+    old = Path(bench_env["BACKUP_ROOT"]) / "shop.brandclub.com" / "2020-01-01"
+    old.mkdir(parents=True)
+    result = _run_once({**bench_env, "FAIL_SITE": "shop.brandclub.com"})
+    assert result.returncode == 1
+    assert old.is_dir()  # failing runs must not use up the last good backups
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BACKUP_TIME", "2:00", "BACKUP_TIME must be HH:MM in UTC (00:00 to 23:59), got '2:00'"),
+        ("BACKUP_TIME", "24:00", "BACKUP_TIME must be HH:MM"),
+        ("BACKUP_TIME", "02:60", "BACKUP_TIME must be HH:MM"),
+        ("BACKUP_TIME", "02:00 ", "BACKUP_TIME must be HH:MM"),
+        ("BACKUP_RETENTION_DAYS", "0", "BACKUP_RETENTION_DAYS must be a positive whole number"),
+        ("BACKUP_RETENTION_DAYS", "-3", "BACKUP_RETENTION_DAYS must be a positive whole number"),
+        ("BACKUP_RETENTION_DAYS", "7d", "BACKUP_RETENTION_DAYS must be a positive whole number"),
+        ("OFFSITE_KIND", "ftp", "OFFSITE_KIND must be none, s3 or rsync, got 'ftp'"),
+        ("OFFSITE_KIND", "s3", "OFFSITE_KIND=s3 needs OFFSITE_S3_ENDPOINT"),
+        ("OFFSITE_KIND", "rsync", "OFFSITE_KIND=rsync needs OFFSITE_RSYNC_TARGET"),
+    ],
+)
+def test_bad_settings_stop_the_service_at_start(
+    bench_env: dict[str, str], fakes: FakeBin, variable: str, value: str, message: str
+) -> None:
+    result = _run_once({**bench_env, variable: value})
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert fakes.calls() == []
+
+
+def test_the_loop_validates_before_it_sleeps(bench_env: dict[str, str]) -> None:
+    env = {**bench_env, "BACKUP_ONCE": "0", "BACKUP_TIME": "25:00"}
+    result = _run_once(env)
+    assert result.returncode == 2
+    assert "BACKUP_TIME must be HH:MM" in result.stderr
 
 
 def test_the_service_runs_this_script() -> None:
     assert SCRIPT.read_text() == BACKUP_SCRIPT
+
+
+S3_SECRET = "s3-Secret-Key"
+
+
+@pytest.fixture
+def s3_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[str, str]:
+    # The bench's Python, recorded, then the real interpreter with the stand-in boto3.
+    fakes.add("bench-python", f'exec "{sys.executable}" "$@"')
+    (tmp_path / "s3-secret").write_text(S3_SECRET)
+    return {
+        **bench_env,
+        "OFFSITE_KIND": "s3",
+        "OFFSITE_PYTHON": str(fakes.dir / "bench-python"),
+        "OFFSITE_S3_ENDPOINT": "https://s3.example.net",
+        "OFFSITE_S3_BUCKET": "brandclub-backups",
+        "OFFSITE_S3_PREFIX": "/prod/",
+        "OFFSITE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "OFFSITE_S3_SECRET_KEY_FILE": str(tmp_path / "s3-secret"),
+        "PYTHONPATH": str(fake_boto3(tmp_path)),
+        "FAKE_S3_CALLS": str(tmp_path / "s3-calls"),
+    }
+
+
+def test_s3_copies_each_site_right_after_its_backup(
+    s3_env: dict[str, str], fakes: FakeBin, tmp_path: Path
+) -> None:
+    result = _run_once(s3_env)
+
+    assert result.returncode == 0, result.stderr
+    today, root = _today(), Path(s3_env["BACKUP_ROOT"])
+    assert [call[:3] for call in fakes.calls()] == [
+        ["bench", "--site", "brandclub.com"],
+        ["bench-python", "-", str(root / "brandclub.com" / today)],
+        ["bench", "--site", "shop.brandclub.com"],
+        ["bench-python", "-", str(root / "shop.brandclub.com" / today)],
+    ]
+    assert [call[3:] for call in fakes.calls("bench-python")] == [
+        [f"{site}/{today}"] for site in SITES
+    ]
+    uploads = [call["upload"] for call in s3_calls(tmp_path / "s3-calls") if "upload" in call]
+    assert uploads == [
+        [
+            "backup\n",
+            "brandclub-backups",
+            f"prod/{site}/{today}/20260220_020000-{site.replace('.', '_')}-database.sql.gz",
+        ]
+        for site in SITES
+    ]
+    for site in SITES:
+        assert (
+            f"offsite ok site={site} target=s3://brandclub-backups/prod/{site}/{today}/"
+        ) in result.stdout
+    assert S3_SECRET not in repr(fakes.calls()) + result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith("run finished: 2 ok, 0 failed")
+
+
+def test_a_failed_copy_fails_the_run_and_keeps_local_backups(s3_env: dict[str, str]) -> None:
+    result = _run_once({**s3_env, "FAKE_S3_FAIL": "1"})
+
+    assert result.returncode == 1
+    today, root = _today(), Path(s3_env["BACKUP_ROOT"])
+    for site in SITES:
+        assert f"ok site={site} path={root / site / today}" in result.stdout
+        assert (
+            f"offsite FAILED site={site} target=s3://brandclub-backups/prod/{site}/{today}/"
+        ) in result.stdout
+        assert len(list((root / site / today).glob("*-database.sql.gz"))) == 1
+    assert "Could not connect to the endpoint URL" in result.stderr
+    assert result.stdout.splitlines()[-1].endswith("run finished: 0 ok, 2 failed")
+
+
+def test_s3_needs_a_readable_secret_file(s3_env: dict[str, str], fakes: FakeBin) -> None:
+    result = _run_once({**s3_env, "OFFSITE_S3_SECRET_KEY_FILE": "/run/secrets/missing"})
+
+    assert result.returncode == 2
+    assert "OFFSITE_S3_SECRET_KEY_FILE: cannot read /run/secrets/missing" in result.stderr
+    assert fakes.calls() == []
+
+
+@pytest.fixture
+def rsync_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[str, str]:
+    fakes.add("rsync", FAKE_RSYNC)
+    fakes.add("ssh", "exit 255")  # rsync runs it; the stand-in rsync never does
+    (tmp_path / "ssh-key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    return {
+        **bench_env,
+        "OFFSITE_KIND": "rsync",
+        "OFFSITE_RSYNC_TARGET": "backup@vault.example.net:/srv/brandclub",
+        "OFFSITE_SSH_KEY_FILE": str(tmp_path / "ssh-key"),
+    }
+
+
+def test_rsync_copies_the_dated_directory_into_the_site_folder(
+    rsync_env: dict[str, str], fakes: FakeBin, tmp_path: Path
+) -> None:
+    result = _run_once(rsync_env)
+
+    assert result.returncode == 0, result.stderr
+    today, root = _today(), Path(rsync_env["BACKUP_ROOT"])
+    ssh = f"ssh -i {tmp_path / 'ssh-key'} -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+    assert fakes.calls("rsync") == [
+        [
+            "rsync",
+            "-a",
+            "-e",
+            ssh,
+            str(root / site / today),
+            f"backup@vault.example.net:/srv/brandclub/{site}/",
+        ]
+        for site in SITES
+    ]
+    assert [call[0] for call in fakes.calls()] == ["bench", "rsync", "bench", "rsync"]
+    assert (
+        "offsite ok site=shop.brandclub.com target=backup@vault.example.net:/srv/brandclub/"
+        "shop.brandclub.com/"
+    ) in result.stdout
+
+
+def test_rsync_can_pin_the_host_key(
+    rsync_env: dict[str, str], fakes: FakeBin, tmp_path: Path
+) -> None:
+    (tmp_path / "known-hosts").write_text("vault.example.net ssh-ed25519 AAAA\n")
+    result = _run_once({**rsync_env, "OFFSITE_SSH_KNOWN_HOSTS_FILE": str(tmp_path / "known-hosts")})
+
+    assert result.returncode == 0, result.stderr
+    assert fakes.calls("rsync")[0][3] == (
+        f"ssh -i {tmp_path / 'ssh-key'} -o BatchMode=yes -o StrictHostKeyChecking=yes"
+        f" -o UserKnownHostsFile={tmp_path / 'known-hosts'}"
+    )
+
+
+def test_one_failed_rsync_is_its_own_outcome(rsync_env: dict[str, str]) -> None:
+    result = _run_once({**rsync_env, "FAIL_RSYNC_SITE": "brandclub.com"})
+
+    assert result.returncode == 1
+    assert "offsite FAILED site=brandclub.com target=backup@vault" in result.stdout
+    assert "offsite ok site=shop.brandclub.com" in result.stdout
+    assert result.stdout.splitlines()[-1].endswith("run finished: 1 ok, 1 failed")
+    local = Path(rsync_env["BACKUP_ROOT"]) / "brandclub.com" / _today()
+    assert len(list(local.glob("*-database.sql.gz"))) == 1
+
+
+@pytest.mark.parametrize("missing", ["rsync", "ssh"])
+def test_rsync_without_the_tools_fails_clearly(
+    rsync_env: dict[str, str], fakes: FakeBin, tmp_path: Path, missing: str
+) -> None:
+    # Only the fakes, bash and `date` on PATH, so the machine's own rsync/ssh cannot be found.
+    (fakes.dir / missing).unlink()
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("bash", "date"):
+        (tools / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    result = _run_once({**rsync_env, "PATH": f"{fakes.dir}:{tools}"})
+
+    assert result.returncode == 2
+    assert (
+        f"OFFSITE_KIND=rsync needs {missing}, which is not installed in this image"
+    ) in result.stderr
+    assert fakes.calls() == []

@@ -1,19 +1,90 @@
 #!/usr/bin/env bash
 # Daily Frappe backup loop for the prod backup service (architecture section 7).
 #
-# Sleeps until BACKUP_TIME (UTC), backs up every site with its files into
-# $BACKUP_ROOT/<site>/<YYYY-MM-DD>/, deletes dated directories older than
-# BACKUP_RETENTION_DAYS, logs one line per outcome, and goes back to sleep.
+# Sleeps until BACKUP_TIME (UTC, so no daylight-saving shifts), backs up every site with its
+# files into $BACKUP_ROOT/<site>/<YYYY-MM-DD>/, optionally copies that directory off-site,
+# deletes dated directories older than BACKUP_RETENTION_DAYS, logs one line per outcome and
+# one summary line per run, and goes back to sleep.
 # BACKUP_ONCE=1 runs one backup immediately and exits (used by tests and by hand);
 # `backup-loop.sh next-run-in EPOCH` prints the seconds from EPOCH to the next run.
+#
+# Off-site copy, chosen by OFFSITE_KIND:
+#   none   (default) local only.
+#   s3     OFFSITE_S3_ENDPOINT, OFFSITE_S3_BUCKET, OFFSITE_S3_PREFIX (optional),
+#          OFFSITE_S3_ACCESS_KEY_ID, OFFSITE_S3_SECRET_KEY_FILE (docker secret file),
+#          OFFSITE_S3_REGION (optional); objects go to s3://bucket/prefix/<site>/<date>/<file>,
+#          uploaded by the Python below (upload_to_s3) run with the bench's Python
+#          (OFFSITE_PYTHON), which has boto3; the secret key is read from its file.
+#   rsync  OFFSITE_RSYNC_TARGET (user@host:/path), OFFSITE_SSH_KEY_FILE (docker secret file),
+#          OFFSITE_SSH_KNOWN_HOSTS_FILE (optional: pins the host key instead of trusting the
+#          first one seen); the dated directory goes to TARGET/<site>/. Needs rsync and ssh.
+# A failed copy is its own logged outcome and fails the run; it never deletes local backups.
+#
+# No `set -e`: one site's failure must not stop the other sites or the loop, so every step's
+# outcome is checked and logged instead.
 set -uo pipefail
 
 : "${BACKUP_TIME:=02:00}"
 : "${BACKUP_RETENTION_DAYS:=7}"
 : "${BACKUP_ROOT:=/backups}"
 : "${BENCH_DIR:=/home/frappe/frappe-bench}"
+: "${OFFSITE_KIND:=none}"
+: "${OFFSITE_PYTHON:=$BENCH_DIR/env/bin/python}"
 
 log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+
+die() {
+  log "ERROR: $*" >&2
+  exit 2
+}
+
+require_env() {
+  local name
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || die "OFFSITE_KIND=$OFFSITE_KIND needs $name"
+  done
+}
+
+require_readable() {
+  local name
+  for name in "$@"; do
+    [[ -r ${!name} ]] || die "$name: cannot read ${!name}"
+  done
+}
+
+require_commands() {
+  local command
+  for command in "$@"; do
+    command -v "$command" >/dev/null ||
+      die "OFFSITE_KIND=$OFFSITE_KIND needs $command, which is not installed in this image"
+  done
+}
+
+# Bad settings stop the service at start, with the reason in its log, instead of at 02:00.
+validate_settings() {
+  [[ $BACKUP_TIME =~ ^([01][0-9]|2[0-3]):[0-5][0-9]$ ]] ||
+    die "BACKUP_TIME must be HH:MM in UTC (00:00 to 23:59), got '$BACKUP_TIME'"
+  [[ $BACKUP_RETENTION_DAYS =~ ^[1-9][0-9]*$ ]] ||
+    die "BACKUP_RETENTION_DAYS must be a positive whole number of days, got '$BACKUP_RETENTION_DAYS'"
+  case $OFFSITE_KIND in
+  none) ;;
+  s3)
+    require_env OFFSITE_S3_ENDPOINT OFFSITE_S3_BUCKET OFFSITE_S3_ACCESS_KEY_ID \
+      OFFSITE_S3_SECRET_KEY_FILE
+    require_readable OFFSITE_S3_SECRET_KEY_FILE
+    [[ -x $OFFSITE_PYTHON ]] || die "OFFSITE_PYTHON: $OFFSITE_PYTHON is not an executable"
+    ;;
+  rsync)
+    require_env OFFSITE_RSYNC_TARGET OFFSITE_SSH_KEY_FILE
+    require_readable OFFSITE_SSH_KEY_FILE
+    if [[ -n ${OFFSITE_SSH_KNOWN_HOSTS_FILE:-} ]]; then
+      require_readable OFFSITE_SSH_KNOWN_HOSTS_FILE
+    fi
+    require_commands rsync ssh
+    ;;
+  *) die "OFFSITE_KIND must be none, s3 or rsync, got '$OFFSITE_KIND'" ;;
+  esac
+}
 
 # Seconds from epoch second $1 until the next BACKUP_TIME (UTC), never zero.
 seconds_until_next_run() {
@@ -49,22 +120,115 @@ prune() {
   done
 }
 
-backup_all() {
-  local stamp site target failures=0
-  stamp=$(date -u +%F)
-  for site in $(sites); do
-    target="$BACKUP_ROOT/$site/$stamp"
-    mkdir -p "$target"
-    if (cd "$BENCH_DIR" && bench --site "$site" backup --with-files --backup-path "$target"); then
-      log "ok site=$site path=$target"
-    else
-      log "FAILED site=$site path=$target"
-      failures=$((failures + 1))
-    fi
-    prune "$BACKUP_ROOT/$site"
-  done
-  return "$failures"
+# Where site $1's copy of day $2 goes, for the log (the prefix trimmed as the uploader does).
+offsite_target() {
+  local prefix=${OFFSITE_S3_PREFIX:-}
+  prefix=${prefix#/}
+  prefix=${prefix%/}
+  case $OFFSITE_KIND in
+  s3) echo "s3://$OFFSITE_S3_BUCKET/${prefix:+$prefix/}$1/$2/" ;;
+  rsync) echo "$OFFSITE_RSYNC_TARGET/$1/" ;;
+  esac
 }
+
+# Uploads the files of directory $1 to s3://$OFFSITE_S3_BUCKET/[$OFFSITE_S3_PREFIX/]$2/<file>.
+# The uploader is inline because the service runs this script as `bash -c "<text>"`: there is
+# no file beside it in the container.
+upload_to_s3() {
+  "$OFFSITE_PYTHON" - "$1" "$2" <<'PY'
+import os
+import sys
+from pathlib import Path
+
+import boto3
+
+
+def object_key(*parts):
+    """Joins key parts with single slashes, skipping empty ones (an unset prefix)."""
+    return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def upload(directory, key):
+    files = sorted(path for path in directory.glob("*") if path.is_file())
+    if not files:
+        print(f"s3 upload: no files to upload in {directory}", file=sys.stderr)
+        return 1
+    bucket = os.environ["OFFSITE_S3_BUCKET"]
+    try:
+        client = boto3.client(
+            "s3",
+            endpoint_url=os.environ["OFFSITE_S3_ENDPOINT"],
+            aws_access_key_id=os.environ["OFFSITE_S3_ACCESS_KEY_ID"],
+            aws_secret_access_key=Path(os.environ["OFFSITE_S3_SECRET_KEY_FILE"]).read_text().strip(),
+            region_name=os.environ.get("OFFSITE_S3_REGION") or None,
+        )
+        for path in files:
+            target = object_key(os.environ.get("OFFSITE_S3_PREFIX", ""), key, path.name)
+            client.upload_file(str(path), bucket, target)
+            print(f"uploaded s3://{bucket}/{target}")
+    except Exception as error:  # any boto3/botocore failure: one line for the backup log
+        print(f"s3 upload to s3://{bucket} failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+sys.exit(upload(Path(sys.argv[1]), sys.argv[2]))
+PY
+}
+
+# Copies site $1's dated directory $2 (day $3) off-site; secrets travel as file paths only.
+copy_offsite() {
+  local site=$1 dated=$2 day=$3 ssh_command
+  case $OFFSITE_KIND in
+  s3) upload_to_s3 "$dated" "$site/$day" ;;
+  rsync)
+    ssh_command="ssh -i $OFFSITE_SSH_KEY_FILE -o BatchMode=yes"
+    if [[ -n ${OFFSITE_SSH_KNOWN_HOSTS_FILE:-} ]]; then
+      ssh_command+=" -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$OFFSITE_SSH_KNOWN_HOSTS_FILE"
+    else
+      ssh_command+=" -o StrictHostKeyChecking=accept-new"
+    fi
+    rsync -a -e "$ssh_command" "$dated" "$OFFSITE_RSYNC_TARGET/$site/"
+    ;;
+  esac
+}
+
+# Backs up site $1 into its directory for day $2; fails when the backup or its copy fails.
+backup_site() {
+  local site=$1 day=$2 target
+  target="$BACKUP_ROOT/$site/$day"
+  mkdir -p "$target"
+  if ! (cd "$BENCH_DIR" && bench --site "$site" backup --with-files --backup-path "$target"); then
+    # Nothing is pruned after a failure: failing runs must not use up the last good backups.
+    log "FAILED site=$site path=$target"
+    return 1
+  fi
+  log "ok site=$site path=$target"
+  prune "$BACKUP_ROOT/$site"
+  [[ $OFFSITE_KIND != none ]] || return 0
+  if copy_offsite "$site" "$target" "$day"; then
+    log "offsite ok site=$site target=$(offsite_target "$site" "$day")"
+  else
+    log "offsite FAILED site=$site target=$(offsite_target "$site" "$day")"
+    return 1
+  fi
+}
+
+backup_all() {
+  local day site ok=0 failed=0
+  day=$(date -u +%F)
+  for site in $(sites); do
+    if backup_site "$site" "$day"; then
+      ok=$((ok + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
+  log "run finished: $ok ok, $failed failed"
+  ((failed == 0))
+}
+
+validate_settings
 
 if [[ ${1:-} == next-run-in ]]; then
   seconds_until_next_run "$2"
@@ -76,8 +240,9 @@ if [[ ${BACKUP_ONCE:-0} == 1 ]]; then
   exit $?
 fi
 
-log "scheduled daily at $BACKUP_TIME UTC, keeping $BACKUP_RETENTION_DAYS days in $BACKUP_ROOT"
+log "scheduled daily at $BACKUP_TIME UTC, keeping $BACKUP_RETENTION_DAYS days in $BACKUP_ROOT," \
+  "off-site copy: $OFFSITE_KIND"
 while true; do
   sleep "$(seconds_until_next_run "$(date -u +%s)")"
-  backup_all || log "run finished with failures"
+  backup_all || true
 done

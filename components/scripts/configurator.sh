@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
 # Configurator job (every deploy): points the bench at this stack's MariaDB and Redis services.
 # Runs in the app image from the bench directory, as `bash -c "<this text>"`.
 #

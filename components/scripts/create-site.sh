@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
 # Create-site job: creates the site once, with its apps; a later run finds the site and exits 0.
 # Runs in the app image from the bench directory, as `bash -c "<this text>"`.
 #
@@ -62,13 +63,15 @@ redis_address() {
   fi
 }
 
+# SECONDS counts whole seconds: "<=" gives the services at least WAIT_TIMEOUT seconds.
 deadline=$((SECONDS + WAIT_TIMEOUT))
 wait_for() {
   local what=$1 host=$2 port=$3
   log "waiting for $what at $host:$port"
   # `timeout` bounds one attempt: a connect to a silent host can hang for minutes.
+  # shellcheck disable=SC2016  # expanded by the inner bash, from its arguments
   until timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; do
-    ((SECONDS < deadline)) || die "$what at $host:$port not reachable after ${WAIT_TIMEOUT}s"
+    ((SECONDS <= deadline)) || die "$what at $host:$port not reachable after ${WAIT_TIMEOUT}s"
     sleep "$WAIT_INTERVAL"
   done
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
 # Migrate job (after every image change): runs `bench --site all migrate` with every site in
 # maintenance mode and its scheduler paused, then gives each site its previous values back,
 # also when the migration fails. Exits with the migration's status.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
 # Restore job ("restore as code"): restores one site from the newest backup set of one day in
 # the backup directory, then migrates it. The site is in maintenance mode with its scheduler
 # paused meanwhile and gets its previous values back afterwards, also on failure. Touches only
@@ -126,10 +127,10 @@ available_dates() {
 # Frappe names a backup set <YYYYMMDD_HHMMSS>-<site, dots as underscores>-<part>; the glob
 # sorts by that timestamp, so the last database file is the newest set.
 file_prefix=${SITE_NAME//./_}
-databases=("$backup_dir"/*-"$file_prefix"-database.sql.gz)
+databases=("$backup_dir"/????????_??????-"$file_prefix"-database.sql.gz)
 database=${databases[-1]}
 [[ -f $database ]] ||
-  die "no database backup *-$file_prefix-database.sql.gz in $backup_dir; dates available: $(available_dates)"
+  die "no database backup <YYYYMMDD_HHMMSS>-$file_prefix-database.sql.gz in $backup_dir; dates available: $(available_dates)"
 set_stamp=${database##*/}
 set_stamp=${set_stamp%%-*}
 

@@ -1,1 +1,86 @@
-echo placeholder
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
+# Rotate-db-root-password job: gives every MariaDB root account the new password. Safe to run
+# again: when the new password already logs in, it changes nothing.
+# Runs in the app image (which has the `mariadb` client), as `bash -c "<this text>"`.
+#
+# Environment: DB_HOST, DB_PORT, DB_ROOT_PASSWORD_FILE (the new password),
+# DB_ROOT_PASSWORD_PREVIOUS_FILE (the one in use until now); both docker secret files.
+# Passwords reach `mariadb` as MYSQL_PWD in its own environment and in SQL on its stdin, never
+# in an argument list or a log.
+JOB=rotate-db-root-password
+# --- common prelude: identical in every in-container job script (a test keeps it so) ---
+set -euo pipefail
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*"; }
+die() {
+  log "ERROR: $*" >&2
+  exit 1
+}
+require_env() {
+  local name missing=()
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || missing+=("$name")
+  done
+  ((${#missing[@]} == 0)) || die "missing required environment variable(s): ${missing[*]}"
+}
+require_integer() {
+  local name
+  for name in "$@"; do
+    [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
+  done
+}
+# Prints a docker secret file's content; the value never reaches argv of this script or a log.
+read_secret() {
+  local file=$1 value
+  [[ -r $file ]] || die "cannot read secret file $file"
+  value=$(<"$file")
+  [[ -n $value ]] || die "secret file $file is empty"
+  printf '%s' "$value"
+}
+cd "${BENCH_DIR:-/home/frappe/frappe-bench}"
+# --- end of common prelude ---
+
+require_env DB_HOST DB_PORT DB_ROOT_PASSWORD_FILE DB_ROOT_PASSWORD_PREVIOUS_FILE
+require_integer DB_PORT
+
+new_password=$(read_secret "$DB_ROOT_PASSWORD_FILE")
+previous_password=$(read_secret "$DB_ROOT_PASSWORD_PREVIOUS_FILE")
+
+# Runs the SQL on stdin as root with password $1; extra arguments go to mariadb.
+as_root() {
+  local password=$1
+  shift
+  MYSQL_PWD=$password mariadb --host="$DB_HOST" --port="$DB_PORT" --user=root "$@"
+}
+
+logs_in() { as_root "$1" --batch --skip-column-names <<<"SELECT 1;" >/dev/null 2>&1; }
+
+# A quoted SQL string literal: backslashes and single quotes escaped.
+sql_string() {
+  local value=${1//\\/\\\\}
+  printf "'%s'" "${value//\'/\'\'}"
+}
+
+if logs_in "$new_password"; then
+  log "root on $DB_HOST:$DB_PORT already has the new password, already rotated"
+  exit 0
+fi
+logs_in "$previous_password" ||
+  die "neither the new nor the previous root password logs in to $DB_HOST:$DB_PORT"
+
+hosts=$(as_root "$previous_password" --batch --skip-column-names \
+  <<<"SELECT Host FROM mysql.user WHERE User = 'root';") ||
+  die "could not list the root accounts"
+[[ -n $hosts ]] || die "no root accounts found in mysql.user"
+
+statements=
+while IFS= read -r host; do
+  [[ -n $host ]] || continue
+  log "setting the new password for 'root'@'$host'"
+  statements+="SET PASSWORD FOR 'root'@$(sql_string "$host") = PASSWORD($(sql_string "$new_password"));"$'\n'
+done <<<"$hosts"
+as_root "$previous_password" <<<"$statements" || die "changing the root password failed"
+
+logs_in "$new_password" ||
+  die "the new root password does not log in after the change: check the root accounts by hand"
+log "root password rotated on $DB_HOST:$DB_PORT"

@@ -97,7 +97,8 @@ while true; do
   case $state in
   Complete | Failed | Rejected | Shutdown | Orphaned | Remove) break ;;
   esac
-  if ((SECONDS >= deadline)); then
+  # ">": SECONDS counts whole seconds, so the job gets at least JOB_TIMEOUT seconds.
+  if ((SECONDS > deadline)); then
     state="timed out after ${JOB_TIMEOUT}s (last state: $state)"
     break
   fi

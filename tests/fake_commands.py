@@ -1,0 +1,144 @@
+"""Stand-in commands (`bench`, `docker`, `rsync`, ...) for running the shell scripts for real.
+
+Every fake appends its name and argv to one shared log, so a test sees the exact arguments of
+each call and the order of calls across commands; a fake's behaviour is the bash body given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "components" / "scripts"
+
+# ASCII unit/record separators: no argument the scripts pass contains them.
+_UNIT, _RECORD = "\x1f", "\x1e"
+
+_RECORDER = """#!/usr/bin/env bash
+printf '%s\\x1f' {name} "$@" >> "$FAKE_CALLS"
+printf '\\x1e' >> "$FAKE_CALLS"
+"""
+
+
+class FakeBin:
+    """A directory of fake commands put first on PATH, and the log of their calls."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "fake-bin"
+        self.dir.mkdir(parents=True)
+        self.log = root / "fake-calls"
+        self.log.write_text("")
+        # Scripts call `python3`; pin it to the interpreter running the tests.
+        (self.dir / "python3").symlink_to(sys.executable)
+
+    def add(self, name: str, body: str = "") -> None:
+        """Create fake `name` that records its call, then runs the bash `body`."""
+        path = self.dir / name
+        path.write_text(_RECORDER.format(name=name) + body + "\n")
+        path.chmod(0o755)
+
+    def calls(self, name: str | None = None) -> list[list[str]]:
+        """Recorded calls in order, each as [command, *argv]; only `name`'s when given."""
+        records = [record.split(_UNIT)[:-1] for record in self.log.read_text().split(_RECORD)[:-1]]
+        return [record for record in records if name is None or record[0] == name]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PATH": f"{self.dir}:{os.environ['PATH']}",
+            "FAKE_CALLS": str(self.log),
+            **extra,
+        }
+
+
+def run_script(
+    name: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    """Run components/scripts/`name` with bash, as the jobs do, bounded in time."""
+    return subprocess.run(
+        ["bash", str(SCRIPTS / name)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# Bench as the site jobs use it: `--site S set-config -p KEY VALUE` updates the site's config
+# (relative to the working directory, so the job must run from the bench directory); a call
+# whose arguments contain the words in BENCH_FAIL exits with BENCH_FAIL_STATUS (1).
+FAKE_BENCH = """
+if [[ -n ${BENCH_FAIL:-} && " $* " == *" $BENCH_FAIL "* ]]; then
+  echo "bench: simulated failure" >&2
+  exit "${BENCH_FAIL_STATUS:-1}"
+fi
+if [[ $1 == --site && $3 == set-config && $4 == -p ]]; then
+  python3 - "sites/$2/site_config.json" "$5" "$6" <<'PY'
+import json, sys
+path, key, value = sys.argv[1:]
+with open(path) as config_file:
+    config = json.load(config_file)
+config[key] = json.loads(value)
+with open(path, "w") as config_file:
+    json.dump(config, config_file)
+PY
+fi
+"""
+
+
+def make_bench(root: Path, sites: dict[str, dict[str, object]]) -> Path:
+    """A bench directory with `sites` (name -> site_config) and a non-site `assets` folder."""
+    bench = root / "frappe-bench"
+    (bench / "sites" / "assets").mkdir(parents=True)
+    for site, config in sites.items():
+        (bench / "sites" / site).mkdir()
+        (bench / "sites" / site / "site_config.json").write_text(json.dumps(config))
+    return bench
+
+
+def site_config(bench: Path, site: str) -> dict[str, object]:
+    return json.loads((bench / "sites" / site / "site_config.json").read_text())
+
+
+# boto3 as backup-loop.sh's S3 uploader uses it: records the client's settings and each upload
+# as JSON lines in FAKE_S3_CALLS; uploads fail when FAKE_S3_FAIL is set.
+FAKE_BOTO3 = """
+import json
+import os
+from pathlib import Path
+
+
+def _record(entry):
+    with open(os.environ["FAKE_S3_CALLS"], "a") as calls:
+        calls.write(json.dumps(entry) + "\\n")
+
+
+class _Client:
+    def upload_file(self, filename, bucket, key):
+        if os.environ.get("FAKE_S3_FAIL"):
+            raise ConnectionError("Could not connect to the endpoint URL")
+        _record({"upload": [Path(filename).read_text(), bucket, key]})
+
+
+def client(service, **settings):
+    _record({"client": service, **settings})
+    return _Client()
+"""
+
+
+def fake_boto3(root: Path) -> Path:
+    """A directory to put on PYTHONPATH that holds the stand-in boto3."""
+    modules = root / "fake-modules"
+    (modules / "boto3").mkdir(parents=True)
+    (modules / "boto3" / "__init__.py").write_text(FAKE_BOTO3)
+    return modules
+
+
+def s3_calls(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
