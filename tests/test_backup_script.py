@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 
 from components.frappe_processes import BACKUP_SCRIPT
+from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 
 SCRIPT = SCRIPTS / "backup-loop.sh"
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fake_commands import FAKE_BENCH, FakeBin, make_bench, run_script
 
 ADMIN_PASSWORD = "admin-Pa55-word"

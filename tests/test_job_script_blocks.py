@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from fake_commands import SCRIPTS
 
 SHARED = {

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from fake_commands import SCRIPTS, fake_boto3, s3_calls
 
 SECRET = "s3-Secret-Key"

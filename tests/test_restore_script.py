@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fake_commands import FAKE_BENCH, FakeBin, make_bench, run_script, site_config
 
 SITE = "brandclub.com"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fake_commands import FakeBin, run_script
 
 OLD = "old-Pa55"

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fake_commands import SCRIPTS, FakeBin, run_script
 
 # A tiny swarm: one service at most (a file), task states read one line per `service ps` from
