@@ -13,6 +13,7 @@ create-site and restore only when their site or request changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from components.config import StackConfig
 from components.frappe_processes import NetworkRole
 
 SCRIPTS = Path(__file__).parent / "scripts"
+# How a job script sources one of its libraries in components/scripts/lib.
+_SOURCED_LIBRARY = re.compile(r'^source "\$SCRIPT_DIR/(lib/[\w.-]+\.sh)"$', re.MULTILINE)
 # Run from the project directory, where Pulumi runs the program and its commands; a relative
 # path keeps the command identical on every machine that deploys.
 JOB_RUNNER = "bash components/scripts/run-swarm-job.sh"
@@ -37,6 +40,7 @@ DB = {"DB_HOST": "mariadb", "DB_PORT": "3306"}
 REDIS_CACHE_URL = "redis://redis-cache:6379"
 REDIS_QUEUE_URL = "redis://redis-queue:6379"
 SOCKETIO_PORT = 9000
+RESTORE_BACKUPS_PATH = "/backups"
 
 
 def _rotation_env(config: StackConfig) -> dict[str, str]:
@@ -87,11 +91,15 @@ def _no_env(config: StackConfig) -> dict[str, str]:
     return {}
 
 
+def job_script(name: str) -> str:
+    """A job script as a swarm job runs it (`bash -c`): its libraries inlined, as the
+    container has no checkout to source them from."""
+    text = (SCRIPTS / name).read_text()
+    return _SOURCED_LIBRARY.sub(lambda match: (SCRIPTS / match[1]).read_text().rstrip("\n"), text)
+
+
 def _always(config: StackConfig) -> bool:
     return True
-
-
-RESTORE_BACKUPS_PATH = "/backups"
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class SiteJob:
 
     @property
     def script_text(self) -> str:
-        return (SCRIPTS / self.script).read_text()
+        return job_script(self.script)
 
 
 _SQL: frozenset[NetworkRole] = frozenset({"internal", "database"})

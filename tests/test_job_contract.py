@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from fake_commands import FAKE_BENCH, FakeBin, make_bench
+from fake_commands import FAKE_BENCH, SCRIPTS, FakeBin, make_bench
 from harness import TEST_SECRETS, Registered, Rendering, render
 
 RESTORE = {"site": "brandclub.com", "date": "2026-11-20"}
@@ -65,6 +65,19 @@ def test_all_five_job_kinds_are_covered(every_job: Rendering) -> None:
         "jobs-restore",
         "jobs-migrate",
     ]
+
+
+def test_job_scripts_run_self_contained_with_their_libraries_inlined(
+    every_job: Rendering,
+) -> None:
+    prelude = (SCRIPTS / "lib" / "job-prelude.sh").read_text()
+    site_modes = (SCRIPTS / "lib" / "site-modes.sh").read_text()
+    for job in _jobs(every_job):
+        text = job.inputs["environment"]["JOB_SCRIPT"]
+        assert not re.search(r"^\s*(source|\.) ", text, re.MULTILINE), job.name
+        assert prelude.rstrip("\n") in text, job.name
+        # Only the jobs that hold sites in maintenance carry that library.
+        assert (site_modes.rstrip("\n") in text) == (job.name in ("jobs-migrate", "jobs-restore"))
 
 
 def test_each_job_gets_every_variable_its_script_requires(every_job: Rendering) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.frappe_jobs import SCRIPTS
+from components.frappe_jobs import job_script
 from harness import TEST_SECRETS, Registered, Rendering, pinned, render, render_error
 
 COMMAND = "command:local:Command"
@@ -75,7 +75,7 @@ def test_jobs_run_the_runner_against_the_providers_swarm(
         environment = job.inputs["environment"]
         assert environment["DOCKER_HOST"] == "ssh://deploy@swarm.brandclub.com", name
         assert environment["JOB_NAME"] == f"brandclub-{stack}-job-{name}"
-        assert environment["JOB_SCRIPT"] == (SCRIPTS / f"{name}.sh").read_text(), name
+        assert environment["JOB_SCRIPT"] == job_script(f"{name}.sh"), name
         assert environment["JOB_MOUNTS"].splitlines() == [
             f"type=volume,source=brandclub-{stack}-sites,target={SITES}",
             f"type=volume,source=brandclub-{stack}-logs,target={LOGS}",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
+# shellcheck source-path=SCRIPTDIR
 # Create-site job: creates the site once, with its apps; a later run finds the site and exits 0.
 # Runs in the app image from the bench directory, as `bash -c "<this text>"`.
 #
@@ -8,36 +8,11 @@
 # secret files), WAIT_TIMEOUT (seconds to wait for the database and Redis, 300),
 # WAIT_INTERVAL (seconds between attempts, 2).
 JOB=create-site
-# --- common prelude: identical in every in-container job script (a test keeps it so) ---
-set -euo pipefail
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
-require_env() {
-  local name missing=()
-  for name in "$@"; do
-    [[ -n ${!name:-} ]] || missing+=("$name")
-  done
-  ((${#missing[@]} == 0)) || die "missing required environment variable(s): ${missing[*]}"
-}
-require_integer() {
-  local name
-  for name in "$@"; do
-    [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
-  done
-}
-# Prints a docker secret file's content; the value never reaches argv of this script or a log.
-read_secret() {
-  local file=$1 value
-  [[ -r $file ]] || die "cannot read secret file $file"
-  value=$(<"$file")
-  [[ -n $value ]] || die "secret file $file is empty"
-  printf '%s' "$value"
-}
-cd "${BENCH_DIR:-/home/frappe/frappe-bench}"
-# --- end of common prelude ---
+# From a checkout the libraries are sourced; the job's text has them inlined instead
+# (components/frappe_jobs.py), as a swarm job has no checkout.
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/job-prelude.sh
+source "$SCRIPT_DIR/lib/job-prelude.sh"
 
 require_env SITE_NAME DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE ADMIN_PASSWORD_FILE \
   DB_ROOT_PASSWORD_FILE

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
+# shellcheck source-path=SCRIPTDIR
 # Restore job ("restore as code"): restores one site from the newest backup set of one day in
 # the backup directory, then migrates it. The site is in maintenance mode with its scheduler
 # paused meanwhile and gets its previous values back afterwards, also on failure. Touches only
@@ -9,99 +9,13 @@
 # Environment: SITE_NAME, BACKUP_DATE (YYYY-MM-DD), BACKUP_ROOT (/backups),
 # DB_ROOT_PASSWORD_FILE (docker secret file).
 JOB=restore
-# --- common prelude: identical in every in-container job script (a test keeps it so) ---
-set -euo pipefail
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
-require_env() {
-  local name missing=()
-  for name in "$@"; do
-    [[ -n ${!name:-} ]] || missing+=("$name")
-  done
-  ((${#missing[@]} == 0)) || die "missing required environment variable(s): ${missing[*]}"
-}
-require_integer() {
-  local name
-  for name in "$@"; do
-    [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
-  done
-}
-# Prints a docker secret file's content; the value never reaches argv of this script or a log.
-read_secret() {
-  local file=$1 value
-  [[ -r $file ]] || die "cannot read secret file $file"
-  value=$(<"$file")
-  [[ -n $value ]] || die "secret file $file is empty"
-  printf '%s' "$value"
-}
-cd "${BENCH_DIR:-/home/frappe/frappe-bench}"
-# --- end of common prelude ---
-
-# --- site modes: identical in migrate.sh and restore.sh (a test keeps it so) ---
-# Sites put in maintenance, with their previous "maintenance_mode pause_scheduler" values.
-held_sites=()
-held_modes=()
-
-# Prints "<maintenance_mode> <pause_scheduler>" from site $1's config, 0 where unset.
-site_modes() {
-  python3 - "sites/$1/site_config.json" <<'PY'
-import json
-import sys
-
-with open(sys.argv[1]) as config_file:
-    config = json.load(config_file)
-
-
-def flag(key):
-    value = config.get(key, 0)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return int(bool(value))
-
-
-print(flag("maintenance_mode"), flag("pause_scheduler"))
-PY
-}
-
-hold_site() {
-  local site=$1 modes
-  modes=$(site_modes "$site")
-  held_sites+=("$site")
-  held_modes+=("$modes")
-  log "site $site: maintenance_mode 1, pause_scheduler 1 (were: $modes)"
-  bench --site "$site" set-config -p maintenance_mode 1
-  bench --site "$site" set-config -p pause_scheduler 1
-}
-
-# EXIT trap: every held site gets its previous values back, also after a failure; a site that
-# cannot be reset fails the job, since it would stay in maintenance.
-# shellcheck disable=SC2317  # reached through the EXIT trap
-release_sites() {
-  local status=$? i site maintenance scheduler
-  set +e
-  for i in "${!held_sites[@]}"; do
-    site=${held_sites[i]}
-    read -r maintenance scheduler <<<"${held_modes[i]}"
-    log "site $site: maintenance_mode $maintenance, pause_scheduler $scheduler (restored)"
-    if ! bench --site "$site" set-config -p maintenance_mode "$maintenance" ||
-      ! bench --site "$site" set-config -p pause_scheduler "$scheduler"; then
-      log "ERROR: could not restore maintenance_mode/pause_scheduler of $site; set them by hand" >&2
-      ((status != 0)) || status=1
-    fi
-  done
-  exit "$status"
-}
-
-release_sites_on_exit() {
-  trap release_sites EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-}
-# --- end of site modes ---
+# From a checkout the libraries are sourced; the job's text has them inlined instead
+# (components/frappe_jobs.py), as a swarm job has no checkout.
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/job-prelude.sh
+source "$SCRIPT_DIR/lib/job-prelude.sh"
+# shellcheck source=lib/site-modes.sh
+source "$SCRIPT_DIR/lib/site-modes.sh"
 
 require_env SITE_NAME BACKUP_DATE DB_ROOT_PASSWORD_FILE
 : "${BACKUP_ROOT:=/backups}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # the common prelude has helpers that not every job script calls
+# shellcheck source-path=SCRIPTDIR
 # Rotate-db-root-password job: gives every MariaDB root account the new password. Safe to run
 # again: when the new password already logs in, it changes nothing.
 # Runs in the app image (which has the `mariadb` client), as `bash -c "<this text>"`.
@@ -9,36 +9,11 @@
 # Passwords reach `mariadb` as MYSQL_PWD in its own environment and in SQL on its stdin, never
 # in an argument list or a log.
 JOB=rotate-db-root-password
-# --- common prelude: identical in every in-container job script (a test keeps it so) ---
-set -euo pipefail
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
-require_env() {
-  local name missing=()
-  for name in "$@"; do
-    [[ -n ${!name:-} ]] || missing+=("$name")
-  done
-  ((${#missing[@]} == 0)) || die "missing required environment variable(s): ${missing[*]}"
-}
-require_integer() {
-  local name
-  for name in "$@"; do
-    [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
-  done
-}
-# Prints a docker secret file's content; the value never reaches argv of this script or a log.
-read_secret() {
-  local file=$1 value
-  [[ -r $file ]] || die "cannot read secret file $file"
-  value=$(<"$file")
-  [[ -n $value ]] || die "secret file $file is empty"
-  printf '%s' "$value"
-}
-cd "${BENCH_DIR:-/home/frappe/frappe-bench}"
-# --- end of common prelude ---
+# From a checkout the libraries are sourced; the job's text has them inlined instead
+# (components/frappe_jobs.py), as a swarm job has no checkout.
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/job-prelude.sh
+source "$SCRIPT_DIR/lib/job-prelude.sh"
 
 require_env DB_HOST DB_PORT DB_ROOT_PASSWORD_FILE DB_ROOT_PASSWORD_PREVIOUS_FILE
 require_integer DB_PORT
