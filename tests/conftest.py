@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from fake_commands import FAKE_BENCH, FakeBin
 from harness import STACKS, Rendering, render
 
 
@@ -16,3 +19,11 @@ def rendered() -> dict[str, Rendering]:
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture
+def fakes(tmp_path: Path) -> FakeBin:
+    """A stand-in bench on PATH, for the tests that run the job and backup scripts."""
+    fakes = FakeBin(tmp_path)
+    fakes.add("bench", FAKE_BENCH)
+    return fakes

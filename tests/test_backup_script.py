@@ -17,7 +17,7 @@ from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 SCRIPT = SCRIPTS / "backup-loop.sh"
 
 # Writes a backup file into the backup path (its last argument); fails for FAIL_SITE.
-FAKE_BENCH = """
+FAKE_BACKUP_BENCH = """
 [[ $2 == "${FAIL_SITE:-}" ]] && exit 1
 path=${@: -1}
 echo backup > "$path/20260220_020000-${2//./_}-database.sql.gz"
@@ -65,7 +65,7 @@ def test_time_to_next_run(now: str, time: str, seconds: int) -> None:
 @pytest.fixture
 def fakes(tmp_path: Path) -> FakeBin:
     fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
+    fakes.add("bench", FAKE_BACKUP_BENCH)
     return fakes
 
 

@@ -6,20 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FAKE_BENCH, FakeBin, make_bench, run_script, site_config
+from fake_commands import FakeBin, make_bench, run_script, site_config
 
 SITES: dict[str, dict[str, object]] = {
     "brandclub.com": {"db_name": "_a1"},
     "shop.brandclub.com": {"db_name": "_b2", "pause_scheduler": 1},
     "staff.brandclub.com": {"db_name": "_c3", "maintenance_mode": True},
 }
-
-
-@pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
-    return fakes
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FAKE_BENCH, FakeBin, make_bench, run_script, site_config
+from fake_commands import FakeBin, make_bench, run_script, site_config
 
 SITE = "brandclub.com"
 ROOT_PASSWORD = "root-Pa55-word"
@@ -14,13 +14,6 @@ DAY = "2026-02-20"
 NEWEST = "20260220_020000-brandclub_com"
 OLDER = "20260220_010000-brandclub_com"
 PARTS = ("database.sql.gz", "files.tar", "private-files.tar", "site_config_backup.json")
-
-
-@pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
-    return fakes
 
 
 @pytest.fixture
