@@ -516,21 +516,17 @@ def _network_create_command(network: Registered) -> str:
 # --- the export --------------------------------------------------------------------------
 
 
-def _deploy_order(rendering: Rendering, index: _Index, uses: Mapping[str, set[str]]) -> list[str]:
+def _deploy_order(uses: Mapping[str, set[str]]) -> list[str]:
     """Stacks in the order they can be deployed: a stack after every stack it uses a part of.
 
-    Ties keep the order the program declared the components running them in (services
-    themselves register in whatever order their inputs resolve).
+    Stacks that do not depend on each other go in name order (the program registers them
+    concurrently, so registration order is no stable tie-break).
     """
-    position = {r.urn: i for i, r in enumerate(rendering.resources)}
-    services = rendering.of_type(SERVICE)
-    declared = sorted(services, key=lambda s: position.get(s.parent, position[s.urn]))
-    first_seen = list(dict.fromkeys(index.service_stack(s) for s in declared))
-    sorter = TopologicalSorter({stack: uses.get(stack, set()) - {stack} for stack in first_seen})
+    sorter = TopologicalSorter({stack: used - {stack} for stack, used in uses.items()})
     sorter.prepare()
-    order = []
+    order: list[str] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=first_seen.index)
+        ready = sorted(sorter.get_ready())
         order.extend(ready)
         sorter.done(*ready)
     return order
@@ -568,7 +564,7 @@ def export(rendering: Rendering) -> StackExport:
     networks_to_create: dict[str, str] = {}
     required_networks: set[str] = set()
     files = []
-    for stack in _deploy_order(rendering, index, uses):
+    for stack in _deploy_order(uses):
         refs = references[stack]
         owned = {kind: {n for n in names if owners[n] == stack} for kind, names in kinds.items()}
         unused_networks = sorted(owned["networks"] - refs.networks)
