@@ -1,36 +1,62 @@
-"""Brand Club on Docker Swarm: one environment's data layer, ingress and app layer.
+"""Brand Club on Docker Swarm: one environment's data layer, ingress, site jobs and app layer.
 
-Read top to bottom it is the architecture diagram: the database stack owns the environment's
-networks, Traefik owns the public one, and the application joins both.
+Read top to bottom it is the architecture diagram and the rollout sequence: the app image is
+pinned to its digest, the database stack owns the environment's networks and volumes, Traefik
+owns the public network, the site jobs prepare and migrate the site, and only then does the
+application roll out.
 """
 
 import pulumi
 
-from components.app_layer import AppLayer, AppLayerArgs, AppNetworks
-from components.config_loader import load_stack_config
+from components.app_image import AppImage, AppImageArgs
+from components.app_layer import AppLayer, AppLayerArgs, AppNetworks, AppVolumes
+from components.config_loader import load_docker_host, load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
 from components.naming import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
+from components.site_jobs import JobNetworks, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
 config = load_stack_config()
 
+image = AppImage("image", AppImageArgs.from_config(config))
 data = DataLayer("data", DataLayerArgs.from_config(config))
 ingress = TraefikIngress("ingress", TraefikIngressArgs.from_config(config))
+# Swarm ignores depends_on; these edges are what order a rollout.
+jobs = SiteJobs(
+    "jobs",
+    SiteJobsArgs(
+        config=config,
+        image=image.reference,
+        networks=JobNetworks(
+            internal=data.internal_network.name, database=data.database_network.name
+        ),
+        sites_volume=data.volumes["sites"].name,
+        logs_volume=data.volumes["logs"].name,
+        db_root_password_secret=data.root_password_secret,
+        docker_host=load_docker_host(),
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[data]),
+)
 app = AppLayer(
     "app",
     AppLayerArgs(
         config=config,
+        image=image.reference,
         networks=AppNetworks(
             internal=data.internal_network.id,
             database=data.database_network.id,
             public=ingress.public_network_id,
         ),
+        volumes=AppVolumes(sites=data.volumes["sites"].name, logs=data.volumes["logs"].name),
         routing_labels=ingress.routing_labels(config),
     ),
+    opts=pulumi.ResourceOptions(depends_on=[jobs]),
 )
 
 pulumi.export("siteUrl", config.site_url)
-pulumi.export("appImage", config.app_image)
+pulumi.export("appImage", image.reference)
+pulumi.export("appImageDigest", image.digest)
+pulumi.export("siteJobs", list(jobs.jobs))
 pulumi.export(
     "networks",
     {

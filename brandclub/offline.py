@@ -34,6 +34,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the program imports `components` as Pulumi runs it
 STACKS = ("dev", "staging", "prod")
 TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
+TEST_ADMIN_PASSWORD = "admin-pw-Kx3?unit-test"
+# Stand-ins for the stack's encrypted secrets: an offline rendering never sees real ones.
+TEST_SECRETS = {
+    "brandclub:dbRootPassword": TEST_ROOT_PASSWORD,
+    "brandclub:adminPassword": TEST_ADMIN_PASSWORD,
+}
 
 
 @dataclass(frozen=True)
@@ -248,7 +254,7 @@ def render(
         dict(config) if config is not None else stack_file_config(stack), overrides or {}
     )
     if secrets is None:
-        secrets = {"brandclub:dbRootPassword": TEST_ROOT_PASSWORD}
+        secrets = TEST_SECRETS
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
     engine_config.update(secrets)
 

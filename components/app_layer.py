@@ -1,7 +1,8 @@
-"""The application stack of one environment: the Frappe processes and their two volumes.
+"""The application stack of one environment: the Frappe processes.
 
-It never creates a network. It joins the data layer's and the ingress's networks, which it is
-handed by id, so an app rollout can never change a network's lifecycle.
+It never creates a network or a volume. It joins the data layer's and the ingress's networks,
+which it is handed by id, and mounts the data layer's volumes by name, so an app rollout can
+never change the lifecycle of either.
 """
 
 from __future__ import annotations
@@ -10,19 +11,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
 
 from components.config import StackConfig
 from components.frappe_processes import (
     APP_PROCESSES,
     BACKUPS_PATH,
     LOGS_PATH,
+    OFFSITE_KNOWN_HOSTS_FILE,
+    OFFSITE_SECRET_FILE,
     SITES_PATH,
     AppProcess,
     NetworkRole,
 )
 from components.naming import EnvironmentNames
-from components.swarm import Attachment, Mount, ServiceSpec, label_list, swarm_service
+from components.swarm import (
+    Attachment,
+    Mount,
+    RegistryCredentials,
+    SecretFile,
+    ServiceSpec,
+    swarm_service,
+)
+from components.swarm_secrets import rotating_secret
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,18 @@ class AppNetworks:
 
 
 @dataclass(frozen=True)
+class AppVolumes:
+    sites: pulumi.Input[str]
+    logs: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class AppLayerArgs:
     config: StackConfig
+    # The app image by digest (components/app_image.py).
+    image: pulumi.Input[str]
     networks: AppNetworks
+    volumes: AppVolumes
     # Traefik's service-level labels per service name, from the ingress.
     routing_labels: Mapping[str, Mapping[str, str]]
 
@@ -49,24 +68,7 @@ class AppLayer(pulumi.ComponentResource):
         self._names = EnvironmentNames(args.config.environment)
         self.stack_name = self._names.app_stack
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
-        # The sites volume holds site_config.json and every uploaded file: data, not cache,
-        # so it gets the same protection as the database volumes.
-        protection = args.config.data_protection
-        kept = pulumi.ResourceOptions.merge(
-            child,
-            pulumi.ResourceOptions(
-                protect=protection.protect, retain_on_delete=protection.retain_volumes
-            ),
-        )
-        self.volumes = {
-            purpose: docker.Volume(
-                f"{name}-{purpose}-volume",
-                name=self._names.volume(purpose),
-                labels=label_list(self._labels(), docker.VolumeLabelArgs),
-                opts=kept,
-            )
-            for purpose in ("sites", "logs")
-        }
+        self._backup_secrets = self._offsite_secrets(name, child)
         self.services = {
             process.service: swarm_service(f"{name}-{process.service}", self._spec(process), child)
             for process in APP_PROCESSES
@@ -77,6 +79,39 @@ class AppLayer(pulumi.ComponentResource):
 
     def _labels(self) -> dict[str, str]:
         return {"brandclub.environment": self._args.config.environment, "brandclub.layer": "app"}
+
+    def _offsite_secrets(self, name: str, opts: pulumi.ResourceOptions) -> list[SecretFile]:
+        """The backup service's off-site credentials (and pinned SSH host keys) as secret files."""
+        config = self._args.config
+        offsite = config.backup.offsite
+        if config.services.backup is None or offsite is None:
+            return []
+        assert config.backup_offsite_secret is not None  # required by the config model
+        files = {OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value()}
+        if getattr(offsite, "known_hosts", None):
+            files[OFFSITE_KNOWN_HOSTS_FILE] = offsite.known_hosts
+        secrets = []
+        for path, value in files.items():
+            purpose = path.rsplit("/", 1)[1]
+            secret = rotating_secret(
+                f"{name}-{purpose}",
+                f"{self.stack_name}-{purpose}",
+                value,
+                self._labels(),
+                opts,
+            )
+            secrets.append(SecretFile(secret.id, secret.name, path))
+        return secrets
+
+    def _registry(self) -> RegistryCredentials | None:
+        config = self._args.config
+        if config.registry.username is None or config.registry_password is None:
+            return None
+        return RegistryCredentials(
+            config.registry.server,
+            config.registry.username,
+            config.registry_password.get_secret_value(),
+        )
 
     def _network_roles(self, process: AppProcess) -> frozenset[NetworkRole]:
         roles = process.networks
@@ -103,8 +138,8 @@ class AppLayer(pulumi.ComponentResource):
         mounts = []
         if process.runs_frappe:
             mounts += [
-                Mount(SITES_PATH, self.volumes["sites"].name),
-                Mount(LOGS_PATH, self.volumes["logs"].name),
+                Mount(SITES_PATH, self._args.volumes.sites),
+                Mount(LOGS_PATH, self._args.volumes.logs),
             ]
         if process.backups_mount:
             mounts.append(Mount(BACKUPS_PATH, self._args.config.backup.host_path, type="bind"))
@@ -114,7 +149,7 @@ class AppLayer(pulumi.ComponentResource):
         config = self._args.config
         settings = config.services.get(process.service)
         assert settings is not None
-        image = config.app_image if process.runs_frappe else config.images.mailpit
+        image = self._args.image if process.runs_frappe else config.images.mailpit
         # Backups are written next to the database volume's node, so follow the data placement.
         constraints = config.placement.data if process.backups_mount else config.placement.app
         return ServiceSpec(
@@ -128,6 +163,7 @@ class AppLayer(pulumi.ComponentResource):
             reservations=settings.reservations,
             networks=self._attachments(process),
             mounts=self._mounts(process),
+            secrets=self._backup_secrets if process.backups_mount else (),
             health_test=process.health_test,
             health_timing=config.healthcheck,
             rollout=config.rollout,
@@ -136,4 +172,5 @@ class AppLayer(pulumi.ComponentResource):
             labels={**self._labels(), **self._args.routing_labels.get(process.service, {})},
             constraints=tuple(constraints),
             stop_grace_period=process.stop_grace_period,
+            registry=self._registry() if process.runs_frappe else None,
         )

@@ -92,6 +92,14 @@ ImageReference = Annotated[
         "an image reference such as redis:6.2-alpine",
     ),
 ]
+ImageDigest = Annotated[
+    str, _matching(r"sha256:[0-9a-f]{64}", "an image digest such as sha256:<64 hex digits>")
+]
+RegistryHost = Annotated[
+    str, _matching(r"[a-z0-9.-]+(?::[0-9]+)?", "a registry host such as ghcr.io")
+]
+AppName = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "a Frappe app name such as erpnext")]
+CalendarDate = Annotated[str, _matching(r"\d{4}-\d{2}-\d{2}", "a date such as 2026-11-20")]
 Email = Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
 ClockTime = Annotated[
     str, _matching(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a 24-hour UTC time such as 02:00")
@@ -261,6 +269,8 @@ class RedisSettings(Sized):
 
 class FrappeSettings(Model):
     site_name: Hostname | None = None
+    # Installed by the create-site job, in this order, when the site is first created.
+    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1)
     gunicorn_workers: int = Field(default=2, ge=1, le=64)
     gunicorn_threads: int = Field(default=4, ge=1, le=64)
     gunicorn_timeout: int = Field(default=120, ge=1)
@@ -332,12 +342,71 @@ class IngressSettings(Model):
         return broken
 
 
+class S3Offsite(Model):
+    kind: Literal["s3"]
+    endpoint: Annotated[str, _matching(r"https?://\S+", "an http(s) URL")]
+    bucket: Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
+    prefix: str = ""
+    access_key_id: Annotated[str, _matching(r"\S+", "an access key id")]
+
+
+class RsyncOffsite(Model):
+    kind: Literal["rsync"]
+    target: Annotated[str, _matching(r"[^\s:]+@[^\s:]+:/\S*", "user@host:/absolute/path")]
+    # The target's SSH host key lines; without them the first connection is trusted.
+    known_hosts: str | None = None
+
+
 class BackupSettings(Model):
     time: ClockTime = "02:00"
     retention_days: int = Field(default=7, ge=1, le=366)
     host_path: Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")] = (
         "/opt/brand-club/backups"
     )
+    # Frappe's own pruning of site backups; None means the retention period, so bench never
+    # deletes a backup before the backup service's retention does.
+    keep_backups_for_hours: int | None = Field(default=None, ge=1)
+    offsite: Annotated[S3Offsite | RsyncOffsite, Field(discriminator="kind")] | None = None
+
+    @property
+    def frappe_keep_hours(self) -> int:
+        return self.keep_backups_for_hours or self.retention_days * 24
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if self.frappe_keep_hours < self.retention_days * 24:
+            broken.append(
+                Violation(
+                    "keepBackupsForHours",
+                    self.keep_backups_for_hours,
+                    f"at least retentionDays x 24 ({self.retention_days * 24}): bench would "
+                    "delete backups before their retention ends",
+                )
+            )
+        return broken
+
+
+class RegistrySettings(Model):
+    # Where the app image lives and who may read it; the password is the secret
+    # brandclub:registryPassword.
+    server: RegistryHost = "ghcr.io"
+    username: str | None = None
+    # Deploy repo:tag@sha256:... so a new push under the same branch tag rolls out. Off only
+    # for images that exist on the swarm node alone (the live test tier).
+    resolve_digest: bool = True
+
+
+class RestoreRequest(Model):
+    """Restore one dated backup into a site; applied once per distinct request."""
+
+    # Named explicitly, never defaulted: restoring overwrites this site's database.
+    site: Hostname
+    date: CalendarDate
+    # Whose backups to restore, e.g. prod's into staging; defaults to the site itself.
+    from_site: Hostname | None = None
+    host_path: (
+        Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")] | None
+    ) = None
 
 
 class DataProtection(Model):
@@ -356,6 +425,9 @@ class StackConfig(Model):
     environment: Environment
     # Defaults to the environment's branch; a pipeline sets just this key to roll out.
     image_tag: ImageTag | None = None
+    # Pins the app image to this digest instead of resolving the tag at deploy time.
+    image_digest: ImageDigest | None = None
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
     domains: list[Hostname] = Field(min_length=1)
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     images: Images = Field(default_factory=Images)
@@ -370,7 +442,13 @@ class StackConfig(Model):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     data_protection: DataProtection = Field(default_factory=DataProtection)
     placement: Placement = Field(default_factory=Placement)
+    restore: RestoreRequest | None = None
     db_root_password: SecretStr
+    # Only during a root password rotation: the password MariaDB still has (README, "Secrets").
+    db_root_password_previous: SecretStr | None = None
+    admin_password: SecretStr
+    registry_password: SecretStr | None = None
+    backup_offsite_secret: SecretStr | None = None
 
     def _broken_rules(self) -> list[Violation]:
         broken = super()._broken_rules()
@@ -399,6 +477,15 @@ class StackConfig(Model):
                     "routing, which only Traefik straight to the websocket service gives",
                 )
             )
+        broken += self._missing_secrets()
+        if self.restore is not None and self.restore.site != self.site_name:
+            broken.append(
+                Violation(
+                    "restore.site",
+                    self.restore.site,
+                    f"this stack's site {self.site_name!r}: name the site you mean to overwrite",
+                )
+            )
         series = _image_series(self.images.mariadb)
         if series is not None and series != self.mariadb.version:
             broken.append(
@@ -410,6 +497,33 @@ class StackConfig(Model):
             )
         return broken
 
+    def _missing_secrets(self) -> list[Violation]:
+        # Secrets that only some settings need: (key, value, needed, because).
+        conditional = (
+            (
+                "registryPassword",
+                self.registry_password,
+                self.registry.username is not None,
+                "registry.username is set",
+            ),
+            (
+                "backupOffsiteSecret",
+                self.backup_offsite_secret,
+                self.backup.offsite is not None and self.services.backup is not None,
+                "backup.offsite is set",
+            ),
+        )
+        return [
+            Violation(
+                key,
+                None,
+                f"a secret where {because}; set it with: "
+                f"pulumi config set --secret {NAMESPACE}:{key} <value>",
+            )
+            for key, value, needed, because in conditional
+            if needed and value is None
+        ]
+
     @property
     def site_name(self) -> str:
         return self.frappe.site_name or self.domains[0]
@@ -420,6 +534,7 @@ class StackConfig(Model):
 
     @property
     def app_image(self) -> str:
+        """The app image by tag; the program deploys it by digest (components/app_image.py)."""
         return f"{self.images.app}:{self.app_tag}"
 
     @property

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ValidationError
 from components.config import ENVIRONMENTS, NAMESPACE, RuleViolationError, StackConfig
 
 # Keys that must be encrypted stack secrets; their values are never echoed in errors.
-SECRET_KEYS = ("dbRootPassword",)
+SECRET_KEYS = ("dbRootPassword", "adminPassword")
+# Secrets that only some settings need (the model says which); encrypted when present.
+OPTIONAL_SECRET_KEYS = ("dbRootPasswordPrevious", "registryPassword", "backupOffsiteSecret")
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,19 @@ def parse_stack_config(
     """Validate raw ``brandclub:key -> string`` config as Pulumi hands it to a program."""
     problems: list[Problem] = []
     data: dict[str, object] = {}
-    hidden = {key.partition(":")[2] for key in secret_keys} | set(SECRET_KEYS)
+    hidden = {key.partition(":")[2] for key in secret_keys}
+    hidden |= set(SECRET_KEYS) | set(OPTIONAL_SECRET_KEYS)
     for full_key, value in values.items():
         key = full_key.partition(":")[2]
         # A secret is text as the operator typed it, even when it happens to look like JSON.
         data[key] = value if key in hidden else _decode(value)
 
     reported_secrets = set()
-    for key in SECRET_KEYS:
+    for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
         full_key = f"{NAMESPACE}:{key}"
         command = f"pulumi config set --secret {full_key} <value> --stack {stack}"
+        if key in OPTIONAL_SECRET_KEYS and full_key not in values:
+            continue
         if full_key not in values or values[full_key] in ("", None):
             problems.append(Problem(full_key, "nothing", f"a secret; set it with: {command}"))
             reported_secrets.add(key)
@@ -185,3 +190,8 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def load_docker_host() -> str | None:
+    """The swarm the docker provider targets (``docker:host``), for the docker CLI of site jobs."""
+    return pulumi.Config("docker").get("host")

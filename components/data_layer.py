@@ -1,12 +1,13 @@
 """The database stack of one environment: its networks, volumes, MariaDB and the two Redis.
 
 It is built only from data-layer settings, never from application settings, so no change to the
-app layer can alter, restart or replace anything here (architecture section 1.1).
+app layer can alter, restart or replace anything here (architecture section 1.1). It also owns
+the app's sites and logs volumes: the sites volume holds every site's config and uploaded files,
+and the site jobs need it before any app service exists.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import date
 
@@ -32,6 +33,7 @@ from components.swarm import (
     overlay_network,
     swarm_service,
 )
+from components.swarm_secrets import rotating_secret
 
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
@@ -40,6 +42,8 @@ REDIS_EVICTION_POLICY = {
     # A queue that evicts under memory pressure silently drops jobs.
     "redis-queue": "noeviction",
 }
+# Mounted by every Frappe process and site job at SITES_PATH and LOGS_PATH.
+APP_VOLUMES = ("sites", "logs")
 # The data layer's own timing, deliberately not the app's settings: a first MariaDB start
 # initialises the data directory for minutes, and tuning app health checks must never touch
 # (and so restart) a database.
@@ -59,7 +63,7 @@ class DataLayerArgs:
     redis_queue: RedisSettings
     mariadb_image: str
     redis_image: str
-    db_root_password: pulumi.Input[str]
+    db_root_password: str
     protection: DataProtection
     placement: tuple[str, ...]
     endpoint_mode: str
@@ -139,18 +143,16 @@ class DataLayer(pulumi.ComponentResource):
                 labels=self._labels(docker.VolumeLabelArgs),
                 opts=kept,
             )
-            for purpose in ("mariadb", *REDIS_EVICTION_POLICY)
+            for purpose in ("mariadb", *REDIS_EVICTION_POLICY, *APP_VOLUMES)
         }
 
     def _root_password(self, name: str, opts: pulumi.ResourceOptions) -> docker.Secret:
-        return docker.Secret(
+        return rotating_secret(
             f"{name}-mariadb-root-password",
-            name=self._names.secret("mariadb-root-password"),
-            data=pulumi.Output.secret(self._args.db_root_password).apply(
-                lambda value: base64.b64encode(value.encode()).decode()
-            ),
-            labels=self._labels(docker.SecretLabelArgs),
-            opts=opts,
+            self._names.secret("mariadb-root-password"),
+            self._args.db_root_password,
+            self._label_values(),
+            opts,
         )
 
     def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:

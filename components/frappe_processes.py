@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from components.config import StackConfig
+from components.config import RsyncOffsite, S3Offsite, StackConfig
 from components.swarm import tcp_probe
 
 BENCH = "/home/frappe/frappe-bench"
 SITES_PATH = f"{BENCH}/sites"
 LOGS_PATH = f"{BENCH}/logs"
 BACKUPS_PATH = "/backups"
+# Docker secret files of the backup service's off-site copy (S3 secret key or SSH key).
+OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
+OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text()
 
 # Which of the environment's networks a service joins:
@@ -59,6 +62,29 @@ def _backup_env(config: StackConfig) -> dict[str, str]:
         "BACKUP_RETENTION_DAYS": str(config.backup.retention_days),
         "BACKUP_ROOT": BACKUPS_PATH,
         "BENCH_DIR": BENCH,
+        **_offsite_env(config.backup.offsite),
+    }
+
+
+def _offsite_env(offsite: S3Offsite | RsyncOffsite | None) -> dict[str, str]:
+    """The off-site target's settings; its credentials arrive as secret files, never here."""
+    if offsite is None:
+        return {"OFFSITE_KIND": "none"}
+    if isinstance(offsite, S3Offsite):
+        return {
+            "OFFSITE_KIND": "s3",
+            "OFFSITE_S3_ENDPOINT": offsite.endpoint,
+            "OFFSITE_S3_BUCKET": offsite.bucket,
+            "OFFSITE_S3_PREFIX": offsite.prefix,
+            "OFFSITE_S3_ACCESS_KEY_ID": offsite.access_key_id,
+            "OFFSITE_S3_SECRET_KEY_FILE": OFFSITE_SECRET_FILE,
+        }
+    known_hosts = {"OFFSITE_SSH_KNOWN_HOSTS_FILE": OFFSITE_KNOWN_HOSTS_FILE}
+    return {
+        "OFFSITE_KIND": "rsync",
+        "OFFSITE_RSYNC_TARGET": offsite.target,
+        "OFFSITE_SSH_KEY_FILE": OFFSITE_SECRET_FILE,
+        **(known_hosts if offsite.known_hosts else {}),
     }
 
 

@@ -45,6 +45,15 @@ class SecretFile:
 
 
 @dataclass(frozen=True)
+class RegistryCredentials:
+    """What every node needs to pull a private image; the password stays a Pulumi secret."""
+
+    server: str
+    username: str
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class HostPort:
     """A port published in host mode, which keeps the client's source address."""
 
@@ -77,6 +86,7 @@ class ServiceSpec:
     constraints: Sequence[str] = ()
     ports: Sequence[HostPort] = ()
     stop_grace_period: str = "30s"
+    registry: RegistryCredentials | None = None
 
 
 def label_list(labels: Mapping[str, str], label_type: type) -> list:
@@ -183,6 +193,13 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         converge_config=docker.ServiceConvergeConfigArgs(
             delay="5s", timeout=rollout.converge_timeout
         ),
+        auth=docker.ServiceAuthArgs(
+            server_address=spec.registry.server,
+            username=spec.registry.username,
+            password=pulumi.Output.secret(spec.registry.password),
+        )
+        if spec.registry is not None
+        else None,
     )
 
 

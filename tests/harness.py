@@ -15,12 +15,21 @@ from brandclub.offline import (  # noqa: F401 - re-exported for the tests
     DELETE,
     REPO,
     STACKS,
+    TEST_ADMIN_PASSWORD,
     TEST_ROOT_PASSWORD,
+    TEST_SECRETS,
     Registered,
     Rendering,
+    mock_digest,
     render,
     stack_file_config,
 )
+
+
+def pinned(tagged: str) -> str:
+    """``repo:tag`` as the program deploys it: pinned to the (mocked) registry digest."""
+    return f"{tagged}@{mock_digest(tagged)}"
+
 
 SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"

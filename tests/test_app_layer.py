@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness import DELETE, REPO, Rendering, render
+from harness import DELETE, REPO, Rendering, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
 BENCH = "/home/frappe/frappe-bench"
@@ -134,7 +134,8 @@ def test_health_checks_probe_the_process_port(
 def test_app_layer_creates_no_network(rendered: dict[str, Rendering], stack: str) -> None:
     types = {r.type for r in rendered[stack].children_of(APP_LAYER)}
     assert "docker:index/network:Network" not in types
-    assert types == {"docker:index/volume:Volume", "docker:index/service:Service"}
+    # Nor a volume: the data layer owns the sites volume, which site jobs need first.
+    assert types == {"docker:index/service:Service"}
 
 
 def test_app_services_reference_the_data_layer_networks_by_id(
@@ -192,12 +193,13 @@ def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering])
     backup = rendered["prod"].service("brandclub-prod", "backup")
     command = backup.container["args"]
     assert command[:2] == ["bash", "-c"] and "bench --site" in command[2]
-    assert backup.container["image"] == "ghcr.io/brand-club/brandclub:main"
+    assert backup.container["image"] == pinned("ghcr.io/brand-club/brandclub:main")
     assert backup.container["env"] == {
         "BACKUP_TIME": "02:00",
         "BACKUP_RETENTION_DAYS": "7",
         "BACKUP_ROOT": "/backups",
         "BENCH_DIR": BENCH,
+        "OFFSITE_KIND": "none",
     }
     assert backup.inputs["taskSpec"]["placement"]["constraints"] == ["node.role == manager"]
     assert "brandclub-dev_backup" not in rendered["dev"].services
@@ -207,7 +209,7 @@ def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering])
 def test_app_image_tag_is_the_single_imagetag_key() -> None:
     rendering = render("staging", {"brandclub:imageTag": "release-42"})
     for name, service in _app_services(rendering).items():
-        assert service.container["image"] == "ghcr.io/brand-club/brandclub:release-42", name
+        assert service.container["image"] == pinned("ghcr.io/brand-club/brandclub:release-42"), name
     for name in ("mariadb", "redis-cache", "redis-queue"):
         image = rendering.service("brandclub-db-staging", name).container["image"]
         assert "release-42" not in image
@@ -223,7 +225,7 @@ def test_every_image_is_configurable() -> None:
     }
     prod = render("prod", {"brandclub:images": images, "brandclub:endpointMode": "dnsrr"})
     dev = render("dev", {"brandclub:images": images, "brandclub:endpointMode": "dnsrr"})
-    assert prod.service("brandclub-prod", "backend").container["image"] == (
+    assert prod.service("brandclub-prod", "backend").container["image"] == pinned(
         "registry.local/brandclub:main"
     )
     assert prod.service("brandclub-db-prod", "mariadb").container["image"] == "local/mariadb:10.6"
@@ -242,10 +244,10 @@ def test_endpoint_mode_defaults_to_vip(rendered: dict[str, Rendering], stack: st
         assert service.inputs["endpointSpec"]["mode"] == "vip", name
 
 
-def test_sites_volume_is_protected_like_data_in_prod(rendered: dict[str, Rendering]) -> None:
+def test_sites_volume_is_data_layer_protected_in_prod(rendered: dict[str, Rendering]) -> None:
     volumes = {
         v.inputs["name"]: v
-        for v in rendered["prod"].children_of(APP_LAYER)
+        for v in rendered["prod"].children_of("brandclub:swarm:DataLayer")
         if v.type == "docker:index/volume:Volume"
     }
     sites = volumes["brandclub-prod-sites"]
@@ -258,4 +260,4 @@ def test_sites_volume_is_protected_like_data_in_prod(rendered: dict[str, Renderi
 def test_image_tag_defaults_to_the_environments_branch(stack: str, branch: str) -> None:
     rendering = render(stack, {"brandclub:imageTag": DELETE})
     backend = rendering.service(f"brandclub-{stack}", "backend")
-    assert backend.container["image"] == f"ghcr.io/brand-club/brandclub:{branch}"
+    assert backend.container["image"] == pinned(f"ghcr.io/brand-club/brandclub:{branch}")

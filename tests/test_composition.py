@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import Rendering
+from harness import Rendering, pinned
 
 MiB = 1024**2
 GiB = 1024**3
@@ -201,7 +201,7 @@ def test_images_follow_the_branch_of_each_environment(
 ) -> None:
     branch = {"dev": "develop", "staging": "staging", "prod": "main"}[stack]
     app = rendered[stack].service(f"brandclub-{stack}", "backend")
-    assert app.container["image"] == f"ghcr.io/brand-club/brandclub:{branch}"
+    assert app.container["image"] == pinned(f"ghcr.io/brand-club/brandclub:{branch}")
 
 
 def test_no_service_replaces_its_images_entrypoint(

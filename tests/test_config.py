@@ -13,7 +13,14 @@ import pytest
 
 from components.config_loader import ConfigError, Problem
 from components.units import canonical_duration, format_size, parse_duration, parse_size
-from tests.harness import DELETE, STACKS, render, render_error, stack_file_config
+from tests.harness import (
+    DELETE,
+    STACKS,
+    TEST_SECRETS,
+    render,
+    render_error,
+    stack_file_config,
+)
 
 MiB = 1024**2
 GiB = 1024**3
@@ -314,10 +321,12 @@ def test_backup_key_absent_in_prod() -> None:
 # --- 3./4. Secrets --------------------------------------------------------------------------
 
 SET_SECRET = "pulumi config set --secret brandclub:dbRootPassword <value> --stack dev"
+# Every test secret but the root password, which these tests leave out or misplace.
+NO_ROOT_PASSWORD = {k: v for k, v in TEST_SECRETS.items() if k != "brandclub:dbRootPassword"}
 
 
 def test_missing_secret_says_how_to_set_it() -> None:
-    error, registered = render_error("dev", secrets={})
+    error, registered = render_error("dev", secrets=NO_ROOT_PASSWORD)
     assert registered == []
     problem = _problem_at(error, "brandclub:dbRootPassword")
     assert problem.found == "nothing"
@@ -328,7 +337,7 @@ def test_missing_secret_says_how_to_set_it() -> None:
 @pytest.mark.parametrize("password", ["pw", "Plain-Text-Zq8!leak"], ids=["short", "long"])
 def test_plain_text_secret_is_rejected_without_echoing_it(password: str) -> None:
     error, registered = render_error(
-        "dev", overrides={"brandclub:dbRootPassword": password}, secrets={}
+        "dev", overrides={"brandclub:dbRootPassword": password}, secrets=NO_ROOT_PASSWORD
     )
     assert registered == []
     problem = _problem_at(error, "brandclub:dbRootPassword")
@@ -342,7 +351,9 @@ def test_plain_text_secret_is_rejected_without_echoing_it(password: str) -> None
 def test_secret_under_mistyped_key_is_not_echoed() -> None:
     # `pulumi config set --secret brandclub:dbRootPasword ...`: the value is still a secret.
     password = "hunter2-typo-Zq8"
-    error, registered = render_error("dev", secrets={"brandclub:dbRootPasword": password})
+    error, registered = render_error(
+        "dev", secrets={**NO_ROOT_PASSWORD, "brandclub:dbRootPasword": password}
+    )
     assert registered == []
     _problem_at(error, "brandclub:dbRootPassword")
     typo = _problem_at(error, "brandclub:dbRootPasword")
@@ -352,7 +363,7 @@ def test_secret_under_mistyped_key_is_not_echoed() -> None:
 
 def test_secret_that_looks_like_json_is_accepted() -> None:
     # A password is text, whatever characters it starts with.
-    render("dev", secrets={"brandclub:dbRootPassword": '{"a": 1}'})
+    render("dev", secrets={**TEST_SECRETS, "brandclub:dbRootPassword": '{"a": 1}'})
 
 
 # --- 5. Many problems, one error ------------------------------------------------------------
@@ -371,7 +382,7 @@ def test_all_problems_are_reported_in_one_error() -> None:
         "brandclub:healthcheck": {"interval": "soon"},
         "brandclub:ingresss": {"manage": True},
     }
-    error, registered = render_error("prod", overrides, secrets={})
+    error, registered = render_error("prod", overrides, secrets=NO_ROOT_PASSWORD)
     assert isinstance(error, ConfigError)
     assert registered == []
     expected_keys = {

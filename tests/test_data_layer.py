@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from components.mariadb_series import SUPPORTED_SERIES
+from components.swarm_secrets import secret_fingerprint
 from harness import (
     SECRET_MARK,
     SECRET_SIG,
@@ -41,13 +42,14 @@ def test_data_layer_owns_the_environment_networks(
     assert not database.get("attachable")
 
 
-def test_data_layer_owns_the_database_volumes(rendered: dict[str, Rendering], stack: str) -> None:
+def test_data_layer_owns_every_volume(rendered: dict[str, Rendering], stack: str) -> None:
     volumes = {
         v.inputs["name"]
         for v in rendered[stack].children_of(DATA_LAYER)
         if v.type == "docker:index/volume:Volume"
     }
-    assert volumes == {f"brandclub-{stack}-{p}" for p in ("mariadb", "redis-cache", "redis-queue")}
+    purposes = ("mariadb", "redis-cache", "redis-queue", "sites", "logs")
+    assert volumes == {f"brandclub-{stack}-{p}" for p in purposes}
 
 
 def test_no_data_service_publishes_a_port_or_joins_traefik_public(
@@ -103,8 +105,13 @@ def test_root_password_is_a_docker_secret_never_an_environment_variable(
     # 0444 in the task's private tmpfs, not a root-only mode.
     assert "fileMode" not in secret_mount
 
-    [secret] = rendering.of_type("docker:index/secret:Secret")
-    assert secret.inputs["name"] == f"brandclub-db-{stack}-mariadb-root-password"
+    [secret] = [
+        r for r in rendering.children_of(DATA_LAYER) if r.type == "docker:index/secret:Secret"
+    ]
+    base_name = f"brandclub-db-{stack}-mariadb-root-password"
+    assert (
+        secret.inputs["name"] == f"{base_name}-{secret_fingerprint(base_name, TEST_ROOT_PASSWORD)}"
+    )
     assert secret_mount["secretId"] == f"{secret.inputs['name']}-id"
     # The data input reaches the engine wrapped as a secret, so state and previews mask it.
     assert secret.raw_inputs["data"][SECRET_SIG] == SECRET_MARK
@@ -142,7 +149,7 @@ def test_end_of_life_warning_dates(series: str, today: date, warns: bool) -> Non
 
 def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Rendering]) -> None:
     children = rendered["prod"].children_of(DATA_LAYER)
-    assert len(children) == 9  # 2 networks, 3 volumes, 1 secret, 3 services
+    assert len(children) == 11  # 2 networks, 5 volumes, 1 secret, 3 services
     for resource in children:
         assert resource.options["protect"] is True, resource.name
         expected_retain = True if resource.type == "docker:index/volume:Volume" else None

@@ -8,10 +8,12 @@ import yaml
 
 from components.config_loader import load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
-from harness import REPO, STACKS, Rendering, render
+from harness import REPO, STACKS, Rendering, mock_digest, pinned, render
 
 COMPONENTS = {
+    "brandclub:swarm:AppImage",
     "brandclub:swarm:DataLayer",
+    "brandclub:swarm:SiteJobs",
     "brandclub:swarm:AppLayer",
     "brandclub:swarm:TraefikIngress",
 }
@@ -33,7 +35,8 @@ def test_each_stack_file_targets_a_swarm_and_its_branch(stack: str) -> None:
         stack, "main"
     )
     # Secrets never live in a stack file in plain text.
-    assert "brandclub:dbRootPassword" not in config
+    for key in ("dbRootPassword", "adminPassword", "registryPassword", "backupOffsiteSecret"):
+        assert f"brandclub:{key}" not in config
 
 
 def test_every_resource_hangs_below_a_component(rendered: dict[str, Rendering], stack: str) -> None:
@@ -98,6 +101,9 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
         name for name in rendered[stack].services if name.startswith(f"brandclub-{stack}_")
     }
     assert ("traefik" in stacks) is (stack == "prod")
-    assert exports["appImage"].endswith(
-        {"dev": ":develop", "staging": ":staging", "prod": ":main"}[stack]
+    tagged = "ghcr.io/brand-club/brandclub:" + {"dev": "develop", "staging": "staging"}.get(
+        stack, "main"
     )
+    assert exports["appImage"] == pinned(tagged)
+    assert exports["appImageDigest"] == mock_digest(tagged)
+    assert exports["siteJobs"] == ["configurator", "create-site", "migrate"]

@@ -1,0 +1,146 @@
+"""The one-shot site jobs of a rollout, in the order they run, as a table the site jobs walk.
+
+Swarm ignores ``depends_on``; Pulumi's dependency graph does not. Each job waits for the one
+before it, the first for the data services, and the app services wait for the last, so a
+rollout always runs: data services up -> (root password rotation) -> configurator ->
+create-site -> (restore) -> migrate -> app services. Every job runs the app image as a swarm
+``replicated-job`` with the sites volume, started and awaited by ``run-swarm-job.sh``.
+
+A job runs again exactly when its inputs change (pulumi-command replaces it): the configurator
+whenever a value it writes or the image changes, migrate on every new image digest, and
+create-site and restore only when their site or request changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from components.config import StackConfig
+from components.frappe_processes import NetworkRole
+
+SCRIPTS = Path(__file__).parent / "scripts"
+# Run from the project directory, where Pulumi runs the program and its commands; a relative
+# path keeps the command identical on every machine that deploys.
+JOB_RUNNER = "bash components/scripts/run-swarm-job.sh"
+
+# The Docker secrets a job can mount, by role, at these paths.
+SecretRole = Literal["db-root-password", "db-root-password-previous", "admin-password"]
+SECRET_FILES: dict[SecretRole, str] = {
+    "db-root-password": "/run/secrets/db-root-password",
+    "db-root-password-previous": "/run/secrets/db-root-password-previous",
+    "admin-password": "/run/secrets/admin-password",
+}
+DB = {"DB_HOST": "mariadb", "DB_PORT": "3306"}
+REDIS_CACHE_URL = "redis://redis-cache:6379"
+REDIS_QUEUE_URL = "redis://redis-queue:6379"
+SOCKETIO_PORT = 9000
+
+
+def _rotation_env(config: StackConfig) -> dict[str, str]:
+    return {
+        **DB,
+        "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+        "DB_ROOT_PASSWORD_PREVIOUS_FILE": SECRET_FILES["db-root-password-previous"],
+    }
+
+
+def _configurator_env(config: StackConfig) -> dict[str, str]:
+    env = {
+        **DB,
+        "REDIS_CACHE": REDIS_CACHE_URL,
+        "REDIS_QUEUE": REDIS_QUEUE_URL,
+        # Frappe's realtime events travel through the queue Redis.
+        "REDIS_SOCKETIO": REDIS_QUEUE_URL,
+        "SOCKETIO_PORT": str(SOCKETIO_PORT),
+    }
+    if config.services.backup is not None:
+        env["KEEP_BACKUPS_FOR_HOURS"] = str(config.backup.frappe_keep_hours)
+    return env
+
+
+def _create_site_env(config: StackConfig) -> dict[str, str]:
+    return {
+        **DB,
+        "SITE_NAME": config.site_name,
+        "INSTALL_APPS": " ".join(config.frappe.apps),
+        "REDIS_CACHE": REDIS_CACHE_URL,
+        "REDIS_QUEUE": REDIS_QUEUE_URL,
+        "ADMIN_PASSWORD_FILE": SECRET_FILES["admin-password"],
+        "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+    }
+
+
+def _restore_env(config: StackConfig) -> dict[str, str]:
+    assert config.restore is not None
+    return {
+        "SITE_NAME": config.restore.site,
+        "BACKUP_DATE": config.restore.date,
+        "BACKUP_ROOT": RESTORE_BACKUPS_PATH,
+        "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+    }
+
+
+def _no_env(config: StackConfig) -> dict[str, str]:
+    return {}
+
+
+def _always(config: StackConfig) -> bool:
+    return True
+
+
+RESTORE_BACKUPS_PATH = "/backups"
+
+
+@dataclass(frozen=True)
+class SiteJob:
+    name: str
+    script: str
+    networks: frozenset[NetworkRole]
+    env: Callable[[StackConfig], Mapping[str, str]] = _no_env
+    secrets: tuple[SecretRole, ...] = ()
+    # False: a new image alone does not run the job again (it runs with the image it first had).
+    reruns_on_new_image: bool = True
+    mounts_backups: bool = False
+    enabled: Callable[[StackConfig], bool] = _always
+
+    @property
+    def script_text(self) -> str:
+        return (SCRIPTS / self.script).read_text()
+
+
+_SQL: frozenset[NetworkRole] = frozenset({"internal", "database"})
+
+SITE_JOBS: tuple[SiteJob, ...] = (
+    SiteJob(
+        "rotate-db-root-password",
+        "rotate-db-root-password.sh",
+        frozenset({"database"}),
+        _rotation_env,
+        ("db-root-password", "db-root-password-previous"),
+        reruns_on_new_image=False,
+        enabled=lambda config: config.db_root_password_previous is not None,
+    ),
+    SiteJob("configurator", "configurator.sh", frozenset({"internal"}), _configurator_env),
+    SiteJob(
+        "create-site",
+        "create-site.sh",
+        _SQL,
+        _create_site_env,
+        ("admin-password", "db-root-password"),
+        reruns_on_new_image=False,
+    ),
+    SiteJob(
+        "restore",
+        "restore.sh",
+        _SQL,
+        _restore_env,
+        ("db-root-password",),
+        reruns_on_new_image=False,
+        mounts_backups=True,
+        enabled=lambda config: config.restore is not None,
+    ),
+    SiteJob("migrate", "migrate.sh", _SQL),
+)
