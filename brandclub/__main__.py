@@ -2,11 +2,17 @@
 
 Runs the real Pulumi program offline under mocks with the stack's config (no Pulumi CLI, no
 swarm) and writes ``OUT/<stack>/<swarm stack>.yml`` for ``docker stack deploy``.
+
+Secret config values come from environment variables (``BRANDCLUB_DB_ROOT_PASSWORD`` for
+``brandclub:dbRootPassword``); they are never written, but Docker secret names end in a
+fingerprint of their value, so only the real values give the names ``pulumi up`` gives.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +23,11 @@ import yaml
 
 from brandclub.compose import ExportError, export_stack, write
 from brandclub.offline import STACKS, deep_merge
+from components.config import NAMESPACE
+from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
+
+# Stands in for a secret not in the environment; any value renders, none is ever written.
+PLACEHOLDER = "not-exported-placeholder"
 
 
 class UsageError(Exception):
@@ -53,6 +64,25 @@ def set_override(assignment: str) -> dict[str, Any]:
     return {key.split(".", 1)[0]: value}
 
 
+def secret_variable(key: str) -> str:
+    """``dbRootPassword`` -> ``BRANDCLUB_DB_ROOT_PASSWORD``."""
+    return "BRANDCLUB_" + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
+
+
+def secrets_from_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The program's secret config, and the required keys that fell back to the placeholder."""
+    secrets: dict[str, str] = {}
+    placeholders = []
+    for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
+        value = environ.get(secret_variable(key))
+        if value:
+            secrets[f"{NAMESPACE}:{key}"] = value
+        elif key in SECRET_KEYS:
+            secrets[f"{NAMESPACE}:{key}"] = PLACEHOLDER
+            placeholders.append(key)
+    return secrets, placeholders
+
+
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m brandclub", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +114,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="one config value, e.g. brandclub:services.backend.replicas=2 (repeatable)",
     )
+    render.add_argument(
+        "--digest",
+        metavar="sha256:...",
+        help="pin the app image to this digest (default: plain repo:tag, no registry lookup)",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,9 +133,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if arguments.digest:
+        overrides = deep_merge(overrides, {f"{NAMESPACE}:imageDigest": arguments.digest})
+    secrets, placeholders = secrets_from_environment(dict(os.environ))
+    if placeholders:
+        variables = ", ".join(secret_variable(key) for key in placeholders)
+        print(
+            f"note: {variables} not set: Docker secret names carry a placeholder's fingerprint",
+            file=sys.stderr,
+        )
     for stack in arguments.stack or STACKS:
         try:
-            stack_export = export_stack(stack, overrides)
+            stack_export = export_stack(stack, overrides, secrets)
         except (ExportError, pulumi.RunError) as error:
             print(f"error: stack {stack}: {error}", file=sys.stderr)
             return 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pulumi.runtime import rpc
 
 from brandclub.offline import Registered, Rendering, deep_merge, render
 from components.naming import STACK_NAMESPACE_LABEL
@@ -37,7 +38,12 @@ COMPOSE_VERSION = "3.8"
 MANIFEST = "manifest.json"
 
 # Inputs a swarm stack file cannot express, and why leaving them out is safe.
+REGISTRY_AUTH = "auth"
 NOT_IN_STACK_FILES = {
+    REGISTRY_AUTH: (
+        "registry credentials; `docker login` to the registry, then deploy with "
+        "--with-registry-auth (the deploy commands above do)"
+    ),
     "convergeConfig": (
         "Pulumi waits for the service to converge; `docker stack deploy --detach=false` waits too"
     ),
@@ -77,20 +83,41 @@ class _Inputs:
         walk.levels.append(self)
 
     def take(self, key: str, default: Any = None) -> Any:
-        value = self._values.pop(key, None)
+        """The value, to be written to a stack file: a Pulumi secret inside it fails."""
+        value = self.discard(key)
+        if _holds_secret(value):
+            raise ExportError(
+                f"{self._join(key)} holds a Pulumi secret, which a stack file must never carry"
+            )
         return default if value is None else value
 
+    def discard(self, key: str) -> Any:
+        """The value, marked as handled; for values that are never written (secret data)."""
+        return self._values.pop(key, None)
+
     def child(self, key: str, walk: _Walk) -> _Inputs:
-        return _Inputs(self.take(key), self._join(key), walk)
+        # Only the leaves are written; a secret is caught where it is taken.
+        return _Inputs(self.discard(key), self._join(key), walk)
 
     def children(self, key: str, walk: _Walk) -> list[_Inputs]:
-        return [_Inputs(item, f"{self._join(key)}[]", walk) for item in self.take(key, [])]
+        items = self.discard(key) or []
+        return [_Inputs(item, f"{self._join(key)}[]", walk) for item in items]
 
     def leftovers(self) -> list[str]:
         return [self._join(key) for key, value in self._values.items() if value is not None]
 
     def _join(self, key: str) -> str:
         return f"{self._path}.{key}" if self._path else key
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return True
+        return any(_holds_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(item) for item in value)
+    return False
 
 
 @dataclass
@@ -113,6 +140,8 @@ class StackFile:
     stack: str
     document: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # Its services pull from a private registry with credentials the file cannot carry.
+    registry_auth: bool = False
 
     @property
     def file_name(self) -> str:
@@ -120,7 +149,8 @@ class StackFile:
 
     def deploy_command(self, directory: str = ".") -> str:
         path = f"{directory.rstrip('/')}/{self.file_name}"
-        return f"docker stack deploy -c {shlex.quote(path)} {self.stack}"
+        auth = " --with-registry-auth" if self.registry_auth else ""
+        return f"docker stack deploy{auth} -c {shlex.quote(path)} {self.stack}"
 
 
 @dataclass
@@ -156,7 +186,10 @@ class StackExport:
         """The export in machine-readable form, for scripts that deploy it."""
         return {
             "pulumiStack": self.pulumi_stack,
-            "stacks": [{"name": f.stack, "file": f.file_name} for f in self.files],
+            "stacks": [
+                {"name": f.stack, "file": f.file_name, "withRegistryAuth": f.registry_auth}
+                for f in self.files
+            ],
             "secrets": [{"name": n, "labels": labels} for n, labels in self.secrets.items()],
             "networksToCreate": [
                 {"name": n, "command": c} for n, c in self.networks_to_create.items()
@@ -232,8 +265,11 @@ class _Index:
             )
         return stack
 
-    def owner(self, resource: Registered) -> str:
-        """The stack whose component created ``resource``: the one its sibling services run in."""
+    def owner(self, resource: Registered) -> str | None:
+        """The stack whose component created ``resource``: the one its sibling services run in.
+
+        None when its component runs no service (the site jobs' secrets): no file defines it.
+        """
         for urn in self._ancestors(resource):
             stacks = self._stacks_below.get(urn, set())
             if len(stacks) > 1:
@@ -243,10 +279,7 @@ class _Index:
                 )
             if stacks:
                 return next(iter(stacks))
-        raise ExportError(
-            f"{resource.type} {resource.name!r} belongs to no component that runs a service, "
-            f"so no stack file can define it"
-        )
+        return None
 
     def network_name(self, network_id: str) -> str:
         try:
@@ -440,6 +473,8 @@ def _service(service: Registered, index: _Index, refs: _References) -> dict[str,
     walk = _Walk()
     inputs = walk.root(service.inputs)
     inputs.take("name")
+    if inputs.discard(REGISTRY_AUTH) is not None:  # holds a password: never written
+        refs.notes.add(REGISTRY_AUTH)
     task = inputs.child("taskSpec", walk)
     container = task.child("containerSpec", walk)
     written = _renamed(container, _CONTAINER_KEYS)
@@ -496,7 +531,7 @@ def _secret_labels(secret: Registered) -> dict[str, str]:
     walk = _Walk()
     inputs = walk.root(secret.inputs)
     inputs.take("name")
-    inputs.take("data")  # the secret itself: never written, the operator supplies it
+    inputs.discard("data")  # the secret itself: never written, the operator supplies it
     labels = _labels(inputs.take("labels"))
     walk.finish(secret.name)
     return labels
@@ -550,10 +585,14 @@ def export(rendering: Rendering) -> StackExport:
         services.setdefault(stack, {})[key] = _service(service, index, refs)
 
     kinds = {"networks": index.networks, "volumes": index.volumes, "secrets": index.secrets}
-    owners = {
+    owner_of = {
         name: index.owner(resource)
         for registry in kinds.values()
         for name, resource in registry.items()
+    }
+    owners = {name: stack for name, stack in owner_of.items() if stack is not None}
+    referenced = {
+        name for refs in references.values() for name in refs.networks | refs.volumes | refs.secrets
     }
     uses = {
         stack: {
@@ -563,16 +602,24 @@ def export(rendering: Rendering) -> StackExport:
     }
     networks_to_create: dict[str, str] = {}
     required_networks: set[str] = set()
+    declared_secrets: set[str] = set()
     files = []
     for stack in _deploy_order(uses):
         refs = references[stack]
-        owned = {kind: {n for n in names if owners[n] == stack} for kind, names in kinds.items()}
+        owned = {
+            kind: {n for n in names if owners.get(n) == stack} for kind, names in kinds.items()
+        }
         unused_networks = sorted(owned["networks"] - refs.networks)
         networks_to_create |= {
             n: _network_create_command(index.networks[n]) for n in unused_networks
         }
         required = refs.networks & index.looked_up_networks - set(owners)
         required_networks |= required
+        # Registered by a component that runs no service, yet joined: created by hand.
+        networks_to_create |= {
+            n: _network_create_command(index.networks[n])
+            for n in refs.networks & set(index.networks) - set(owners)
+        }
         document = {
             "version": COMPOSE_VERSION,
             # Services register in whatever order their inputs resolve: sort for stable diffs.
@@ -606,30 +653,44 @@ def export(rendering: Rendering) -> StackExport:
             f"creates only networks its services join; it is created by hand (see above)"
             for name in unused_networks
         ]
-        files.append(StackFile(stack, _without_empty(document), notes))
+        files.append(
+            StackFile(
+                stack, _without_empty(document), notes, registry_auth=REGISTRY_AUTH in refs.notes
+            )
+        )
+        declared_secrets |= set(document["secrets"])
 
     not_exported = [
         f"{r.type} {r.name}"
         for r in rendering.resources
         if r.custom and not r.type.startswith(DOCKER_PACKAGE)
     ]
+    not_exported += [
+        f"{registry[name].type} {registry[name].name} ({name}): no service uses it"
+        for registry in kinds.values()
+        for name in sorted(registry)
+        if owner_of[name] is None and name not in referenced
+    ]
     return StackExport(
         rendering.stack,
         files,
-        secrets={name: _secret_labels(secret) for name, secret in index.secrets.items()},
+        secrets={name: _secret_labels(index.secrets[name]) for name in sorted(declared_secrets)},
         networks_to_create=networks_to_create,
         required_networks=sorted(required_networks),
         not_exported=not_exported,
     )
 
 
-# Any value will do: the export never writes a secret's data, the operator creates it by hand.
-PLACEHOLDER_SECRETS = {"brandclub:dbRootPassword": "not-exported-placeholder"}
+# Under mocks a resolved digest would be made up: export plain repo:tag unless a digest is given.
+EXPORT_DEFAULTS: dict[str, Any] = {"brandclub:registry": {"resolveDigest": False}}
 
 
-def export_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackExport:
-    """Run the program for ``stack`` (``Pulumi.<stack>.yaml`` plus ``overrides``) and export it."""
-    rendering = render(stack, deep_merge({}, overrides or {}), secrets=PLACEHOLDER_SECRETS)
+def export_stack(
+    stack: str, overrides: Mapping[str, Any] | None, secrets: Mapping[str, str]
+) -> StackExport:
+    """Run the program for ``stack`` (``Pulumi.<stack>.yaml``, the export's defaults, then
+    ``overrides``) with ``secrets`` as its secret config, and export it."""
+    rendering = render(stack, deep_merge(EXPORT_DEFAULTS, overrides or {}), secrets=secrets)
     return export(rendering)
 
 
@@ -678,7 +739,7 @@ def _header(stack_export: StackExport, stack_file: StackFile, directory: str) ->
     if stack_export.not_exported:
         lines += [
             "",
-            "Not exported (not swarm objects; `pulumi up` runs them):",
+            "Registered by the program but in no stack file (`pulumi up` runs the site jobs):",
             *(f"  - {item}" for item in stack_export.not_exported),
         ]
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)

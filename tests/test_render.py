@@ -19,12 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime import rpc
 
-from brandclub.compose import ExportError, UnknownInputError, export, write
+from brandclub.compose import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
 from components.units import parse_size
 from harness import REPO, STACKS, Registered, Rendering, render, stack_file_config
 
-SECRET = "Export-Secret-9c1f!never-in-files"
+SECRETS = {
+    "brandclub:dbRootPassword": "Export-Root-9c1f!never-in-files",
+    "brandclub:adminPassword": "Export-Admin-4e7d!never-in-files",
+}
 NAMESPACE = "com.docker.stack.namespace"
 SERVICE = "docker:index/service:Service"
 
@@ -50,8 +54,9 @@ def _export_into(rendering: Rendering, out: Path) -> Exported:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Exported]:
     out = tmp_path_factory.mktemp("export")
+    # As the command line renders: plain repo:tag, no made-up registry digest.
     return {
-        stack: _export_into(render(stack, secrets={"brandclub:dbRootPassword": SECRET}), out)
+        stack: _export_into(render(stack, EXPORT_DEFAULTS, secrets=SECRETS), out)
         for stack in STACKS
     }
 
@@ -134,7 +139,7 @@ STRUCTURED_FIELDS = (
     "endpointSpec.ports[]",
 )
 # Inputs no stack file can hold; each is named in the file header instead.
-NOT_IN_FILES = ("convergeConfig.", "endpointSpec.ports[].name")
+NOT_IN_FILES = ("auth", "convergeConfig.", "endpointSpec.ports[].name")
 
 COMPARABLE = {
     "text": str,
@@ -384,20 +389,50 @@ def test_network_no_service_joins_is_created_by_hand(exported: dict[str, Exporte
     assert entry["command"] in prod.texts["traefik"]
 
 
+def _never_written(directory: Path, values: list[str]) -> None:
+    forms = [form for v in values for form in (v, base64.b64encode(v.encode()).decode())]
+    for path in directory.iterdir():
+        text = path.read_text()
+        assert not [form for form in forms if form in text], path
+
+
 def test_secrets_are_external_and_their_data_is_never_written(
     exported: dict[str, Exported],
 ) -> None:
-    encoded = base64.b64encode(SECRET.encode()).decode()
     for stack, result in exported.items():
+        mounted = {
+            s["secretName"]
+            for service in _services(result)
+            for s in service.container.get("secrets", [])
+        }
         for document in result.files.values():
             for entry in document.get("secrets", {}).values():
                 assert entry == {"external": True, "name": entry["name"]}
-        name = f"brandclub-db-{stack}-mariadb-root-password"
-        assert [s["name"] for s in result.manifest["secrets"]] == [name]
-        for path in result.directory.iterdir():
-            text = path.read_text()
-            assert SECRET not in text and encoded not in text, path
-        assert any("docker secret create" in t and name in t for t in result.texts.values())
+        # The operator creates exactly the secrets services mount, by their exact names.
+        assert {s["name"] for s in result.manifest["secrets"]} == mounted
+        (name,) = mounted
+        assert name.startswith(f"brandclub-db-{stack}-mariadb-root-password-")
+        assert any("docker secret create" in t and f" {name} -" in t for t in result.texts.values())
+        _never_written(result.directory, list(SECRETS.values()))
+
+
+def test_resources_no_service_uses_are_listed_not_exported(
+    exported: dict[str, Exported],
+) -> None:
+    """The site jobs (pulumi-command) and the secret only they mount are no swarm stack's."""
+    for result in exported.values():
+        jobs = result.rendering.of_type("command:local:Command")
+        assert jobs
+        listed = result.manifest["notExported"]
+        assert {f"command:local:Command {job.name}" for job in jobs} <= set(listed)
+        admin = next(
+            r
+            for r in result.rendering.of_type("docker:index/secret:Secret")
+            if r.parent.endswith("SiteJobs::jobs")
+        )
+        assert any(item.startswith(f"docker:index/secret:Secret {admin.name} ") for item in listed)
+        declared = {e["name"] for d in result.files.values() for e in d.get("secrets", {}).values()}
+        assert admin.inputs["name"] not in declared
 
 
 def test_values_survive_compose_interpolation(exported: dict[str, Exported]) -> None:
@@ -467,7 +502,7 @@ def _with_inputs(rendering: Rendering, name: str, change: dict[str, Any]) -> Ren
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        ("auth", {"serverAddress": "ghcr.io"}),
+        ("taskSpec.containerSpec.privileges", {"noNewPrivileges": True}),
         ("taskSpec.forceUpdate", 1),
         ("taskSpec.containerSpec.groups", ["wheel"]),
         ("taskSpec.containerSpec.mounts.0.volumeOptions", {"driverName": "nfs"}),
@@ -486,6 +521,39 @@ def test_an_untranslated_input_fails_the_export(
     )
 
 
+def test_a_secret_in_a_written_input_fails_the_export(exported: dict[str, Exported]) -> None:
+    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": "hunter2"}
+    rendering = _with_inputs(
+        exported["prod"].rendering,
+        "brandclub-prod_backup",
+        {"taskSpec.containerSpec.env.BACKUP_TOKEN": wrapped},
+    )
+    with pytest.raises(ExportError, match=r"taskSpec\.containerSpec\.env holds a Pulumi secret"):
+        export(rendering)
+
+
+def test_registry_credentials_stay_out_and_deploys_forward_the_login(tmp_path: Path) -> None:
+    password = "Registry-Pw-77!never-in-files"
+    rendering = render(
+        "prod",
+        {
+            **EXPORT_DEFAULTS,
+            "brandclub:registry": {"username": "deploy-bot", "resolveDigest": False},
+        },
+        secrets={**SECRETS, "brandclub:registryPassword": password},
+    )
+    assert rendering.services["brandclub-prod_backend"].inputs["auth"]
+    result = _export_into(rendering, tmp_path)
+    _never_written(result.directory, [password, *SECRETS.values()])
+    private = {entry["name"] for entry in result.manifest["stacks"] if entry["withRegistryAuth"]}
+    with_auth = {s.labels[NAMESPACE] for s in _services(result) if s.inputs.get("auth")}
+    assert private == with_auth == {"brandclub-prod"}
+    assert (
+        "docker stack deploy --with-registry-auth -c ./brandclub-prod.yml brandclub-prod"
+        in (result.texts["brandclub-prod"])
+    )
+
+
 def test_unchanged_rendering_exports(exported: dict[str, Exported]) -> None:
     """The failure above is caused by the injected field, not by the copy."""
     rendering = _with_inputs(exported["prod"].rendering, "brandclub-prod_backup", {})
@@ -496,12 +564,6 @@ def _with_extra(rendering: Rendering, type_: str) -> Rendering:
     template = rendering.of_type("docker:index/volume:Volume")[0]
     extra = dataclasses.replace(template, type=type_, name="site-job", urn=f"{template.urn}-job")
     return dataclasses.replace(rendering, resources=[*rendering.resources, extra])
-
-
-def test_non_docker_resources_are_listed_as_not_exported(exported: dict[str, Exported]) -> None:
-    result = export(_with_extra(exported["prod"].rendering, "command:local:Command"))
-    assert result.not_exported == ["command:local:Command site-job"]
-    assert len(result.files) == 3
 
 
 def test_an_untranslated_docker_resource_type_fails(exported: dict[str, Exported]) -> None:
@@ -574,3 +636,18 @@ def test_cli_reports_bad_input_without_writing(tmp_path: Path) -> None:
     assert invalid.returncode == 1
     assert "brandclub:services.backend.replicas" in invalid.stderr
     assert not out.exists()
+
+
+def test_default_export_runs_the_plain_tag_and_digest_pins_it(tmp_path: Path) -> None:
+    digest = "sha256:" + "ab" * 32
+    unpinned = _cli("--stack", "dev", "--out", str(tmp_path / "plain"))
+    pinned = _cli("--stack", "dev", "--out", str(tmp_path / "pinned"), "--digest", digest)
+    assert unpinned.returncode == 0 and pinned.returncode == 0, unpinned.stderr + pinned.stderr
+    tag = stack_file_config("dev")["brandclub:imageTag"]
+
+    def app_images(out: str) -> set[str]:
+        services = yaml.safe_load((tmp_path / out / "dev" / "brandclub-dev.yml").read_text())
+        return {s["image"] for key, s in services["services"].items() if key != "mailpit"}
+
+    assert app_images("plain") == {f"ghcr.io/brand-club/brandclub:{tag}"}
+    assert app_images("pinned") == {f"ghcr.io/brand-club/brandclub:{tag}@{digest}"}
