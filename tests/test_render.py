@@ -173,8 +173,12 @@ def _written_as(kind: str, value: Any) -> Any:
     return COMPARABLE[kind](unescape(value))
 
 
+# Inputs that are maps of the operator's own keys: compared whole, not key by key.
+MAP_INPUTS = {path for path, (_, kind) in SCALAR_FIELDS.items() if kind == "map"}
+
+
 def _leaf_paths(value: Any, path: str = "") -> set[str]:
-    if isinstance(value, dict) and value and not path.endswith(("env", "Opts")):
+    if isinstance(value, dict) and value and path not in MAP_INPUTS:
         return {p for k, v in value.items() for p in _leaf_paths(v, f"{path}.{k}".lstrip("."))}
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return {p for item in value for p in _leaf_paths(item, f"{path}[]")}
