@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -578,10 +579,17 @@ def test_an_untranslated_docker_resource_type_fails(exported: dict[str, Exported
 # --- the command line ----------------------------------------------------------------------
 
 
-def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+SECRET_VARIABLES = ("BRANDCLUB_DB_ROOT_PASSWORD", "BRANDCLUB_ADMIN_PASSWORD")
+
+
+def _cli(
+    *arguments: str, secrets: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
     return subprocess.run(
         [sys.executable, "-m", "brandclub", "render", *arguments],
         cwd=REPO,
+        env={**environment, **(secrets or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -655,3 +663,23 @@ def test_default_export_runs_the_plain_tag_and_digest_pins_it(tmp_path: Path) ->
 
     assert app_images("plain") == {f"ghcr.io/brand-club/brandclub:{tag}"}
     assert app_images("pinned") == {f"ghcr.io/brand-club/brandclub:{tag}@{digest}"}
+
+
+def test_cli_takes_secrets_from_the_environment_for_pulumis_secret_names(tmp_path: Path) -> None:
+    values = dict(zip(SECRET_VARIABLES, SECRETS.values(), strict=True))
+    with_values = _cli("--stack", "dev", "--out", str(tmp_path / "real"), secrets=values)
+    without = _cli("--stack", "dev", "--out", str(tmp_path / "placeholder"))
+    assert with_values.returncode == 0 and without.returncode == 0
+    assert "BRANDCLUB_DB_ROOT_PASSWORD" in without.stderr
+    assert "note:" not in with_values.stderr
+
+    def secret_names(out: str) -> list[str]:
+        manifest = json.loads((tmp_path / out / "dev" / "manifest.json").read_text())
+        return [entry["name"] for entry in manifest["secrets"]]
+
+    # The very names `pulumi up` gives for these values, which the placeholder's are not.
+    deployed = render("dev", EXPORT_DEFAULTS, secrets=SECRETS).of_type("docker:index/secret:Secret")
+    root = next(r.inputs["name"] for r in deployed if "root-password" in r.inputs["name"])
+    assert secret_names("real") == [root]
+    assert secret_names("placeholder") != [root]
+    _never_written(tmp_path / "real" / "dev", list(SECRETS.values()))
