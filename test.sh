@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up if needed, lint, and run the whole test suite under Pulumi's mocks (no Pulumi CLI).
 # Extra arguments go to pytest, e.g. ./test.sh -k traefik
+# The live-swarm tier (tests/live, a real dockerd and swarm, needs root) runs last; BRANDCLUB_LIVE=0
+# skips it for a local run.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -8,6 +8,7 @@ networks and the site are created by hand as the export's manifest asks.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -89,7 +90,8 @@ class Rendered:
         }
 
 
-def render(out: Path, image_tag: str) -> Rendered:
+def render(out: Path, image_tag: str, root_password: str) -> Rendered:
+    """The export's stack files; the password only names the secret as ``pulumi up`` would."""
     overlay = out / "overlay.yaml"
     out.mkdir(parents=True, exist_ok=True)
     overlay.write_text(
@@ -108,6 +110,7 @@ def render(out: Path, image_tag: str) -> Rendered:
             "--config",
             str(overlay),
         ],
+        env={**os.environ, "BRANDCLUB_DB_ROOT_PASSWORD": root_password},
         check=True,
         cwd=REPO,
         capture_output=True,
@@ -131,6 +134,8 @@ class DevDeployment:
     rendered: Rendered | None = None
     created_networks: list[str] = field(default_factory=list)
     converge_seconds: dict[str, float] = field(default_factory=dict)
+    # Quotes and shell characters on purpose: the entrypoint must pass it to MariaDB intact.
+    root_password: str = field(default_factory=lambda: secrets.token_urlsafe(18) + "'!$\\")
 
     @property
     def data_stack(self) -> str:
@@ -166,7 +171,7 @@ class DevDeployment:
             )
 
     def up(self, image_tag: str) -> None:
-        self.rendered = render(self.workdir / image_tag, image_tag)
+        self.rendered = render(self.workdir / image_tag, image_tag, self.root_password)
         self.refuse_foreign_stacks()
         self.down()  # leftovers of an aborted run
         for name in self._rendered.manifest["requiredNetworks"]:
@@ -182,10 +187,9 @@ class DevDeployment:
                     name,
                 )
                 self.created_networks.append(name)
-        password = secrets.token_urlsafe(18) + "'!$"
         for secret in self._rendered.manifest["secrets"]:
             labels = [f"--label={k}={v}" for k, v in {**secret["labels"], TEST_LABEL: "1"}.items()]
-            docker("secret", "create", *labels, secret["name"], "-", stdin=password)
+            docker("secret", "create", *labels, secret["name"], "-", stdin=self.root_password)
         started = time.monotonic()
         deploy_stack(self._rendered, self.data_stack)
         wait_converged(self.services(self.data_stack), CONVERGE_TIMEOUT)
@@ -211,7 +215,11 @@ class DevDeployment:
 
     def create_site(self) -> None:
         """A one-shot swarm job creates the site's database and configs, as create-site does."""
-        secret = self._rendered.manifest["secrets"][0]["name"]
+        secret = next(
+            entry["name"]
+            for entry in self._rendered.manifest["secrets"]
+            if "mariadb-root-password" in entry["name"]
+        )
         networks = self._rendered.compose(self.data_stack)["networks"]
         docker(
             "service",
@@ -259,7 +267,7 @@ class DevDeployment:
 
     def deploy_app(self, image_tag: str) -> Rendered:
         """Render with another image tag and deploy only the app stack, as a rollout does."""
-        rendered = render(self.workdir / image_tag, image_tag)
+        rendered = render(self.workdir / image_tag, image_tag, self.root_password)
         deploy_stack(rendered, self.app_stack)
         self.rendered = rendered
         return rendered
