@@ -191,7 +191,7 @@ def base_image(mirror: str) -> str:
 
 
 # What the Dockerfile reads: a change to any of these rebuilds the images, nothing else does.
-BUILD_CONTEXT = ("Dockerfile", "mariadb-entrypoint.py", "redis-entrypoint.py", "standin.py")
+BUILD_CONTEXT = ("Dockerfile", "mariadb_entrypoint.py", "redis_entrypoint.py", "standin.py")
 
 
 def context_digest() -> str:
