@@ -20,6 +20,8 @@ from tests.live.deployment import REPO, DevDeployment
 from tests.live.swarm import Daemon
 
 SWITCH = "BRANDCLUB_LIVE"
+# Leave the stacks (and a dockerd the tier started) running after the tier, to look at them.
+KEEP = os.environ.get("BRANDCLUB_LIVE_KEEP") == "1"
 REPORT = REPO / "build" / "live-report.json"
 
 
@@ -52,7 +54,8 @@ def daemon(live_report: dict[str, Any]) -> Iterator[Daemon]:
     live_report["daemonSeconds"] = round(time.monotonic() - started, 1)
     live_report["startedDockerd"] = running.process is not None
     yield running
-    running.stop()
+    if not KEEP:
+        running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +77,5 @@ def dev(
         live_report["initialConvergeSeconds"] = deployment.converge_seconds
         yield deployment
     finally:
-        # BRANDCLUB_LIVE_KEEP=1 leaves the stacks up to look at after a failure.
-        if deployment.rendered is not None and os.environ.get("BRANDCLUB_LIVE_KEEP") != "1":
+        if deployment.rendered is not None and not KEEP:
             deployment.down()

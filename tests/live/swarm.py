@@ -43,7 +43,7 @@ def docker_ok(*args: str, timeout: float = 30) -> bool:
         return (
             subprocess.run(["docker", *args], capture_output=True, timeout=timeout).returncode == 0
         )
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, FileNotFoundError):  # no docker client yet: not running
         return False
 
 
@@ -195,6 +195,11 @@ class ServiceState:
             f"{self.name}: image {self.image} replicas {self.replicas} "
             f"update {self.update_state} tasks [{tasks}]"
         )
+
+
+def service_image(name: str) -> str:
+    image = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+    return docker("service", "inspect", "--format", image, name)
 
 
 def service_state(name: str) -> ServiceState:

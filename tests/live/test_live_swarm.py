@@ -20,6 +20,7 @@ from tests.live.swarm import (
     docker,
     exec_in,
     inspect,
+    service_image,
     service_state,
     the_task,
     wait_for,
@@ -37,11 +38,9 @@ PORT_CHECKED = ("backend", "frontend", "websocket")
 
 
 def app_images(dev: DevDeployment) -> dict[str, str]:
-    return {
-        name: service_state(name).image
-        for name in dev.services(dev.app_stack)
-        if service_state(name).image.startswith(APP_REPOSITORY + ":")
-    }
+    """The image of every service that runs the app image (all but mailpit)."""
+    images = {name: service_image(name) for name in dev.services(dev.app_stack)}
+    return {name: image for name, image in images.items() if image.startswith(APP_REPOSITORY)}
 
 
 def ensure_app_version(dev: DevDeployment, tag: str) -> None:
@@ -102,7 +101,8 @@ def addresses(container_id: str) -> list[str]:
 def test_isolation(dev: DevDeployment) -> None:
     ensure_app_version(dev, "v1")
     database = the_task(mariadb(dev)).container_id
-    data_targets = [("mariadb", address, 3306) for address in addresses(database)]
+    mariadb_targets = [("mariadb", address, 3306) for address in addresses(database)]
+    data_targets = list(mariadb_targets)
     for name in ("redis-cache", "redis-queue"):
         redis = the_task(dev.service(dev.data_stack, name)).container_id
         data_targets += [("redis", address, 6379) for address in addresses(redis)]
@@ -113,7 +113,7 @@ def test_isolation(dev: DevDeployment) -> None:
     for name in ("frontend", "websocket"):
         task = the_task(dev.service(dev.app_stack, name)).container_id
         assert answers_from(task, "redis", "redis-queue", 6379), f"{name} lost Redis"
-        for protocol, host, port in [("mariadb", "mariadb", 3306), *data_targets[:1]]:
+        for protocol, host, port in [("mariadb", "mariadb", 3306), *mariadb_targets]:
             assert not answers_from(task, protocol, host, port), f"{name} reaches {host}:{port}"
 
     # Outside the swarm: no published port, and neither the host, nor a container on the
@@ -219,25 +219,29 @@ def notes_once_answering(dev: DevDeployment) -> list[str]:
     return wait_for("the site to answer again", attempt, 60)
 
 
-def test_killed_backend_is_replaced(dev: DevDeployment) -> None:
+def test_killed_backend_is_replaced(dev: DevDeployment, live_report: dict[str, Any]) -> None:
     backend = dev.service(dev.app_stack, "backend")
     dev.converge_app()
     before = notes(dev)
     assert before, "precondition: the earlier tests wrote rows"
     killed = the_task(backend)
+    started = time.monotonic()
     docker("kill", killed.container_id)
     wait_replaced(backend, killed, 120)
+    live_report["killedBackendReplacedSeconds"] = round(time.monotonic() - started, 1)
     dev.converge_app()
     assert notes_once_answering(dev) == before
 
 
-def test_killed_mariadb_is_replaced(dev: DevDeployment) -> None:
+def test_killed_mariadb_is_replaced(dev: DevDeployment, live_report: dict[str, Any]) -> None:
     title = f"written before killing MariaDB at {time.time():.0f}"
     dev.post("/api/resource/Note", {"title": title})
     before = notes(dev)
     killed = the_task(mariadb(dev))
+    started = time.monotonic()
     docker("kill", killed.container_id)
     replacement = wait_replaced(mariadb(dev), killed, 180)
+    live_report["killedMariadbReplacedSeconds"] = round(time.monotonic() - started, 1)
     assert replacement.started_at != killed.started_at
     after = notes_once_answering(dev)
     assert title in after
