@@ -211,6 +211,9 @@ class FrontendHandler(BaseHTTPRequestHandler):
         return
 
     def proxy(self) -> None:
+        # Unlike nginx, which resolves an upstream once at start, the name is resolved per
+        # request: on the test swarm services are dnsrr (no IPVS), where task addresses change
+        # with every rollout, while in production a stable VIP stands behind the name.
         upstream = os.environ["SOCKETIO" if self.path.startswith("/socket.io") else "BACKEND"]
         length = int(self.headers.get("Content-Length") or 0)
         request = urllib.request.Request(

@@ -15,6 +15,7 @@ import pytest
 
 from images import build
 from images.standin import answers
+from tests.live import swarm
 from tests.live.swarm import ServiceState, Task
 
 
@@ -162,3 +163,18 @@ def _task(image: str = "app:v2", state: str = "running", health: str | None = "h
 def test_convergence_rule(update_state: str | None, tasks: list[Task], converged: bool) -> None:
     state = ServiceState("svc", "app:v2", 1, update_state, 7, tuple(tasks))
     assert state.converged is converged
+
+
+def test_a_dockerd_that_does_not_come_up_fails_the_tier(tmp_path: Path, monkeypatch) -> None:
+    # The tier must fail, not skip, when it cannot get a daemon: here dockerd exits at once.
+    for name, body in (
+        ("docker", "exit 1"),
+        ("dockerd", "echo 'failed to start daemon' >&2; exit 1"),
+    ):
+        script = tmp_path / name
+        script.write_text(f"#!/usr/bin/env bash\n{body}\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(swarm, "DOCKERD_LOG", tmp_path / "dockerd.log")
+    with pytest.raises(RuntimeError, match="failed to start daemon"):
+        swarm.Daemon.ensure(start_timeout=10)
