@@ -321,7 +321,10 @@ class DevDeployment:
         self.remove_site_job()
         remove_stacks(reversed(self._rendered.stacks))
         remove_all("volume", sorted(self._rendered.volumes | {SITES_VOLUME}))
-        remove_all("secret", [secret["name"] for secret in self._rendered.manifest["secrets"]])
+        # By label too: an aborted run's secret carries another password's fingerprint.
+        labelled = docker("secret", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
+        named = [secret["name"] for secret in self._rendered.manifest["secrets"]]
+        remove_all("secret", sorted(set(named) | set(labelled)))
         leftover = docker("network", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
         remove_all("network", sorted(set(self.created_networks) | set(leftover)))
         self.created_networks.clear()
