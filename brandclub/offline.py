@@ -228,13 +228,14 @@ def _as_engine_value(value: Any) -> str:
 DELETE = object()
 
 
-def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged into a copy of ``base`` at every depth; ``DELETE`` removes a key."""
     merged = dict(base)
     for key, value in override.items():
         if value is DELETE:
             merged.pop(key, None)
         elif isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -254,7 +255,7 @@ def render(
     {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a key. ``config``
     replaces the stack file entirely. ``secrets`` default to a test root password.
     """
-    values = _deep_merge(
+    values = deep_merge(
         dict(config) if config is not None else stack_file_config(stack), overrides or {}
     )
     if secrets is None:

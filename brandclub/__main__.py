@@ -1,0 +1,163 @@
+"""``python -m brandclub render``: write Compose-format stack files for a Pulumi stack.
+
+Runs the real Pulumi program offline under mocks with the stack's config (no Pulumi CLI, no
+swarm) and writes ``OUT/<stack>/<swarm stack>.yml`` for ``docker stack deploy``.
+
+Secret config values come from environment variables (``BRANDCLUB_DB_ROOT_PASSWORD`` for
+``brandclub:dbRootPassword``); they are never written, but Docker secret names end in a
+fingerprint of their value, so only the real values give the names ``pulumi up`` gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from brandclub.compose import ExportError, export_stack, write
+from brandclub.offline import STACKS, deep_merge
+from components.config import NAMESPACE
+from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
+
+# Stands in for a secret not in the environment; any value renders, none is ever written.
+PLACEHOLDER = "not-exported-placeholder"
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used as given."""
+
+
+def config_file_overrides(path: Path) -> dict[str, Any]:
+    """Config keys from a YAML file: a ``config:`` block as in ``Pulumi.<stack>.yaml``, or the
+    same keys at the top level."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(f"--config {path}: {error}") from None
+    if isinstance(document, dict) and set(document) == {"config"}:
+        document = document["config"]
+    if not isinstance(document, dict):
+        raise UsageError(f"--config {path}: expected a mapping of config keys")
+    bare = sorted(key for key in document if ":" not in str(key))
+    if bare:
+        raise UsageError(
+            f"--config {path}: keys need their namespace, e.g. brandclub:services (found {bare})"
+        )
+    return document
+
+
+def set_override(assignment: str) -> dict[str, Any]:
+    """``brandclub:services.backend.replicas=3`` as a nested override; the value is YAML."""
+    key, separator, text = assignment.partition("=")
+    if not separator or ":" not in key.split(".", 1)[0]:
+        raise UsageError(f"--set {assignment}: expected namespace:key.path=value")
+    value: Any = yaml.safe_load(text) if text else ""
+    for part in reversed(key.split(".")[1:]):
+        value = {part: value}
+    return {key.split(".", 1)[0]: value}
+
+
+def secret_variable(key: str) -> str:
+    """``dbRootPassword`` -> ``BRANDCLUB_DB_ROOT_PASSWORD``."""
+    return "BRANDCLUB_" + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
+
+
+def secrets_from_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The program's secret config, and the required keys that fell back to the placeholder."""
+    secrets: dict[str, str] = {}
+    placeholders = []
+    for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
+        value = environ.get(secret_variable(key))
+        if value:
+            secrets[f"{NAMESPACE}:{key}"] = value
+        elif key in SECRET_KEYS:
+            secrets[f"{NAMESPACE}:{key}"] = PLACEHOLDER
+            placeholders.append(key)
+    return secrets, placeholders
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m brandclub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    render = commands.add_parser(
+        "render",
+        help="write docker stack deploy files for a Pulumi stack",
+        description="Write OUT/<stack>/<swarm stack>.yml for every swarm stack the Pulumi "
+        "program creates, and print the commands that deploy them.",
+    )
+    render.add_argument(
+        "--stack",
+        action="append",
+        choices=STACKS,
+        help="Pulumi stack to export; repeat for several (default: all)",
+    )
+    render.add_argument("--out", type=Path, default=Path("build"), help="output directory")
+    render.add_argument(
+        "--config",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="YAML file of brandclub:* config merged over Pulumi.<stack>.yaml (repeatable)",
+    )
+    render.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one config value, e.g. brandclub:services.backend.replicas=2 (repeatable)",
+    )
+    render.add_argument(
+        "--digest",
+        metavar="sha256:...",
+        help="pin the app image to this digest (default: plain repo:tag, no registry lookup)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        overrides: dict[str, Any] = {}
+        for path in arguments.config:
+            overrides = deep_merge(overrides, config_file_overrides(path))
+        for assignment in arguments.set:
+            overrides = deep_merge(overrides, set_override(assignment))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if arguments.digest:
+        overrides = deep_merge(overrides, {f"{NAMESPACE}:imageDigest": arguments.digest})
+    secrets, placeholders = secrets_from_environment(dict(os.environ))
+    if placeholders:
+        variables = ", ".join(secret_variable(key) for key in placeholders)
+        print(
+            f"note: {variables} not set: Docker secret names carry a placeholder's fingerprint",
+            file=sys.stderr,
+        )
+    for stack in arguments.stack or STACKS:
+        try:
+            stack_export = export_stack(stack, overrides, secrets)
+        except (ExportError, pulumi.RunError) as error:
+            print(f"error: stack {stack}: {error}", file=sys.stderr)
+            return 1
+        paths = write(stack_export, arguments.out)
+        directory = arguments.out / stack
+        print(f"{stack}: wrote {', '.join(str(p) for p in paths)}")
+        print(f"{stack}: to deploy, run in order:")
+        for command in stack_export.commands(str(directory)):
+            print(f"  {command}")
+        for item in stack_export.not_exported:
+            print(f"{stack}: not exported: {item}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

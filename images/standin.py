@@ -1,0 +1,496 @@
+#!/usr/bin/python3
+"""Stand-ins for the Frappe processes, for the live-swarm test tier only.
+
+One program, called by the names the real image's processes have (``start.sh``,
+``nginx-entrypoint.sh``, ``node``, ``bench``, ``/mailpit``) plus ``probe`` for the tests' client.
+Each listens on the real process's port and talks to the real MariaDB and Redis the way Frappe
+does: credentials from ``sites/<site>/site_config.json`` and ``common_site_config.json`` on the
+sites volume, SQL through PyMySQL, jobs through Redis lists. Every response names the image's
+version (``STANDIN_VERSION``) so a test can tell which release answered. An image built with
+``STANDIN_BROKEN=yes`` runs but never opens its port, so its health check fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+BENCH = Path(os.environ.get("BENCH_DIR", "/home/frappe/frappe-bench"))
+SITES = BENCH / "sites"
+VERSION = os.environ.get("STANDIN_VERSION", "unknown")
+BROKEN = os.environ.get("STANDIN_BROKEN", "no") == "yes"
+NOTES_TABLE = "tabBrandclub Note"
+SCHEDULER_HEARTBEAT = "brandclub:scheduler:heartbeat"
+
+
+def log(message: str) -> None:
+    print(f"[standin {VERSION}] {message}", file=sys.stderr, flush=True)
+
+
+def common_config() -> dict[str, Any]:
+    return json.loads((SITES / "common_site_config.json").read_text())
+
+
+def site_config(site: str) -> dict[str, Any] | None:
+    path = SITES / site / "site_config.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def redis_client(url_key: str):
+    import redis  # imported late: the probe runs where only the standard library matters
+
+    return redis.Redis.from_url(common_config()[url_key], socket_timeout=5)
+
+
+def site_connection(site: str):
+    import pymysql
+
+    config, common = site_config(site), common_config()
+    if config is None:
+        raise LookupError(site)
+    return pymysql.connect(
+        host=common["db_host"],
+        port=int(common.get("db_port", 3306)),
+        user=config["db_name"],
+        password=config["db_password"],
+        database=config["db_name"],
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
+# --- HTTP plumbing --------------------------------------------------------------------------
+
+
+Route = Callable[["JsonHandler"], tuple[int, dict[str, Any]]]
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    routes: ClassVar[dict[tuple[str, str], Route]] = {}
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}") if length else {}
+
+    def reply(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps({**payload, "version": VERSION}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Standin-Version", VERSION)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def dispatch(self) -> None:
+        route = self.routes.get((self.command, self.path.split("?", 1)[0]))
+        if route is None:
+            self.reply(404, {"exc_type": "DoesNotExistError", "path": self.path})
+            return
+        try:
+            status, payload = route(self)
+        except Exception as error:
+            log(f"{self.command} {self.path}: {error!r}")
+            status, payload = 500, {"exc_type": type(error).__name__, "exception": str(error)}
+        self.reply(status, payload)
+
+    do_GET = do_POST = dispatch  # noqa: N815 - http.server's method names
+
+
+def serve(port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+    """Serve until SIGTERM, then finish the requests in hand, as gunicorn and nginx do."""
+    if BROKEN:
+        log(f"broken build: not listening on {port}")
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+        return
+    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server.daemon_threads = False
+    server.block_on_close = True
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log(f"listening on {port}")
+    server.serve_forever(poll_interval=0.2)
+    server.server_close()
+    log("stopped")
+
+
+# --- backend (start.sh): gunicorn's place -------------------------------------------------------
+
+
+def _site_of(handler: JsonHandler) -> str:
+    # Frappe picks the site from the Host header, which nginx sets to FRAPPE_SITE_NAME_HEADER.
+    return (handler.headers.get("Host") or "").split(":", 1)[0]
+
+
+def _query(handler: JsonHandler, sql: str, args: tuple = ()) -> list[tuple]:
+    connection = site_connection(_site_of(handler))
+    with contextlib.closing(connection), connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+
+
+def backend_version(handler: JsonHandler) -> tuple[int, dict[str, Any]]:
+    site = _site_of(handler)
+    if site_config(site) is None:
+        return 404, {"exc_type": "SiteNotFound", "site": site}
+    (database_version,) = _query(handler, "SELECT VERSION()")[0]
+    cache = redis_client("redis_cache")
+    hits = cache.incr(f"{site}|version-requests")
+    return 200, {"message": {"site": site, "database": database_version, "cache_hits": hits}}
+
+
+def backend_add_note(handler: JsonHandler) -> tuple[int, dict[str, Any]]:
+    title = str(handler.body()["title"])
+    _query(handler, f"INSERT INTO `{NOTES_TABLE}` (title) VALUES (%s)", (title,))
+    return 200, {"data": {"title": title}}
+
+
+def backend_list_notes(handler: JsonHandler) -> tuple[int, dict[str, Any]]:
+    rows = _query(handler, f"SELECT title FROM `{NOTES_TABLE}` ORDER BY name")
+    return 200, {"data": [title for (title,) in rows]}
+
+
+def backend_enqueue(handler: JsonHandler) -> tuple[int, dict[str, Any]]:
+    request = handler.body()
+    job = json.dumps({"site": _site_of(handler), "title": str(request["title"])})
+    redis_client("redis_queue").rpush(f"rq:queue:{request.get('queue', 'default')}", job)
+    return 200, {"message": "queued"}
+
+
+class BackendHandler(JsonHandler):
+    routes: ClassVar[dict[tuple[str, str], Route]] = {
+        ("GET", "/api/method/ping"): lambda handler: (200, {"message": "pong"}),
+        ("GET", "/api/method/version"): backend_version,
+        ("GET", "/api/resource/Note"): backend_list_notes,
+        ("POST", "/api/resource/Note"): backend_add_note,
+        ("POST", "/api/method/enqueue"): backend_enqueue,
+    }
+
+
+def start_backend(argv: list[str]) -> int:
+    serve(8000, BackendHandler)
+    return 0
+
+
+# --- frontend (nginx-entrypoint.sh) -----------------------------------------------------------
+
+
+def _resolvable(address: str) -> bool:
+    host = address.rsplit(":", 1)[0]
+    try:
+        socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return True
+
+
+class FrontendHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def proxy(self) -> None:
+        # Unlike nginx, which resolves an upstream once at start, the name is resolved per
+        # request: on the test swarm services are dnsrr (no IPVS), where task addresses change
+        # with every rollout, while in production a stable VIP stands behind the name.
+        upstream = os.environ["SOCKETIO" if self.path.startswith("/socket.io") else "BACKEND"]
+        length = int(self.headers.get("Content-Length") or 0)
+        request = urllib.request.Request(
+            f"http://{upstream}{self.path}",
+            data=self.rfile.read(length) if length else None,
+            method=self.command,
+            headers={
+                "Host": os.environ["FRAPPE_SITE_NAME_HEADER"],
+                "Content-Type": self.headers.get("Content-Type", "application/json"),
+            },
+        )
+        timeout = int(os.environ.get("PROXY_READ_TIMEOUT", "120"))
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        except OSError as error:
+            log(f"upstream {upstream}: {error!r}")
+            status, body = 502, json.dumps({"exc_type": "BadGateway", "error": str(error)}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Frontend-Version", VERSION)
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = proxy  # noqa: N815 - http.server's method names
+
+
+def start_frontend(argv: list[str]) -> int:
+    # nginx resolves its upstreams once at start and exits when one does not resolve.
+    for variable in ("BACKEND", "SOCKETIO"):
+        if not _resolvable(os.environ[variable]):
+            log(f'[emerg] host not found in upstream "{os.environ[variable]}"')
+            return 1
+    serve(8080, FrontendHandler)
+    return 0
+
+
+# --- websocket (node .../socketio.js) ---------------------------------------------------------
+
+
+class WebsocketHandler(JsonHandler):
+    routes: ClassVar[dict[tuple[str, str], Route]] = {
+        ("GET", "/socket.io/"): lambda handler: (
+            200,
+            {"message": "socketio", "redis": redis_client("redis_socketio").ping()},
+        ),
+    }
+
+
+def start_websocket(argv: list[str]) -> int:
+    if not argv or not argv[0].endswith("socketio.js"):
+        log(f"node: only socketio.js is stood in for, got {argv}")
+        return 2
+    # socketio.js subscribes to the queue Redis before it serves; without it, it crashes.
+    redis_client("redis_socketio").ping()
+    serve(9000, WebsocketHandler)
+    return 0
+
+
+# --- bench: workers, scheduler, new-site ------------------------------------------------------
+
+
+def _stopping() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: stop.set())
+    return stop
+
+
+def bench_worker(queues: list[str]) -> int:
+    stop = _stopping()
+    queue = redis_client("redis_queue")
+    keys = [f"rq:queue:{name}" for name in queues]
+    log(f"worker on {','.join(queues)}")
+    while not stop.is_set():
+        item = queue.blpop(keys, timeout=1)
+        if item is None:
+            continue
+        job = json.loads(item[1])
+        connection = site_connection(job["site"])
+        with contextlib.closing(connection), connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO `{NOTES_TABLE}` (title) VALUES (%s)", (job["title"],))
+    return 0
+
+
+def bench_schedule() -> int:
+    stop = _stopping()
+    queue = redis_client("redis_queue")
+    while not stop.is_set():
+        queue.set(SCHEDULER_HEARTBEAT, f"{VERSION} {time.time():.0f}")
+        stop.wait(5)
+    return 0
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def bench_new_site(site: str, root_password_file: str) -> int:
+    """What ``bench new-site`` leaves behind: a database, its user, a table, the configs."""
+    import pymysql
+
+    if site_config(site) is not None:
+        log(f"site {site} exists; nothing to do")
+        return 0
+    common = {
+        "db_host": "mariadb",
+        "db_port": 3306,
+        "redis_cache": "redis://redis-cache:6379",
+        "redis_queue": "redis://redis-queue:6379",
+        "redis_socketio": "redis://redis-queue:6379",
+        "socketio_port": 9000,
+    }
+    name = "_" + secrets.token_hex(8)
+    password = secrets.token_urlsafe(16)
+    root_password = Path(root_password_file).read_text().strip()
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            connection = pymysql.connect(
+                host=common["db_host"], user="root", password=root_password, connect_timeout=5
+            )
+            break
+        except pymysql.err.OperationalError as error:
+            if time.monotonic() > deadline:
+                raise
+            log(f"waiting for MariaDB: {error}")
+            time.sleep(2)
+    with contextlib.closing(connection), connection.cursor() as cursor:
+        for statement in (
+            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            f"CREATE USER '{name}'@'%' IDENTIFIED BY {_sql_literal(password)}",
+            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'",
+            f"CREATE TABLE `{name}`.`{NOTES_TABLE}` "
+            "(name INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(140) NOT NULL)",
+        ):
+            cursor.execute(statement)
+        connection.commit()
+    (SITES / site).mkdir(parents=True, exist_ok=True)
+    (SITES / "common_site_config.json").write_text(json.dumps(common, indent=1))
+    (SITES / site / "site_config.json").write_text(
+        json.dumps({"db_name": name, "db_password": password, "db_type": "mariadb"}, indent=1)
+    )
+    (SITES / "currentsite.txt").write_text(site)
+    log(f"created site {site} (database {name})")
+    return 0
+
+
+def bench(argv: list[str]) -> int:
+    match argv:
+        case ["worker", "--queue", queues]:
+            return bench_worker(queues.split(","))
+        case ["schedule"]:
+            return bench_schedule()
+        case ["new-site", site, "--db-root-password-file", password_file]:
+            return bench_new_site(site, password_file)
+    log(f"bench: unsupported arguments {argv}")
+    return 2
+
+
+# --- mailpit ---------------------------------------------------------------------------------
+
+
+class MailpitHandler(JsonHandler):
+    routes: ClassVar[dict[tuple[str, str], Route]] = {
+        ("GET", "/readyz"): lambda handler: (200, {"message": "ok"})
+    }
+
+
+def mailpit(argv: list[str]) -> int:
+    if argv == ["readyz"]:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8025/readyz", timeout=3) as response:
+                return 0 if response.status == 200 else 1
+        except OSError:
+            return 1
+    serve(8025, MailpitHandler)
+    return 0
+
+
+# --- probe: the tests' client, run inside the swarm -------------------------------------------
+
+
+def probe_get(url: str, timeout: float) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def probe_loop(url: str, count: int, interval: float, timeout: float, stop_file: str) -> int:
+    """At most ``count`` GETs ``interval`` apart; ends early once ``stop_file`` exists."""
+    sent = failed = 0
+    versions: dict[str, int] = {}
+    errors: list[str] = []
+    started = time.monotonic()
+    for _ in range(count):
+        if os.path.exists(stop_file):
+            break
+        sent += 1
+        try:
+            version = probe_get(url, timeout)["version"]
+            versions[version] = versions.get(version, 0) + 1
+        except Exception as error:
+            failed += 1
+            if len(errors) < 20:
+                errors.append(f"{time.monotonic() - started:.2f}s {error!r}")
+        time.sleep(interval)
+    summary = {
+        "sent": sent,
+        "failed": failed,
+        "versions": versions,
+        "errors": errors,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def answers(protocol: str, host: str, port: int, timeout: float) -> bool:
+    """True only when a real MariaDB or Redis answers at the address.
+
+    An accepted TCP connection proves nothing: a transparent proxy on the way out of a machine
+    may accept connections to any address. So MariaDB must send its handshake (or an error
+    packet) and Redis must answer PING.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            if protocol == "redis":
+                connection.sendall(b"PING\r\n")
+                return connection.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-DENIED"))
+            greeting = connection.recv(128)
+            # A 3-byte length, sequence number 0, then protocol version 10 or an error (0xff).
+            return len(greeting) > 5 and greeting[3] == 0 and greeting[4] in (10, 0xFF)
+    except OSError:
+        return False
+
+
+def probe(argv: list[str]) -> int:
+    match argv:
+        case ["get", url]:
+            print(json.dumps(probe_get(url, 10)))
+            return 0
+        case ["post", url, body]:
+            request = urllib.request.Request(
+                url, data=body.encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                print(response.read().decode())
+            return 0
+        case ["loop", url, count, interval, timeout, stop_file]:
+            return probe_loop(url, int(count), float(interval), float(timeout), stop_file)
+        case ["answers", ("mariadb" | "redis") as protocol, host, port, timeout]:
+            return 0 if answers(protocol, host, int(port), float(timeout)) else 1
+    log(f"probe: unsupported arguments {argv}")
+    return 2
+
+
+PROGRAMS: dict[str, Callable[[list[str]], int]] = {
+    "start.sh": start_backend,
+    "nginx-entrypoint.sh": start_frontend,
+    "node": start_websocket,
+    "bench": bench,
+    "mailpit": mailpit,
+    "probe": probe,
+}
+
+
+def main(argv: list[str]) -> int:
+    name = os.path.basename(argv[0])
+    if name not in PROGRAMS:
+        log(f"called as {name!r}; expected one of {', '.join(PROGRAMS)}")
+        return 2
+    return PROGRAMS[name](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,81 @@
+"""Fixtures of the live-swarm tier: a running dockerd and swarm, the local images, dev deployed.
+
+The tier runs unless ``BRANDCLUB_LIVE=0``; then every live test is skipped with that reason in
+the summary. Anything that goes wrong while bringing the swarm up is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from images.build import build_all
+from tests.live.deployment import REPO, DevDeployment
+from tests.live.swarm import Daemon
+
+SWITCH = "BRANDCLUB_LIVE"
+# Leave the stacks (and a dockerd the tier started) running after the tier, to look at them.
+KEEP = os.environ.get("BRANDCLUB_LIVE_KEEP") == "1"
+REPORT = REPO / "build" / "live-report.json"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live = [item for item in items if item.get_closest_marker("live")]
+    # The unit tier first: it fails in seconds, the live tier takes minutes.
+    items[:] = [item for item in items if not item.get_closest_marker("live")] + live
+    if os.environ.get(SWITCH) == "0":
+        skip = pytest.mark.skip(reason=f"live-swarm tier switched off ({SWITCH}=0)")
+        for item in live:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def live_report() -> Iterator[dict[str, Any]]:
+    """Timings and request counts, written to build/live-report.json at the end of the tier."""
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    started = time.monotonic()
+    yield report
+    report["tierSeconds"] = round(time.monotonic() - started, 1)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nlive-swarm report ({REPORT}):\n{json.dumps(report, indent=2)}")
+
+
+@pytest.fixture(scope="session")
+def daemon(live_report: dict[str, Any]) -> Iterator[Daemon]:
+    started = time.monotonic()
+    running = Daemon.ensure()
+    live_report["daemonSeconds"] = round(time.monotonic() - started, 1)
+    live_report["startedDockerd"] = running.process is not None
+    yield running
+    if not KEEP:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def images(daemon: Daemon, live_report: dict[str, Any]) -> list[str]:
+    started = time.monotonic()
+    built = build_all()
+    live_report["imagesSeconds"] = round(time.monotonic() - started, 1)
+    live_report["imagesBuilt"] = built
+    return built
+
+
+@pytest.fixture(scope="session")
+def dev(
+    images: list[str], tmp_path_factory: pytest.TempPathFactory, live_report: dict[str, Any]
+) -> Iterator[DevDeployment]:
+    deployment = DevDeployment(Path(tmp_path_factory.mktemp("live-dev")))
+    try:
+        deployment.up("v1")
+        live_report["initialConvergeSeconds"] = deployment.converge_seconds
+        yield deployment
+    finally:
+        if deployment.rendered is not None and not KEEP:
+            deployment.down()
