@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.config import StackConfig
+from components.config import RsyncOffsite, StackConfig
 from components.frappe_processes import (
     APP_PROCESSES,
     BACKUPS_PATH,
@@ -88,7 +88,8 @@ class AppLayer(pulumi.ComponentResource):
             return []
         assert config.backup_offsite_secret is not None  # required by the config model
         files = {OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value()}
-        if getattr(offsite, "known_hosts", None):
+        # Host keys are not secret, but a secret is the one way to hand a service a file.
+        if isinstance(offsite, RsyncOffsite) and offsite.known_hosts:
             files[OFFSITE_KNOWN_HOSTS_FILE] = offsite.known_hosts
         secrets = []
         for path, value in files.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
@@ -99,7 +100,20 @@ RegistryHost = Annotated[
     str, _matching(r"[a-z0-9.-]+(?::[0-9]+)?", "a registry host such as ghcr.io")
 ]
 AppName = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "a Frappe app name such as erpnext")]
-CalendarDate = Annotated[str, _matching(r"\d{4}-\d{2}-\d{2}", "a date such as 2026-11-20")]
+NodePath = Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")]
+
+
+def _calendar_date(value: str) -> str:
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise ValueError("expected a date such as 2026-11-20 (YYYY-MM-DD)")
+
+
+CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
 Email = Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
 ClockTime = Annotated[
     str, _matching(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a 24-hour UTC time such as 02:00")
@@ -360,9 +374,7 @@ class RsyncOffsite(Model):
 class BackupSettings(Model):
     time: ClockTime = "02:00"
     retention_days: int = Field(default=7, ge=1, le=366)
-    host_path: Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")] = (
-        "/opt/brand-club/backups"
-    )
+    host_path: NodePath = "/opt/brand-club/backups"
     # Frappe's own pruning of site backups; None means the retention period, so bench never
     # deletes a backup before the backup service's retention does.
     keep_backups_for_hours: int | None = Field(default=None, ge=1)
@@ -404,9 +416,8 @@ class RestoreRequest(Model):
     date: CalendarDate
     # Whose backups to restore, e.g. prod's into staging; defaults to the site itself.
     from_site: Hostname | None = None
-    host_path: (
-        Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")] | None
-    ) = None
+    # Where those backups are on the data node; defaults to backup.hostPath.
+    host_path: NodePath | None = None
 
 
 class DataProtection(Model):

@@ -215,9 +215,10 @@ def test_another_date_is_another_restore() -> None:
     [
         ({"site": "brandclub.com", "date": "2026-11-20"}, "brandclub:restore.site"),
         ({"site": "staging.brandclub.com", "date": "20.11.2026"}, "brandclub:restore.date"),
+        ({"site": "staging.brandclub.com", "date": "2026-02-30"}, "brandclub:restore.date"),
         ({"date": "2026-11-20"}, "brandclub:restore.site"),
     ],
-    ids=["other-site", "bad-date", "no-site"],
+    ids=["other-site", "bad-date", "no-such-day", "no-site"],
 )
 def test_a_restore_must_name_this_stacks_site(restore: dict, key: str) -> None:
     error, registered = render_error("staging", {"brandclub:restore": restore})
