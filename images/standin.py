@@ -15,7 +15,6 @@ release answered. An image built with
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -347,16 +346,38 @@ def bench_set_config(site: str | None, argv: list[str]) -> int:
     return 0
 
 
-def _new_site_options(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench new-site")
-    parser.add_argument("site")
-    parser.add_argument("--mariadb-user-host-login-scope", default="localhost")
-    parser.add_argument("--admin-password", required=True)
-    parser.add_argument("--db-root-username", default="root")
-    parser.add_argument("--db-root-password", required=True)
-    parser.add_argument("--install-app", action="append", default=[])
-    parser.add_argument("--set-default", action="store_true")
-    return parser.parse_args(argv)
+# bench new-site's options, and their defaults; None marks a flag.
+NEW_SITE_OPTIONS: dict[str, str | None] = {
+    "--mariadb-user-host-login-scope": "localhost",
+    "--admin-password": "",
+    "--db-root-username": "root",
+    "--db-root-password": "",
+    "--install-app": "",  # repeatable
+    "--set-default": None,
+}
+
+
+def _new_site_options(argv: list[str]) -> tuple[str, dict[str, list[str]]]:
+    """The site and each option's values. Like click, which bench uses, an option's value is
+    the next argument whatever it looks like: a password may start with a dash."""
+    site, values = None, {option: [] for option in NEW_SITE_OPTIONS}
+    arguments = iter(argv)
+    for argument in arguments:
+        option, equals, inline = argument.partition("=")
+        if option not in NEW_SITE_OPTIONS:
+            if argument.startswith("--") or site is not None:
+                raise ValueError(f"unexpected argument {argument!r}")
+            site = argument
+        elif NEW_SITE_OPTIONS[option] is None:
+            values[option].append("yes")
+        else:
+            value = inline if equals else next(arguments, None)
+            if value is None:
+                raise ValueError(f"{option} needs a value")
+            values[option].append(value)
+    if site is None:
+        raise ValueError("no site name given")
+    return site, values
 
 
 def admin_password_hash(password: str, salt: str) -> str:
@@ -383,8 +404,20 @@ def bench_new_site(argv: list[str]) -> int:
     ``--set-default`` the bench's default site. Like bench, it refuses an existing site, an app
     the bench does not have (``sites/apps.txt``, written by the configurator) and a bench with
     no ``db_host`` configured."""
-    options = _new_site_options(argv)
-    site = options.site
+    try:
+        site, values = _new_site_options(argv)
+    except ValueError as error:
+        log(f"new-site: {error}")
+        return 2
+
+    def option(name: str) -> str:
+        return values[name][-1] if values[name] else str(NEW_SITE_OPTIONS[name])
+
+    apps = values["--install-app"]
+    # bench would prompt for them; a job has no terminal.
+    if not option("--admin-password") or not option("--db-root-password"):
+        log("new-site: --admin-password and --db-root-password are required")
+        return 2
     if site_config(site) is not None:
         log(f"new-site: site {site} already exists")
         return 1
@@ -395,15 +428,17 @@ def bench_new_site(argv: list[str]) -> int:
         return 1
     apps_file = SITES / "apps.txt"
     bench_apps = apps_file.read_text().split() if apps_file.is_file() else []
-    missing = [app for app in ["frappe", *options.install_app] if app not in bench_apps]
+    missing = [app for app in ["frappe", *apps] if app not in bench_apps]
     if missing:
         log(f"new-site: app(s) {', '.join(missing)} not in sites/apps.txt")
         return 1
     name = "_" + secrets.token_hex(8)
     password = secrets.token_urlsafe(16)
-    scope = options.mariadb_user_host_login_scope
+    scope = option("--mariadb-user-host-login-scope")
     salt = secrets.token_hex(8)
-    connection = _root_connection(common, options.db_root_username, options.db_root_password)
+    connection = _root_connection(
+        common, option("--db-root-username"), option("--db-root-password")
+    )
     with contextlib.closing(connection), connection.cursor() as cursor:
         for statement, args in (
             (f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", None),
@@ -421,7 +456,7 @@ def bench_new_site(argv: list[str]) -> int:
             ),
             (
                 f"INSERT INTO `{name}`.`__Auth` VALUES ('User', 'Administrator', 'password', %s)",
-                (admin_password_hash(options.admin_password, salt),),
+                (admin_password_hash(option("--admin-password"), salt),),
             ),
             (
                 f"CREATE TABLE `{name}`.`{INSTALLED_APPS_TABLE}` "
@@ -432,7 +467,7 @@ def bench_new_site(argv: list[str]) -> int:
             cursor.execute(statement, args)
         cursor.executemany(
             f"INSERT INTO `{name}`.`{INSTALLED_APPS_TABLE}` VALUES (%s, %s)",
-            list(enumerate(dict.fromkeys(["frappe", *options.install_app]), start=1)),
+            list(enumerate(dict.fromkeys(["frappe", *apps]), start=1)),
         )
         connection.commit()
     (SITES / site).mkdir(parents=True, exist_ok=True)
@@ -440,9 +475,9 @@ def bench_new_site(argv: list[str]) -> int:
         SITES / site / "site_config.json",
         {"db_name": name, "db_password": password, "db_type": "mariadb"},
     )
-    if options.set_default:
+    if values["--set-default"]:
         _write_json(common_path, {**json.loads(common_path.read_text()), "default_site": site})
-    log(f"created site {site} (database {name}, apps {', '.join(options.install_app)})")
+    log(f"created site {site} (database {name}, apps {', '.join(apps)})")
     return 0
 
 
