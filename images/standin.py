@@ -5,14 +5,18 @@ One program, called by the names the real image's processes have (``start.sh``,
 ``nginx-entrypoint.sh``, ``node``, ``bench``, ``/mailpit``) plus ``probe`` for the tests' client.
 Each listens on the real process's port and talks to the real MariaDB and Redis the way Frappe
 does: credentials from ``sites/<site>/site_config.json`` and ``common_site_config.json`` on the
-sites volume, SQL through PyMySQL, jobs through Redis lists. Every response names the image's
-version (``STANDIN_VERSION``) so a test can tell which release answered. An image built with
+sites volume, SQL through PyMySQL, jobs through Redis lists. ``bench`` also takes the commands
+the program's site jobs run (``set-config``, ``new-site``, ``migrate``), with Frappe's
+arguments, and leaves what Frappe's would: the configs, the database, its user and tables.
+Every response names the image's version (``STANDIN_VERSION``) so a test can tell which
+release answered. An image built with
 ``STANDIN_BROKEN=yes`` runs but never opens its port, so its health check fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -34,6 +38,9 @@ VERSION = os.environ.get("STANDIN_VERSION", "unknown")
 BROKEN = os.environ.get("STANDIN_BROKEN", "no") == "yes"
 NOTES_TABLE = "tabBrandclub Note"
 SCHEDULER_HEARTBEAT = "brandclub:scheduler:heartbeat"
+INSTALLED_APPS_TABLE = "tabInstalled Application"
+MIGRATIONS_TABLE = "tabBrandclub Migration"
+ADMIN_HASH_ROUNDS = 29000
 
 
 def log(message: str) -> None:
@@ -276,7 +283,7 @@ def start_websocket(argv: list[str]) -> int:
     return 0
 
 
-# --- bench: workers, scheduler, new-site ------------------------------------------------------
+# --- bench: workers, scheduler, and what the site jobs call ----------------------------------
 
 
 def _stopping() -> threading.Event:
@@ -311,57 +318,194 @@ def bench_schedule() -> int:
     return 0
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    # Written beside and renamed, so a process reading the config never sees half a file.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(content, indent=1))
+    partial.replace(path)
 
 
-def bench_new_site(site: str, root_password_file: str) -> int:
-    """What ``bench new-site`` leaves behind: a database, its user, a table, the configs."""
+def bench_set_config(site: str | None, argv: list[str]) -> int:
+    """``bench [--site SITE] set-config [-g] [-p] KEY VALUE``, flags also combined (``-gp``)."""
+    flags = {letter for arg in argv if arg.startswith("-") for letter in arg.lstrip("-")}
+    operands = [arg for arg in argv if not arg.startswith("-")]
+    if len(operands) != 2 or not flags <= {"g", "p"}:
+        log(f"bench set-config: expected [-g] [-p] KEY VALUE, got {argv}")
+        return 2
+    key, text = operands
+    value = json.loads(text) if "p" in flags else text
+    if "g" in flags:
+        path = SITES / "common_site_config.json"
+    elif site is not None and site_config(site) is not None:
+        path = SITES / site / "site_config.json"
+    else:
+        log(f"bench set-config: site {site} does not exist (or -g missing)")
+        return 1
+    content = json.loads(path.read_text()) if path.is_file() else {}
+    _write_json(path, {**content, key: value})
+    return 0
+
+
+# bench new-site's options, and their defaults; None marks a flag.
+NEW_SITE_OPTIONS: dict[str, str | None] = {
+    "--mariadb-user-host-login-scope": "localhost",
+    "--admin-password": "",
+    "--db-root-username": "root",
+    "--db-root-password": "",
+    "--install-app": "",  # repeatable
+    "--set-default": None,
+}
+
+
+def _new_site_options(argv: list[str]) -> tuple[str, dict[str, list[str]]]:
+    """The site and each option's values. Like click, which bench uses, an option's value is
+    the next argument whatever it looks like: a password may start with a dash."""
+    site, values = None, {option: [] for option in NEW_SITE_OPTIONS}
+    arguments = iter(argv)
+    for argument in arguments:
+        option, equals, inline = argument.partition("=")
+        if option not in NEW_SITE_OPTIONS:
+            if argument.startswith("--") or site is not None:
+                raise ValueError(f"unexpected argument {argument!r}")
+            site = argument
+        elif NEW_SITE_OPTIONS[option] is None:
+            values[option].append("yes")
+        else:
+            value = inline if equals else next(arguments, None)
+            if value is None:
+                raise ValueError(f"{option} needs a value")
+            values[option].append(value)
+    if site is None:
+        raise ValueError("no site name given")
+    return site, values
+
+
+def admin_password_hash(password: str, salt: str) -> str:
+    """How the stand-in keeps the Administrator's password in ``__Auth`` (Frappe: pbkdf2)."""
+    derived = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), ADMIN_HASH_ROUNDS)
+    return f"pbkdf2_sha256${ADMIN_HASH_ROUNDS}${salt}${derived.hex()}"
+
+
+def _root_connection(common: dict[str, Any], user: str, password: str):
     import pymysql
 
+    return pymysql.connect(
+        host=common["db_host"],
+        port=int(common.get("db_port", 3306)),
+        user=user,
+        password=password,
+        connect_timeout=5,
+    )
+
+
+def bench_new_site(argv: list[str]) -> int:
+    """What ``bench new-site`` leaves behind: a database and its user (at the login scope
+    given), the Administrator's password, the installed apps, the site's config, and with
+    ``--set-default`` the bench's default site. Like bench, it refuses an existing site, an app
+    the bench does not have (``sites/apps.txt``, written by the configurator) and a bench with
+    no ``db_host`` configured."""
+    try:
+        site, values = _new_site_options(argv)
+    except ValueError as error:
+        log(f"new-site: {error}")
+        return 2
+
+    def option(name: str) -> str:
+        return values[name][-1] if values[name] else str(NEW_SITE_OPTIONS[name])
+
+    apps = values["--install-app"]
+    # bench would prompt for them; a job has no terminal.
+    if not option("--admin-password") or not option("--db-root-password"):
+        log("new-site: --admin-password and --db-root-password are required")
+        return 2
     if site_config(site) is not None:
-        log(f"site {site} exists; nothing to do")
-        return 0
-    common = {
-        "db_host": "mariadb",
-        "db_port": 3306,
-        "redis_cache": "redis://redis-cache:6379",
-        "redis_queue": "redis://redis-queue:6379",
-        "redis_socketio": "redis://redis-queue:6379",
-        "socketio_port": 9000,
-    }
+        log(f"new-site: site {site} already exists")
+        return 1
+    common_path = SITES / "common_site_config.json"
+    common = json.loads(common_path.read_text()) if common_path.is_file() else {}
+    if "db_host" not in common:
+        log("new-site: no db_host in common_site_config.json (run the configurator first)")
+        return 1
+    apps_file = SITES / "apps.txt"
+    bench_apps = apps_file.read_text().split() if apps_file.is_file() else []
+    missing = [app for app in ["frappe", *apps] if app not in bench_apps]
+    if missing:
+        log(f"new-site: app(s) {', '.join(missing)} not in sites/apps.txt")
+        return 1
     name = "_" + secrets.token_hex(8)
     password = secrets.token_urlsafe(16)
-    root_password = Path(root_password_file).read_text().strip()
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            connection = pymysql.connect(
-                host=common["db_host"], user="root", password=root_password, connect_timeout=5
-            )
-            break
-        except pymysql.err.OperationalError as error:
-            if time.monotonic() > deadline:
-                raise
-            log(f"waiting for MariaDB: {error}")
-            time.sleep(2)
+    scope = option("--mariadb-user-host-login-scope")
+    salt = secrets.token_hex(8)
+    connection = _root_connection(
+        common, option("--db-root-username"), option("--db-root-password")
+    )
     with contextlib.closing(connection), connection.cursor() as cursor:
-        for statement in (
-            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-            f"CREATE USER '{name}'@'%' IDENTIFIED BY {_sql_literal(password)}",
-            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'",
-            f"CREATE TABLE `{name}`.`{NOTES_TABLE}` "
-            "(name INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(140) NOT NULL)",
+        for statement, args in (
+            (f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", None),
+            ("CREATE USER %s@%s IDENTIFIED BY %s", (name, scope, password)),
+            (f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@%s", (name, scope)),
+            (
+                f"CREATE TABLE `{name}`.`{NOTES_TABLE}` "
+                "(name INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(140) NOT NULL)",
+                None,
+            ),
+            (
+                f"CREATE TABLE `{name}`.`__Auth` (doctype VARCHAR(140), name VARCHAR(255), "
+                "fieldname VARCHAR(140), password TEXT, PRIMARY KEY (doctype, name, fieldname))",
+                None,
+            ),
+            (
+                f"INSERT INTO `{name}`.`__Auth` VALUES ('User', 'Administrator', 'password', %s)",
+                (admin_password_hash(option("--admin-password"), salt),),
+            ),
+            (
+                f"CREATE TABLE `{name}`.`{INSTALLED_APPS_TABLE}` "
+                "(idx INT PRIMARY KEY, app_name VARCHAR(140) NOT NULL)",
+                None,
+            ),
         ):
-            cursor.execute(statement)
+            cursor.execute(statement, args)
+        cursor.executemany(
+            f"INSERT INTO `{name}`.`{INSTALLED_APPS_TABLE}` VALUES (%s, %s)",
+            list(enumerate(dict.fromkeys(["frappe", *apps]), start=1)),
+        )
         connection.commit()
     (SITES / site).mkdir(parents=True, exist_ok=True)
-    (SITES / "common_site_config.json").write_text(json.dumps(common, indent=1))
-    (SITES / site / "site_config.json").write_text(
-        json.dumps({"db_name": name, "db_password": password, "db_type": "mariadb"}, indent=1)
+    _write_json(
+        SITES / site / "site_config.json",
+        {"db_name": name, "db_password": password, "db_type": "mariadb"},
     )
-    (SITES / "currentsite.txt").write_text(site)
-    log(f"created site {site} (database {name})")
+    if values["--set-default"]:
+        _write_json(common_path, {**json.loads(common_path.read_text()), "default_site": site})
+    log(f"created site {site} (database {name}, apps {', '.join(apps)})")
+    return 0
+
+
+def bench_migrate(site: str) -> int:
+    """``bench --site SITE|all migrate``: a row per site in the migrations table, naming the
+    image's version. ``STANDIN_FAIL_MIGRATE=yes`` makes it fail after the first site's message,
+    as a broken patch would, so the tests can see what a failed migration leaves behind."""
+    sites = sorted(path.parent.name for path in SITES.glob("*/site_config.json"))
+    if site != "all":
+        if site not in sites:
+            log(f"migrate: site {site} does not exist")
+            return 1
+        sites = [site]
+    for name in sites:
+        print(f"Migrating {name}", flush=True)
+        if os.environ.get("STANDIN_FAIL_MIGRATE") == "yes":
+            log(f"migrate {name}: simulated failure (STANDIN_FAIL_MIGRATE=yes)")
+            return 1
+        connection = site_connection(name)
+        with contextlib.closing(connection), connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS `{MIGRATIONS_TABLE}` (name INT AUTO_INCREMENT "
+                "PRIMARY KEY, version VARCHAR(140) NOT NULL, migrated_at DATETIME NOT NULL)"
+            )
+            cursor.execute(
+                f"INSERT INTO `{MIGRATIONS_TABLE}` (version, migrated_at) VALUES (%s, NOW())",
+                (VERSION,),
+            )
     return 0
 
 
@@ -371,8 +515,14 @@ def bench(argv: list[str]) -> int:
             return bench_worker(queues.split(","))
         case ["schedule"]:
             return bench_schedule()
-        case ["new-site", site, "--db-root-password-file", password_file]:
-            return bench_new_site(site, password_file)
+        case ["set-config", *options]:
+            return bench_set_config(None, options)
+        case ["--site", site, "set-config", *options]:
+            return bench_set_config(site, options)
+        case ["new-site", *options]:
+            return bench_new_site(options)
+        case ["--site", site, "migrate"]:
+            return bench_migrate(site)
     log(f"bench: unsupported arguments {argv}")
     return 2
 

@@ -1,8 +1,11 @@
 """The dev stack on the local swarm, deployed the way the README tells an operator to.
 
-The stack files come from the export (``python -m brandclub render``) with a test overlay that
-points the images at the locally built ones and shortens the timings; secrets, the external
-networks and the site are created by hand as the export's manifest asks.
+One offline rendering of the program (``brandclub.offline.render``, with a test overlay that
+points the images at the locally built ones and shortens the timings) gives both the stack
+files, through the export's own code (``python -m brandclub render``), and the program's site
+jobs, which run as pulumi-command would run them: ``run-swarm-job.sh`` with each command's
+environment. Secrets and the external networks are created by hand as the export's manifest
+asks; the site is created by the program's own jobs.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,9 @@ from typing import Any
 
 import yaml
 
+from brandclub.compose import EXPORT_DEFAULTS, export, write
+from brandclub.offline import Registered, deep_merge
+from brandclub.offline import render as render_program
 from images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
 from tests.live.swarm import (
     TEST_LABEL,
@@ -29,16 +34,17 @@ from tests.live.swarm import (
     remove_stacks,
     stack_services,
     wait_converged,
-    wait_for,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 PULUMI_STACK = "dev"
 SITE = "dev.brandclub.com"
-SITES_VOLUME = "brandclub-dev-sites"
 SITES_PATH = "/home/frappe/frappe-bench/sites"
-ROOT_PASSWORD_PATH = "/run/secrets/mariadb-root-password"
-SITE_JOB = "brandclub-live-create-site"
+SITE_JOBS = "brandclub:swarm:SiteJobs"
+COMMAND = "command:local:Command"
+SECRET = "docker:index/secret:Secret"
+# A job waits at most JOB_TIMEOUT (run-swarm-job.sh's default: 30 minutes); the tier less.
+JOB_RUN_TIMEOUT = 300
 PROBE = "brandclub-live-probe"
 PROBE_NETWORK = "traefik-public"
 FRONTEND_URL = "http://brandclub-dev_frontend:8080"
@@ -65,10 +71,80 @@ TEST_OVERLAY: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class JobRun:
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SiteJobCommand:
+    """One of the program's site jobs: a pulumi-command ``local.Command`` as registered."""
+
+    name: str
+    create: str
+    environment: dict[str, str]
+    ignore_changes: list[str]
+
+    @classmethod
+    def of(cls, command: Registered) -> SiteJobCommand:
+        return cls(
+            command.name,
+            command.inputs["create"],
+            dict(command.inputs["environment"]),
+            command.options["ignoreChanges"],
+        )
+
+    @property
+    def job_name(self) -> str:
+        return self.environment["JOB_NAME"]
+
+    @property
+    def volumes(self) -> set[str]:
+        mounts = [
+            dict(f.split("=", 1) for f in line.split(",") if "=" in f)
+            for line in self.environment["JOB_MOUNTS"].splitlines()
+        ]
+        return {mount["source"] for mount in mounts if mount.get("type") == "volume"}
+
+    def run(self, **changed: str) -> JobRun:
+        """Run the command as pulumi-command does: ``/bin/sh -c <create>`` from the project
+        directory with its environment (``changed`` replaces values), on the local engine."""
+        environment = {k: v for k, v in self.environment.items() if k != "DOCKER_HOST"}
+        started = time.monotonic()
+        result = subprocess.run(
+            ["/bin/sh", "-c", self.create],
+            cwd=REPO,
+            env={**os.environ, **environment, **changed},
+            capture_output=True,
+            text=True,
+            timeout=JOB_RUN_TIMEOUT,
+        )
+        seconds = round(time.monotonic() - started, 1)
+        return JobRun(self.name, result.returncode, result.stdout, result.stderr, seconds)
+
+
+@dataclass(frozen=True)
+class JobSecret:
+    role: str  # e.g. admin-password
+    name: str
+    labels: dict[str, str]
+
+
 @dataclass
 class Rendered:
     directory: Path
     manifest: dict[str, Any]
+    # The site jobs in the order the program registers (and runs) them.
+    jobs: list[SiteJobCommand]
+    # Secrets only the site jobs mount (the export lists them as not exported).
+    job_secrets: list[JobSecret]
+
+    def job(self, suffix: str) -> SiteJobCommand:
+        return next(job for job in self.jobs if job.name.endswith(f"-{suffix}"))
 
     def stack_file(self, stack: str) -> Path:
         entry = next(s for s in self.manifest["stacks"] if s["name"] == stack)
@@ -90,33 +166,26 @@ class Rendered:
         }
 
 
-def render(out: Path, image_tag: str, root_password: str) -> Rendered:
-    """The export's stack files; the password only names the secret as ``pulumi up`` would."""
-    overlay = out / "overlay.yaml"
-    out.mkdir(parents=True, exist_ok=True)
-    overlay.write_text(
-        yaml.safe_dump({"config": {**TEST_OVERLAY, "brandclub:imageTag": image_tag}})
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "brandclub",
-            "render",
-            "--stack",
-            PULUMI_STACK,
-            "--out",
-            str(out),
-            "--config",
-            str(overlay),
-        ],
-        env={**os.environ, "BRANDCLUB_DB_ROOT_PASSWORD": root_password},
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
+def render(out: Path, image_tag: str, secrets: dict[str, str]) -> Rendered:
+    """One rendering of the program, exported as ``python -m brandclub render`` does, and its
+    site jobs; the secrets only name the Docker secrets as ``pulumi up`` would."""
+    overrides = deep_merge(EXPORT_DEFAULTS, {**TEST_OVERLAY, "brandclub:imageTag": image_tag})
+    rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)
+    write(export(rendering), out)
     directory = out / PULUMI_STACK
-    return Rendered(directory, json.loads((directory / "manifest.json").read_text()))
+    (component,) = rendering.of_type(SITE_JOBS)
+    below = rendering.children_of(SITE_JOBS)
+    return Rendered(
+        directory,
+        json.loads((directory / "manifest.json").read_text()),
+        jobs=[SiteJobCommand.of(r) for r in below if r.type == COMMAND],
+        # The component names each secret "<component>-<role>".
+        job_secrets=[
+            JobSecret(r.name.removeprefix(f"{component.name}-"), r.inputs["name"], r.labels)
+            for r in below
+            if r.type == SECRET
+        ],
+    )
 
 
 def deploy_stack(rendered: Rendered, stack: str) -> None:
@@ -132,10 +201,30 @@ class DevDeployment:
 
     workdir: Path
     rendered: Rendered | None = None
+    renderings: dict[str, Rendered] = field(default_factory=dict)
     created_networks: list[str] = field(default_factory=list)
     converge_seconds: dict[str, float] = field(default_factory=dict)
-    # Quotes and shell characters on purpose: the entrypoint must pass it to MariaDB intact.
+    # The site jobs of the first deployment, as they ran.
+    job_runs: list[JobRun] = field(default_factory=list)
+    # Quotes and shell characters on purpose: the entrypoint and the jobs must pass them intact.
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(18) + "'!$\\")
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12) + ' "$`x')
+
+    @property
+    def secret_values(self) -> dict[str, str]:
+        """The program's secret config: values by config key, as ``pulumi config`` holds them."""
+        return {
+            "brandclub:dbRootPassword": self.root_password,
+            "brandclub:adminPassword": self.admin_password,
+        }
+
+    def rendering(self, image_tag: str) -> Rendered:
+        """The program rendered with ``image_tag`` (once per tag)."""
+        if image_tag not in self.renderings:
+            self.renderings[image_tag] = render(
+                self.workdir / image_tag, image_tag, self.secret_values
+            )
+        return self.renderings[image_tag]
 
     @property
     def data_stack(self) -> str:
@@ -171,7 +260,7 @@ class DevDeployment:
             )
 
     def up(self, image_tag: str) -> None:
-        self.rendered = render(self.workdir / image_tag, image_tag, self.root_password)
+        self.rendered = self.rendering(image_tag)
         self.refuse_foreign_stacks()
         self.down()  # leftovers of an aborted run
         for name in self._rendered.manifest["requiredNetworks"]:
@@ -187,14 +276,23 @@ class DevDeployment:
                     name,
                 )
                 self.created_networks.append(name)
-        for secret in self._rendered.manifest["secrets"]:
-            labels = [f"--label={k}={v}" for k, v in {**secret["labels"], TEST_LABEL: "1"}.items()]
-            docker("secret", "create", *labels, secret["name"], "-", stdin=self.root_password)
+        job_secret_values = {"admin-password": self.admin_password}
+        for name, labels, value in [
+            *(
+                (s["name"], s["labels"], self.root_password)
+                for s in self._rendered.manifest["secrets"]
+            ),
+            *((s.name, s.labels, job_secret_values[s.role]) for s in self._rendered.job_secrets),
+        ]:
+            flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
+            docker("secret", "create", *flags, name, "-", stdin=value)
         started = time.monotonic()
         deploy_stack(self._rendered, self.data_stack)
         wait_converged(self.services(self.data_stack), CONVERGE_TIMEOUT)
         self.converge_seconds["data"] = round(time.monotonic() - started, 1)
-        self.create_site()
+        started = time.monotonic()
+        self.run_site_jobs()
+        self.converge_seconds["siteJobs"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
         deploy_stack(self._rendered, self.app_stack)
         wait_converged(self.services(self.app_stack), CONVERGE_TIMEOUT)
@@ -213,61 +311,39 @@ class DevDeployment:
             "infinity",
         )
 
-    def create_site(self) -> None:
-        """A one-shot swarm job creates the site's database and configs, as create-site does."""
-        secret = next(
-            entry["name"]
-            for entry in self._rendered.manifest["secrets"]
-            if "mariadb-root-password" in entry["name"]
+    def run_site_jobs(self) -> None:
+        """The program's site jobs, in its order; a failed one stops the rollout, as in
+        ``pulumi up``."""
+        for job in self._rendered.jobs:
+            run = job.run()
+            self.job_runs.append(run)
+            if run.returncode != 0:
+                raise RuntimeError(f"site job {job.name} exited {run.returncode}:\n{run.stderr}")
+
+    def remove_jobs(self) -> None:
+        """Job services an aborted run left, and every job container: Swarm keeps the exited
+        container of a removed job service on the node, and it keeps the volumes in use."""
+        prefix = f"{self.app_stack}-job-"
+        for service in docker("service", "ls", "--format", "{{.Name}}").split():
+            if service.startswith(prefix):
+                docker("service", "rm", service, check=False)
+        label = "com.docker.swarm.service.name"
+        listing = docker(
+            "ps",
+            "-a",
+            "--filter",
+            f"label={label}",
+            "--format",
+            f'{{{{.ID}}}} {{{{.Label "{label}"}}}}',
         )
-        networks = self._rendered.compose(self.data_stack)["networks"]
-        docker(
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            SITE_JOB,
-            "--label",
-            f"{TEST_LABEL}=1",
-            "--mode",
-            "replicated-job",
-            "--restart-condition",
-            "none",
-            "--endpoint-mode",
-            "dnsrr",
-            *(arg for net in networks.values() for arg in ("--network", net["name"])),
-            "--mount",
-            f"type=volume,source={SITES_VOLUME},target={SITES_PATH}",
-            "--secret",
-            f"source={secret},target={ROOT_PASSWORD_PATH}",
-            f"{APP_REPOSITORY}:v1",
-            "bench",
-            "new-site",
-            SITE,
-            "--db-root-password-file",
-            ROOT_PASSWORD_PATH,
-        )
-
-        def finished() -> str | None:
-            states = docker("service", "ps", "--format", "{{.CurrentState}}", SITE_JOB).split("\n")
-            state = states[0].split()[0] if states and states[0] else ""
-            return state if state in ("Complete", "Failed", "Rejected") else None
-
-        state = wait_for("the site job", finished, 180)
-        logs = docker("service", "logs", "--raw", SITE_JOB, check=False)
-        self.remove_site_job()
-        assert state == "Complete", f"site job ended {state}:\n{logs}"
-
-    def remove_site_job(self) -> None:
-        docker("service", "rm", SITE_JOB, check=False)
-        # A finished job's container outlives its service and would keep the sites volume.
-        label = f"label=com.docker.swarm.service.name={SITE_JOB}"
-        for container in docker("ps", "-aq", "--filter", label).split():
-            docker("rm", "-f", container, check=False)
+        for line in listing.splitlines():
+            container, service = line.split(" ", 1)
+            if service.startswith(prefix):
+                docker("rm", "-f", container, check=False)
 
     def deploy_app(self, image_tag: str) -> Rendered:
         """Render with another image tag and deploy only the app stack, as a rollout does."""
-        rendered = render(self.workdir / image_tag, image_tag, self.root_password)
+        rendered = self.rendering(image_tag)
         deploy_stack(rendered, self.app_stack)
         self.rendered = rendered
         return rendered
@@ -318,12 +394,14 @@ class DevDeployment:
 
     def down(self) -> None:
         docker("rm", "-f", PROBE, check=False)
-        self.remove_site_job()
+        self.remove_jobs()
         remove_stacks(reversed(self._rendered.stacks))
-        remove_all("volume", sorted(self._rendered.volumes | {SITES_VOLUME}))
+        job_volumes = {volume for job in self._rendered.jobs for volume in job.volumes}
+        remove_all("volume", sorted(self._rendered.volumes | job_volumes))
         # By label too: an aborted run's secret carries another password's fingerprint.
         labelled = docker("secret", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
         named = [secret["name"] for secret in self._rendered.manifest["secrets"]]
+        named += [secret.name for secret in self._rendered.job_secrets]
         remove_all("secret", sorted(set(named) | set(labelled)))
         leftover = docker("network", "ls", "-q", "--filter", f"label={TEST_LABEL}").split()
         remove_all("network", sorted(set(self.created_networks) | set(leftover)))

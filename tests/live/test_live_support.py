@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,3 +180,104 @@ def test_a_dockerd_that_does_not_come_up_fails_the_tier(tmp_path: Path, monkeypa
     monkeypatch.setattr(swarm, "DOCKERD_LOG", tmp_path / "dockerd.log")
     with pytest.raises(RuntimeError, match="failed to start daemon"):
         swarm.Daemon.ensure(start_timeout=10)
+
+
+# --- the stand-in's bench, as the real job scripts call it (no database needed) -----------------
+
+STANDIN = Path(build.IMAGES_DIR) / "standin.py"
+SCRIPTS = Path(build.IMAGES_DIR).parent / "components" / "scripts"
+
+
+@pytest.fixture
+def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """The stand-in called as ``bench`` (first on PATH) in a bench directory with two apps."""
+    bench_dir = tmp_path / "frappe-bench"
+    for folder in ("sites", "apps/frappe", "apps/erpnext"):
+        (bench_dir / folder).mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # standin.py dispatches on the name it is called by, as in the image (its shebang: python3).
+    shutil.copy(STANDIN, bin_dir / "bench")
+    (bin_dir / "bench").chmod(0o755)
+
+    def run(*command: str, **env: str) -> subprocess.CompletedProcess:
+        environment = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "BENCH_DIR": str(bench_dir),
+            **env,
+        }
+        return subprocess.run(
+            command, cwd=bench_dir, env=environment, capture_output=True, text=True, timeout=30
+        )
+
+    run.bench_dir = bench_dir  # type: ignore[attr-defined]
+    return run
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_set_config_writes_common_and_site_configs(standin_bench) -> None:
+    sites = standin_bench.bench_dir / "sites"
+    assert standin_bench("bench", "set-config", "-g", "db_host", "mariadb").returncode == 0
+    assert standin_bench("bench", "set-config", "-gp", "db_port", "3306").returncode == 0
+    assert _json(sites / "common_site_config.json") == {"db_host": "mariadb", "db_port": 3306}
+    (sites / "a.test").mkdir()
+    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
+    site_set = ("bench", "--site", "a.test", "set-config", "-p", "maintenance_mode", "1")
+    assert standin_bench(*site_set).returncode == 0
+    assert _json(sites / "a.test" / "site_config.json") == {"db_name": "_a", "maintenance_mode": 1}
+    missing = standin_bench("bench", "--site", "b.test", "set-config", "-p", "x", "1")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_the_configurator_script_configures_the_standin_bench(standin_bench) -> None:
+    """The real configurator.sh against the stand-in: what the live tier's first job does."""
+    env = {
+        "DB_HOST": "mariadb",
+        "DB_PORT": "3306",
+        "REDIS_CACHE": "redis://redis-cache:6379",
+        "REDIS_QUEUE": "redis://redis-queue:6379",
+        "REDIS_SOCKETIO": "redis://redis-queue:6379",
+        "SOCKETIO_PORT": "9000",
+    }
+    result = standin_bench("bash", str(SCRIPTS / "configurator.sh"), **env)
+    assert result.returncode == 0, result.stderr
+    sites = standin_bench.bench_dir / "sites"
+    assert (sites / "apps.txt").read_text().split() == ["erpnext", "frappe"]
+    common = _json(sites / "common_site_config.json")
+    assert common["db_port"] == 3306 and common["socketio_port"] == 9000
+    assert common["redis_cache"] == env["REDIS_CACHE"]
+
+
+# A root password that starts with a dash is still the option's value, as with bench (click).
+NEW_SITE = (
+    *("bench", "new-site", "a.test", "--mariadb-user-host-login-scope=%"),
+    *("--admin-password", "pw", "--db-root-username=root", "--db-root-password", "-root-pw"),
+    *("--install-app", "hrms", "--set-default"),
+)
+
+
+def test_new_site_refuses_an_unconfigured_bench_and_unknown_apps(standin_bench) -> None:
+    unconfigured = standin_bench(*NEW_SITE)
+    assert unconfigured.returncode == 1 and "no db_host" in unconfigured.stderr
+    sites = standin_bench.bench_dir / "sites"
+    (sites / "common_site_config.json").write_text('{"db_host": "mariadb"}')
+    (sites / "apps.txt").write_text("frappe\nerpnext\n")
+    unknown = standin_bench(*NEW_SITE)
+    assert unknown.returncode == 1 and "hrms not in sites/apps.txt" in unknown.stderr
+    assert not (sites / "a.test").exists()
+    no_password = standin_bench(*NEW_SITE[:4], "--db-root-password", "-root-pw")
+    assert no_password.returncode == 2 and "--admin-password" in no_password.stderr
+
+
+def test_migrate_fails_for_a_missing_site_and_on_request(standin_bench) -> None:
+    assert standin_bench("bench", "--site", "a.test", "migrate").returncode == 1
+    sites = standin_bench.bench_dir / "sites"
+    (sites / "a.test").mkdir()
+    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
+    failed = standin_bench("bench", "--site", "all", "migrate", STANDIN_FAIL_MIGRATE="yes")
+    assert failed.returncode == 1 and "simulated failure" in failed.stderr
+    assert failed.stdout == "Migrating a.test\n"

@@ -7,17 +7,27 @@ needs (e.g. "the app runs v2") instead of trusting the test before it, and the d
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
 from images.build import APP_REPOSITORY, BROKEN_VERSION
-from images.standin import answers
-from tests.live.deployment import PROBE, PROBE_NETWORK, DevDeployment
+from images.standin import INSTALLED_APPS_TABLE, MIGRATIONS_TABLE, admin_password_hash, answers
+from tests.live.deployment import (
+    PROBE,
+    PROBE_NETWORK,
+    SITE,
+    SITES_PATH,
+    DevDeployment,
+    JobRun,
+    SiteJobCommand,
+)
 from tests.live.swarm import (
     ServiceState,
     docker,
+    docker_ok,
     exec_in,
     inspect,
     service_image,
@@ -74,6 +84,69 @@ def timed_rollout(dev: DevDeployment, tag: str) -> tuple[float, dict[str, Servic
     return round(time.monotonic() - started, 1), states
 
 
+# --- the site and the program's site jobs ------------------------------------------------------
+
+
+def backend_container(dev: DevDeployment) -> str:
+    return the_task(dev.service(dev.app_stack, "backend")).container_id
+
+
+def sites_file(dev: DevDeployment, path: str) -> str:
+    """A file of the sites volume, read in the backend's container."""
+    result = exec_in(backend_container(dev), "cat", f"{SITES_PATH}/{path}")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def site_config(dev: DevDeployment) -> dict[str, Any]:
+    return json.loads(sites_file(dev, f"{SITE}/site_config.json"))
+
+
+def set_site_config(dev: DevDeployment, key: str, value: int) -> None:
+    bench = ["bench", "--site", SITE, "set-config", "-p", key, str(value)]
+    result = exec_in(backend_container(dev), *bench)
+    assert result.returncode == 0, result.stderr
+
+
+def sql(dev: DevDeployment, query: str) -> list[list[str]]:
+    """Rows of a query as root, in MariaDB's container with the password from its secret file."""
+    login = 'MYSQL_PWD=$(<"$MARIADB_ROOT_PASSWORD_FILE") exec mariadb -uroot -N -B -e "$0"'
+    result = exec_in(the_task(mariadb(dev)).container_id, "bash", "-c", login, query)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.splitlines()]
+
+
+def migrations(dev: DevDeployment) -> list[str]:
+    """The image versions ``bench migrate`` ran with on the site, oldest first."""
+    database = site_config(dev)["db_name"]
+    rows = sql(dev, f"SELECT version FROM `{database}`.`{MIGRATIONS_TABLE}` ORDER BY name")
+    return [version for (version,) in rows]
+
+
+def job_services() -> list[str]:
+    return [
+        name for name in docker("service", "ls", "--format", "{{.Name}}").split() if "-job-" in name
+    ]
+
+
+def job_env(job: SiteJobCommand) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in job.environment["JOB_ENV"].splitlines())
+
+
+def assert_completed(job: SiteJobCommand, run: JobRun) -> None:
+    assert run.returncode == 0, f"{job.name}: {run.stderr}"
+    assert run.stdout.splitlines()[-1] == f"job {job.job_name} completed", run.stdout
+
+
+def assert_failed(job_name: str, run: JobRun) -> str:
+    """The runner failed the job; returns its stderr's last line (`job <name> failed: ...`)."""
+    assert run.returncode == 1, f"exit {run.returncode}: {run.stderr}"
+    last = run.stderr.splitlines()[-1]
+    assert last.startswith(f"job {job_name} failed: "), run.stderr
+    assert not docker_ok("service", "inspect", job_name), f"{job_name} was left behind"
+    return last
+
+
 def test_dev_stack_deploys_and_converges(dev: DevDeployment, live_report: dict[str, Any]) -> None:
     for stack in (dev.data_stack, dev.app_stack):
         deployed = set(docker("stack", "services", "--format", "{{.Name}}", stack).split())
@@ -85,6 +158,102 @@ def test_dev_stack_deploys_and_converges(dev: DevDeployment, live_report: dict[s
             assert all(task.health == "healthy" for task in state.tasks), state.describe()
     assert served_version(dev) == "v1"
     print(f"dev converged from nothing in {dev.converge_seconds}")
+
+
+def test_site_jobs_ran_in_order_on_the_swarm(
+    dev: DevDeployment, live_report: dict[str, Any]
+) -> None:
+    first = dev.rendering("v1")
+    live_report["siteJobSeconds"] = {run.name: run.seconds for run in dev.job_runs}
+    assert [run.name for run in dev.job_runs] == [job.name for job in first.jobs]
+    assert [job.name for job in first.jobs] == [
+        "jobs-configurator",
+        "jobs-create-site",
+        "jobs-migrate",
+    ]
+    for job, run in zip(first.jobs, dev.job_runs, strict=True):
+        assert_completed(job, run)
+
+    # configurator: the bench points at this stack's services, numbers as numbers (-gp).
+    configured = job_env(first.job("configurator"))
+    common = json.loads(sites_file(dev, "common_site_config.json"))
+    assert common == {
+        "db_host": configured["DB_HOST"],
+        "db_port": int(configured["DB_PORT"]),
+        "redis_cache": configured["REDIS_CACHE"],
+        "redis_queue": configured["REDIS_QUEUE"],
+        "redis_socketio": configured["REDIS_SOCKETIO"],
+        "socketio_port": int(configured["SOCKETIO_PORT"]),
+        "default_site": SITE,  # create-site's --set-default
+    }
+    assert sites_file(dev, "apps.txt").split() == ["erpnext", "frappe"]
+
+    # create-site: the database user at the login scope, the Administrator's password from the
+    # admin secret, the apps from the stack's config.
+    creation = job_env(first.job("create-site"))
+    assert creation["SITE_NAME"] == SITE
+    config = site_config(dev)
+    database = config["db_name"]
+    assert sql(dev, f"SELECT Host FROM mysql.user WHERE User = '{database}'") == [["%"]]
+    (stored,) = sql(
+        dev,
+        f"SELECT password FROM `{database}`.`__Auth` "
+        "WHERE doctype = 'User' AND name = 'Administrator' AND fieldname = 'password'",
+    )
+    salt = stored[0].split("$")[2]
+    assert stored[0] == admin_password_hash(dev.admin_password, salt)
+    installed = sql(dev, f"SELECT app_name FROM `{database}`.`{INSTALLED_APPS_TABLE}` ORDER BY idx")
+    assert [app for (app,) in installed] == ["frappe", *creation["INSTALL_APPS"].split()]
+
+    # migrate: one migration with v1, inside maintenance mode, and the modes given back.
+    assert migrations(dev) == ["v1"]
+    migrate_log = dev.job_runs[-1].stdout
+    assert f"site {SITE}: maintenance_mode 1, pause_scheduler 1 (were: 0 0)" in migrate_log
+    assert f"site {SITE}: maintenance_mode 0, pause_scheduler 0 (restored)" in migrate_log
+    assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 0)
+    assert job_services() == []
+
+
+def test_create_site_again_is_a_no_op(dev: DevDeployment) -> None:
+    before = site_config(dev)
+    job = dev.rendering("v1").job("create-site")
+    run = job.run()
+    assert_completed(job, run)
+    assert f"site {SITE} exists, nothing to do" in run.stdout
+    assert site_config(dev) == before
+    assert job_services() == []
+
+
+def test_failing_job_fails_the_runner(dev: DevDeployment) -> None:
+    """151 lines of output, then exit 3: the runner exits 1 with the log's last 100 lines."""
+    job = dev.rendering("v1").job("configurator")
+    name = f"{dev.app_stack}-job-live-failure"
+    # One stream only: Swarm's log interleaves stdout and stderr in no fixed order.
+    script = 'for i in $(seq 1 150); do echo "line $i"; done; echo "giving up"; exit 3'
+    run = job.run(JOB_NAME=name, JOB_SCRIPT=script)
+    last = assert_failed(name, run)
+    assert "(3)" in last, last  # the task's error names the exit code
+    lines = run.stderr.splitlines()
+    assert {"line 52", "line 150", "giving up"} <= set(lines)
+    assert "line 51" not in lines, "more than JOB_LOG_TAIL (100) lines of log"
+
+
+def test_failed_migration_gives_the_sites_their_modes_back(dev: DevDeployment) -> None:
+    """migrate.sh on the swarm, its `bench migrate` failing: the job fails the runner, and the
+    site gets its previous maintenance_mode / pause_scheduler back (here a paused scheduler)."""
+    job = dev.rendering("v1").job("migrate")
+    before = migrations(dev)
+    set_site_config(dev, "pause_scheduler", 1)
+    try:
+        run = job.run(JOB_ENV="STANDIN_FAIL_MIGRATE=yes")
+        assert_failed(job.job_name, run)
+        assert "migrate: ERROR: migration failed with status 1" in run.stderr
+        assert f"site {SITE}: maintenance_mode 0, pause_scheduler 1 (restored)" in run.stderr
+        config = site_config(dev)
+        assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
+        assert migrations(dev) == before
+    finally:
+        set_site_config(dev, "pause_scheduler", 0)
 
 
 def answers_from(container_id: str, protocol: str, host: str, port: int) -> bool:
@@ -160,6 +329,26 @@ def test_data_survives_app_rollout(dev: DevDeployment, live_report: dict[str, An
     ), "the MariaDB task was restarted by an app rollout"
     assert {name: service_state(name).version for name in data_versions} == data_versions
     live_report["rolloutV1toV2Seconds"] = seconds
+
+
+def test_a_new_image_runs_migrate_again(dev: DevDeployment) -> None:
+    """Rendering v2 changes migrate's inputs (pulumi-command replaces it: it runs), not
+    create-site's (its image is ignored); the v2 migration is recorded with v2."""
+    first, second = dev.rendering("v1"), dev.rendering("v2")
+    changed = {
+        job.name: {k for k in job.environment if job.environment[k] != other.environment[k]}
+        for job, other in zip(first.jobs, second.jobs, strict=True)
+    }
+    assert changed == {name: {"JOB_IMAGE"} for name in changed}
+    assert second.job("migrate").environment["JOB_IMAGE"].endswith(":v2")
+    assert "environment.JOB_IMAGE" not in second.job("migrate").ignore_changes
+    assert "environment.JOB_IMAGE" in second.job("create-site").ignore_changes
+    before = migrations(dev)
+    migrate = second.job("migrate")
+    assert_completed(migrate, migrate.run())
+    assert migrations(dev) == [*before, "v2"]
+    config = site_config(dev)
+    assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 0)
 
 
 def test_zero_downtime_rollout(dev: DevDeployment, live_report: dict[str, Any]) -> None:
