@@ -51,7 +51,7 @@ def _env(swarm: FakeBin, tmp_path: Path, states: list[str], **extra: str) -> dic
         FAKE_STATE_DIR=str(tmp_path / "state"),
         FAKE_TASK_STATES=str(tmp_path / "states"),
         FAKE_JOB_LOG="Migrating brandclub.com\nDone",
-        JOB_NAME="brandclub-dev_job-migrate",
+        JOB_NAME="brandclub-dev-job-migrate",
         JOB_IMAGE="ghcr.io/brand-club/brandclub@sha256:abc",
         JOB_NETWORKS="brandclub-dev_internal brandclub-dev-mariadb",
         JOB_MOUNTS="\n".join(MOUNTS) + "\n",
@@ -77,7 +77,9 @@ EXPECTED_CREATE = [
     "--restart-condition",
     "none",
     "--name",
-    "brandclub-dev_job-migrate",
+    "brandclub-dev-job-migrate",
+    "--container-label",
+    "brandclub.site-job=brandclub-dev-job-migrate",
     "--network",
     "brandclub-dev_internal",
     "--network",
@@ -124,13 +126,13 @@ def test_a_completed_job_prints_its_log_and_is_removed(swarm: FakeBin, tmp_path:
         "--no-task-ids",
         "--tail",
         "100",
-        "brandclub-dev_job-migrate",
+        "brandclub-dev-job-migrate",
     ]
     assert swarm.calls("docker")[2][3:] == [
         "--no-trunc",
         "--format",
         "{{.CurrentState}}|{{.Error}}",
-        "brandclub-dev_job-migrate",
+        "brandclub-dev-job-migrate",
     ]
     assert "Migrating brandclub.com\nDone\nstderr of the job\n" in result.stdout
     assert "failed" not in result.stdout + result.stderr
@@ -145,7 +147,7 @@ def test_a_leftover_service_is_removed_before_the_job_starts(
 
     assert result.returncode == 0, result.stderr
     assert _subcommands(swarm)[:3] == ["service inspect", "service rm", "service create"]
-    assert "removing leftover service brandclub-dev_job-migrate" in result.stdout
+    assert "removing leftover service brandclub-dev-job-migrate" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -166,7 +168,7 @@ def test_a_failed_job_shows_its_log_and_why_on_stderr(
     assert result.returncode == 1
     word = state.split()[0]
     last_line = result.stderr.splitlines()[-1]
-    assert last_line == f"job brandclub-dev_job-migrate failed: {word} {error}".rstrip()
+    assert last_line == f"job brandclub-dev-job-migrate failed: {word} {error}".rstrip()
     assert "Migrating brandclub.com\nDone\n" in result.stderr
     assert "Migrating" not in result.stdout
     assert _subcommands(swarm)[-3:] == ["service logs", "service inspect", "service rm"]
@@ -180,7 +182,7 @@ def test_a_job_past_its_timeout_fails_and_is_removed(swarm: FakeBin, tmp_path: P
     assert result.returncode == 1
     assert 1 <= time.monotonic() - started < 5
     assert result.stderr.splitlines()[-1] == (
-        "job brandclub-dev_job-migrate failed: timed out after 1s (last state: Running)"
+        "job brandclub-dev-job-migrate failed: timed out after 1s (last state: Running)"
     )
     assert swarm.calls("docker")[-3][5:7] == ["--tail", "20"]
     assert _subcommands(swarm)[-2:] == ["service inspect", "service rm"]
@@ -195,7 +197,7 @@ def test_a_service_that_cannot_be_created_fails_clearly(swarm: FakeBin, tmp_path
     assert result.returncode == 1
     assert "secret not found: brandclub-dev" in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        "job brandclub-dev_job-migrate failed: could not create the service"
+        "job brandclub-dev-job-migrate failed: could not create the service"
     )
     assert "service ps" not in _subcommands(swarm)
 
@@ -223,7 +225,9 @@ def test_optional_lists_may_be_empty_and_constraints_are_passed(
         "--restart-condition",
         "none",
         "--name",
-        "brandclub-dev_job-migrate",
+        "brandclub-dev-job-migrate",
+        "--container-label",
+        "brandclub.site-job=brandclub-dev-job-migrate",
         "--constraint",
         "node.role == manager",
         "--constraint",

@@ -5,7 +5,7 @@
 # removes the service again.
 #
 # Environment:
-#   JOB_NAME          service name, e.g. brandclub-dev_job-migrate          (required)
+#   JOB_NAME          service name, e.g. brandclub-dev-job-migrate          (required)
 #   JOB_IMAGE         image to run                                          (required)
 #   JOB_SCRIPT        bash text run in the container as `bash -c "$JOB_SCRIPT"` (required)
 #   JOB_NETWORKS      space-separated network names
@@ -34,8 +34,11 @@ done
 [[ $JOB_LOG_TAIL =~ ^[0-9]+$ ]] || fail "JOB_LOG_TAIL must be a number of lines"
 [[ $JOB_POLL_INTERVAL =~ ^[0-9]+([.][0-9]+)?$ ]] || fail "JOB_POLL_INTERVAL must be seconds"
 
+# Docker 20.10 leaves a job's exited container behind when the service is removed; the label
+# lets an operator clear them: docker container prune --filter label=brandclub.site-job
 create_args=(
   --detach --mode replicated-job --restart-condition none --name "$JOB_NAME"
+  --container-label "brandclub.site-job=$JOB_NAME"
 )
 
 # Appends `FLAG VALUE` for every non-empty line of a newline-separated list.

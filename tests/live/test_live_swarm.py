@@ -173,6 +173,18 @@ def test_site_jobs_ran_in_order_on_the_swarm(
     ]
     for job, run in zip(first.jobs, dev.job_runs, strict=True):
         assert_completed(job, run)
+    # Each job's exited container stays on the node, labelled so operators can prune them.
+    labelled = docker(
+        "ps",
+        "-a",
+        "--filter",
+        "label=brandclub.site-job",
+        "--format",
+        '{{.Label "brandclub.site-job"}}',
+    ).split()
+    assert {f"{dev.app_stack}-job-{n}" for n in ("configurator", "create-site", "migrate")} <= set(
+        labelled
+    )
 
     # configurator: the bench points at this stack's services, numbers as numbers (-gp).
     configured = job_env(first.job("configurator"))
