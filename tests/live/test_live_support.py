@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import render
 from images import build
 from images.standin import answers
 from tests.live import swarm
@@ -234,15 +235,9 @@ def test_set_config_writes_common_and_site_configs(standin_bench) -> None:
 
 
 def test_the_configurator_script_configures_the_standin_bench(standin_bench) -> None:
-    """The real configurator.sh against the stand-in: what the live tier's first job does."""
-    env = {
-        "DB_HOST": "mariadb",
-        "DB_PORT": "3306",
-        "REDIS_CACHE": "redis://redis-cache:6379",
-        "REDIS_QUEUE": "redis://redis-queue:6379",
-        "REDIS_SOCKETIO": "redis://redis-queue:6379",
-        "SOCKETIO_PORT": "9000",
-    }
+    """The real configurator.sh against the stand-in, with what the program hands it."""
+    configurator = render("dev").named("jobs-configurator").inputs["environment"]
+    env = dict(line.split("=", 1) for line in configurator["JOB_ENV"].splitlines())
     result = standin_bench("bash", str(SCRIPTS / "configurator.sh"), **env)
     assert result.returncode == 0, result.stderr
     sites = standin_bench.bench_dir / "sites"
