@@ -147,12 +147,15 @@ class DataLayer(pulumi.ComponentResource):
         }
 
     def _root_password(self, name: str, opts: pulumi.ResourceOptions) -> docker.Secret:
+        # Never protected: it holds no data (the value is in the stack config), and a rotation
+        # replaces it, which protect would refuse.
+        replaceable = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False))
         return rotating_secret(
             f"{name}-mariadb-root-password",
             self._names.secret("mariadb-root-password"),
             self._args.db_root_password,
             self._label_values(),
-            opts,
+            replaceable,
         )
 
     def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:

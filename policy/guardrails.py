@@ -123,7 +123,9 @@ def _prod_replicas(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 
 def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in (SERVICE, NETWORK, VOLUME, SECRET):
+    # Docker secrets are not data: their values live in the stack config, and a rotation
+    # replaces them, which protect would block.
+    if args.resource_type not in (SERVICE, NETWORK, VOLUME):
         return
     tags = labels(args.props)
     holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME

@@ -151,7 +151,9 @@ def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Renderi
     children = rendered["prod"].children_of(DATA_LAYER)
     assert len(children) == 11  # 2 networks, 5 volumes, 1 secret, 3 services
     for resource in children:
-        assert resource.options["protect"] is True, resource.name
+        # The root-password secret holds no data and must stay replaceable for a rotation.
+        expected_protect = resource.type != "docker:index/secret:Secret"
+        assert resource.options["protect"] is expected_protect, resource.name
         expected_retain = True if resource.type == "docker:index/volume:Volume" else None
         assert resource.options["retainOnDelete"] is expected_retain, resource.name
 

@@ -309,7 +309,6 @@ def test_single_replicas_are_fine_outside_prod(rendered: dict[str, Rendering]) -
         "data-mariadb-volume",
         "data-mariadb",
         "data-database-network",
-        "data-mariadb-root-password",
         "data-sites-volume",
     ],
 )
@@ -317,6 +316,12 @@ def test_unprotected_prod_data_violates(rendered: dict[str, Rendering], resource
     found = violations("prod-data-protected", rendered["prod"], protect={resource: False})
     assert [name for name, _ in found] == [resource]
     assert found[0][1].endswith(f"{resource} holds prod data and is not protected")
+
+
+def test_an_unprotected_secret_is_allowed_in_prod(rendered: dict[str, Rendering]) -> None:
+    # Secrets hold no data and a rotation must replace them.
+    assert rendered["prod"].named("data-mariadb-root-password").options["protect"] is False
+    assert violations("prod-data-protected", rendered["prod"]) == []
 
 
 def test_unprotected_data_is_allowed_outside_prod(rendered: dict[str, Rendering]) -> None:
