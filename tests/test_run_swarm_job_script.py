@@ -67,10 +67,8 @@ def _subcommands(swarm: FakeBin) -> list[str]:
     return [" ".join(call[1:3]) for call in swarm.calls("docker")]
 
 
-EXPECTED_CREATE = [
-    "docker",
-    "service",
-    "create",
+# Every job service: one-shot, never restarted, named and labelled for clean-up.
+CREATE_HEAD = [
     "--detach",
     "--mode",
     "replicated-job",
@@ -80,6 +78,19 @@ EXPECTED_CREATE = [
     "brandclub-dev-job-migrate",
     "--container-label",
     "brandclub.site-job=brandclub-dev-job-migrate",
+]
+CREATE_TAIL = [
+    "--with-registry-auth",
+    "ghcr.io/brand-club/brandclub@sha256:abc",
+    "bash",
+    "-c",
+    JOB_SCRIPT,
+]
+EXPECTED_CREATE = [
+    "docker",
+    "service",
+    "create",
+    *CREATE_HEAD,
     "--network",
     "brandclub-dev_internal",
     "--network",
@@ -94,11 +105,7 @@ EXPECTED_CREATE = [
     "DB_HOST=mariadb",
     "--env",
     "DB_PORT=3306",
-    "--with-registry-auth",
-    "ghcr.io/brand-club/brandclub@sha256:abc",
-    "bash",
-    "-c",
-    JOB_SCRIPT,
+    *CREATE_TAIL,
 ]
 
 
@@ -219,24 +226,12 @@ def test_optional_lists_may_be_empty_and_constraints_are_passed(
 
     assert result.returncode == 0, result.stderr
     assert swarm.calls("docker")[1][3:] == [
-        "--detach",
-        "--mode",
-        "replicated-job",
-        "--restart-condition",
-        "none",
-        "--name",
-        "brandclub-dev-job-migrate",
-        "--container-label",
-        "brandclub.site-job=brandclub-dev-job-migrate",
+        *CREATE_HEAD,
         "--constraint",
         "node.role == manager",
         "--constraint",
         "node.labels.db == true",
-        "--with-registry-auth",
-        "ghcr.io/brand-club/brandclub@sha256:abc",
-        "bash",
-        "-c",
-        JOB_SCRIPT,
+        *CREATE_TAIL,
     ]
 
 
