@@ -4,8 +4,9 @@ Runs the real Pulumi program offline under mocks with the stack's config (no Pul
 swarm) and writes ``OUT/<stack>/<swarm stack>.yml`` for ``docker stack deploy``.
 
 Secret config values come from environment variables (``BRANDCLUB_DB_ROOT_PASSWORD`` for
-``brandclub:dbRootPassword``); they are never written, but Docker secret names end in a
-fingerprint of their value, so only the real values give the names ``pulumi up`` gives.
+``brandclub:dbRootPassword``, ``BRANDCLUB_SECRET_NAME_KEY`` for ``brandclub:secretNameKey``);
+they are never written, but Docker secret names end in a fingerprint of their value keyed by the
+secret name key, so only the real values give the names ``pulumi up`` gives.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from brandclub.offline import STACKS, deep_merge
 from components.config import NAMESPACE
 from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
 
-# Stands in for a secret not in the environment; any value renders, none is ever written.
-PLACEHOLDER = "not-exported-placeholder"
+# Stand in for a secret not in the environment; they pass the program's checks (password
+# strength, key length) and are never written.
+PLACEHOLDER = "Not-Exported-Placeholder-0"
+PLACEHOLDERS = {"secretNameKey": "not-exported-placeholder-secret-name-key"}
 
 
 class UsageError(Exception):
@@ -78,7 +81,7 @@ def secrets_from_environment(environ: dict[str, str]) -> tuple[dict[str, str], l
         if value:
             secrets[f"{NAMESPACE}:{key}"] = value
         elif key in SECRET_KEYS:
-            secrets[f"{NAMESPACE}:{key}"] = PLACEHOLDER
+            secrets[f"{NAMESPACE}:{key}"] = PLACEHOLDERS.get(key, PLACEHOLDER)
             placeholders.append(key)
     return secrets, placeholders
 

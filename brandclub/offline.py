@@ -35,10 +35,12 @@ if str(REPO) not in sys.path:
 STACKS = ("dev", "staging", "prod")
 TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
 TEST_ADMIN_PASSWORD = "admin-pw-Kx3?unit-test"
+TEST_SECRET_NAME_KEY = "unit-test-secret-name-key-0123456789abcdef"
 # Stand-ins for the stack's encrypted secrets: an offline rendering never sees real ones.
 TEST_SECRETS = {
     "brandclub:dbRootPassword": TEST_ROOT_PASSWORD,
     "brandclub:adminPassword": TEST_ADMIN_PASSWORD,
+    "brandclub:secretNameKey": TEST_SECRET_NAME_KEY,
 }
 
 

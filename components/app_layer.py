@@ -100,6 +100,7 @@ class AppLayer(pulumi.ComponentResource):
                 value,
                 self._labels(),
                 opts,
+                name_key=config.secret_name_key.get_secret_value(),
             )
             secrets.append(SecretFile(secret.id, secret.name, path))
         return secrets

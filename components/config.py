@@ -33,6 +33,8 @@ Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 # The branch whose image each environment runs (architecture section 2).
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
+# brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
+SECRET_NAME_KEY_MIN_LENGTH = 32
 
 
 class Violation(NamedTuple):
@@ -458,6 +460,8 @@ class StackConfig(Model):
     # Only during a root password rotation: the password MariaDB still has (README, "Secrets").
     db_root_password_previous: SecretStr | None = None
     admin_password: SecretStr
+    # Keys the fingerprint that ends every Docker secret's name (components/swarm_secrets.py).
+    secret_name_key: SecretStr
     registry_password: SecretStr | None = None
     backup_offsite_secret: SecretStr | None = None
 
@@ -517,6 +521,16 @@ class StackConfig(Model):
                 )
             )
         return broken
+
+    @field_validator("secret_name_key")
+    @classmethod
+    def _long_random_key(cls, key: SecretStr) -> SecretStr:
+        if len(key.get_secret_value()) < SECRET_NAME_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"at least {SECRET_NAME_KEY_MIN_LENGTH} characters of random data, e.g. "
+                "openssl rand -hex 32"
+            )
+        return key
 
     def _missing_secrets(self) -> list[Violation]:
         # Secrets that only some settings need: (key, value, needed, because).

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from components.config import ENVIRONMENTS, NAMESPACE, RuleViolationError, StackConfig
 
 # Keys that must be encrypted stack secrets; their values are never echoed in errors.
-SECRET_KEYS = ("dbRootPassword", "adminPassword")
+SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")
 # Secrets that only some settings need (the model says which); encrypted when present.
 OPTIONAL_SECRET_KEYS = ("dbRootPasswordPrevious", "registryPassword", "backupOffsiteSecret")
 

@@ -64,6 +64,8 @@ class DataLayerArgs:
     mariadb_image: str
     redis_image: str
     db_root_password: str
+    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    secret_name_key: str
     protection: DataProtection
     placement: tuple[str, ...]
     endpoint_mode: str
@@ -80,6 +82,7 @@ class DataLayerArgs:
             mariadb_image=config.mariadb_image,
             redis_image=config.images.redis,
             db_root_password=config.db_root_password.get_secret_value(),
+            secret_name_key=config.secret_name_key.get_secret_value(),
             protection=config.data_protection,
             placement=tuple(config.placement.data),
             endpoint_mode=config.endpoint_mode,
@@ -156,6 +159,7 @@ class DataLayer(pulumi.ComponentResource):
             self._args.db_root_password,
             self._label_values(),
             replaceable,
+            name_key=self._args.secret_name_key,
         )
 
     def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:

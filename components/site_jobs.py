@@ -92,9 +92,15 @@ class SiteJobs(pulumi.ComponentResource):
             if config.db_root_password_previous
             else None,
         }
+        name_key = config.secret_name_key.get_secret_value()
         secrets: dict[SecretRole, docker.Secret] = {
             role: rotating_secret(
-                f"{name}-{role}", f"{names.app_stack}-{role}", value, labels, opts
+                f"{name}-{role}",
+                f"{names.app_stack}-{role}",
+                value,
+                labels,
+                opts,
+                name_key=name_key,
             )
             for role, value in values.items()
             if value is not None

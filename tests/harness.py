@@ -17,6 +17,7 @@ from brandclub.offline import (  # noqa: F401 - re-exported for the tests
     STACKS,
     TEST_ADMIN_PASSWORD,
     TEST_ROOT_PASSWORD,
+    TEST_SECRET_NAME_KEY,
     TEST_SECRETS,
     Registered,
     Rendering,

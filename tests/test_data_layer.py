@@ -13,6 +13,7 @@ from harness import (
     SECRET_MARK,
     SECRET_SIG,
     TEST_ROOT_PASSWORD,
+    TEST_SECRET_NAME_KEY,
     Rendering,
     find_plain_secret,
     render,
@@ -109,9 +110,8 @@ def test_root_password_is_a_docker_secret_never_an_environment_variable(
         r for r in rendering.children_of(DATA_LAYER) if r.type == "docker:index/secret:Secret"
     ]
     base_name = f"brandclub-db-{stack}-mariadb-root-password"
-    assert (
-        secret.inputs["name"] == f"{base_name}-{secret_fingerprint(base_name, TEST_ROOT_PASSWORD)}"
-    )
+    fingerprint = secret_fingerprint(TEST_SECRET_NAME_KEY, base_name, TEST_ROOT_PASSWORD)
+    assert secret.inputs["name"] == f"{base_name}-{fingerprint}"
     assert secret_mount["secretId"] == f"{secret.inputs['name']}-id"
     # The data input reaches the engine wrapped as a secret, so state and previews mask it.
     assert secret.raw_inputs["data"][SECRET_SIG] == SECRET_MARK

@@ -29,6 +29,7 @@ from harness import REPO, STACKS, Registered, Rendering, render, stack_file_conf
 SECRETS = {
     "brandclub:dbRootPassword": "Export-Root-9c1f!never-in-files",
     "brandclub:adminPassword": "Export-Admin-4e7d!never-in-files",
+    "brandclub:secretNameKey": "export-secret-name-key-5a0b6c1d7e2f8a3b",
 }
 NAMESPACE = "com.docker.stack.namespace"
 SERVICE = "docker:index/service:Service"
@@ -579,7 +580,11 @@ def test_an_untranslated_docker_resource_type_fails(exported: dict[str, Exported
 # --- the command line ----------------------------------------------------------------------
 
 
-SECRET_VARIABLES = ("BRANDCLUB_DB_ROOT_PASSWORD", "BRANDCLUB_ADMIN_PASSWORD")
+SECRET_VARIABLES = (
+    "BRANDCLUB_DB_ROOT_PASSWORD",
+    "BRANDCLUB_ADMIN_PASSWORD",
+    "BRANDCLUB_SECRET_NAME_KEY",
+)
 
 
 def _cli(

@@ -21,6 +21,7 @@ ALL_SECRETS = {
     "brandclub:adminPassword": "admin-Zq8-first",
     "brandclub:registryPassword": "ghp-Zq8-registry",
     "brandclub:backupOffsiteSecret": "s3-Zq8-secret-key",
+    "brandclub:secretNameKey": "secrets-test-name-key-7f3e9a1c5b2d8e4f",
 }
 EVERYTHING_ON = {
     "brandclub:registry": {"username": "deploy-bot"},
@@ -199,3 +200,63 @@ def test_frappe_may_not_prune_backups_before_the_retention_does() -> None:
     error, _ = render_error("prod", {"brandclub:backup": {"keepBackupsForHours": 24}})
     [problem] = [p for p in error.problems if p.key == "brandclub:backup.keepBackupsForHours"]
     assert "168" in problem.expected
+
+
+# --- The secret name key ----------------------------------------------------------------------
+
+NAME_KEY = "brandclub:secretNameKey"
+
+
+def test_secret_names_are_keyed_by_the_stacks_secret_name_key(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Same password, another key: every Docker secret gets another name. Without the key a
+    name cannot be used to test password guesses."""
+    before = _secrets_by_name(rendered["prod"])
+    after = _secrets_by_name(_rotated(NAME_KEY, "another-name-key-0f1e2d3c4b5a69788796a5b4"))
+    assert before.keys() == after.keys()
+    for name in before:
+        assert before[name] != after[name], name
+        assert before[name].rsplit("-", 1)[0] == after[name].rsplit("-", 1)[0], name
+
+
+def test_the_fingerprint_is_an_hmac_of_purpose_and_value() -> None:
+    import hashlib
+    import hmac
+
+    from components.swarm_secrets import secret_fingerprint
+
+    expected = hmac.new(b"k" * 32, b"purpose\0value", hashlib.sha256).hexdigest()[:10]
+    assert secret_fingerprint("k" * 32, "purpose", "value") == expected
+    # The separator keeps purpose and value apart.
+    assert secret_fingerprint("k" * 32, "a-b", "c") != secret_fingerprint("k" * 32, "a-", "bc")
+
+
+def test_a_missing_secret_name_key_says_how_to_make_one() -> None:
+    secrets = {k: v for k, v in TEST_SECRETS.items() if k != NAME_KEY}
+    error, registered = render_error("dev", secrets=secrets)
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == NAME_KEY]
+    assert problem.found == "nothing"
+    assert f"pulumi config set --secret {NAME_KEY} <value> --stack dev" in problem.expected
+
+
+@pytest.mark.parametrize("key", ["", "short-key", "x" * 31])
+def test_a_short_secret_name_key_is_refused_unechoed(key: str) -> None:
+    error, registered = render_error("dev", secrets={**TEST_SECRETS, NAME_KEY: key})
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == NAME_KEY]
+    if key:
+        assert "at least 32 characters" in problem.expected
+        assert "openssl rand -hex 32" in problem.expected
+        assert key not in str(error)
+
+
+def test_the_secret_name_key_must_be_encrypted() -> None:
+    secrets = {k: v for k, v in TEST_SECRETS.items() if k != NAME_KEY}
+    key = "plain-text-name-key-0123456789abcdef"
+    error, registered = render_error("dev", {NAME_KEY: key}, secrets=secrets)
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == NAME_KEY]
+    assert "encrypted secret" in problem.expected
+    assert key not in str(error)

@@ -209,6 +209,7 @@ class DevDeployment:
     # Quotes and shell characters on purpose: the entrypoint and the jobs must pass them intact.
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(18) + "'!$\\")
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12) + ' "$`x')
+    secret_name_key: str = field(default_factory=lambda: secrets.token_hex(32))
 
     @property
     def secret_values(self) -> dict[str, str]:
@@ -216,6 +217,7 @@ class DevDeployment:
         return {
             "brandclub:dbRootPassword": self.root_password,
             "brandclub:adminPassword": self.admin_password,
+            "brandclub:secretNameKey": self.secret_name_key,
         }
 
     def rendering(self, image_tag: str) -> Rendered:
