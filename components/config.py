@@ -35,6 +35,10 @@ ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
 # brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
 SECRET_NAME_KEY_MIN_LENGTH = 32
+# dbRootPassword / adminPassword: length and character classes (README, "Secrets").
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MIN_CLASSES = 3
+_CHARACTER_CLASSES = (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
 
 
 class Violation(NamedTuple):
@@ -521,6 +525,20 @@ class StackConfig(Model):
                 )
             )
         return broken
+
+    @field_validator("db_root_password", "admin_password")
+    @classmethod
+    def _strong_password(cls, password: SecretStr) -> SecretStr:
+        # The message must never contain the password: it ends up in CI logs.
+        text = password.get_secret_value()
+        classes = sum(bool(re.search(pattern, text)) for pattern in _CHARACTER_CLASSES)
+        if len(text) < PASSWORD_MIN_LENGTH or classes < PASSWORD_MIN_CLASSES:
+            raise ValueError(
+                f"a strong password: at least {PASSWORD_MIN_LENGTH} characters and "
+                f"{PASSWORD_MIN_CLASSES} of the 4 character classes (lower case, upper case, "
+                "digits, other characters); generate one with: openssl rand -base64 24"
+            )
+        return password
 
     @field_validator("secret_name_key")
     @classmethod

@@ -363,7 +363,7 @@ def test_secret_under_mistyped_key_is_not_echoed() -> None:
 
 def test_secret_that_looks_like_json_is_accepted() -> None:
     # A password is text, whatever characters it starts with.
-    render("dev", secrets={**TEST_SECRETS, "brandclub:dbRootPassword": '{"a": 1}'})
+    render("dev", secrets={**TEST_SECRETS, "brandclub:dbRootPassword": '{"a": 1, "b": "Zq8"}'})
 
 
 # --- 5. Many problems, one error ------------------------------------------------------------
@@ -528,3 +528,36 @@ def test_failure_ratio_must_survive_the_round_trip() -> None:
     [problem] = error.problems
     assert problem.key == "brandclub:rollout.maxFailureRatio"
     assert "multiple of 0.1" in problem.expected
+
+
+# --- 7. Weak passwords ----------------------------------------------------------------------
+
+WEAK_PASSWORDS = [
+    pytest.param(key, password, id=f"{key.split(':')[1]}-{label}")
+    for key in ("brandclub:dbRootPassword", "brandclub:adminPassword")
+    for label, password in (
+        ("Summer2024!", "Summer2024!"),  # 11 characters
+        ("admin", "admin"),
+        ("a", "a"),
+        ("long-lower-only", "correcthorsebatterystaple"),
+        ("two-classes", "correct-horse-battery"),
+    )
+]
+
+
+@pytest.mark.parametrize(("key", "password"), WEAK_PASSWORDS)
+def test_weak_password_is_refused_unechoed(key: str, password: str) -> None:
+    error, registered = render_error("dev", secrets={**TEST_SECRETS, key: password})
+    assert registered == []
+    problem = _problem_at(error, key)
+    assert "at least 12 characters and 3 of the 4 character classes" in problem.expected
+    assert problem.found == "a secret value (not shown)"
+    if len(password) > 3:  # "a" is in any English sentence
+        assert password not in str(error).replace(key, "")
+
+
+@pytest.mark.parametrize(
+    "password", ["Summer2024!x", "correct-horse-7", "CORRECT-HORSE-7", "Zq8" + "x" * 9]
+)
+def test_strong_enough_password_is_accepted(password: str) -> None:
+    render("dev", secrets={**TEST_SECRETS, "brandclub:adminPassword": password})

@@ -208,7 +208,8 @@ class DevDeployment:
     job_runs: list[JobRun] = field(default_factory=list)
     # Quotes and shell characters on purpose: the entrypoint and the jobs must pass them intact.
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(18) + "'!$\\")
-    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12) + ' "$`x')
+    # "xA1": three character classes for sure, whatever the random part (the strength check).
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12) + ' "$`xA1')
     secret_name_key: str = field(default_factory=lambda: secrets.token_hex(32))
 
     @property
