@@ -156,3 +156,38 @@ def test_drift_schedules_cover_every_stack_once() -> None:
     script = "\n".join(step.get("run", "") for step in drift["jobs"]["drift"]["steps"])
     assert 'pulumi refresh --stack "$STACK" --preview-only --expect-no-changes --json' in script
     assert "python -m brandclub.drift" in script
+
+
+# frappe_docker's release workflow (core-build-stable.yml) builds version-15 with this pair;
+# the Containerfile's own defaults are version-16's.
+FRAPPE_TOOLCHAIN = {"version-15": {"PYTHON_VERSION": "3.11.6", "NODE_VERSION": "20.19.2"}}
+# The reviewed frappe_docker commit (its Containerfile takes both as build args).
+FRAPPE_DOCKER_COMMIT = "4b9d35666abd84157ffadbf67558bbd3e1e39de7"
+
+
+def _build_args(step: dict) -> dict[str, str]:
+    lines = [line.strip() for line in step["with"]["build-args"].splitlines() if line.strip()]
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_image_recipe_is_pinned_to_a_reviewed_frappe_docker_commit() -> None:
+    build = workflow("build-image.yml")
+    assert build["env"]["FRAPPE_DOCKER_REF"] == FRAPPE_DOCKER_COMMIT
+    checkout = next(
+        s
+        for s in build["jobs"]["build"]["steps"]
+        if s.get("with", {}).get("repository") == "frappe/frappe_docker"
+    )
+    assert checkout["with"]["ref"] == "${{ env.FRAPPE_DOCKER_REF }}"
+
+
+def test_image_is_built_with_frappe_dockers_python_and_node_for_the_branch() -> None:
+    build = workflow("build-image.yml")
+    env = build["env"]
+    expected = FRAPPE_TOOLCHAIN[env["FRAPPE_BRANCH"]]
+    assert {key: env[key] for key in expected} == expected
+    push = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "push")
+    args = _build_args(push)
+    for key in expected:
+        assert args[key] == f"${{{{ env.{key} }}}}", key
+    assert args["FRAPPE_BRANCH"] == "${{ env.FRAPPE_BRANCH }}"
