@@ -1,6 +1,6 @@
 """Brand Club on Docker Swarm: one environment's data layer, ingress, site jobs and app layer.
 
-Read top to bottom it is the architecture diagram and the rollout sequence: the app image is
+Read top to bottom it is the architecture diagram and the rollout sequence: every image is
 pinned to its digest, the database stack owns the environment's networks and volumes, Traefik
 owns the public network, the site jobs prepare and migrate the site, and only then does the
 application roll out.
@@ -8,25 +8,35 @@ application roll out.
 
 import pulumi
 
-from components.app_image import AppImage, AppImageArgs
 from components.app_layer import AppLayer, AppLayerArgs, AppNetworks, AppVolumes
 from components.config_loader import load_docker_host, load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
+from components.images import Images, ImagesArgs
 from components.naming import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
 from components.site_jobs import JobNetworks, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
 config = load_stack_config()
 
-image = AppImage("image", AppImageArgs.from_config(config))
-data = DataLayer("data", DataLayerArgs.from_config(config))
-ingress = TraefikIngress("ingress", TraefikIngressArgs.from_config(config))
+images = Images("images", ImagesArgs.from_config(config))
+image = images.references["app"]
+data = DataLayer(
+    "data",
+    DataLayerArgs.from_config(
+        config,
+        mariadb_image=images.references["mariadb"],
+        redis_image=images.references["redis"],
+    ),
+)
+ingress = TraefikIngress(
+    "ingress", TraefikIngressArgs.from_config(config, images.references.get("traefik"))
+)
 # Swarm ignores depends_on; these edges are what order a rollout.
 jobs = SiteJobs(
     "jobs",
     SiteJobsArgs(
         config=config,
-        image=image.reference,
+        image=image,
         networks=JobNetworks(
             internal=data.internal_network.name, database=data.database_network.name
         ),
@@ -41,7 +51,8 @@ app = AppLayer(
     "app",
     AppLayerArgs(
         config=config,
-        image=image.reference,
+        image=image,
+        mailpit_image=images.references.get("mailpit"),
         networks=AppNetworks(
             internal=data.internal_network.id,
             database=data.database_network.id,
@@ -54,8 +65,9 @@ app = AppLayer(
 )
 
 pulumi.export("siteUrl", config.site_url)
-pulumi.export("appImage", image.reference)
-pulumi.export("appImageDigest", image.digest)
+pulumi.export("appImage", image)
+pulumi.export("appImageDigest", images.digests["app"])
+pulumi.export("images", images.references)
 pulumi.export("siteJobs", list(jobs.jobs))
 pulumi.export(
     "networks",

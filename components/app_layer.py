@@ -51,12 +51,14 @@ class AppVolumes:
 @dataclass(frozen=True)
 class AppLayerArgs:
     config: StackConfig
-    # The app image by digest (components/app_image.py).
+    # The app image by digest (components/images.py).
     image: pulumi.Input[str]
     networks: AppNetworks
     volumes: AppVolumes
     # Traefik's service-level labels per service name, from the ingress.
     routing_labels: Mapping[str, Mapping[str, str]]
+    # mailpit by digest, where services.mailpit is set.
+    mailpit_image: pulumi.Input[str] | None = None
 
 
 class AppLayer(pulumi.ComponentResource):
@@ -151,7 +153,8 @@ class AppLayer(pulumi.ComponentResource):
         config = self._args.config
         settings = config.services.get(process.service)
         assert settings is not None
-        image = self._args.image if process.runs_frappe else config.images.mailpit
+        image = self._args.image if process.runs_frappe else self._args.mailpit_image
+        assert image is not None, f"{process.service}: no image resolved"
         # Backups are written next to the database volume's node, so follow the data placement.
         constraints = config.placement.data if process.backups_mount else config.placement.app
         return ServiceSpec(

@@ -587,7 +587,7 @@ class StackConfig(Model):
 
     @property
     def app_image(self) -> str:
-        """The app image by tag; the program deploys it by digest (components/app_image.py)."""
+        """The app image by tag; the program deploys it by digest (components/images.py)."""
         return f"{self.images.app}:{self.app_tag}"
 
     @property

@@ -61,8 +61,9 @@ class DataLayerArgs:
     mariadb: MariaDBSettings
     redis_cache: RedisSettings
     redis_queue: RedisSettings
-    mariadb_image: str
-    redis_image: str
+    # By digest (components/images.py).
+    mariadb_image: pulumi.Input[str]
+    redis_image: pulumi.Input[str]
     db_root_password: str
     # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
     secret_name_key: str
@@ -72,15 +73,21 @@ class DataLayerArgs:
     today: date | None = None
 
     @classmethod
-    def from_config(cls, config: StackConfig) -> DataLayerArgs:
+    def from_config(
+        cls,
+        config: StackConfig,
+        *,
+        mariadb_image: pulumi.Input[str],
+        redis_image: pulumi.Input[str],
+    ) -> DataLayerArgs:
         """Only the data-layer keys: no application setting can reach the database."""
         return cls(
             environment=config.environment,
             mariadb=config.mariadb,
             redis_cache=config.redis_cache,
             redis_queue=config.redis_queue,
-            mariadb_image=config.mariadb_image,
-            redis_image=config.images.redis,
+            mariadb_image=mariadb_image,
+            redis_image=redis_image,
             db_root_password=config.db_root_password.get_secret_value(),
             secret_name_key=config.secret_name_key.get_secret_value(),
             protection=config.data_protection,

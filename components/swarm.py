@@ -20,6 +20,17 @@ from components.units import canonical_duration
 
 UpdateOrder = Literal["start-first", "stop-first"]
 
+# Left to the engine on purpose. The Docker provider creates a service with QueryRegistry, so the
+# Docker client fills Placement.Platforms with the image's platforms before the spec is stored,
+# and the provider reads them back (terraform-provider-docker v4.5.0: resourceDockerServiceCreate,
+# flattenTaskPlacement); in its schema `platforms` is Optional without Computed and without diff
+# suppression, so leaving it out would show "platforms removed" on every later preview and update
+# the service. Registering the stored value is not possible: the platforms are the image's, known
+# only to the registry. pulumi-terraform-bridge honours ignoreChanges in Diff by dropping every
+# Terraform attribute diff at or below the ignored path (computeIgnoreChanges in tfbridge/diff.go,
+# processIgnoreChanges in tfshim/sdk-v2), so the stored platforms stay as they are.
+IGNORED_SERVICE_PATHS = ("taskSpec.placement.platforms",)
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -161,9 +172,10 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
             condition="any", delay="5s", window="2m"
         ),
-        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.constraints))
-        if spec.constraints
-        else None,
+        # Always registered, if only with no constraints: the engine resets an ignoreChanges
+        # path from the old inputs and fails "one or more elements of the path are missing" when
+        # an object on the path was registered before and is missing now (PropertyPath.Reset).
+        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.constraints)),
     )
     return docker.ServiceArgs(
         name=spec.name,
@@ -226,7 +238,10 @@ def overlay_network(
 def swarm_service(
     resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions
 ) -> docker.Service:
-    return docker.Service(resource_name, service_args(spec), opts=opts)
+    ignored = pulumi.ResourceOptions(ignore_changes=list(IGNORED_SERVICE_PATHS))
+    return docker.Service(
+        resource_name, service_args(spec), opts=pulumi.ResourceOptions.merge(opts, ignored)
+    )
 
 
 def tcp_probe(host: str, port: int) -> tuple[str, ...]:

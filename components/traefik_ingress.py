@@ -54,12 +54,15 @@ TRAEFIK_RESERVATIONS = Resources(cpus=0.1, memory=64 * 1024**2)
 @dataclass(frozen=True)
 class TraefikIngressArgs:
     settings: IngressSettings
-    traefik_image: str
+    # By digest (components/images.py); None where this stack does not run Traefik.
+    traefik_image: pulumi.Input[str] | None
     endpoint_mode: str
 
     @classmethod
-    def from_config(cls, config: StackConfig) -> TraefikIngressArgs:
-        return cls(config.ingress, config.images.traefik, config.endpoint_mode)
+    def from_config(
+        cls, config: StackConfig, traefik_image: pulumi.Input[str] | None
+    ) -> TraefikIngressArgs:
+        return cls(config.ingress, traefik_image, config.endpoint_mode)
 
 
 class TraefikIngress(pulumi.ComponentResource):
@@ -120,6 +123,7 @@ class TraefikIngress(pulumi.ComponentResource):
     def _traefik(
         self, args: TraefikIngressArgs, public: docker.Network, certificates: docker.Volume
     ) -> ServiceSpec:
+        assert args.traefik_image is not None, "ingress.manage: the images resolve Traefik's"
         return ServiceSpec(
             name=EnvironmentNames.service(TRAEFIK_STACK, "traefik"),
             stack=TRAEFIK_STACK,

@@ -228,12 +228,17 @@ def test_every_image_is_configurable() -> None:
     assert prod.service("brandclub-prod", "backend").container["image"] == pinned(
         "registry.local/brandclub:main"
     )
-    assert prod.service("brandclub-db-prod", "mariadb").container["image"] == "local/mariadb:10.6"
-    assert prod.service("brandclub-db-prod", "redis-queue").container["image"] == (
+    # Every image runs by digest (components/images.py).
+    assert prod.service("brandclub-db-prod", "mariadb").container["image"] == pinned(
+        "local/mariadb:10.6"
+    )
+    assert prod.service("brandclub-db-prod", "redis-queue").container["image"] == pinned(
         "local/redis:test"
     )
-    assert prod.service("traefik", "traefik").container["image"] == "local/traefik:test"
-    assert dev.service("brandclub-dev", "mailpit").container["image"] == "local/mailpit:test"
+    assert prod.service("traefik", "traefik").container["image"] == pinned("local/traefik:test")
+    assert dev.service("brandclub-dev", "mailpit").container["image"] == pinned(
+        "local/mailpit:test"
+    )
     for rendering in (prod, dev):
         for name, service in rendering.services.items():
             assert service.inputs["endpointSpec"]["mode"] == "dnsrr", name

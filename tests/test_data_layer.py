@@ -16,6 +16,7 @@ from harness import (
     TEST_SECRET_NAME_KEY,
     Rendering,
     find_plain_secret,
+    pinned,
     render,
 )
 
@@ -87,7 +88,7 @@ def test_mariadb_gets_frappe_charset_flags_for_its_series() -> None:
 
     newer = render("dev", {"brandclub:mariadb": {"version": "11.8"}})
     mariadb = newer.service("brandclub-db-dev", "mariadb")
-    assert mariadb.container["image"] == "mariadb:11.8"
+    assert mariadb.container["image"] == pinned("mariadb:11.8")
     assert "--character-set-server=utf8mb4" in mariadb.container["args"]
     # 11.x refuses to start with an option it no longer has.
     assert "--skip-innodb-read-only-compressed" not in mariadb.container["args"]

@@ -11,7 +11,7 @@ from components.data_layer import DataLayer, DataLayerArgs
 from harness import REPO, STACKS, Rendering, mock_digest, pinned, render
 
 COMPONENTS = {
-    "brandclub:swarm:AppImage",
+    "brandclub:swarm:Images",
     "brandclub:swarm:DataLayer",
     "brandclub:swarm:SiteJobs",
     "brandclub:swarm:AppLayer",
@@ -66,7 +66,9 @@ def test_a_caller_cannot_reparent_a_components_children() -> None:
         outer = pulumi.ComponentResource("test:index:Outer", "outer")
         DataLayer(
             "data",
-            DataLayerArgs.from_config(config),
+            DataLayerArgs.from_config(
+                config, mariadb_image=config.mariadb_image, redis_image=config.images.redis
+            ),
             opts=pulumi.ResourceOptions(parent=outer),
         )
 

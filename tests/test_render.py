@@ -160,7 +160,8 @@ def _get(document: Any, path: str) -> Any:
 
 
 def _registered_as(kind: str, value: Any) -> Any:
-    if value is None:
+    # An empty list (a service without placement constraints) is no setting: compose omits it.
+    if value is None or value == []:
         return None
     return int(value) if kind in ("cpus", "memory") else COMPARABLE[kind](value)
 
