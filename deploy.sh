@@ -2,7 +2,8 @@
 # One command from a fresh checkout to a deployed environment:
 #   ./deploy.sh dev            set up .venv, then `pulumi up --stack dev`
 #   ./deploy.sh prod preview   set up .venv, then `pulumi preview --stack prod`
-# Further arguments go to pulumi (e.g. ./deploy.sh staging up --yes).
+# Further arguments go to pulumi (e.g. ./deploy.sh staging up --yes). Both run the policy pack
+# (policy/) that CI enforces, so a local deploy passes the same guardrails.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,4 +26,4 @@ if ! command -v pulumi >/dev/null; then
 fi
 
 ./setup.sh
-exec pulumi "$action" --stack "$stack" "$@"
+exec pulumi "$action" --stack "$stack" --policy-pack policy "$@"

@@ -9,6 +9,7 @@ that lists every bad key.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from datetime import date
 from typing import Annotated, Literal, NamedTuple
@@ -76,12 +77,58 @@ def _network(value: str) -> str:
     return value
 
 
+def _private_network(value: str) -> str:
+    # nginx believes X-Forwarded-For from this range: anything wider than a private range
+    # (0.0.0.0/0, a public block) lets a client forge the address Frappe logs and rate-limits.
+    if not ipaddress.ip_network(value).is_private:
+        raise ValueError(
+            "expected a private range such as 10.0.0.0/8 (the overlay network Traefik connects "
+            "from): nginx trusts X-Forwarded-For from it, so a wider range lets any client "
+            "forge its address"
+        )
+    return value
+
+
+# Docker refuses a memory limit under 6 MiB; no node has a terabyte to give one service.
+MEMORY_MIN = 6 * 1024**2
+MEMORY_MAX = 1024**4
+# Docker's smallest CPU limit is 0.01 (10^7 nano-CPUs): below it 1e-10 would round to no limit.
+CPUS_MIN = 0.01
+CPUS_MAX = 64
+
+
+def _memory_bounds(size: int) -> int:
+    if not MEMORY_MIN <= size <= MEMORY_MAX:
+        raise ValueError(
+            f"expected between {format_size(MEMORY_MIN)} (Docker's smallest memory limit) and "
+            f"{format_size(MEMORY_MAX)}"
+        )
+    return size
+
+
+def _cpus_bounds(cpus: float) -> float:
+    if not CPUS_MIN <= cpus <= CPUS_MAX:
+        raise ValueError(
+            f"expected between {CPUS_MIN} (Docker's smallest CPU limit) and {CPUS_MAX} CPUs"
+        )
+    return cpus
+
+
+def _nonzero_nginx_size(value: str) -> str:
+    if int(re.sub(r"[^0-9]", "", value)) == 0:
+        raise ValueError("expected a size above zero: 0 switches nginx's upload limit off")
+    return value
+
+
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
+MemorySize = Annotated[int, BeforeValidator(parse_size), AfterValidator(_memory_bounds)]
+CpuCount = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_cpus_bounds)]
 Duration = Annotated[str, BeforeValidator(parse_duration)]
 Hostname = Annotated[
     str,
     _matching(
-        r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+        # The last label: letters, or an IDN top-level domain in punycode (shop.xn--p1ai).
+        r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{0,58}[a-z0-9])",
         "a lower-case DNS name such as brandclub.com",
     ),
 ]
@@ -106,7 +153,55 @@ RegistryHost = Annotated[
     str, _matching(r"[a-z0-9.-]+(?::[0-9]+)?", "a registry host such as ghcr.io")
 ]
 AppName = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "a Frappe app name such as erpnext")]
-NodePath = Annotated[str, _matching(r"/[^\s]*", "an absolute path on the swarm node")]
+
+# Directories a host path must neither be, nor be inside, nor contain: a container mounts it
+# read-write, and the Docker ones hold every environment's volumes.
+SYSTEM_DIRECTORIES = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib/containerd",
+    "/var/lib/docker",
+    "/var/log",
+    "/var/run",
+)
+# Host paths end up inside `--mount type=bind,source=...` and Compose mounts, where ',' and '='
+# start another option and a newline another mount: only plain path characters.
+_HOST_PATH = re.compile(r"(/[A-Za-z0-9._@+-]+)+")
+
+
+def _host_path(value: str) -> str:
+    outside = "expected a directory outside system and Docker directories"
+    if value == "/":
+        raise ValueError(f"{outside} (/ contains them all): it is bind-mounted into a container")
+    if not _HOST_PATH.fullmatch(value) or posixpath.normpath(value) != value:
+        raise ValueError(
+            "expected an absolute, normalised path such as /opt/brand-club/backups (letters, "
+            "digits and . _ - + @ only; no '..' or '.' segments, no '//', no trailing '/')"
+        )
+    for system in SYSTEM_DIRECTORIES:
+        if value == system or value.startswith(f"{system}/"):
+            reason = f"{system} is one"
+        elif system.startswith(f"{value}/"):
+            reason = f"{value} contains {system}"
+        else:
+            continue
+        raise ValueError(f"{outside} ({reason}): it is bind-mounted into a container")
+    return value
+
+
+NodePath = Annotated[str, AfterValidator(_host_path)]
 
 
 def _calendar_date(value: str) -> str:
@@ -120,17 +215,38 @@ def _calendar_date(value: str) -> str:
 
 
 CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
-Email = Annotated[str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
+# It becomes part of a Traefik command-line argument: a plain address, nothing that could
+# carry another option (a@b.c,--api.insecure=true).
+Email = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9._%+-]+@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{0,58}[A-Za-z0-9])",
+        "an e-mail address such as ops@brandclub.com",
+    ),
+]
+# Free text that ends up in a header or a label: no CR, LF or other control character.
+HeaderText = Annotated[
+    str, _matching(r"[^\x00-\x1f\x7f]*", "text without control characters (CR, LF, tab, ...)")
+]
 ClockTime = Annotated[
     str, _matching(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a 24-hour UTC time such as 02:00")
 ]
-NginxSize = Annotated[str, _matching(r"[0-9]+[kKmMgG]?", "an nginx size such as 50m")]
+NginxSize = Annotated[
+    str,
+    _matching(r"[0-9]+[kKmMgG]?", "an nginx size such as 50m"),
+    AfterValidator(_nonzero_nginx_size),
+]
 Cidr = Annotated[str, AfterValidator(_network)]
+PrivateCidr = Annotated[str, AfterValidator(_network), AfterValidator(_private_network)]
+# One constraint per entry: it becomes one `--constraint` (a newline would split it) and one
+# Compose list item; ',' and '=' have no place in a label value.
 PlacementConstraint = Annotated[
     str,
     _matching(
-        r"(node|engine)\.[A-Za-z0-9_.-]+\s*(==|!=)\s*\S+",
-        "a Swarm placement constraint such as node.role == manager",
+        r"(node|engine)\.[A-Za-z0-9_.-]+ *(==|!=) *[A-Za-z0-9_.:/@+-]+",
+        "a Swarm placement constraint such as node.role == manager (one per entry; the value "
+        "letters, digits and . _ : / @ + - only)",
     ),
 ]
 
@@ -172,8 +288,8 @@ class Model(BaseModel):
 
 
 class Resources(Model):
-    cpus: float = Field(gt=0, le=64)
-    memory: ByteSize
+    cpus: CpuCount
+    memory: MemorySize
 
 
 class Sized(Model):
@@ -297,7 +413,7 @@ class FrappeSettings(Model):
     client_max_body_size: NginxSize = "50m"
     proxy_read_timeout: int = Field(default=120, ge=1)
     # Traefik reaches nginx over an overlay network; trust X-Forwarded-For only from there.
-    real_ip_from: Cidr = "10.0.0.0/8"
+    real_ip_from: PrivateCidr = "10.0.0.0/8"
 
 
 class HealthcheckSettings(Model):
@@ -346,7 +462,7 @@ class IngressSettings(Model):
     websocket_direct: bool = False
     hsts: HstsSettings = Field(default_factory=HstsSettings)
     noindex: bool = False
-    content_security_policy: str | None = None
+    content_security_policy: HeaderText | None = None
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
 
     def _broken_rules(self) -> list[Violation]:
@@ -366,7 +482,9 @@ class S3Offsite(Model):
     kind: Literal["s3"]
     endpoint: Annotated[str, _matching(r"https?://\S+", "an http(s) URL")]
     bucket: Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
-    prefix: str = ""
+    prefix: Annotated[
+        str, _matching(r"[A-Za-z0-9!_.*'()/-]*", "an S3 key prefix (letters, digits, !_.*'()/-)")
+    ] = ""
     access_key_id: Annotated[str, _matching(r"\S+", "an access key id")]
 
 
@@ -374,7 +492,16 @@ class RsyncOffsite(Model):
     kind: Literal["rsync"]
     target: Annotated[str, _matching(r"[^\s:]+@[^\s:]+:/\S*", "user@host:/absolute/path")]
     # The target's SSH host key lines; without them the first connection is trusted.
-    known_hosts: str | None = None
+    known_hosts: (
+        Annotated[
+            str,
+            _matching(
+                r"[^\x00-\x09\x0b-\x1f\x7f]*",
+                "host key lines (no control characters but line breaks)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class BackupSettings(Model):
@@ -408,7 +535,16 @@ class RegistrySettings(Model):
     # Where the app image lives and who may read it; the password is the secret
     # brandclub:registryPassword.
     server: RegistryHost = "ghcr.io"
-    username: str | None = None
+    username: (
+        Annotated[
+            str,
+            _matching(
+                r"[!-9;-~]{1,255}",
+                "a registry user name: 1 to 255 printable characters, no space or ':'",
+            ),
+        ]
+        | None
+    ) = None
     # Deploy repo:tag@sha256:... so a new push under the same branch tag rolls out. Off only
     # for images that exist on the swarm node alone (the live test tier).
     resolve_digest: bool = True
@@ -516,12 +652,26 @@ class StackConfig(Model):
                 )
             )
         series = _image_series(self.images.mariadb)
-        if series is not None and series != self.mariadb.version:
+        if self.images.mariadb is not None and series != self.mariadb.version:
+            # The server flags depend on the series: a tag that names none ("latest", "lts",
+            # no tag) could start any series with flags it refuses, or upgrade in place.
             broken.append(
                 Violation(
                     "images.mariadb",
                     self.images.mariadb,
-                    f"an image of the {self.mariadb.version} series set in mariadb.version",
+                    f"an image of the {self.mariadb.version} series set in mariadb.version, its "
+                    f"tag starting with the series (mariadb:{self.mariadb.version} or "
+                    f"mariadb:{self.mariadb.version}.<patch>-<os>)",
+                )
+            )
+        if self.data_protection.protect and not self.placement.data:
+            broken.append(
+                Violation(
+                    "placement.data",
+                    [],
+                    "at least one constraint where dataProtection.protect is true: the data "
+                    "volumes live on one node, and MariaDB rescheduled elsewhere starts on an "
+                    "empty volume",
                 )
             )
         return broken
@@ -566,13 +716,9 @@ class StackConfig(Model):
                 "backup.offsite is set",
             ),
         )
+        # The loader adds the `pulumi config set --secret` command, with the stack's name.
         return [
-            Violation(
-                key,
-                None,
-                f"a secret where {because}; set it with: "
-                f"pulumi config set --secret {NAMESPACE}:{key} <value>",
-            )
+            Violation(key, None, f"a secret where {because}")
             for key, value, needed, because in conditional
             if needed and value is None
         ]

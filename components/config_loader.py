@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import typing
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
-from components.config import ENVIRONMENTS, NAMESPACE, RuleViolationError, StackConfig
+from components.config import (
+    ENVIRONMENTS,
+    NAMESPACE,
+    RuleViolationError,
+    StackConfig,
+    Violation,
+)
 
 # Keys that must be encrypted stack secrets; their values are never echoed in errors.
 SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")
@@ -49,9 +56,8 @@ class ConfigError(pulumi.RunError):
 
 def load_stack_config() -> StackConfig:
     """Load the running stack's configuration from the Pulumi runtime."""
-    prefix = f"{NAMESPACE}:"
-    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    values = {key: value for key, value in raw.items() if key.startswith(prefix)}
+    # Every key the runtime has, in any namespace: a near miss of brandclub: is reported.
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
     return parse_stack_config(pulumi.get_stack(), values, secret_keys)
@@ -60,20 +66,25 @@ def load_stack_config() -> StackConfig:
 def parse_stack_config(
     stack: str, values: Mapping[str, str], secret_keys: Collection[str]
 ) -> StackConfig:
-    """Validate raw ``brandclub:key -> string`` config as Pulumi hands it to a program."""
-    problems: list[Problem] = []
+    """Validate raw ``namespace:key -> string`` config as Pulumi hands it to a program; only the
+    ``brandclub:`` keys are read, other namespaces only checked for a mistyped ``brandclub``."""
+    prefix = f"{NAMESPACE}:"
+    problems = _namespace_typos(values, secret_keys)
+    values = {key: value for key, value in values.items() if key.startswith(prefix)}
     data: dict[str, object] = {}
+    # Why a value that looks like JSON is not: shown with the key's problem.
+    not_json: dict[str, str] = {}
     hidden = {key.partition(":")[2] for key in secret_keys}
     hidden |= set(SECRET_KEYS) | set(OPTIONAL_SECRET_KEYS)
     for full_key, value in values.items():
         key = full_key.partition(":")[2]
         # A secret is text as the operator typed it, even when it happens to look like JSON.
-        data[key] = value if key in hidden else _decode(value)
+        data[key] = value if key in hidden else _decode(value, key, not_json)
 
     reported_secrets = set()
     for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
         full_key = f"{NAMESPACE}:{key}"
-        command = f"pulumi config set --secret {full_key} <value> --stack {stack}"
+        command = set_secret_command(key, stack)
         if key in OPTIONAL_SECRET_KEYS and full_key not in values:
             continue
         if full_key not in values or values[full_key] in ("", None):
@@ -89,15 +100,18 @@ def parse_stack_config(
             )
             reported_secrets.add(key)
 
+    # A stack deploys the environment it is named after: two stacks can never claim the same
+    # Docker names (brandclub-<env>-*), and prod's names are only ever prod's stack's.
     environment = data.get("environment")
-    if stack in ENVIRONMENTS and environment in ENVIRONMENTS and environment != stack:
-        problems.append(
-            Problem(
-                f"{NAMESPACE}:environment",
-                repr(environment),
-                f"'{stack}': stack '{stack}' must deploy the {stack} environment",
-            )
+    if environment in ENVIRONMENTS and environment != stack:
+        expected = (
+            f"'{stack}': stack '{stack}' must deploy the {stack} environment"
+            if stack in ENVIRONMENTS
+            else f"the stack's name, and stacks are named {', '.join(ENVIRONMENTS)}: stack "
+            f"'{stack}' would claim the Docker names of stack '{environment}' "
+            f"(brandclub-{environment}-*)"
         )
+        problems.append(Problem(f"{NAMESPACE}:environment", repr(environment), expected))
 
     config = None
     try:
@@ -107,36 +121,69 @@ def parse_stack_config(
             loc = tuple(detail["loc"])
             if loc and loc[0] in reported_secrets:
                 continue
-            problems.extend(_problems(loc, detail, hidden))
+            problems.extend(_problems(loc, detail, hidden, stack, not_json))
 
     if problems or config is None:
         raise ConfigError(stack, problems)
     return config
 
 
-def _decode(value: object) -> object:
+def set_secret_command(key: str, stack: str) -> str:
+    return f"pulumi config set --secret {NAMESPACE}:{key} <value> --stack {stack}"
+
+
+def _namespace_typos(values: Mapping[str, str], secret_keys: Collection[str]) -> list[Problem]:
+    """Keys whose namespace is a near miss of ``brandclub`` (``brandclb:dataProtection``): the
+    program would never read them, so the setting would silently not apply."""
+    problems = []
+    for full_key in sorted(values):
+        namespace, colon, name = full_key.partition(":")
+        if not colon or namespace == NAMESPACE:
+            continue
+        folded = re.sub(r"[^a-z0-9]", "", namespace.lower())
+        if folded != NAMESPACE and difflib.SequenceMatcher(None, folded, NAMESPACE).ratio() < 0.8:
+            continue
+        found = "a secret value (not shown)" if full_key in secret_keys else _show(values[full_key])
+        problems.append(
+            Problem(
+                full_key,
+                found,
+                f"no such namespace; did you mean '{NAMESPACE}:{name}'? (this program reads "
+                f"only {NAMESPACE}:* keys)",
+            )
+        )
+    return problems
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode(value: object, key: str, not_json: dict[str, str]) -> object:
     # Pulumi passes structured config (objects, lists) as JSON text and scalars as plain text.
+    # Strict JSON: Pulumi itself never writes NaN or Infinity.
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return json.loads(value, parse_constant=_reject_constant)
+        except ValueError as error:
+            not_json[key] = str(error).split(": line ")[0]
             return value
     return value
 
 
-def _problems(loc: tuple, detail: Mapping, hidden: Collection[str]) -> list[Problem]:
+def _problems(
+    loc: tuple, detail: Mapping, hidden: Collection[str], stack: str, not_json: Mapping[str, str]
+) -> list[Problem]:
+    raw_loc, (loc, _) = loc, _walk(loc)
     violation = detail.get("ctx", {}).get("error")
     if isinstance(violation, RuleViolationError):
-        return [
-            Problem(_key_path(loc + tuple(v.key.split("."))), _show(v.found), v.expected)
-            for v in violation.violations
-        ]
+        return [_rule_problem(loc, v, stack) for v in violation.violations]
 
     path = _key_path(loc)
     # Secret values never reach an error message, which ends up in CI logs and PR comments.
     found = "a secret value (not shown)" if loc and loc[0] in hidden else _show(detail["input"])
     if detail["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
+        known = _known_keys(raw_loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
         expected = f"no such key; did you mean '{hint[0]}'?" if hint else "no such key"
         return [Problem(path, found, f"{expected} (known: {', '.join(known)})")]
@@ -144,12 +191,29 @@ def _problems(loc: tuple, detail: Mapping, hidden: Collection[str]) -> list[Prob
         return [Problem(path, "nothing", "a value: this key is required")]
     if detail["type"] == "too_short":
         return [Problem(path, found, f"at least {detail['ctx']['min_length']} entry")]
+    if detail["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        # Not the internal class name: what the operator writes.
+        expected = "a map of settings (keys and values, as in the stack file)"
+        if len(loc) == 1 and loc[0] in not_json:
+            expected += f"; the text starts like JSON but is not valid JSON: {not_json[loc[0]]}"
+        return [Problem(path, found, expected)]
+    if detail["type"] == "list_type" and len(loc) == 1 and loc[0] in not_json:
+        return [Problem(path, found, f"a list; the text is not valid JSON: {not_json[loc[0]]}")]
     message = str(detail["msg"]).removeprefix("Value error, ").removeprefix("expected ")
     if message.startswith("Input should be "):
         message = message.removeprefix("Input should be ")
     else:
         message = message[:1].lower() + message[1:]
     return [Problem(path, found, message)]
+
+
+def _rule_problem(loc: tuple, violation: Violation, stack: str) -> Problem:
+    key_loc = loc + tuple(violation.key.split("."))
+    expected = violation.expected
+    # A secret that a setting needs: the loader, which knows the stack, says how to set it.
+    if not loc and violation.key in OPTIONAL_SECRET_KEYS and violation.found is None:
+        expected += f"; set it with: {set_secret_command(violation.key, stack)}"
+    return Problem(_key_path(key_loc), _show(violation.found), expected)
 
 
 def _key_path(loc: tuple) -> str:
@@ -167,29 +231,53 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _known_keys(loc: tuple) -> list[str]:
-    """The keys the model at ``loc`` accepts, for "did you mean" hints."""
+def _walk(loc: tuple) -> tuple[tuple, type[BaseModel] | None]:
+    """``loc`` as the operator writes it, and the model it ends in.
+
+    pydantic puts the tag of a discriminated union into the location
+    (``backup.offsite.s3.bucket``); the stack file has no such level, so it is dropped.
+    """
     model: type[BaseModel] | None = StackConfig
-    for part in loc:
+    clean: list = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        clean.append(part)
         if isinstance(part, int) or model is None:
             continue
         field = next(
             (f for name, f in model.model_fields.items() if (f.alias or name) == part), None
         )
-        model = _model_in(field.annotation) if field else None
+        if field is None:
+            model = None
+            continue
+        members = _models_in(field.annotation)
+        model = members[0] if len(members) == 1 else None
+        if len(members) > 1 and parts:
+            tagged = {_tag(member): member for member in members}
+            if parts[0] in tagged:
+                model = tagged[parts.pop(0)]
+    return tuple(clean), model
+
+
+def _tag(model: type[BaseModel]) -> object:
+    kind = model.model_fields.get("kind")
+    arguments = typing.get_args(kind.annotation) if kind else ()
+    return arguments[0] if arguments else None
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys the model at ``loc`` accepts, for "did you mean" hints."""
+    _, model = _walk(loc)
     if model is None:
         return []
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _model_in(annotation: object) -> type[BaseModel] | None:
+def _models_in(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
+        return [annotation]
+    return [found for argument in typing.get_args(annotation) for found in _models_in(argument)]
 
 
 def load_docker_host() -> str | None:

@@ -34,7 +34,13 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from components.frappe_processes import APP_PROCESSES
-from components.naming import STACK_NAMESPACE_LABEL
+from components.naming import (
+    SHARED_SERVICES_NETWORK,
+    STACK_NAMESPACE_LABEL,
+    TRAEFIK_PUBLIC_NETWORK,
+    TRAEFIK_STACK,
+    EnvironmentNames,
+)
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
@@ -44,6 +50,9 @@ LAYER_LABEL = "brandclub.layer"
 ENVIRONMENT_LABEL = "brandclub.environment"
 PROD = "prod"
 SINGLETONS = frozenset(p.service for p in APP_PROCESSES if p.singleton)
+# What every environment on the swarm shares: only the stack that runs Traefik creates them.
+SHARED_NETWORKS = frozenset({TRAEFIK_PUBLIC_NETWORK, SHARED_SERVICES_NETWORK})
+TRAEFIK_SERVICE = EnvironmentNames.service(TRAEFIK_STACK, "traefik")
 # Frontend and MariaDB are the two ends the database network keeps apart.
 FRONTEND, MARIADB = "frontend", "mariadb"
 # Names that say "secret"; *_FILE variables point at a mounted Docker secret instead.
@@ -131,6 +140,18 @@ def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) 
     holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME
     if tags.get(ENVIRONMENT_LABEL) == PROD and holds_data and not args.opts.protect:
         report(f"{args.resource_type} {args.name} holds prod data and is not protected")
+
+
+def _shared_ingress_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    name = _known(lambda: args.props.get("name"))
+    shared = (args.resource_type == NETWORK and name in SHARED_NETWORKS) or (
+        args.resource_type == SERVICE and name == TRAEFIK_SERVICE
+    )
+    if shared and not args.opts.protect:
+        report(
+            f"{args.resource_type} {name} is shared by every environment on the swarm and is "
+            "not protected"
+        )
 
 
 def _no_secret_named_env(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -277,6 +298,11 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
         name="prod-data-protected",
         description="Prod data-layer resources and volumes are protected.",
         validate=_prod_data_protected,
+    ),
+    ResourceValidationPolicy(
+        name="shared-ingress-protected",
+        description="traefik-public, shared-services and the Traefik service are protected.",
+        validate=_shared_ingress_protected,
     ),
     ResourceValidationPolicy(
         name="no-secret-named-env",

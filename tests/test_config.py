@@ -309,6 +309,418 @@ def test_bad_input_is_reported_before_anything_is_registered(
     assert str(problem) in str(error)
 
 
+# --- 2b. Bad inputs that reach mounts, constraints, images and headers (issue 10) ----------
+
+_RESTORE = {"site": "dev.brandclub.com", "date": "2026-11-20"}
+_S3 = {
+    "kind": "s3",
+    "endpoint": "https://s3.eu-central-1.amazonaws.com",
+    "bucket": "brandclub-backups",
+    "accessKeyId": "AKIAEXAMPLE",
+}
+_HOST_PATH = "an absolute, normalised path"
+_OUTSIDE = "outside system and Docker directories"
+
+
+def _bad(
+    stack: str, overrides: dict[str, Any], key: str, expected: str, found: str, id: str
+) -> Any:
+    return pytest.param(stack, overrides, key, expected, found, id=id)
+
+
+def _backup_path(path: str, expected: str, found: str, id: str) -> Any:
+    return _bad("prod", {"brandclub:backup": {"hostPath": path}}, "brandclub:backup.hostPath",
+                expected, found, id)  # fmt: skip
+
+
+def _restore_path(path: str, expected: str, found: str, id: str) -> Any:
+    return _bad("dev", {"brandclub:restore": {**_RESTORE, "hostPath": path}},
+                "brandclub:restore.hostPath", expected, found, id)  # fmt: skip
+
+
+def _resources(service: str, part: str, field: str, value: object) -> dict[str, Any]:
+    return {"brandclub:services": {service: {part: {field: value}}}}
+
+
+GUARDRAIL_BAD_INPUTS = [
+    # Values that end up inside --mount / --constraint arguments and Compose mounts.
+    _restore_path(
+        "/x,type=volume,source=brandclub-prod-mariadb",
+        _HOST_PATH,
+        "'/x,type=volume",
+        "restore-host-path-smuggles-a-volume-mount",
+    ),
+    _restore_path("/srv/backups=/etc", _HOST_PATH, "'/srv/backups=/etc'", "restore-path-equals"),
+    _backup_path("/opt/backups\n/etc", _HOST_PATH, "'/opt/backups\\n/etc'", "backup-path-newline"),
+    _backup_path("/opt/back ups", _HOST_PATH, "'/opt/back ups'", "backup-path-space"),
+    _backup_path("/", "/ contains them all", "'/'", "backup-path-root"),
+    _backup_path("/srv/../var/lib/docker", _HOST_PATH, "'/srv/../var", "backup-path-dotdot"),
+    _backup_path("/opt/./backups", _HOST_PATH, "'/opt/./backups'", "backup-path-dot-segment"),
+    _backup_path("/opt//backups", _HOST_PATH, "'/opt//backups'", "backup-path-double-slash"),
+    _backup_path("/opt/backups/", _HOST_PATH, "'/opt/backups/'", "backup-path-trailing-slash"),
+    _backup_path("opt/backups", _HOST_PATH, "'opt/backups'", "backup-path-relative"),
+    _backup_path(
+        "/var/lib/docker/volumes/brandclub-dev-mariadb/_data",
+        "/var/lib/docker is one",
+        "'/var/lib/docker/volumes",
+        "backup-path-other-volume",
+    ),
+    _backup_path("/etc", "/etc is one", "'/etc'", "backup-path-etc"),
+    _backup_path("/var", "/var contains /var/lib", "'/var'", "backup-path-ancestor-of-docker"),
+    _restore_path("/root/.ssh", "/root is one", "'/root/.ssh'", "restore-path-root-home"),
+    _restore_path("/proc/1/root", "/proc is one", "'/proc/1/root'", "restore-path-proc"),
+    _bad(
+        "dev",
+        {"brandclub:placement": {"data": ["node.role == manager\nnode.hostname == x"]}},
+        "brandclub:placement.data[0]",
+        "one per entry",
+        "node.role == manager\\n",
+        "constraint-with-newline-splits",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:placement": {"data": ["node.role ==\nmanager"]}},
+        "brandclub:placement.data[0]",
+        "a Swarm placement constraint",
+        "'node.role ==\\nmanager'",
+        "constraint-newline-around-operator",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:placement": {"app": ["node.labels.zone == a,b"]}},
+        "brandclub:placement.app[0]",
+        "a Swarm placement constraint",
+        "'node.labels.zone == a,b'",
+        "constraint-value-with-comma",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:placement": {"app": ["node.labels.x == y=z"]}},
+        "brandclub:placement.app[0]",
+        "a Swarm placement constraint",
+        "'node.labels.x == y=z'",
+        "constraint-value-with-equals",
+    ),
+    # Settings that put the data at risk.
+    _bad(
+        "dev",
+        {"brandclub:images": {"mariadb": "mariadb:latest"}},
+        "brandclub:images.mariadb",
+        "an image of the 10.6 series",
+        "mariadb:latest",
+        "mariadb-image-latest",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:images": {"mariadb": "mariadb:lts"}},
+        "brandclub:images.mariadb",
+        "an image of the 10.6 series",
+        "mariadb:lts",
+        "mariadb-image-lts",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:images": {"mariadb": "mariadb"}},
+        "brandclub:images.mariadb",
+        "an image of the 10.6 series",
+        "mariadb",
+        "mariadb-image-without-tag",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:images": {"mariadb": "mariadb@sha256:" + "ab" * 32}},
+        "brandclub:images.mariadb",
+        "its tag starting with the series",
+        "mariadb@sha256",
+        "mariadb-image-digest-only",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:images": {"mariadb": "mariadb:10"}},
+        "brandclub:images.mariadb",
+        "an image of the 10.6 series",
+        "mariadb:10",
+        "mariadb-image-major-only",
+    ),
+    _bad(
+        "prod",
+        {"brandclub:placement": {"data": []}},
+        "brandclub:placement.data",
+        "at least one constraint where dataProtection.protect is true",
+        "[]",
+        "prod-data-placement-empty",
+    ),
+    # Bounds.
+    _bad(
+        "dev",
+        _resources("backend", "limits", "cpus", 1e-10),
+        "brandclub:services.backend.limits.cpus",
+        "between 0.01",
+        "1e-10",
+        "cpus-rounds-to-0",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "limits", "cpus", 0),
+        "brandclub:services.backend.limits.cpus",
+        "between 0.01",
+        "0",
+        "cpus-zero",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "limits", "cpus", 65),
+        "brandclub:services.backend.limits.cpus",
+        "and 64 CPUs",
+        "65",
+        "cpus-beyond-any-node",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "reservations", "cpus", 0.001),
+        "brandclub:services.backend.reservations.cpus",
+        "between 0.01",
+        "0.001",
+        "cpu-reservation-too-small",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "limits", "cpus", float("nan")),
+        "brandclub:services",
+        "NaN is not a JSON number",
+        "'{",
+        "cpus-nan",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "limits", "memory", "1"),
+        "brandclub:services.backend.limits.memory",
+        "between 6M",
+        "'1'",
+        "memory-one-byte",
+    ),
+    _bad(
+        "dev",
+        _resources("backend", "limits", "memory", "100T"),
+        "brandclub:services.backend.limits.memory",
+        "and 1T",
+        "100T",
+        "memory-100T",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:mariadb": {"reservations": {"memory": "1K"}}},
+        "brandclub:mariadb.reservations.memory",
+        "between 6M",
+        "1K",
+        "memory-reservation-1K",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:frappe": {"realIpFrom": "0.0.0.0/0"}},
+        "brandclub:frappe.realIpFrom",
+        "a private range",
+        "'0.0.0.0/0'",
+        "real-ip-from-everywhere",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:frappe": {"realIpFrom": "::/0"}},
+        "brandclub:frappe.realIpFrom",
+        "a private range",
+        "'::/0'",
+        "real-ip-from-everywhere-ipv6",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:frappe": {"realIpFrom": "8.8.8.0/24"}},
+        "brandclub:frappe.realIpFrom",
+        "forge its address",
+        "'8.8.8.0/24'",
+        "real-ip-from-public-range",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:frappe": {"clientMaxBodySize": "0"}},
+        "brandclub:frappe.clientMaxBodySize",
+        "above zero",
+        "'0'",
+        "upload-limit-off",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:frappe": {"clientMaxBodySize": "0m"}},
+        "brandclub:frappe.clientMaxBodySize",
+        "above zero",
+        "'0m'",
+        "upload-limit-off-0m",
+    ),
+    # Small defects.
+    _bad(
+        "dev",
+        {"brandclub:registry": {"username": ""}},
+        "brandclub:registry.username",
+        "1 to 255 printable characters",
+        "''",
+        "registry-username-empty",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:registry": {"username": "deploy bot"}},
+        "brandclub:registry.username",
+        "no space",
+        "'deploy bot'",
+        "registry-username-space",
+    ),
+    _bad(
+        "prod",
+        {"brandclub:ingress": {"acmeEmail": "a@b.c,--api.insecure=true"}},
+        "brandclub:ingress.acmeEmail",
+        "an e-mail address",
+        "'a@b.c,--api.insecure=true'",
+        "acme-email-smuggles-a-traefik-flag",
+    ),
+    _bad(
+        "prod",
+        {"brandclub:ingress": {"acmeEmail": "ops@$(reboot).brandclub.com"}},
+        "brandclub:ingress.acmeEmail",
+        "an e-mail address",
+        "'ops@$(reboot).brandclub.com'",
+        "acme-email-with-shell-characters",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:ingress": {"contentSecurityPolicy": "default-src 'self'\r\nX-A: 1"}},
+        "brandclub:ingress.contentSecurityPolicy",
+        "without control characters",
+        "default-src",
+        "csp-with-crlf",
+    ),
+    _bad(
+        "prod",
+        {"brandclub:backup": {"offsite": {**_S3, "bucket2": "x"}}},
+        "brandclub:backup.offsite.bucket2",
+        "did you mean 'bucket'? (known: kind, endpoint",
+        "'x'",
+        "offsite-unknown-key-names-the-real-path",
+    ),
+    _bad(
+        "prod",
+        {"brandclub:backup": {"offsite": {**_S3, "prefix": "prod\n--delete"}}},
+        "brandclub:backup.offsite.prefix",
+        "an S3 key prefix",
+        "'prod\\n--delete'",
+        "offsite-prefix-newline",
+    ),
+    _bad(
+        "prod",
+        {
+            "brandclub:backup": {
+                "offsite": {
+                    "kind": "rsync",
+                    "target": "b@h:/srv",
+                    "knownHosts": "h ssh-ed25519 AAAA\x1b[2J",
+                }
+            }
+        },
+        "brandclub:backup.offsite.knownHosts",
+        "no control characters",
+        "'h ssh-ed25519",
+        "offsite-known-hosts-escape-sequence",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:services": '{"backend": {"replicas": 1}'},
+        "brandclub:services",
+        "a map of settings",
+        '\'{"backend"',
+        "services-broken-json",
+    ),
+    _bad(
+        "dev",
+        {"brandclub:ingress": "[1, 2"},
+        "brandclub:ingress",
+        "not valid JSON",
+        "'[1, 2'",
+        "ingress-broken-json",
+    ),
+    _bad(
+        "dev",
+        {"brandclb:dataProtection": {"protect": True}},
+        "brandclb:dataProtection",
+        "did you mean 'brandclub:dataProtection'?",
+        '{"protect": true}',
+        "namespace-typo-brandclb",
+    ),
+    _bad(
+        "dev",
+        {"Brandclub:imageTag": "develop"},
+        "Brandclub:imageTag",
+        "did you mean 'brandclub:imageTag'?",
+        "'develop'",
+        "namespace-typo-capital",
+    ),
+    _bad(
+        "dev",
+        {"brand-club:backup": {"time": "03:00"}},
+        "brand-club:backup",
+        "did you mean 'brandclub:backup'?",
+        '{"time": "03:00"}',
+        "namespace-typo-dash",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "key", "expected", "found"), GUARDRAIL_BAD_INPUTS)
+def test_guardrail_bad_input_is_reported_before_anything_is_registered(
+    stack: str, overrides: dict[str, Any], key: str, expected: str, found: str
+) -> None:
+    test_bad_input_is_reported_before_anything_is_registered(stack, overrides, key, expected, found)
+
+
+def test_there_are_at_least_40_guardrail_bad_inputs() -> None:
+    assert len(GUARDRAIL_BAD_INPUTS) >= 40
+    assert len({p.id for p in GUARDRAIL_BAD_INPUTS}) == len(GUARDRAIL_BAD_INPUTS)
+
+
+@pytest.mark.parametrize("stack", ["prod-eu", "prod2", "staging-blue"])
+def test_a_stack_must_be_named_after_its_environment(stack: str) -> None:
+    """Two stacks must never claim the same Docker names: prod-eu with environment prod would
+    register prod's exact names."""
+    environment = stack.split("-")[0].rstrip("0123456789")
+    error, registered = render_error(stack, config=stack_file_config(environment))
+    assert registered == []
+    problem = _problem_at(error, "brandclub:environment")
+    assert f"would claim the Docker names of stack '{environment}'" in problem.expected
+    assert problem.found == repr(environment)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"brandclub:domains": ["shop.xn--p1ai"]},
+        {"brandclub:domains": ["dev.brandclub.com", "xn--80ak6aa92e.xn--p1ai"]},
+        {"brandclub:frappe": {"realIpFrom": "172.16.0.0/12"}},
+        {"brandclub:frappe": {"clientMaxBodySize": "10m"}},
+        {"brandclub:backup": {"hostPath": "/srv/brand-club/backups"}},
+        {"brandclub:placement": {"app": ["node.labels.tier == app", "node.platform.os==linux"]}},
+        {"brandclub:images": {"mariadb": "mariadb:10.6.21-jammy"}},
+        {
+            "brandclub:services": {
+                "backend": {
+                    "limits": {"cpus": 0.01, "memory": "6M"},
+                    "reservations": {"cpus": 0.01, "memory": "6M"},
+                }
+            }
+        },
+        {"docker:host": "ssh://deploy@swarm.brandclub.com", "aws:region": "eu-central-1"},
+    ],
+    ids=repr,
+)
+def test_good_values_near_the_new_limits_are_accepted(overrides: dict[str, Any]) -> None:
+    render("dev", overrides)
+
+
 def test_backup_key_absent_in_prod() -> None:
     config = stack_file_config("prod")
     del config["brandclub:services"]["backup"]
@@ -561,3 +973,16 @@ def test_weak_password_is_refused_unechoed(key: str, password: str) -> None:
 )
 def test_strong_enough_password_is_accepted(password: str) -> None:
     render("dev", secrets={**TEST_SECRETS, "brandclub:adminPassword": password})
+
+
+@pytest.mark.parametrize("cpus", [float("nan"), float("inf")], ids=repr)
+def test_a_non_finite_cpu_count_is_called_what_it_is(cpus: float) -> None:
+    """Not "less than or equal to 64": a NaN that reached the model is no number at all."""
+    from pydantic import ValidationError
+
+    from components.config import Resources
+
+    with pytest.raises(ValidationError) as raised:
+        Resources.model_validate({"cpus": cpus, "memory": "1G"})
+    [detail] = raised.value.errors()
+    assert detail["type"] == "finite_number"

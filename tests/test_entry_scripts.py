@@ -39,9 +39,9 @@ def _deploy(workspace: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "pulumi"),
     [
-        (["dev"], "pulumi up --stack dev"),
-        (["prod", "preview"], "pulumi preview --stack prod"),
-        (["staging", "up", "--yes"], "pulumi up --stack staging --yes"),
+        (["dev"], "pulumi up --stack dev --policy-pack policy"),
+        (["prod", "preview"], "pulumi preview --stack prod --policy-pack policy"),
+        (["staging", "up", "--yes"], "pulumi up --stack staging --policy-pack policy --yes"),
     ],
 )
 def test_sets_up_then_runs_pulumi(workspace: Path, args: list[str], pulumi: str) -> None:

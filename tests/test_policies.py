@@ -113,7 +113,7 @@ def test_every_rendered_stack_passes(
     assert violations(policy_name, rendered[stack]) == []
 
 
-def test_the_pack_has_the_eight_guardrails() -> None:
+def test_the_pack_has_the_nine_guardrails() -> None:
     assert sorted(POLICY) == [
         "data-service-no-published-port",
         "data-service-private-networks",
@@ -123,6 +123,7 @@ def test_the_pack_has_the_eight_guardrails() -> None:
         "prod-data-protected",
         "prod-replicas",
         "service-memory-limit",
+        "shared-ingress-protected",
     ]
     assert {"scheduler", "backup"} == SINGLETONS
 
@@ -365,4 +366,22 @@ def test_docker_secret_value_in_env_violates(rendered: dict[str, Rendering]) -> 
             f"service brandclub-staging_backend puts the value of Docker secret {secret_name} "
             "in plain environment variable DB_ROOT",
         )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resource", "shown"),
+    [
+        ("ingress-public-network", "docker:index/network:Network traefik-public"),
+        ("ingress-shared-network", "docker:index/network:Network shared-services"),
+        ("ingress-traefik", "docker:index/service:Service traefik_traefik"),
+    ],
+)
+def test_unprotected_shared_ingress_violates(
+    rendered: dict[str, Rendering], resource: str, shown: str
+) -> None:
+    assert rendered["prod"].named(resource).options["protect"] is True
+    found = violations("shared-ingress-protected", rendered["prod"], protect={resource: False})
+    assert found == [
+        (resource, f"{shown} is shared by every environment on the swarm and is not protected")
     ]

@@ -175,7 +175,7 @@ def test_a_setting_that_needs_a_secret_says_how_to_set_it(overrides: dict, key: 
     error, registered = render_error("prod", overrides)
     assert registered == []
     [problem] = [p for p in error.problems if p.key == key]
-    assert f"pulumi config set --secret {key} <value>" in problem.expected
+    assert f"pulumi config set --secret {key} <value> --stack prod" in problem.expected
 
 
 def test_an_optional_secret_in_plain_text_is_refused_unechoed() -> None:
