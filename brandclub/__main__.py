@@ -12,6 +12,7 @@ secret name key, so only the real values give the names ``pulumi up`` gives.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from brandclub import pulumi_yaml
 from brandclub.compose import ExportError, export_stack, write
 from brandclub.offline import STACKS, deep_merge
 from components.config import NAMESPACE
@@ -37,13 +39,24 @@ class UsageError(Exception):
     """A command-line value that cannot be used as given."""
 
 
-def config_file_overrides(path: Path) -> dict[str, Any]:
+def config_file_overrides(path: Path, notes: list[str] | None = None) -> dict[str, Any]:
     """Config keys from a YAML file: a ``config:`` block as in ``Pulumi.<stack>.yaml``, or the
-    same keys at the top level."""
+    same keys at the top level, read as the Pulumi CLI reads a stack file (pulumi_yaml.py).
+
+    ``notes`` collects top-level values the CLI would change (``imageTag: 1.10`` -> ``1.1``).
+    """
     try:
-        document = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        document = pulumi_yaml.load(text)
+        rewrites = pulumi_yaml.top_level_rewrites(text)
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(f"--config {path}: {error}") from None
+    for key, written, arrives in rewrites:
+        if notes is not None:
+            notes.append(
+                f"--config {path}: {key}: {written} reaches the program as {arrives!r}, as in a "
+                f"stack file; quote it to keep {written!r}"
+            )
     if isinstance(document, dict) and set(document) == {"config"}:
         document = document["config"]
     if not isinstance(document, dict):
@@ -53,18 +66,43 @@ def config_file_overrides(path: Path) -> dict[str, Any]:
         raise UsageError(
             f"--config {path}: keys need their namespace, e.g. brandclub:services (found {bare})"
         )
+    for key, value in document.items():
+        _refuse_non_finite(f"--config {path}: {key}", value)
     return document
 
 
 def set_override(assignment: str) -> dict[str, Any]:
-    """``brandclub:services.backend.replicas=3`` as a nested override; the value is YAML."""
+    """``brandclub:services.backend.replicas=3`` as a nested override.
+
+    A top-level key takes VALUE as text, exactly as ``pulumi config set KEY VALUE`` stores it
+    (``brandclub:imageTag=1.10`` stays ``1.10``). Below the top level VALUE is read as it would
+    be written at that place in the stack file (go-yaml v3, pulumi_yaml.py): ``2`` is a number,
+    ``true`` a boolean, ``no`` and ``12:30`` are text.
+    """
     key, separator, text = assignment.partition("=")
     if not separator or ":" not in key.split(".", 1)[0]:
         raise UsageError(f"--set {assignment}: expected namespace:key.path=value")
-    value: Any = yaml.safe_load(text) if text else ""
-    for part in reversed(key.split(".")[1:]):
+    parts = key.split(".")
+    value: Any = text
+    if len(parts) > 1 and text:
+        try:
+            value = pulumi_yaml.load(text)
+        except yaml.YAMLError as error:
+            raise UsageError(f"--set {assignment}: {error}") from None
+        _refuse_non_finite(f"--set {key}", value)
+    for part in reversed(parts[1:]):
         value = {part: value}
-    return {key.split(".", 1)[0]: value}
+    return {parts[0]: value}
+
+
+def _refuse_non_finite(where: str, value: Any) -> None:
+    """The Pulumi CLI cannot store NaN or Infinity (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where}: {value} is no number a Pulumi config value can hold")
+    for item in (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    ):
+        _refuse_non_finite(where, item)
 
 
 def secret_variable(key: str) -> str:
@@ -127,15 +165,18 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    notes: list[str] = []
     try:
         overrides: dict[str, Any] = {}
         for path in arguments.config:
-            overrides = deep_merge(overrides, config_file_overrides(path))
+            overrides = deep_merge(overrides, config_file_overrides(path, notes))
         for assignment in arguments.set:
             overrides = deep_merge(overrides, set_override(assignment))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if arguments.digest:
         overrides = deep_merge(overrides, {f"{NAMESPACE}:imageDigest": arguments.digest})
     secrets, placeholders = secrets_from_environment(dict(os.environ))

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -32,6 +31,9 @@ from pulumi.runtime import settings as pulumi_settings
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the program imports `components` as Pulumi runs it
+
+from brandclub import pulumi_yaml  # noqa: E402 - after the path the program needs
+
 STACKS = ("dev", "staging", "prod")
 TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
 TEST_ADMIN_PASSWORD = "admin-pw-Kx3?unit-test"
@@ -217,14 +219,17 @@ class _WarningCollector(logging.Handler):
 
 
 def stack_file_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` block of ``Pulumi.<stack>.yaml`` as written (parsed YAML values)."""
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    """The ``config:`` block of ``Pulumi.<stack>.yaml``, its scalars resolved as the Pulumi CLI
+    resolves them (brandclub/pulumi_yaml.py: go-yaml v3, not PyYAML's YAML 1.1)."""
+    document = pulumi_yaml.load((REPO / f"Pulumi.{stack}.yaml").read_text())
     return copy.deepcopy(document["config"])
 
 
 def _as_engine_value(value: Any) -> str:
-    # What the Pulumi CLI hands a program: strings as they are, anything else as JSON text.
-    return value if isinstance(value, str) else json.dumps(value)
+    # What the Pulumi CLI hands a program: text as it is, a number or boolean as its text, maps
+    # and lists as JSON (a whole float as an integer, as Go writes it). NaN is let through as
+    # text so tests can check the program refuses it.
+    return pulumi_yaml.engine_text(value, allow_nan=True)
 
 
 DELETE = object()

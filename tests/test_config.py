@@ -649,7 +649,7 @@ GUARDRAIL_BAD_INPUTS = [
         {"brandclb:dataProtection": {"protect": True}},
         "brandclb:dataProtection",
         "did you mean 'brandclub:dataProtection'?",
-        '{"protect": true}',
+        '"protect":true',
         "namespace-typo-brandclb",
     ),
     _bad(
@@ -665,7 +665,7 @@ GUARDRAIL_BAD_INPUTS = [
         {"brand-club:backup": {"time": "03:00"}},
         "brand-club:backup",
         "did you mean 'brandclub:backup'?",
-        '{"time": "03:00"}',
+        '"time":"03:00"',
         "namespace-typo-dash",
     ),
 ]
