@@ -9,7 +9,6 @@ that lists every bad key.
 from __future__ import annotations
 
 import ipaddress
-import posixpath
 import re
 from datetime import date
 from typing import Annotated, Literal, NamedTuple
@@ -26,6 +25,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config_formats import (
+    cpus_bounds,
+    host_path,
+    memory_bounds,
+    nonzero_nginx_size,
+    private_network,
+)
 from components.mariadb_series import SUPPORTED_SERIES
 from components.units import format_size, parse_duration, parse_size
 
@@ -77,52 +83,9 @@ def _network(value: str) -> str:
     return value
 
 
-def _private_network(value: str) -> str:
-    # nginx believes X-Forwarded-For from this range: anything wider than a private range
-    # (0.0.0.0/0, a public block) lets a client forge the address Frappe logs and rate-limits.
-    if not ipaddress.ip_network(value).is_private:
-        raise ValueError(
-            "expected a private range such as 10.0.0.0/8 (the overlay network Traefik connects "
-            "from): nginx trusts X-Forwarded-For from it, so a wider range lets any client "
-            "forge its address"
-        )
-    return value
-
-
-# Docker refuses a memory limit under 6 MiB; no node has a terabyte to give one service.
-MEMORY_MIN = 6 * 1024**2
-MEMORY_MAX = 1024**4
-# Docker's smallest CPU limit is 0.01 (10^7 nano-CPUs): below it 1e-10 would round to no limit.
-CPUS_MIN = 0.01
-CPUS_MAX = 64
-
-
-def _memory_bounds(size: int) -> int:
-    if not MEMORY_MIN <= size <= MEMORY_MAX:
-        raise ValueError(
-            f"expected between {format_size(MEMORY_MIN)} (Docker's smallest memory limit) and "
-            f"{format_size(MEMORY_MAX)}"
-        )
-    return size
-
-
-def _cpus_bounds(cpus: float) -> float:
-    if not CPUS_MIN <= cpus <= CPUS_MAX:
-        raise ValueError(
-            f"expected between {CPUS_MIN} (Docker's smallest CPU limit) and {CPUS_MAX} CPUs"
-        )
-    return cpus
-
-
-def _nonzero_nginx_size(value: str) -> str:
-    if int(re.sub(r"[^0-9]", "", value)) == 0:
-        raise ValueError("expected a size above zero: 0 switches nginx's upload limit off")
-    return value
-
-
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
-MemorySize = Annotated[int, BeforeValidator(parse_size), AfterValidator(_memory_bounds)]
-CpuCount = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_cpus_bounds)]
+MemorySize = Annotated[int, BeforeValidator(parse_size), AfterValidator(memory_bounds)]
+CpuCount = Annotated[float, Field(allow_inf_nan=False), AfterValidator(cpus_bounds)]
 Duration = Annotated[str, BeforeValidator(parse_duration)]
 Hostname = Annotated[
     str,
@@ -153,55 +116,8 @@ RegistryHost = Annotated[
     str, _matching(r"[a-z0-9.-]+(?::[0-9]+)?", "a registry host such as ghcr.io")
 ]
 AppName = Annotated[str, _matching(r"[a-z][a-z0-9_]*", "a Frappe app name such as erpnext")]
-
-# Directories a host path must neither be, nor be inside, nor contain: a container mounts it
-# read-write, and the Docker ones hold every environment's volumes.
-SYSTEM_DIRECTORIES = (
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/proc",
-    "/root",
-    "/run",
-    "/sbin",
-    "/sys",
-    "/usr",
-    "/var/lib/containerd",
-    "/var/lib/docker",
-    "/var/log",
-    "/var/run",
-)
-# Host paths end up inside `--mount type=bind,source=...` and Compose mounts, where ',' and '='
-# start another option and a newline another mount: only plain path characters.
-_HOST_PATH = re.compile(r"(/[A-Za-z0-9._@+-]+)+")
-
-
-def _host_path(value: str) -> str:
-    outside = "expected a directory outside system and Docker directories"
-    if value == "/":
-        raise ValueError(f"{outside} (/ contains them all): it is bind-mounted into a container")
-    if not _HOST_PATH.fullmatch(value) or posixpath.normpath(value) != value:
-        raise ValueError(
-            "expected an absolute, normalised path such as /opt/brand-club/backups (letters, "
-            "digits and . _ - + @ only; no '..' or '.' segments, no '//', no trailing '/')"
-        )
-    for system in SYSTEM_DIRECTORIES:
-        if value == system or value.startswith(f"{system}/"):
-            reason = f"{system} is one"
-        elif system.startswith(f"{value}/"):
-            reason = f"{value} contains {system}"
-        else:
-            continue
-        raise ValueError(f"{outside} ({reason}): it is bind-mounted into a container")
-    return value
-
-
-NodePath = Annotated[str, AfterValidator(_host_path)]
+# Absolute, normalised, outside system and Docker directories (components/config_formats.py).
+NodePath = Annotated[str, AfterValidator(host_path)]
 
 
 def _calendar_date(value: str) -> str:
@@ -235,10 +151,10 @@ ClockTime = Annotated[
 NginxSize = Annotated[
     str,
     _matching(r"[0-9]+[kKmMgG]?", "an nginx size such as 50m"),
-    AfterValidator(_nonzero_nginx_size),
+    AfterValidator(nonzero_nginx_size),
 ]
 Cidr = Annotated[str, AfterValidator(_network)]
-PrivateCidr = Annotated[str, AfterValidator(_network), AfterValidator(_private_network)]
+PrivateCidr = Annotated[str, AfterValidator(_network), AfterValidator(private_network)]
 # One constraint per entry: it becomes one `--constraint` (a newline would split it) and one
 # Compose list item; ',' and '=' have no place in a label value.
 PlacementConstraint = Annotated[
