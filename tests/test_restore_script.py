@@ -129,18 +129,22 @@ def test_a_day_without_a_database_backup_fails(
     ("failing", "calls_after_hold"),
     [("restore", 1), ("migrate", 2)],
 )
-def test_a_failure_still_releases_the_site(
+def test_a_failure_keeps_the_site_in_maintenance(
     fakes: FakeBin, tmp_path: Path, backups: Path, failing: str, calls_after_hold: int
 ) -> None:
+    """A partly restored database must not be served: the site stays held, its previous
+    modes recorded for the next successful run (issue 9 item 16)."""
     env = _env(fakes, tmp_path, backups, BENCH_FAIL=f"{SITE} {failing}")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 1
     calls = fakes.calls()
     assert calls[:2] == HOLD
-    assert [call[3] for call in calls[2:-2]] == ["restore", "migrate"][:calls_after_hold]
-    assert calls[-2:] == RELEASE
+    assert [call[3] for call in calls[2:]] == ["restore", "migrate"][:calls_after_hold]
     assert f"bench {failing} of brandclub.com failed" in result.stderr
+    assert f"site(s) {SITE} stay in maintenance mode" in result.stderr
+    config = site_config(Path(env["BENCH_DIR"]), SITE)
+    assert (config["maintenance_mode"], config["pause_scheduler"]) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ release_sites_on_exit
 hold_site "$SITE_NAME"
 
 log "restoring $SITE_NAME from set $set_stamp: ${restore_args[*]}"
+sites_stay_held_on_failure
 # The command line carries the root password: it is never echoed.
 bench --site "$SITE_NAME" restore "${restore_args[@]}" --db-root-username root \
   --db-root-password "$db_root_password" --force ||
