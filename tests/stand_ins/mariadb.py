@@ -85,7 +85,7 @@ def execute(sql: str, state: dict) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    snapshot_processes(f"mariadb {argv[1:4]}")
+    snapshot_processes("mariadb")
     password = password_from_option_file(argv)
     sql = sys.stdin.read()
     with database_server() as state:

@@ -226,7 +226,7 @@ def main() -> int:
     assert sys.argv[1] == "frappe", sys.argv
     args = sys.argv[2:]
     record_call("bench", args)
-    snapshot_processes(f"bench {' '.join(args[:3])}")
+    snapshot_processes("bench " + (args[2] if args[:1] == ["--site"] else args[0]))
     try:
         return run(args)
     except Exception:
