@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -123,6 +124,41 @@ def _site_database(bench: Path, db: Path) -> dict:
 
 def _half_made(bench: Path) -> list[Path]:
     return sorted((bench / "sites" / ".brandclub" / "half-made").glob(f"{SITE}-*"))
+
+
+@pytest.mark.parametrize("failure", ["create-user", "install-app"])
+def test_the_stand_in_new_site_fails_as_frappe_v15_does(
+    fakes: FakeBin, tmp_path: Path, bench: Path, db: Path, failure: str
+) -> None:
+    """The stand-in's contract (frappe/installer.py _new_site, frappe/commands/site.py
+    new_site): site_config.json is written before the database user and database exist; a
+    failure prints the traceback and exits 1, and without a terminal nothing is rolled back, so
+    the folder stays and `list-apps` cannot open the site."""
+    env = fakes.env(FAKE_DB=str(db), FAKE_NEW_SITE_FAIL=failure)
+    new_site = NEW_SITE[1:11]  # new-site <site> ... --install-app erpnext
+    created = subprocess.run(
+        ["bench", *new_site],
+        cwd=bench,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert created.returncode == 1
+    assert "Traceback (most recent call last)" in created.stderr
+    config = json.loads((bench / "sites" / SITE / "site_config.json").read_text())
+    assert set(config) == {"db_name", "db_password", "db_type", "db_user"}
+    state = database_state(db)
+    made = failure == "install-app"
+    assert (config["db_name"] in state["databases"]) is made
+    assert (f"{config['db_user']}@%" in state["users"]) is made
+    again = subprocess.run(["bench", *new_site], cwd=bench, env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and f"Site {SITE} already exists" in again.stdout
+    listed = subprocess.run(
+        ["bench", "--site", SITE, "list-apps"], cwd=bench, env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == (0 if made else 1)
 
 
 def test_creates_the_site_with_its_apps_and_enables_its_scheduler(
