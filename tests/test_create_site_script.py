@@ -372,6 +372,21 @@ def test_a_scheduler_switch_on_that_failed_is_retried(
     assert _marker(bench)["scheduler"] == "enabled"  # type: ignore[index]
 
 
+def test_a_failed_switch_on_no_longer_wanted_is_dropped(
+    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+) -> None:
+    env = _env(fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
+    assert run_script("create-site.sh", env).returncode == 1
+    fakes.log.write_text("")
+
+    del env["BENCH_FAIL"]
+    result = run_script("create-site.sh", {**env, "ENABLE_SCHEDULER": "0"})
+
+    assert result.returncode == 0, result.stderr
+    assert fakes.calls() == []
+    assert "scheduler" not in _marker(bench)  # type: ignore[operator]
+
+
 def test_a_site_dropped_by_hand_is_created_again(
     fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:

@@ -60,6 +60,11 @@ if [[ $state == created && ! -f $site_dir/site_config.json ]]; then
   marker_remove "$SITE_NAME"
   state=
 fi
+if [[ $state == created && $(marker_get "$SITE_NAME" scheduler) == pending ]] &&
+  ((!ENABLE_SCHEDULER)); then
+  # A switch-on that failed earlier, no longer wanted (frappe.enableScheduler: false since).
+  marker_set "$SITE_NAME" scheduler ""
+fi
 if [[ $state == created && $(marker_get "$SITE_NAME" scheduler) != pending ]]; then
   log "site $SITE_NAME exists, nothing to do"
   exit 0
