@@ -330,6 +330,9 @@ class FrappeSettings(Model):
     proxy_read_timeout: int = Field(default=120, ge=1)
     # Traefik reaches nginx over an overlay network; trust X-Forwarded-For only from there.
     real_ip_from: PrivateCidr = "10.0.0.0/8"
+    # Frappe creates sites with the scheduler off until the setup wizard is completed; the
+    # create-site job switches it on for the site it creates (once, at creation).
+    enable_scheduler: bool = True
 
 
 class HealthcheckSettings(Model):
@@ -424,27 +427,7 @@ class BackupSettings(Model):
     time: ClockTime = "02:00"
     retention_days: int = Field(default=7, ge=1, le=366)
     host_path: NodePath = "/opt/brand-club/backups"
-    # Frappe's own pruning of site backups; None means the retention period, so bench never
-    # deletes a backup before the backup service's retention does.
-    keep_backups_for_hours: int | None = Field(default=None, ge=1)
     offsite: Annotated[S3Offsite | RsyncOffsite, Field(discriminator="kind")] | None = None
-
-    @property
-    def frappe_keep_hours(self) -> int:
-        return self.keep_backups_for_hours or self.retention_days * 24
-
-    def _broken_rules(self) -> list[Violation]:
-        broken = super()._broken_rules()
-        if self.frappe_keep_hours < self.retention_days * 24:
-            broken.append(
-                Violation(
-                    "keepBackupsForHours",
-                    self.keep_backups_for_hours,
-                    f"at least retentionDays x 24 ({self.retention_days * 24}): bench would "
-                    "delete backups before their retention ends",
-                )
-            )
-        return broken
 
 
 class RegistrySettings(Model):
@@ -476,6 +459,19 @@ class RestoreRequest(Model):
     from_site: Hostname | None = None
     # Where those backups are on the data node; defaults to backup.hostPath.
     host_path: NodePath | None = None
+    # Write the backup's encryption_key into the site's config. None: only when create-site
+    # made the site in the same deploy for this request (a disaster recovery).
+    use_backup_encryption_key: bool | None = None
+
+    @property
+    def source_site(self) -> str:
+        return self.from_site or self.site
+
+    @property
+    def request_id(self) -> str:
+        """The same for create-site and restore in one deploy; another date or source is
+        another request."""
+        return f"{self.source_site}@{self.date}"
 
 
 class DataProtection(Model):

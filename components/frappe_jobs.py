@@ -2,12 +2,14 @@
 
 Swarm ignores ``depends_on``; Pulumi's dependency graph does not. Each job waits for the one
 before it, the first for the data services, and the app services wait for the last, so a
-rollout always runs: data services up -> (root password rotation) -> configurator ->
-create-site -> (restore) -> migrate -> app services. Every job runs the app image as a swarm
-``replicated-job`` with the sites volume, started and awaited by ``run-swarm-job.sh``.
+rollout always runs: data services up -> (prepare-backup-dir) -> (root password rotation) ->
+configurator -> create-site -> (restore) -> migrate -> app services. Every job runs the app
+image as a swarm ``replicated-job`` (the sites volume mounted, unless it has no use for it),
+started and awaited by ``run-swarm-job.sh``.
 
 A job runs again exactly when its inputs change (pulumi-command replaces it): the configurator
-whenever a value it writes or the image changes, migrate on every new image digest, and
+whenever a value it writes or the image changes, migrate on every new image digest and when
+the configured apps change, prepare-backup-dir on every new image (a cheap check), and
 create-site and restore only when their site or request changes.
 """
 
@@ -40,7 +42,13 @@ DB = {"DB_HOST": "mariadb", "DB_PORT": "3306"}
 REDIS_CACHE_URL = "redis://redis-cache:6379"
 REDIS_QUEUE_URL = "redis://redis-queue:6379"
 SOCKETIO_PORT = 9000
+# mailpit's service alias on the environment network and its SMTP port.
+MAILPIT_SMTP = ("mailpit", 1025)
 RESTORE_BACKUPS_PATH = "/backups"
+# prepare-backup-dir sees the data node's file system here.
+HOST_ROOT = "/host"
+# The image's frappe user, which the backup service runs as.
+FRAPPE_USER = "1000:1000"
 
 
 def _rotation_env(config: StackConfig) -> dict[str, str]:
@@ -48,6 +56,14 @@ def _rotation_env(config: StackConfig) -> dict[str, str]:
         **DB,
         "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
         "DB_ROOT_PASSWORD_PREVIOUS_FILE": SECRET_FILES["db-root-password-previous"],
+    }
+
+
+def _backup_dir_env(config: StackConfig) -> dict[str, str]:
+    return {
+        "HOST_ROOT": HOST_ROOT,
+        "BACKUP_DIR": config.backup.host_path,
+        "BACKUP_DIR_OWNER": FRAPPE_USER,
     }
 
 
@@ -59,14 +75,17 @@ def _configurator_env(config: StackConfig) -> dict[str, str]:
         # Frappe's realtime events travel through the queue Redis.
         "REDIS_SOCKETIO": REDIS_QUEUE_URL,
         "SOCKETIO_PORT": str(SOCKETIO_PORT),
+        # URLs Frappe builds outside a request (links in e-mails) use host_name.
+        "HOST_NAME": f"https://{config.site_name}",
     }
-    if config.services.backup is not None:
-        env["KEEP_BACKUPS_FOR_HOURS"] = str(config.backup.frappe_keep_hours)
+    if config.services.mailpit is not None:
+        env["MAIL_SERVER"], port = MAILPIT_SMTP
+        env["MAIL_PORT"] = str(port)
     return env
 
 
 def _create_site_env(config: StackConfig) -> dict[str, str]:
-    return {
+    env = {
         **DB,
         "SITE_NAME": config.site_name,
         "INSTALL_APPS": " ".join(config.frappe.apps),
@@ -74,17 +93,33 @@ def _create_site_env(config: StackConfig) -> dict[str, str]:
         "REDIS_QUEUE": REDIS_QUEUE_URL,
         "ADMIN_PASSWORD_FILE": SECRET_FILES["admin-password"],
         "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+        "ENABLE_SCHEDULER": "1" if config.frappe.enable_scheduler else "0",
     }
+    if config.restore is not None:
+        # Recorded in the site's marker: restore.sh knows the site was made for this request.
+        env["RESTORE_REQUEST"] = config.restore.request_id
+    return env
 
 
 def _restore_env(config: StackConfig) -> dict[str, str]:
-    assert config.restore is not None
+    restore = config.restore
+    assert restore is not None
+    use_key = restore.use_backup_encryption_key
     return {
-        "SITE_NAME": config.restore.site,
-        "BACKUP_DATE": config.restore.date,
+        "SITE_NAME": restore.site,
+        "SOURCE_SITE": restore.source_site,
+        "BACKUP_DATE": restore.date,
         "BACKUP_ROOT": RESTORE_BACKUPS_PATH,
         "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+        "USE_BACKUP_ENCRYPTION_KEY": "auto" if use_key is None else str(use_key).lower(),
+        "RESTORE_REQUEST": restore.request_id,
     }
+
+
+def _migrate_env(config: StackConfig) -> dict[str, str]:
+    # The apps are in the environment so that a change of frappe.apps runs migrate, which
+    # installs what the site lacks.
+    return {"SITE_NAME": config.site_name, "INSTALL_APPS": " ".join(config.frappe.apps)}
 
 
 def _no_env(config: StackConfig) -> dict[str, str]:
@@ -111,8 +146,16 @@ class SiteJob:
     secrets: tuple[SecretRole, ...] = ()
     # False: a new image alone does not run the job again (it runs with the image it first had).
     reruns_on_new_image: bool = True
+    # The dated backups, read-only (restore); the job then runs on the data node.
     mounts_backups: bool = False
     enabled: Callable[[StackConfig], bool] = _always
+    # "data": placed with placement.data (the node whose disk holds backups and volumes).
+    node: Literal["app", "data"] = "app"
+    mounts_sites: bool = True
+    # The node's whole file system at HOST_ROOT, read-write (prepare-backup-dir only).
+    mounts_host_root: bool = False
+    # docker service create --user; None runs as the image's user (frappe).
+    user: str | None = None
 
     @property
     def script_text(self) -> str:
@@ -122,6 +165,19 @@ class SiteJob:
 _SQL: frozenset[NetworkRole] = frozenset({"internal", "database"})
 
 SITE_JOBS: tuple[SiteJob, ...] = (
+    SiteJob(
+        # Swarm refuses a bind mount whose source is missing, and the backup service (uid 1000)
+        # cannot write to a root-owned directory: make it right before the service needs it.
+        "prepare-backup-dir",
+        "prepare-backup-dir.sh",
+        frozenset(),
+        _backup_dir_env,
+        node="data",
+        mounts_sites=False,
+        mounts_host_root=True,
+        user="0:0",
+        enabled=lambda config: config.services.backup is not None,
+    ),
     SiteJob(
         "rotate-db-root-password",
         "rotate-db-root-password.sh",
@@ -149,6 +205,7 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         reruns_on_new_image=False,
         mounts_backups=True,
         enabled=lambda config: config.restore is not None,
+        node="data",
     ),
-    SiteJob("migrate", "migrate.sh", _SQL),
+    SiteJob("migrate", "migrate.sh", _SQL, _migrate_env),
 )

@@ -16,6 +16,7 @@ import pulumi_docker as docker
 
 from components.config import StackConfig
 from components.frappe_jobs import (
+    HOST_ROOT,
     JOB_RUNNER,
     RESTORE_BACKUPS_PATH,
     SECRET_FILES,
@@ -113,15 +114,22 @@ class SiteJobs(pulumi.ComponentResource):
     ) -> command.local.Command:
         args = self._args
         config = args.config
-        mounts: list[pulumi.Input[str]] = [
-            pulumi.Output.concat("type=volume,source=", args.sites_volume, f",target={SITES_PATH}"),
-            pulumi.Output.concat("type=volume,source=", args.logs_volume, f",target={LOGS_PATH}"),
-        ]
-        constraints = list(config.placement.app)
+        mounts: list[pulumi.Input[str]] = []
+        if job.mounts_sites:
+            mounts += [
+                pulumi.Output.concat(
+                    "type=volume,source=", args.sites_volume, f",target={SITES_PATH}"
+                ),
+                pulumi.Output.concat(
+                    "type=volume,source=", args.logs_volume, f",target={LOGS_PATH}"
+                ),
+            ]
         if job.mounts_backups:
             mounts.append(self._restore_backups_mount())
-            # The backups live on the data node's disk.
-            constraints = list(config.placement.data)
+        if job.mounts_host_root:
+            mounts.append(f"type=bind,source=/,target={HOST_ROOT}")
+        # The backups and the data volumes live on the data node's disk.
+        constraints = list(config.placement.data if job.node == "data" else config.placement.app)
         networks = [
             network
             for role, network in (
@@ -149,6 +157,8 @@ class SiteJobs(pulumi.ComponentResource):
             "JOB_SCRIPT": job.script_text,
             "JOB_CONSTRAINTS": "\n".join(constraints),
         }
+        if job.user is not None:
+            environment["JOB_USER"] = job.user
         if args.docker_host:
             environment["DOCKER_HOST"] = args.docker_host
         return command.local.Command(
@@ -159,13 +169,13 @@ class SiteJobs(pulumi.ComponentResource):
         )
 
     def _restore_backups_mount(self) -> str:
-        """The dated backups of the restore's source site, where restore.sh looks for them."""
+        """The dated backups of the restore's source site, where restore.sh looks for them
+        (BACKUP_ROOT/SOURCE_SITE)."""
         config = self._args.config
         restore = config.restore
         assert restore is not None
         host_path = restore.host_path or config.backup.host_path
-        source_site = restore.from_site or restore.site
         return (
-            f"type=bind,source={host_path}/{source_site},"
-            f"target={RESTORE_BACKUPS_PATH}/{restore.site},readonly"
+            f"type=bind,source={host_path}/{restore.source_site},"
+            f"target={RESTORE_BACKUPS_PATH}/{restore.source_site},readonly"
         )

@@ -2,6 +2,12 @@
 
 Every fake appends its name and argv to one shared log, so a test sees the exact arguments of
 each call and the order of calls across commands; a fake's behaviour is the bash body given.
+
+The site jobs talk to Frappe and MariaDB through Python stand-ins (tests/stand_ins): a bench
+directory from ``make_bench`` has ``env/bin/python`` (the test interpreter, with the stand-in
+``frappe.utils.bench_helper`` importable), and ``add_frappe`` puts a ``bench`` that runs it the
+way real bench does, and a ``mariadb`` client, on the fake PATH. Both act on one fake MariaDB
+server kept in a file (``new_database_server``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "components" / "scripts"
+STAND_INS = Path(__file__).resolve().parent / "stand_ins"
+sys.path.insert(0, str(STAND_INS))
+from stand_in_support import database_state, new_database_server  # noqa: E402, F401
 
 # ASCII unit/record separators: no argument the scripts pass contains them.
 _UNIT, _RECORD = "\x1f", "\x1e"
@@ -34,10 +43,12 @@ class FakeBin:
         # Scripts call `python3`; pin it to the interpreter running the tests.
         (self.dir / "python3").symlink_to(sys.executable)
 
-    def add(self, name: str, body: str = "") -> None:
-        """Create fake `name` that records its call, then runs the bash `body`."""
+    def add(self, name: str, body: str = "", record: bool = True) -> None:
+        """Create fake `name` that records its call (unless `record` is false: the body records
+        it itself), then runs the bash `body`."""
         path = self.dir / name
-        path.write_text(_RECORDER.format(name=name) + body + "\n")
+        recorder = _RECORDER.format(name=name) if record else "#!/usr/bin/env bash\n"
+        path.write_text(recorder + body + "\n")
         path.chmod(0o755)
 
     def calls(self, name: str | None = None) -> list[list[str]]:
@@ -91,13 +102,32 @@ fi
 
 
 def make_bench(root: Path, sites: dict[str, dict[str, object]]) -> Path:
-    """A bench directory with `sites` (name -> site_config) and a non-site `assets` folder."""
+    """A bench directory with `sites` (name -> site_config), a non-site `assets` folder and the
+    bench's Python, `env/bin/python`, that imports the stand-in Frappe."""
     bench = root / "frappe-bench"
     (bench / "sites" / "assets").mkdir(parents=True)
     for site, config in sites.items():
         (bench / "sites" / site).mkdir()
         (bench / "sites" / site / "site_config.json").write_text(json.dumps(config))
+    python = bench / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(
+        "#!/usr/bin/env bash\n"
+        f'export PYTHONPATH="{STAND_INS}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    python.chmod(0o755)
     return bench
+
+
+# bench as the real one runs Frappe's commands; the stand-in module records each call.
+BENCH_CLI = 'cd sites && exec ../env/bin/python -m frappe.utils.bench_helper frappe "$@"'
+
+
+def add_frappe(fakes: FakeBin) -> None:
+    """`bench` and the `mariadb` client, as stand-ins for the real ones (tests/stand_ins)."""
+    fakes.add("bench", BENCH_CLI, record=False)
+    fakes.add("mariadb", f'exec "{sys.executable}" "{STAND_INS / "mariadb.py"}" "$@"')
 
 
 def site_config(bench: Path, site: str) -> dict[str, object]:

@@ -1,12 +1,14 @@
-"""configurator.sh: the bench's global config, with a stand-in `bench` and a real bench folder."""
+"""configurator.sh: the bench's global config, with the stand-in Frappe and a real bench folder
+(issue 9 items 9, 10 and 19)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from fake_commands import FAKE_BENCH, FakeBin, make_bench, run_script
+from fake_commands import FakeBin, add_frappe, make_bench, run_script
 
 REDIS_QUEUE = "redis://:queue-pass@redis-queue:6379"
 
@@ -22,7 +24,7 @@ def bench(tmp_path: Path) -> Path:
 @pytest.fixture
 def fakes(tmp_path: Path) -> FakeBin:
     fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
+    add_frappe(fakes)
     return fakes
 
 
@@ -35,6 +37,7 @@ def _env(fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
         REDIS_QUEUE=REDIS_QUEUE,
         REDIS_SOCKETIO=REDIS_QUEUE,
         SOCKETIO_PORT="9000",
+        HOST_NAME="https://dev.brandclub.com",
     )
     return fakes.env(**{**defaults, **extra})
 
@@ -46,7 +49,24 @@ EXPECTED = [
     ["bench", "set-config", "-g", "redis_queue", REDIS_QUEUE],
     ["bench", "set-config", "-g", "redis_socketio", REDIS_QUEUE],
     ["bench", "set-config", "-gp", "socketio_port", "9000"],
+    ["bench", "set-config", "-g", "host_name", "https://dev.brandclub.com"],
 ]
+# Without mailpit the site-config mail fallback is off: an empty mail_server.
+NO_MAIL = [
+    ["bench", "set-config", "-g", "mail_server", ""],
+    ["bench", "set-config", "-gp", "disable_mail_smtp_authentication", "0"],
+]
+MAILPIT = [
+    ["bench", "set-config", "-g", "mail_server", "mailpit"],
+    ["bench", "set-config", "-gp", "mail_port", "1025"],
+    ["bench", "set-config", "-gp", "use_ssl", "0"],
+    ["bench", "set-config", "-gp", "use_tls", "0"],
+    ["bench", "set-config", "-gp", "disable_mail_smtp_authentication", "1"],
+]
+
+
+def _common(bench: Path) -> dict:
+    return json.loads((bench / "sites" / "common_site_config.json").read_text())
 
 
 def test_lists_the_apps_and_sets_the_global_config(fakes: FakeBin, bench: Path) -> None:
@@ -54,18 +74,31 @@ def test_lists_the_apps_and_sets_the_global_config(fakes: FakeBin, bench: Path) 
 
     assert result.returncode == 0, result.stderr
     assert (bench / "sites" / "apps.txt").read_text() == "brandclub\nerpnext\nfrappe\n"
-    assert fakes.calls() == EXPECTED
+    assert fakes.calls() == [*EXPECTED, *NO_MAIL]
+    assert _common(bench)["host_name"] == "https://dev.brandclub.com"
+    assert _common(bench)["mail_server"] == ""
     assert "queue-pass" not in result.stdout + result.stderr
 
 
-def test_keeps_bench_backups_as_long_as_asked(fakes: FakeBin, bench: Path) -> None:
+def test_points_frappes_outgoing_mail_at_mailpit(fakes: FakeBin, bench: Path) -> None:
+    result = run_script(
+        "configurator.sh", _env(fakes, bench, MAIL_SERVER="mailpit", MAIL_PORT="1025")
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert fakes.calls() == [*EXPECTED, *MAILPIT]
+    common = _common(bench)
+    assert (common["mail_server"], common["mail_port"], common["use_tls"]) == ("mailpit", 1025, 0)
+    assert common["disable_mail_smtp_authentication"] == 1
+
+
+def test_bench_backup_retention_is_not_set_any_more(fakes: FakeBin, bench: Path) -> None:
+    """keep_backups_for_hours only prunes sites/<site>/private/backups, which the backup
+    service never writes to (it passes --backup-path): the setting protected nothing."""
     result = run_script("configurator.sh", _env(fakes, bench, KEEP_BACKUPS_FOR_HOURS="192"))
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [
-        *EXPECTED,
-        ["bench", "set-config", "-gp", "keep_backups_for_hours", "192"],
-    ]
+    assert "keep_backups_for_hours" not in _common(bench)
 
 
 def test_a_missing_variable_fails_before_changing_anything(fakes: FakeBin, bench: Path) -> None:
@@ -80,9 +113,10 @@ def test_a_missing_variable_fails_before_changing_anything(fakes: FakeBin, bench
     assert not (bench / "sites" / "apps.txt").exists()
 
 
-@pytest.mark.parametrize("variable", ["DB_PORT", "SOCKETIO_PORT", "KEEP_BACKUPS_FOR_HOURS"])
+@pytest.mark.parametrize("variable", ["DB_PORT", "SOCKETIO_PORT", "MAIL_PORT"])
 def test_numbers_must_be_numbers(fakes: FakeBin, bench: Path, variable: str) -> None:
-    result = run_script("configurator.sh", _env(fakes, bench, **{variable: "7d"}))
+    env = _env(fakes, bench, MAIL_SERVER="mailpit", **{variable: "7d"})
+    result = run_script("configurator.sh", env)
 
     assert result.returncode == 1
     assert f"{variable} must be a whole number, got '7d'" in result.stderr

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from fake_commands import FAKE_BENCH, SCRIPTS, FakeBin, make_bench
+from fake_commands import SCRIPTS, FakeBin, add_frappe, make_bench
 from harness import TEST_SECRETS, Registered, Rendering, render
 
 RESTORE = {"site": "brandclub.com", "date": "2026-11-20"}
@@ -57,8 +57,9 @@ def _jobs(rendering: Rendering) -> list[Registered]:
     return rendering.of_type("command:local:Command")
 
 
-def test_all_five_job_kinds_are_covered(every_job: Rendering) -> None:
+def test_all_six_job_kinds_are_covered(every_job: Rendering) -> None:
     assert [j.name for j in _jobs(every_job)] == [
+        "jobs-prepare-backup-dir",
         "jobs-rotate-db-root-password",
         "jobs-configurator",
         "jobs-create-site",
@@ -109,7 +110,7 @@ def test_the_configurator_runs_with_the_rendered_environment(
 ) -> None:
     """Run the rendered job for real, with a stand-in bench, as the container would."""
     fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
+    add_frappe(fakes)
     bench = make_bench(tmp_path, {"brandclub.com": {}})
     (bench / "apps" / "frappe").mkdir(parents=True)
     (bench / "apps" / "erpnext").mkdir()
@@ -131,5 +132,8 @@ def test_the_configurator_runs_with_the_rendered_environment(
         "redis_queue": "redis://redis-queue:6379",
         "redis_socketio": "redis://redis-queue:6379",
         "socketio_port": "9000",
-        "keep_backups_for_hours": "168",
+        "host_name": "https://brandclub.com",
+        # prod has no mailpit: Frappe's site-config mail fallback is switched off
+        "mail_server": "",
+        "disable_mail_smtp_authentication": "0",
     }

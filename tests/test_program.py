@@ -108,4 +108,6 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     )
     assert exports["appImage"] == pinned(tagged)
     assert exports["appImageDigest"] == mock_digest(tagged)
-    assert exports["siteJobs"] == ["configurator", "create-site", "migrate"]
+    # Where the backup service runs, its host directory is prepared first.
+    prepare = ["prepare-backup-dir"] if stack == "prod" else []
+    assert exports["siteJobs"] == [*prepare, "configurator", "create-site", "migrate"]

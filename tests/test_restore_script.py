@@ -1,23 +1,37 @@
-"""restore.sh: one site from the newest backup set of a day, with a stand-in `bench`."""
+"""restore.sh: one site from the newest backup set of a day of its own or another site's backups,
+with the stand-in Frappe (issue 9 items 2, 3 and 16)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from fake_commands import FakeBin, make_bench, run_script, site_config
+from fake_commands import (
+    FakeBin,
+    add_frappe,
+    database_state,
+    make_bench,
+    new_database_server,
+    run_script,
+    site_config,
+)
 
 SITE = "brandclub.com"
+STAGING = "staging.brandclub.com"
 ROOT_PASSWORD = "root-Pa55-word"
 DAY = "2026-02-20"
 NEWEST = "20260220_020000-brandclub_com"
 OLDER = "20260220_010000-brandclub_com"
 PARTS = ("database.sql.gz", "files.tar", "private-files.tar", "site_config_backup.json")
+BACKUP_KEY = "bAcKuP-kEy-0123456789abcdefghijklmnopqrstu="
+SITE_KEY = "sItE-kEy-0123456789abcdefghijklmnopqrstuvw="
 
 
 @pytest.fixture
 def backups(tmp_path: Path) -> Path:
+    """prod's (brandclub.com's) backups, as the backup service lays them out."""
     root = tmp_path / "backups"
     for day, sets in ((DAY, (OLDER, NEWEST)), ("2026-02-19", ("20260219_020000-brandclub_com",))):
         folder = root / SITE / day
@@ -25,18 +39,43 @@ def backups(tmp_path: Path) -> Path:
         for backup_set in sets:
             for part in PARTS:
                 (folder / f"{backup_set}-{part}").write_text(part)
+            config = {"db_name": "_prod", "encryption_key": f"{BACKUP_KEY}{backup_set[:15]}"}
+            (folder / f"{backup_set}-site_config_backup.json").write_text(json.dumps(config))
     # Other sites' sets in the same place, newer, must never be picked.
     for other in ("shop_brandclub_com", "my-brandclub_com"):
         (root / SITE / DAY / f"20260220_030000-{other}-database.sql.gz").write_text("x")
     return root
 
 
-def _env(fakes: FakeBin, tmp_path: Path, backups: Path, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def fakes(tmp_path: Path) -> FakeBin:
+    fakes = FakeBin(tmp_path)
+    add_frappe(fakes)
+    return fakes
+
+
+def _env(
+    fakes: FakeBin, tmp_path: Path, backups: Path, site: str = SITE, **extra: str
+) -> dict[str, str]:
     (tmp_path / "db-root").write_text(ROOT_PASSWORD + "\n")
-    bench = make_bench(tmp_path, {SITE: {"db_name": "_a1", "pause_scheduler": 1}})
+    target = {
+        "db_name": "_a1",
+        "db_password": "pa",
+        "pause_scheduler": 1,
+        "encryption_key": SITE_KEY,
+    }
+    bench = make_bench(tmp_path, {site: target})
+    db = new_database_server(
+        tmp_path / "db.json",
+        ROOT_PASSWORD,
+        users={"_a1@%": "pa"},
+        databases={"_a1": {"apps": ["frappe"], "enable_scheduler": 1}},
+    )
     defaults = dict(
         BENCH_DIR=str(bench),
-        SITE_NAME=SITE,
+        FAKE_DB=str(db),
+        SITE_NAME=site,
+        SOURCE_SITE=SITE,
         BACKUP_DATE=DAY,
         BACKUP_ROOT=str(backups),
         DB_ROOT_PASSWORD_FILE=str(tmp_path / "db-root"),
@@ -44,8 +83,8 @@ def _env(fakes: FakeBin, tmp_path: Path, backups: Path, **extra: str) -> dict[st
     return fakes.env(**{**defaults, **extra})
 
 
-def _set(key: str, value: int) -> list[str]:
-    return ["bench", "--site", SITE, "set-config", "-p", key, str(value)]
+def _set(key: str, value: int, site: str = SITE) -> list[str]:
+    return ["bench", "--site", site, "set-config", "-p", key, str(value)]
 
 
 HOLD = [_set("maintenance_mode", 1), _set("pause_scheduler", 1)]
@@ -53,11 +92,11 @@ RELEASE = [_set("maintenance_mode", 0), _set("pause_scheduler", 1)]
 MIGRATE = ["bench", "--site", SITE, "migrate"]
 
 
-def _restore(folder: Path, *files: str) -> list[str]:
+def _restore(folder: Path, *files: str, site: str = SITE) -> list[str]:
     return [
         "bench",
         "--site",
-        SITE,
+        site,
         "restore",
         str(folder / f"{NEWEST}-database.sql.gz"),
         *files,
@@ -69,6 +108,26 @@ def _restore(folder: Path, *files: str) -> list[str]:
     ]
 
 
+def _with_files(folder: Path) -> list[str]:
+    return [
+        "--with-public-files",
+        str(folder / f"{NEWEST}-files.tar"),
+        "--with-private-files",
+        str(folder / f"{NEWEST}-private-files.tar"),
+    ]
+
+
+def _key(env: dict[str, str], site: str = SITE) -> object:
+    return site_config(Path(env["BENCH_DIR"]), site)["encryption_key"]
+
+
+def _mark_created_for(env: dict[str, str], site: str, request: str) -> None:
+    markers = Path(env["BENCH_DIR"]) / "sites" / ".brandclub" / "sites"
+    markers.mkdir(parents=True)
+    marker = {"site": site, "state": "created", "restoreRequest": request}
+    (markers / f"{site}.json").write_text(json.dumps(marker))
+
+
 def test_restores_the_newest_set_of_the_day_then_migrates(
     fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
@@ -77,17 +136,87 @@ def test_restores_the_newest_set_of_the_day_then_migrates(
 
     assert result.returncode == 0, result.stderr
     folder = backups / SITE / DAY
-    restore = _restore(
-        folder,
-        "--with-public-files",
-        str(folder / f"{NEWEST}-files.tar"),
-        "--with-private-files",
-        str(folder / f"{NEWEST}-private-files.tar"),
-    )
-    assert fakes.calls() == [*HOLD, restore, MIGRATE, *RELEASE]
+    assert fakes.calls() == [*HOLD, _restore(folder, *_with_files(folder)), MIGRATE, *RELEASE]
     config = site_config(Path(env["BENCH_DIR"]), SITE)
     assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
+    restored = database_state(Path(env["FAKE_DB"]))["databases"]["_a1"]["restored_from"]
+    assert restored == [f"{NEWEST}-{part}" for part in PARTS[:3]]
     assert ROOT_PASSWORD not in result.stdout + result.stderr
+    # the site's own key stays: no request says otherwise (auto, site not made for it)
+    assert _key(env) == SITE_KEY
+    assert "keeps its own encryption key, which is not the backup's" in result.stderr
+
+
+def test_restores_another_sites_backups(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
+    """staging from prod's backups: the files are named after prod (issue 9 item 2)."""
+    env = _env(fakes, tmp_path, backups, site=STAGING)
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    folder = backups / SITE / DAY
+    restore = _restore(folder, *_with_files(folder), site=STAGING)
+    assert fakes.calls()[2:4] == [restore, ["bench", "--site", STAGING, "migrate"]]
+    assert f"restored {STAGING} from {SITE}'s backups of {DAY}" in result.stdout
+
+
+def test_the_backups_encryption_key_is_carried_on_request(
+    fakes: FakeBin, tmp_path: Path, backups: Path
+) -> None:
+    env = _env(fakes, tmp_path, backups, site=STAGING, USE_BACKUP_ENCRYPTION_KEY="true")
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert _key(env, STAGING) == f"{BACKUP_KEY}{NEWEST[:15]}"
+    assert "encryption key: the backup's, written into" in result.stdout
+    assert BACKUP_KEY not in result.stdout + result.stderr
+
+
+def test_auto_carries_the_key_into_a_site_made_for_this_restore(
+    fakes: FakeBin, tmp_path: Path, backups: Path
+) -> None:
+    """Disaster recovery: create-site made the site in the same deploy for this request."""
+    env = _env(fakes, tmp_path, backups, RESTORE_REQUEST=f"{SITE}@{DAY}")
+    _mark_created_for(env, SITE, f"{SITE}@{DAY}")
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert _key(env) == f"{BACKUP_KEY}{NEWEST[:15]}"
+    assert f"{SITE} was created for this restore" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("marker_request", "setting"),
+    [("brandclub.com@2026-01-01", "auto"), (f"{SITE}@{DAY}", "false")],
+    ids=["made-for-another-request", "switched-off"],
+)
+def test_the_site_keeps_its_key_otherwise(
+    fakes: FakeBin, tmp_path: Path, backups: Path, marker_request: str, setting: str
+) -> None:
+    env = _env(
+        fakes,
+        tmp_path,
+        backups,
+        RESTORE_REQUEST=f"{SITE}@{DAY}",
+        USE_BACKUP_ENCRYPTION_KEY=setting,
+    )
+    _mark_created_for(env, SITE, marker_request)
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert _key(env) == SITE_KEY
+    assert "useBackupEncryptionKey to true" in result.stderr
+
+
+def test_carrying_needs_the_sets_site_config_backup(
+    fakes: FakeBin, tmp_path: Path, backups: Path
+) -> None:
+    (backups / SITE / DAY / f"{NEWEST}-site_config_backup.json").unlink()
+    env = _env(fakes, tmp_path, backups, USE_BACKUP_ENCRYPTION_KEY="true")
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 1
+    assert f"has no {NEWEST}-site_config_backup.json" in result.stderr
+    assert fakes.calls() == []
 
 
 def test_file_archives_are_optional(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
@@ -101,6 +230,15 @@ def test_file_archives_are_optional(fakes: FakeBin, tmp_path: Path, backups: Pat
     assert fakes.calls()[2] == _restore(folder)
 
 
+def test_an_encrypted_set_is_refused(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
+    (backups / SITE / DAY / "20260220_040000-brandclub_com-database-enc.sql.gz").write_text("x")
+    result = run_script("restore.sh", _env(fakes, tmp_path, backups))
+
+    assert result.returncode == 1
+    assert "(20260220_040000) is encrypted" in result.stderr
+    assert fakes.calls() == []
+
+
 def test_a_missing_day_lists_the_days_there_are(
     fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
@@ -112,7 +250,7 @@ def test_a_missing_day_lists_the_days_there_are(
     assert fakes.calls() == []
 
 
-def test_a_day_without_a_database_backup_fails(
+def test_a_day_without_the_sources_database_backup_says_what_is_there(
     fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
     for dump in (backups / SITE / DAY).glob("????????_??????-brandclub_com-database.sql.gz"):
@@ -121,7 +259,10 @@ def test_a_day_without_a_database_backup_fails(
 
     assert result.returncode == 1
     assert "no database backup <YYYYMMDD_HHMMSS>-brandclub_com-database.sql.gz" in result.stderr
-    assert "dates available: 2026-02-19 2026-02-20" in result.stderr
+    assert (
+        "database backups there: 20260220_030000-my-brandclub_com-database.sql.gz "
+        "20260220_030000-shop_brandclub_com-database.sql.gz"
+    ) in result.stderr
     assert fakes.calls() == []
 
 
@@ -129,18 +270,33 @@ def test_a_day_without_a_database_backup_fails(
     ("failing", "calls_after_hold"),
     [("restore", 1), ("migrate", 2)],
 )
-def test_a_failure_still_releases_the_site(
+def test_a_failure_keeps_the_site_in_maintenance(
     fakes: FakeBin, tmp_path: Path, backups: Path, failing: str, calls_after_hold: int
 ) -> None:
+    """A partly restored database must not be served: the site stays held, its previous
+    modes recorded for the next successful run (issue 9 item 16)."""
     env = _env(fakes, tmp_path, backups, BENCH_FAIL=f"{SITE} {failing}")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 1
     calls = fakes.calls()
     assert calls[:2] == HOLD
-    assert [call[3] for call in calls[2:-2]] == ["restore", "migrate"][:calls_after_hold]
-    assert calls[-2:] == RELEASE
+    assert [call[3] for call in calls[2:]] == ["restore", "migrate"][:calls_after_hold]
     assert f"bench {failing} of brandclub.com failed" in result.stderr
+    assert f"site(s) {SITE} stay in maintenance mode" in result.stderr
+    config = site_config(Path(env["BENCH_DIR"]), SITE)
+    assert (config["maintenance_mode"], config["pause_scheduler"]) == (1, 1)
+
+
+def test_a_wrong_root_password_fails_the_restore(
+    fakes: FakeBin, tmp_path: Path, backups: Path
+) -> None:
+    env = _env(fakes, tmp_path, backups)
+    (tmp_path / "db-root").write_text("not-the-root-password")
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 1
+    assert "Access denied for user 'root'" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -150,6 +306,7 @@ def test_a_failure_still_releases_the_site(
         ({"SITE_NAME": "shop.brandclub.com"}, "site shop.brandclub.com does not exist"),
         ({"DB_ROOT_PASSWORD_FILE": "/nonexistent"}, "cannot read secret file /nonexistent"),
         ({"BACKUP_DATE": ""}, "missing required environment variable(s): BACKUP_DATE"),
+        ({"USE_BACKUP_ENCRYPTION_KEY": "yes"}, "must be true, false or auto, got 'yes'"),
     ],
 )
 def test_bad_input_fails_before_touching_the_site(

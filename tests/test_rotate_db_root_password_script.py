@@ -1,4 +1,5 @@
-"""rotate-db-root-password.sh against a stand-in `mariadb` that checks MYSQL_PWD."""
+"""rotate-db-root-password.sh against the stand-in `mariadb` client (tests/stand_ins), which logs
+in only with a password from --defaults-extra-file, read with MariaDB's option-file rules."""
 
 from __future__ import annotations
 
@@ -6,44 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FakeBin, run_script
+from fake_commands import FakeBin, add_frappe, database_state, new_database_server, run_script
 
 OLD = "old-Pa55"
-NEW = "n3w'pa\\ss\"#"  # a quote, a backslash, a double quote and a comment sign
-NEW_IN_SQL = "'n3w''pa\\\\ss\"#'"
+# a quote, a backslash, a double quote, a comment sign and a trailing backslash: the option
+# file must quote and escape them, the SQL string too
+NEW = "n3w'pa\\ss\"#\\"
+NEW_IN_SQL = "'n3w''pa\\\\ss\"#\\\\'"
 
-# A server with one root password (in $FAKE_DB/password) and root accounts ($FAKE_DB/hosts);
-# every stdin is appended to $FAKE_DB/stdin. SET PASSWORD takes FAKE_NEW_PASSWORD unless
-# FAKE_SET_IGNORED is set.
-FAKE_MARIADB = """
-sql=$(cat)  # drops the final newline
-printf '%s\\x1e' "$sql" >> "$FAKE_DB/stdin"
-if [[ ${MYSQL_PWD-} != "$(cat "$FAKE_DB/password")" ]]; then
-  echo "ERROR 1045 (28000): Access denied for user 'root'@'10.0.0.7'" >&2
-  exit 1
-fi
-case $sql in
-"SELECT 1;") echo 1 ;;
-*"FROM mysql.user"*) cat "$FAKE_DB/hosts" ;;
-*"SET PASSWORD"*)
-  [[ -n ${FAKE_SET_IGNORED:-} ]] || printf '%s' "$FAKE_NEW_PASSWORD" > "$FAKE_DB/password" ;;
-*) exit 1 ;;
-esac
-"""
-
-CONNECT = ["mariadb", "--host=mariadb", "--port=3306", "--user=root"]
+CONNECT = ["--host=mariadb", "--port=3306", "--user=root"]
 QUIET = [*CONNECT, "--batch", "--skip-column-names"]
 
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> FakeBin:
     fakes = FakeBin(tmp_path)
-    fakes.add("mariadb", FAKE_MARIADB)
-    db = tmp_path / "db"
-    db.mkdir()
-    (db / "password").write_text(OLD)
-    (db / "hosts").write_text("%\nlocalhost\n")
-    (db / "stdin").write_text("")
+    add_frappe(fakes)
+    new_database_server(tmp_path / "db.json", OLD)
     (tmp_path / "new").write_text(NEW + "\n")
     (tmp_path / "previous").write_text(OLD + "\n")
     return fakes
@@ -52,8 +32,7 @@ def fakes(tmp_path: Path) -> FakeBin:
 def _env(fakes: FakeBin, tmp_path: Path, **extra: str) -> dict[str, str]:
     defaults = dict(
         BENCH_DIR=str(tmp_path),
-        FAKE_DB=str(tmp_path / "db"),
-        FAKE_NEW_PASSWORD=NEW,
+        FAKE_DB=str(tmp_path / "db.json"),
         DB_HOST="mariadb",
         DB_PORT="3306",
         DB_ROOT_PASSWORD_FILE=str(tmp_path / "new"),
@@ -62,15 +41,27 @@ def _env(fakes: FakeBin, tmp_path: Path, **extra: str) -> dict[str, str]:
     return fakes.env(**{**defaults, **extra})
 
 
+def _calls(fakes: FakeBin) -> list[list[str]]:
+    """mariadb's arguments after the option file, which is a pipe (/dev/fd/<n>)."""
+    calls = fakes.calls("mariadb")
+    for call in calls:
+        assert call[1].startswith("--defaults-extra-file=/dev/fd/"), call
+    return [call[2:] for call in calls]
+
+
 def _statements(tmp_path: Path) -> list[str]:
-    return (tmp_path / "db" / "stdin").read_text().split("\x1e")[:-1]
+    return database_state(tmp_path / "db.json")["statements"]
+
+
+def _set_root_password(tmp_path: Path, password: str) -> None:
+    new_database_server(tmp_path / "db.json", password)
 
 
 def test_sets_the_new_password_on_every_root_account(fakes: FakeBin, tmp_path: Path) -> None:
     result = run_script("rotate-db-root-password.sh", _env(fakes, tmp_path))
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [QUIET, QUIET, QUIET, CONNECT, QUIET]
+    assert _calls(fakes) == [QUIET, QUIET, QUIET, CONNECT, QUIET]
     assert _statements(tmp_path) == [
         "SELECT 1;",
         "SELECT 1;",
@@ -79,14 +70,14 @@ def test_sets_the_new_password_on_every_root_account(fakes: FakeBin, tmp_path: P
         f"SET PASSWORD FOR 'root'@'localhost' = PASSWORD({NEW_IN_SQL});",
         "SELECT 1;",
     ]
-    assert (tmp_path / "db" / "password").read_text() == NEW
+    assert database_state(tmp_path / "db.json")["root_password"] == NEW
     assert "root password rotated on mariadb:3306" in result.stdout
     for secret in (NEW, OLD):
         assert secret not in result.stdout + result.stderr + repr(fakes.calls())
 
 
 def test_a_rotated_server_is_left_alone(fakes: FakeBin, tmp_path: Path) -> None:
-    (tmp_path / "db" / "password").write_text(NEW)
+    _set_root_password(tmp_path, NEW)
     result = run_script("rotate-db-root-password.sh", _env(fakes, tmp_path))
 
     assert result.returncode == 0, result.stderr
@@ -95,7 +86,7 @@ def test_a_rotated_server_is_left_alone(fakes: FakeBin, tmp_path: Path) -> None:
 
 
 def test_neither_password_logging_in_fails_clearly(fakes: FakeBin, tmp_path: Path) -> None:
-    (tmp_path / "db" / "password").write_text("someone-else's")
+    _set_root_password(tmp_path, "someone-else's")
     result = run_script("rotate-db-root-password.sh", _env(fakes, tmp_path))
 
     assert result.returncode == 1

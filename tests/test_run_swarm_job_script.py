@@ -235,6 +235,21 @@ def test_optional_lists_may_be_empty_and_constraints_are_passed(
     ]
 
 
+def test_a_job_can_run_as_another_user(swarm: FakeBin, tmp_path: Path) -> None:
+    """prepare-backup-dir runs as root (JOB_USER=0:0); the others as the image's user."""
+    env = _env(swarm, tmp_path, ["Complete now|"], JOB_USER="0:0")
+    result = run_script("run-swarm-job.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert swarm.calls("docker")[1] == [
+        *EXPECTED_CREATE[: -len(CREATE_TAIL)],
+        "--user",
+        "0:0",
+        *CREATE_TAIL,
+    ]
+    assert "--user" not in EXPECTED_CREATE
+
+
 def test_an_interrupted_run_removes_its_service(swarm: FakeBin, tmp_path: Path) -> None:
     env = _env(swarm, tmp_path, ["Running now|"], JOB_POLL_INTERVAL="0.05")
     process = subprocess.Popen(
@@ -263,6 +278,7 @@ def test_an_interrupted_run_removes_its_service(swarm: FakeBin, tmp_path: Path) 
         ("JOB_NAME", "", "JOB_NAME is required"),
         ("JOB_SCRIPT", "", "JOB_SCRIPT is required"),
         ("JOB_TIMEOUT", "soon", "JOB_TIMEOUT must be a positive number of seconds"),
+        ("JOB_USER", "0:0 --publish 80:80", "JOB_USER must be user[:group]"),
     ],
 )
 def test_bad_input_fails_before_touching_the_swarm(

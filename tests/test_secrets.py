@@ -196,10 +196,12 @@ def test_registry_credentials_must_be_for_the_apps_registry() -> None:
     assert "ghcr.io" in problem.expected
 
 
-def test_frappe_may_not_prune_backups_before_the_retention_does() -> None:
-    error, _ = render_error("prod", {"brandclub:backup": {"keepBackupsForHours": 24}})
+def test_the_removed_keep_backups_for_hours_is_refused() -> None:
+    """bench prunes only sites/<site>/private/backups, never the backup service's --backup-path:
+    the key protected nothing and is gone (issue 9 item 19); a stack that still sets it hears so."""
+    error, _ = render_error("prod", {"brandclub:backup": {"keepBackupsForHours": 168}})
     [problem] = [p for p in error.problems if p.key == "brandclub:backup.keepBackupsForHours"]
-    assert "168" in problem.expected
+    assert "no such key" in problem.expected
 
 
 # --- The secret name key ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Issue 3.2 and 3.5: the site jobs, their order in the dependency graph, and restore as code."""
+"""Issue 3.2 and 3.5: the site jobs, their order in the dependency graph, and restore as code;
+issue 9 items 2-4, 8-11 and 19: what each job is handed."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def env_of(job: Registered) -> dict[str, str]:
 def test_every_stack_runs_configurator_create_site_and_migrate(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    assert list(jobs(rendered[stack])) == ["configurator", "create-site", "migrate"]
+    # prod runs the backup service, whose host directory is prepared first.
+    prepare = ["prepare-backup-dir"] if stack == "prod" else []
+    assert list(jobs(rendered[stack])) == [*prepare, "configurator", "create-site", "migrate"]
 
 
 def test_jobs_run_after_the_data_services_and_in_order(
@@ -76,10 +79,13 @@ def test_jobs_run_the_runner_against_the_providers_swarm(
         assert environment["DOCKER_HOST"] == "ssh://deploy@swarm.brandclub.com", name
         assert environment["JOB_NAME"] == f"brandclub-{stack}-job-{name}"
         assert environment["JOB_SCRIPT"] == job_script(f"{name}.sh"), name
+        if name == "prepare-backup-dir":
+            continue  # below
         assert environment["JOB_MOUNTS"].splitlines() == [
             f"type=volume,source=brandclub-{stack}-sites,target={SITES}",
             f"type=volume,source=brandclub-{stack}-logs,target={LOGS}",
         ]
+        assert "JOB_USER" not in environment, name
 
 
 def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) -> None:
@@ -88,6 +94,7 @@ def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) 
         name: set(job.inputs["environment"]["JOB_NETWORKS"].split()) for name, job in found.items()
     }
     assert networks == {
+        "prepare-backup-dir": set(),
         "configurator": {"brandclub-prod-network"},
         "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
@@ -105,14 +112,58 @@ def test_configurator_writes_frappe_dockers_common_site_config(
         "REDIS_SOCKETIO": "redis://redis-queue:6379",
         "SOCKETIO_PORT": "9000",
     }
-    assert env_of(jobs(rendered["dev"])["configurator"]) == expected
-    # Where a backup service runs, bench keeps its own backups as long as the retention.
+    # dev runs mailpit: Frappe's site-config mail fallback points at it (issue 9 item 9).
+    assert env_of(jobs(rendered["dev"])["configurator"]) == {
+        **expected,
+        "HOST_NAME": "https://dev.brandclub.com",
+        "MAIL_SERVER": "mailpit",
+        "MAIL_PORT": "1025",
+    }
+    # No keep_backups_for_hours any more, backup service or not (issue 9 item 19).
     assert env_of(jobs(rendered["prod"])["configurator"]) == {
         **expected,
-        "KEEP_BACKUPS_FOR_HOURS": "168",
+        "HOST_NAME": "https://brandclub.com",
     }
-    longer = render("prod", {"brandclub:backup": {"retentionDays": 14}})
-    assert env_of(jobs(longer)["configurator"])["KEEP_BACKUPS_FOR_HOURS"] == "336"
+
+
+def test_host_name_is_the_sites_public_url() -> None:
+    """Issue 9 item 10: frappe.siteName, not the first domain, names the site."""
+    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
+    assert env_of(jobs(rendering)["configurator"])["HOST_NAME"] == "https://www.brandclub.com"
+
+
+def test_prepare_backup_dir_runs_first_as_root_on_the_data_node(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Issue 9 item 4: the backup service's bind-mount source exists, writable by uid 1000,
+    before the service is created."""
+    rendering = rendered["prod"]
+    found = jobs(rendering)
+    job = found["prepare-backup-dir"]
+    environment = job.inputs["environment"]
+    assert environment["JOB_USER"] == "0:0"
+    assert environment["JOB_MOUNTS"].splitlines() == ["type=bind,source=/,target=/host"]
+    assert environment["JOB_CONSTRAINTS"] == "node.role == manager"
+    assert environment["JOB_NETWORKS"] == ""
+    assert environment["JOB_SECRETS"] == ""
+    assert env_of(job) == {
+        "HOST_ROOT": "/host",
+        "BACKUP_DIR": "/opt/brand-club/backups",
+        "BACKUP_DIR_OWNER": "1000:1000",
+    }
+    assert {"data-mariadb"} <= depends_on(rendering, job)
+    assert "jobs-prepare-backup-dir" in depends_on(rendering, found["configurator"])
+    backup = rendering.service("brandclub-prod", "backup")
+    assert "jobs-prepare-backup-dir" in depends_on(rendering, backup)
+    elsewhere = render("prod", {"brandclub:backup": {"hostPath": "/srv/backups"}})
+    assert env_of(jobs(elsewhere)["prepare-backup-dir"])["BACKUP_DIR"] == "/srv/backups"
+
+
+def test_only_a_stack_with_a_backup_service_prepares_its_directory(
+    rendered: dict[str, Rendering],
+) -> None:
+    for stack in ("dev", "staging"):
+        assert "prepare-backup-dir" not in jobs(rendered[stack])
 
 
 def test_create_site_gets_site_apps_and_passwords_as_secret_files(
@@ -133,6 +184,27 @@ def test_create_site_gets_site_apps_and_passwords_as_secret_files(
     assert {s.split(",")[0].removeprefix("source=") for s in secrets} == names
     apps = render("staging", {"brandclub:frappe": {"apps": ["erpnext", "brandclub"]}})
     assert env_of(jobs(apps)["create-site"])["INSTALL_APPS"] == "erpnext brandclub"
+
+
+def test_create_site_enables_the_scheduler_unless_told_not_to(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Issue 9 item 11."""
+    assert env_of(jobs(rendered["dev"])["create-site"])["ENABLE_SCHEDULER"] == "1"
+    off = render("dev", {"brandclub:frappe": {"enableScheduler": False}})
+    assert env_of(jobs(off)["create-site"])["ENABLE_SCHEDULER"] == "0"
+    assert "RESTORE_REQUEST" not in env_of(jobs(rendered["dev"])["create-site"])
+
+
+def test_migrate_installs_the_configured_apps_and_runs_again_when_they_change(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Issue 9 item 8: an app added to frappe.apps is installed by the next migrate."""
+    migrate = jobs(rendered["staging"])["migrate"]
+    assert env_of(migrate) == {"SITE_NAME": "staging.brandclub.com", "INSTALL_APPS": "erpnext"}
+    more = render("staging", {"brandclub:frappe": {"apps": ["erpnext", "hrms"]}})
+    assert jobs(more)["migrate"].raw_inputs != migrate.raw_inputs
+    assert env_of(jobs(more)["migrate"])["INSTALL_APPS"] == "erpnext hrms"
 
 
 def _job_inputs(overrides: dict, secrets: dict | None = None) -> dict[str, dict]:
@@ -178,20 +250,40 @@ def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
     assert "jobs-create-site" in depends_on(rendering, found["restore"])
     assert "jobs-restore" in depends_on(rendering, found["migrate"])
     restore = found["restore"]
+    # The source site names the backup files (issue 9 item 2).
     assert env_of(restore) == {
         "SITE_NAME": "staging.brandclub.com",
+        "SOURCE_SITE": "brandclub.com",
         "BACKUP_DATE": "2026-11-20",
         "BACKUP_ROOT": "/backups",
         "DB_ROOT_PASSWORD_FILE": "/run/secrets/db-root-password",
+        "USE_BACKUP_ENCRYPTION_KEY": "auto",
+        "RESTORE_REQUEST": "brandclub.com@2026-11-20",
     }
+    # create-site records the same request in the site's marker (issue 9 item 3).
+    assert env_of(found["create-site"])["RESTORE_REQUEST"] == "brandclub.com@2026-11-20"
     environment = restore.inputs["environment"]
-    # prod's dated backups, read-only, where restore.sh looks for the staging site's.
+    # prod's dated backups, read-only, at BACKUP_ROOT/SOURCE_SITE where restore.sh looks.
     assert environment["JOB_MOUNTS"].splitlines()[-1] == (
         "type=bind,source=/opt/brand-club/backups/brandclub.com,"
-        "target=/backups/staging.brandclub.com,readonly"
+        "target=/backups/brandclub.com,readonly"
     )
     assert environment["JOB_CONSTRAINTS"] == "node.role == manager"
     assert restore.options["ignoreChanges"] == ["environment.JOB_IMAGE"]
+
+
+@pytest.mark.parametrize(("setting", "value"), [(True, "true"), (False, "false")])
+def test_the_backups_encryption_key_can_be_carried_or_not(setting: bool, value: str) -> None:
+    request = {**RESTORE, "useBackupEncryptionKey": setting}
+    restore = jobs(render("staging", {"brandclub:restore": request}))["restore"]
+    assert env_of(restore)["USE_BACKUP_ENCRYPTION_KEY"] == value
+
+
+def test_a_restore_of_the_sites_own_backups_names_it_the_source() -> None:
+    own = {"site": "staging.brandclub.com", "date": "2026-11-20"}
+    restore = jobs(render("staging", {"brandclub:restore": own}))["restore"]
+    assert env_of(restore)["SOURCE_SITE"] == "staging.brandclub.com"
+    assert env_of(restore)["RESTORE_REQUEST"] == "staging.brandclub.com@2026-11-20"
 
 
 def test_restore_leaves_the_data_layer_untouched() -> None:
@@ -237,7 +329,13 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
     }
     rendering = render("prod", secrets=secrets)
     found = jobs(rendering)
-    assert list(found) == ["rotate-db-root-password", "configurator", "create-site", "migrate"]
+    assert list(found) == [
+        "prepare-backup-dir",
+        "rotate-db-root-password",
+        "configurator",
+        "create-site",
+        "migrate",
+    ]
     rotation = found["rotate-db-root-password"]
     assert "jobs-rotate-db-root-password" in depends_on(rendering, found["configurator"])
     assert {"data-mariadb"} <= depends_on(rendering, rotation)

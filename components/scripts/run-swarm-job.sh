@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one Frappe site job (configurator, create-site, migrate, restore) as a Swarm one-shot
+# Runs one site job (prepare-backup-dir, configurator, create-site, migrate, ...) as a Swarm one-shot
 # service and waits for it, from the machine that runs `pulumi up` (DOCKER_HOST points at the
 # swarm). Prints the job's log, exits non-zero when the job fails or times out, and always
 # removes the service again.
@@ -13,6 +13,7 @@
 #   JOB_SECRETS       newline-separated `--secret` values (names only, never values)
 #   JOB_ENV           newline-separated KEY=VALUE pairs (non-secret)
 #   JOB_CONSTRAINTS   newline-separated placement constraints
+#   JOB_USER          user[:group] the job runs as (`--user`); empty: the image's user
 #   JOB_TIMEOUT       seconds to wait for the job (1800)
 #   JOB_LOG_TAIL      log lines shown (100)
 #   JOB_POLL_INTERVAL seconds between state checks (2)
@@ -33,6 +34,8 @@ done
 [[ $JOB_TIMEOUT =~ ^[1-9][0-9]*$ ]] || fail "JOB_TIMEOUT must be a positive number of seconds"
 [[ $JOB_LOG_TAIL =~ ^[0-9]+$ ]] || fail "JOB_LOG_TAIL must be a number of lines"
 [[ $JOB_POLL_INTERVAL =~ ^[0-9]+([.][0-9]+)?$ ]] || fail "JOB_POLL_INTERVAL must be seconds"
+[[ -z ${JOB_USER:-} || $JOB_USER =~ ^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$ ]] ||
+  fail "JOB_USER must be user[:group], got '$JOB_USER'"
 
 # Docker 20.10 leaves a job's exited container behind when the service is removed; the label
 # lets an operator clear them: docker container prune --filter label=brandclub.site-job
@@ -57,11 +60,12 @@ add_each_line --mount "${JOB_MOUNTS:-}"
 add_each_line --secret "${JOB_SECRETS:-}"
 add_each_line --env "${JOB_ENV:-}"
 add_each_line --constraint "${JOB_CONSTRAINTS:-}"
+if [[ -n ${JOB_USER:-} ]]; then create_args+=(--user "$JOB_USER"); fi
 create_args+=(--with-registry-auth "$JOB_IMAGE" bash -c "$JOB_SCRIPT")
 
 service_exists() { docker service inspect "$JOB_NAME" >/dev/null 2>&1; }
 
-# shellcheck disable=SC2317  # reached through the EXIT trap
+# shellcheck disable=SC2317,SC2329  # reached through the EXIT trap
 remove_service() {
   if service_exists; then
     docker service rm "$JOB_NAME" >/dev/null || echo "run-swarm-job: could not remove $JOB_NAME" >&2

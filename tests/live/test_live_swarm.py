@@ -251,20 +251,37 @@ def test_failing_job_fails_the_runner(dev: DevDeployment) -> None:
 
 
 def test_failed_migration_gives_the_sites_their_modes_back(dev: DevDeployment) -> None:
-    """migrate.sh on the swarm, its `bench migrate` failing: the job fails the runner, and the
-    site gets its previous maintenance_mode / pause_scheduler back (here a paused scheduler)."""
+    """migrate.sh on the swarm, its `bench migrate` failing: the job fails the runner and the
+    site STAYS in maintenance with its scheduler paused (a partly migrated database must not be
+    served), its previous modes recorded in sites/.brandclub/held/<site>.json (here a paused
+    scheduler); the next successful migrate gives exactly those back (issue 9 item 16)."""
     job = dev.rendering("v1").job("migrate")
     before = migrations(dev)
     set_site_config(dev, "pause_scheduler", 1)
+    record = f".brandclub/held/{SITE}.json"
     try:
         run = job.run(JOB_ENV="STANDIN_FAIL_MIGRATE=yes")
         assert_failed(job.job_name, run)
         assert "migrate: ERROR: migration failed with status 1" in run.stderr
-        assert f"site {SITE}: maintenance_mode 0, pause_scheduler 1 (restored)" in run.stderr
+        assert f"site(s) {SITE} stay in maintenance mode" in run.stderr
+        config = site_config(dev)
+        assert (config["maintenance_mode"], config["pause_scheduler"]) == (1, 1)
+        held = json.loads(sites_file(dev, record))
+        assert (held["maintenance_mode"], held["pause_scheduler"]) == (0, 1)
+        assert migrations(dev) == before
+
+        # Without INSTALL_APPS: this test is about the modes, not about installing apps.
+        again = job.run(JOB_ENV="")
+        assert_completed(job, again)
+        assert f"site {SITE}: maintenance_mode 0, pause_scheduler 1 (restored)" in again.stdout
         config = site_config(dev)
         assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
-        assert migrations(dev) == before
+        gone = exec_in(backend_container(dev), "test", "!", "-e", f"{SITES_PATH}/{record}")
+        assert gone.returncode == 0, f"{record} is still there"
     finally:
+        # A record left by a failure here would hand later migrations these modes.
+        exec_in(backend_container(dev), "rm", "-f", f"{SITES_PATH}/{record}")
+        set_site_config(dev, "maintenance_mode", 0)
         set_site_config(dev, "pause_scheduler", 0)
 
 

@@ -22,6 +22,15 @@ require_integer() {
     [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '${!name}'"
   done
 }
+# Checks docker secret files are readable and not empty without printing them: the jobs hand
+# Frappe and MariaDB the file, never its content (lib/frappe-cli.sh, lib/mariadb-root.sh).
+require_secret_file() {
+  local file
+  for file in "$@"; do
+    [[ -r $file ]] || die "cannot read secret file $file"
+    [[ -n $(<"$file") ]] || die "secret file $file is empty"
+  done
+}
 # Prints a docker secret file's content; the value never reaches argv of this script or a log.
 read_secret() {
   local file=$1 value
