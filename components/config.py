@@ -238,7 +238,9 @@ class Images(Model):
 
 
 class MariaDBSettings(Sized):
-    version: str = "10.6"
+    # frappe_docker's series for new environments; a stack created on an older series states
+    # it in its Pulumi.<stack>.yaml, so a new default never upgrades a database silently.
+    version: str = "11.8"
     buffer_pool_size: ByteSize
     slow_query_log: bool = False
     long_query_time: float = Field(default=2.0, gt=0)

@@ -7,9 +7,13 @@ from datetime import date
 
 import pytest
 
-from components.mariadb_series import SUPPORTED_SERIES
+import yaml
+
+from components.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES
 from components.swarm_secrets import secret_fingerprint
 from harness import (
+    DELETE,
+    REPO,
     SECRET_MARK,
     SECRET_SIG,
     TEST_ROOT_PASSWORD,
@@ -90,6 +94,24 @@ def test_mariadb_gets_frappe_charset_flags_for_its_series() -> None:
     assert "--character-set-server=utf8mb4" in mariadb.container["args"]
     # 11.x refuses to start with an option it no longer has.
     assert "--skip-innodb-read-only-compressed" not in mariadb.container["args"]
+
+
+def test_new_environments_get_mariadb_11_8_with_frappe_dockers_flags() -> None:
+    """A stack that names no series gets frappe_docker's: 11.8, charset flags only."""
+    fresh = render("dev", {"brandclub:mariadb": {"version": DELETE}})
+    mariadb = fresh.service("brandclub-db-dev", "mariadb")
+    assert mariadb.container["image"] == "mariadb:11.8"
+    flags = [f for f in mariadb.container["args"] if not f.startswith("--innodb-buffer-pool")]
+    assert flags == list(FRAPPE_CHARSET_FLAGS)
+    # Upgrades the system tables after a later version bump.
+    assert mariadb.container["env"]["MARIADB_AUTO_UPGRADE"] == "1"
+    assert not any("end of life" in w for w in fresh.warnings)
+
+
+def test_existing_stacks_state_their_series(stack: str) -> None:
+    """The default moved to 11.8; a database made on 10.6 must never follow it unasked."""
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    assert document["config"]["brandclub:mariadb"]["version"] == "10.6"
 
 
 def test_root_password_is_a_docker_secret_never_an_environment_variable(
