@@ -63,6 +63,7 @@ pulumi.export(
         "internal": data.internal_network.name,
         "database": data.database_network.name,
         "public": TRAEFIK_PUBLIC_NETWORK,
+        "realtime": data.realtime_network.name,
         "sharedServices": SHARED_SERVICES_NETWORK,
     },
 )

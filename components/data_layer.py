@@ -89,6 +89,7 @@ class DataLayerArgs:
 class DataLayer(pulumi.ComponentResource):
     internal_network: docker.Network
     database_network: docker.Network
+    realtime_network: docker.Network
 
     def __init__(
         self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None
@@ -100,7 +101,9 @@ class DataLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
         )
-        self.internal_network, self.database_network = self._networks(name, child)
+        self.internal_network, self.database_network, self.realtime_network = self._networks(
+            name, child
+        )
         self.volumes = self._volumes(name, child)
         self.root_password_secret = self._root_password(name, child)
         self._warn_if_end_of_life()
@@ -110,13 +113,14 @@ class DataLayer(pulumi.ComponentResource):
             {
                 "internalNetwork": self.internal_network.name,
                 "databaseNetwork": self.database_network.name,
+                "realtimeNetwork": self.realtime_network.name,
                 "serviceNames": self.service_names,
             }
         )
 
     def _networks(
         self, name: str, opts: pulumi.ResourceOptions
-    ) -> tuple[docker.Network, docker.Network]:
+    ) -> tuple[docker.Network, docker.Network, docker.Network]:
         labels = self._label_values()
         internal = overlay_network(
             f"{name}-internal-network",
@@ -130,7 +134,14 @@ class DataLayer(pulumi.ComponentResource):
         database = overlay_network(
             f"{name}-database-network", self._names.database_network, labels, opts, internal=True
         )
-        return internal, database
+        # Internal: only the websocket and the frontend join, and the frontend answers there to
+        # the site's name, so Frappe's realtime server reaches nginx for its session checks
+        # without the public domain resolving inside the swarm. Owned here like the other
+        # environment networks, so an app rollout never recreates it.
+        realtime = overlay_network(
+            f"{name}-realtime-network", self._names.realtime_network, labels, opts, internal=True
+        )
+        return internal, database, realtime
 
     def _volumes(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Volume]:
         kept = pulumi.ResourceOptions.merge(

@@ -38,6 +38,10 @@ class EnvironmentNames:
     def database_network(self) -> str:
         return f"brandclub-{self.environment}-mariadb"
 
+    @property
+    def realtime_network(self) -> str:
+        return f"brandclub-{self.environment}-realtime"
+
     def volume(self, purpose: str) -> str:
         return f"brandclub-{self.environment}-{purpose}"
 

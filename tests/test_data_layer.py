@@ -38,12 +38,20 @@ def test_data_layer_owns_the_environment_networks(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     networks = _networks(rendered[stack])
-    assert set(networks) == {f"brandclub-{stack}-network", f"brandclub-{stack}-mariadb"}
+    assert set(networks) == {
+        f"brandclub-{stack}-network",
+        f"brandclub-{stack}-mariadb",
+        f"brandclub-{stack}-realtime",
+    }
     internal = networks[f"brandclub-{stack}-network"]
     assert internal["driver"] == "overlay" and internal["attachable"] is True
     database = networks[f"brandclub-{stack}-mariadb"]
     assert database["driver"] == "overlay" and database["internal"] is True
     assert not database.get("attachable")
+    # Websocket to frontend only, never out of the swarm.
+    realtime = networks[f"brandclub-{stack}-realtime"]
+    assert realtime["driver"] == "overlay" and realtime["internal"] is True
+    assert not realtime.get("attachable")
 
 
 def test_data_layer_owns_every_volume(rendered: dict[str, Rendering], stack: str) -> None:
@@ -171,7 +179,7 @@ def test_end_of_life_warning_dates(series: str, today: date, warns: bool) -> Non
 
 def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Rendering]) -> None:
     children = rendered["prod"].children_of(DATA_LAYER)
-    assert len(children) == 11  # 2 networks, 5 volumes, 1 secret, 3 services
+    assert len(children) == 12  # 3 networks, 5 volumes, 1 secret, 3 services
     for resource in children:
         # The root-password secret holds no data and must stay replaceable for a rotation.
         expected_protect = resource.type != "docker:index/secret:Secret"

@@ -90,6 +90,7 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     assert exports["networks"] == {
         "internal": f"brandclub-{stack}-network",
         "database": f"brandclub-{stack}-mariadb",
+        "realtime": f"brandclub-{stack}-realtime",
         "public": "traefik-public",
         "sharedServices": "shared-services",
     }
