@@ -45,6 +45,7 @@ app = AppLayer(
         networks=AppNetworks(
             internal=data.internal_network.id,
             database=data.database_network.id,
+            realtime=data.realtime_network.id,
             public=ingress.public_network_id,
         ),
         volumes=AppVolumes(sites=data.volumes["sites"].name, logs=data.volumes["logs"].name),

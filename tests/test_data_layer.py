@@ -6,7 +6,6 @@ import base64
 from datetime import date
 
 import pytest
-
 import yaml
 
 from components.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES

@@ -97,8 +97,9 @@ def test_services_carry_their_swarm_stack_namespace(rendered: dict[str, Renderin
 
 
 def test_workers_get_time_to_finish_their_job(rendered: dict[str, Rendering]) -> None:
-    for worker in ("queue-default", "queue-short", "queue-long"):
+    # Each worker's longest job timeout plus a minute (tests/test_app_layer.py has the table).
+    for worker, grace in (("queue-default", "6m"), ("queue-short", "6m"), ("queue-long", "26m")):
         service = rendered["prod"].service("brandclub-prod", worker)
-        assert service.container["stopGracePeriod"] == "5m"
+        assert service.container["stopGracePeriod"] == grace
     mariadb = rendered["prod"].service("brandclub-db-prod", "mariadb")
     assert mariadb.container["stopGracePeriod"] == "2m"
