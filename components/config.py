@@ -501,6 +501,15 @@ class StackConfig(Model):
                     "credentials are for the registry the app image is pulled from",
                 )
             )
+        if self.frappe.site_name is not None and self.frappe.site_name not in self.domains:
+            broken.append(
+                Violation(
+                    "frappe.siteName",
+                    self.frappe.site_name,
+                    f"one of domains ({', '.join(self.domains)}): every other domain redirects "
+                    "to the site's, and Frappe's realtime server accepts no other host",
+                )
+            )
         if self.restore is not None and self.restore.site != self.site_name:
             broken.append(
                 Violation(
@@ -566,4 +575,5 @@ class StackConfig(Model):
 
     @property
     def site_url(self) -> str:
-        return f"https://{self.domains[0]}"
+        # Every other domain redirects here (components/traefik_ingress.py).
+        return f"https://{self.site_name}"

@@ -6,10 +6,11 @@ from harness import Rendering, render
 
 
 def test_site_name_overrides_the_first_domain() -> None:
-    rendering = render("prod", {"brandclub:frappe": {"siteName": "erp.brandclub.com"}})
+    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
     env = rendering.service("brandclub-prod", "frontend").container["env"]
-    assert env["FRAPPE_SITE_NAME_HEADER"] == "erp.brandclub.com"
-    assert rendering.exports["siteUrl"] == "https://brandclub.com"
+    assert env["FRAPPE_SITE_NAME_HEADER"] == "www.brandclub.com"
+    # Every other domain redirects to the site's: that is the site's address.
+    assert rendering.exports["siteUrl"] == "https://www.brandclub.com"
 
 
 def test_frontend_proxy_settings() -> None:
