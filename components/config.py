@@ -510,6 +510,15 @@ class StackConfig(Model):
                     "to the site's, and Frappe's realtime server accepts no other host",
                 )
             )
+        if self.redis_cache.appendonly:
+            broken.append(
+                Violation(
+                    "redisCache.appendonly",
+                    True,
+                    "false: the cache is never persisted (a restart must not reload stale "
+                    "entries, and a rewrite fork can exceed its memory limit)",
+                )
+            )
         if self.restore is not None and self.restore.site != self.site_name:
             broken.append(
                 Violation(

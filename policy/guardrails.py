@@ -34,7 +34,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from components.frappe_processes import APP_PROCESSES
-from components.naming import STACK_NAMESPACE_LABEL
+from components.naming import RETIRED_VOLUMES, STACK_NAMESPACE_LABEL, EnvironmentNames
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
@@ -129,8 +129,15 @@ def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) 
         return
     tags = labels(args.props)
     holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME
+    if args.resource_type == VOLUME and _retired(args.props, tags.get(ENVIRONMENT_LABEL)):
+        return  # mounted by nothing, and unprotected on purpose so it can go (naming.py)
     if tags.get(ENVIRONMENT_LABEL) == PROD and holds_data and not args.opts.protect:
         report(f"{args.resource_type} {args.name} holds prod data and is not protected")
+
+
+def _retired(props: Mapping[str, Any], environment: str | None) -> bool:
+    names = EnvironmentNames(environment or "")
+    return props.get("name") in {names.volume(purpose) for purpose in RETIRED_VOLUMES}
 
 
 def _no_secret_named_env(args: ResourceValidationArgs, report: ReportViolation) -> None:

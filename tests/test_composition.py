@@ -163,7 +163,7 @@ def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
                 expected.add(("/backups", "/opt/brand-club/backups", "bind"))
         elif short == "mariadb":
             expected = {("/var/lib/mysql", f"brandclub-{stack}-mariadb", "volume")}
-        elif short.startswith("redis-"):
+        elif short == "redis-queue":
             expected = {("/data", f"brandclub-{stack}-{short}", "volume")}
         elif short == "traefik":
             expected = {

@@ -19,9 +19,11 @@ from harness import (
     Rendering,
     find_plain_secret,
     render,
+    render_error,
 )
 
 DATA_LAYER = "brandclub:swarm:DataLayer"
+RETIRED_CACHE_VOLUME = "data-redis-cache-volume-retired"
 DATA_SERVICES = ("mariadb", "redis-cache", "redis-queue")
 
 
@@ -180,8 +182,11 @@ def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Renderi
     children = rendered["prod"].children_of(DATA_LAYER)
     assert len(children) == 12  # 3 networks, 5 volumes, 1 secret, 3 services
     for resource in children:
-        # The root-password secret holds no data and must stay replaceable for a rotation.
-        expected_protect = resource.type != "docker:index/secret:Secret"
+        # The root-password secret holds no data and must stay replaceable for a rotation; the
+        # retired cache volume holds nothing and must stay deletable.
+        expected_protect = resource.type != "docker:index/secret:Secret" and resource.name != (
+            RETIRED_CACHE_VOLUME
+        )
         assert resource.options["protect"] is expected_protect, resource.name
         expected_retain = True if resource.type == "docker:index/volume:Volume" else None
         assert resource.options["retainOnDelete"] is expected_retain, resource.name
@@ -190,7 +195,52 @@ def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Renderi
 def test_dev_data_is_not_protected(rendered: dict[str, Rendering]) -> None:
     for resource in rendered["dev"].children_of(DATA_LAYER):
         assert not resource.options["protect"], resource.name
-        assert not resource.options["retainOnDelete"], resource.name
+        expected_retain = resource.name == RETIRED_CACHE_VOLUME
+        assert bool(resource.options["retainOnDelete"]) is expected_retain, resource.name
+
+
+def test_redis_cache_persists_nothing(rendered: dict[str, Rendering], stack: str) -> None:
+    """bench's cache config: `save ""`, no AOF; frappe_docker's cache has no volume (issue 9
+    item 15). The queue keeps its volume and its configured AOF."""
+    cache = rendered[stack].service(f"brandclub-db-{stack}", "redis-cache").container
+    args = cache["args"]
+    assert args[args.index("--save") + 1] == ""
+    assert args[args.index("--appendonly") + 1] == "no"
+    assert not cache.get("mounts")
+    queue = rendered[stack].service(f"brandclub-db-{stack}", "redis-queue").container
+    assert "--save" not in queue["args"]
+    assert [m["target"] for m in queue["mounts"]] == ["/data"]
+
+
+def test_the_cache_volume_is_retired_without_any_deletion(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """prod's brandclub-prod-redis-cache exists and was protected: Pulumi refuses to delete a
+    protected resource, so it stays declared, same Docker name and labels (a label change would
+    replace it), the old Pulumi name kept as an alias (no replacement), unprotected and retained
+    on delete, so that dropping the declaration later never touches Docker."""
+    volume = rendered[stack].named(RETIRED_CACHE_VOLUME)
+    assert volume.inputs["name"] == f"brandclub-{stack}-redis-cache"
+    labels = {i["label"]: i["value"] for i in volume.inputs["labels"]}
+    assert labels == {"brandclub.environment": stack, "brandclub.layer": "data"}
+    assert volume.options["aliases"] == [
+        {"spec": {"name": "data-redis-cache-volume", "parentUrn": ""}}
+    ]
+    assert volume.options["protect"] is False
+    assert volume.options["retainOnDelete"] is True
+    mounted = {
+        m["source"]
+        for service in rendered[stack].services.values()
+        for m in service.container.get("mounts") or []
+    }
+    assert volume.inputs["name"] not in mounted
+
+
+def test_a_persisted_cache_is_refused() -> None:
+    error, registered = render_error("prod", {"brandclub:redisCache": {"appendonly": True}})
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == "brandclub:redisCache.appendonly"]
+    assert "false: the cache is never persisted" in problem.expected
 
 
 def test_protection_is_switchable_per_stack() -> None:
@@ -199,4 +249,5 @@ def test_protection_is_switchable_per_stack() -> None:
     )
     for resource in relaxed.children_of(DATA_LAYER):
         assert not resource.options["protect"], resource.name
-        assert not resource.options["retainOnDelete"], resource.name
+        if resource.name != RETIRED_CACHE_VOLUME:
+            assert not resource.options["retainOnDelete"], resource.name
