@@ -31,8 +31,9 @@ def test_the_tag_is_resolved_to_its_digest_at_deploy_time(rendered: dict[str, Re
     tagged = "ghcr.io/brand-club/brandclub:main"
     assert _lookups(rendering) == [{"name": tagged}]
     images = _frappe_images(rendering)
-    # backend, frontend, websocket, 3 queues, scheduler, backup + configurator, create-site, migrate
-    assert len(images) == 11
+    # backend, frontend, websocket, 3 queues, scheduler, backup + configurator, create-site,
+    # migrate, preflight
+    assert len(images) == 12
     assert set(images.values()) == {pinned(tagged)}
     assert rendering.exports["appImageDigest"] == mock_digest(tagged)
 

@@ -8,76 +8,20 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fake_health import FAKE_CURL, fake_health_bench
 
 from components.health_checks import HEALTH_LIBRARY, health_test
-from fake_commands import FakeBin, make_bench
+from fake_commands import FakeBin
 
 SITE = "brandclub.com"
-
-# curl as the checks call it: answers FAKE_CURL_STATUS (200), or fails to connect when
-# FAKE_CURL_STATUS is 000; honours --write-out '%{http_code}' and --fail.
-FAKE_CURL = """
-status=${FAKE_CURL_STATUS:-200}
-write_out='' fail=no
-while (($#)); do
-  case $1 in
-  --write-out) write_out=$2; shift ;;
-  --fail) fail=yes ;;
-  esac
-  shift
-done
-if [[ $status == 000 ]]; then
-  [[ -n $write_out ]] && printf '000'
-  exit 7
-fi
-[[ -n $write_out ]] && printf '%s' "$status"
-if [[ $fail == yes ]] && ((status >= 400)); then exit 22; fi
-exit 0
-"""
-
-# The redis client as worker_registered uses it, backed by a JSON file: {"rq:workers": [keys],
-# "<key>": {"queues": "..."}}.
-FAKE_REDIS = """
-import json
-import os
-
-
-class Redis:
-    @classmethod
-    def from_url(cls, url, **options):
-        with open(os.environ["FAKE_REDIS_LOG"], "a") as log:
-            log.write(json.dumps({"url": url, **options}) + "\\n")
-        return cls()
-
-    def _data(self):
-        with open(os.environ["FAKE_REDIS"]) as data:
-            return json.load(data)
-
-    def smembers(self, key):
-        return set(self._data().get(key, []))
-
-    def hget(self, key, field):
-        return self._data().get(key, {}).get(field)
-"""
 
 
 @pytest.fixture
 def bench(tmp_path: Path) -> Path:
-    bench = make_bench(tmp_path, {SITE: {"db_name": "_abc"}})
-    (bench / "sites" / "common_site_config.json").write_text(
-        json.dumps({"redis_queue": "redis://redis-queue:6379"})
-    )
-    # The bench's own Python, which has the redis client (here: the stand-in below).
-    (bench / "env" / "bin").mkdir(parents=True)
-    (bench / "env" / "bin" / "python").symlink_to(sys.executable)
-    modules = tmp_path / "fake-modules" / "redis"
-    modules.mkdir(parents=True)
-    (modules / "__init__.py").write_text(FAKE_REDIS)
-    return bench
+    return fake_health_bench(tmp_path, SITE)
 
 
 def run_check(

@@ -64,6 +64,7 @@ def test_all_five_job_kinds_are_covered(every_job: Rendering) -> None:
         "jobs-create-site",
         "jobs-restore",
         "jobs-migrate",
+        "jobs-preflight",
     ]
 
 

@@ -107,4 +107,4 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     )
     assert exports["appImage"] == pinned(tagged)
     assert exports["appImageDigest"] == mock_digest(tagged)
-    assert exports["siteJobs"] == ["configurator", "create-site", "migrate"]
+    assert exports["siteJobs"] == ["configurator", "create-site", "migrate", "preflight"]

@@ -38,7 +38,7 @@ def env_of(job: Registered) -> dict[str, str]:
 def test_every_stack_runs_configurator_create_site_and_migrate(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    assert list(jobs(rendered[stack])) == ["configurator", "create-site", "migrate"]
+    assert list(jobs(rendered[stack])) == ["configurator", "create-site", "migrate", "preflight"]
 
 
 def test_jobs_run_after_the_data_services_and_in_order(
@@ -91,6 +91,7 @@ def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) 
         "configurator": {"brandclub-prod-network"},
         "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
+        "preflight": {"brandclub-prod-network", "brandclub-prod-mariadb"},
     }
 
 
@@ -174,7 +175,7 @@ RESTORE = {"site": "staging.brandclub.com", "date": "2026-11-20", "fromSite": "b
 def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
     rendering = render("staging", {"brandclub:restore": RESTORE})
     found = jobs(rendering)
-    assert list(found) == ["configurator", "create-site", "restore", "migrate"]
+    assert list(found) == ["configurator", "create-site", "restore", "migrate", "preflight"]
     assert "jobs-create-site" in depends_on(rendering, found["restore"])
     assert "jobs-restore" in depends_on(rendering, found["migrate"])
     restore = found["restore"]
@@ -237,7 +238,13 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
     }
     rendering = render("prod", secrets=secrets)
     found = jobs(rendering)
-    assert list(found) == ["rotate-db-root-password", "configurator", "create-site", "migrate"]
+    assert list(found) == [
+        "rotate-db-root-password",
+        "configurator",
+        "create-site",
+        "migrate",
+        "preflight",
+    ]
     rotation = found["rotate-db-root-password"]
     assert "jobs-rotate-db-root-password" in depends_on(rendering, found["configurator"])
     assert {"data-mariadb"} <= depends_on(rendering, rotation)
