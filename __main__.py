@@ -56,6 +56,7 @@ app = AppLayer(
         networks=AppNetworks(
             internal=data.internal_network.id,
             database=data.database_network.id,
+            realtime=data.realtime_network.id,
             public=ingress.public_network_id,
         ),
         volumes=AppVolumes(sites=data.volumes["sites"].name, logs=data.volumes["logs"].name),
@@ -75,6 +76,7 @@ pulumi.export(
         "internal": data.internal_network.name,
         "database": data.database_network.name,
         "public": TRAEFIK_PUBLIC_NETWORK,
+        "realtime": data.realtime_network.name,
         "sharedServices": SHARED_SERVICES_NETWORK,
     },
 )

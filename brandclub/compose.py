@@ -4,12 +4,16 @@
 and writes one ``docker stack deploy`` file per swarm stack the program creates. Nothing here
 describes the architecture a second time: services, networks, volumes and secrets come from the
 registered inputs, and every input is either translated or named in :data:`NOT_IN_STACK_FILES`.
+Docker configs (the nginx template) are not secret: each one's content is written as a file
+beside the stack file that defines it, so ``docker stack deploy`` creates it under its exact
+name (secrets stay external: their values never leave the program).
 An input the translation does not know fails the export (:class:`UnknownInputError`), so the
 program cannot grow a setting the files silently lose.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +34,7 @@ SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 SECRET = "docker:index/secret:Secret"
+CONFIG = "docker:index/serviceConfig:ServiceConfig"
 GET_NETWORK = "docker:index/getNetwork:getNetwork"
 DOCKER_PACKAGE = "docker:"
 # The oldest compose format with every key written here (max_replicas_per_node is 3.8's);
@@ -161,6 +166,9 @@ class StackExport:
     files: list[StackFile]
     # Docker secrets by name, with their labels; the operator supplies every value.
     secrets: dict[str, dict[str, str]]
+    # Docker configs by name -> content, each written to a file of that name beside the stack
+    # files (the stack file that defines it points there; docker stack deploy creates it).
+    config_files: dict[str, str]
     # Networks the program creates but no service joins, which docker stack deploy would not
     # create: name -> the `docker network create` command that does.
     networks_to_create: dict[str, str]
@@ -191,6 +199,7 @@ class StackExport:
                 for f in self.files
             ],
             "secrets": [{"name": n, "labels": labels} for n, labels in self.secrets.items()],
+            "configs": [{"name": n, "file": n} for n in self.config_files],
             "networksToCreate": [
                 {"name": n, "command": c} for n, c in self.networks_to_create.items()
             ],
@@ -244,6 +253,7 @@ class _Index:
         self.networks = {n.inputs["name"]: n for n in rendering.of_type(NETWORK)}
         self.volumes = {v.inputs["name"]: v for v in rendering.of_type(VOLUME)}
         self.secrets = {s.inputs["name"]: s for s in rendering.of_type(SECRET)}
+        self.configs = {c.inputs["name"]: c for c in rendering.of_type(CONFIG)}
         self.looked_up_networks = {
             args["name"] for token, args in rendering.invokes if token == GET_NETWORK
         }
@@ -301,6 +311,7 @@ class _References:
     networks: set[str] = field(default_factory=set)
     volumes: set[str] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
+    configs: set[str] = field(default_factory=set)
     notes: set[str] = field(default_factory=set)
 
 
@@ -412,6 +423,26 @@ def _secret(secret: _Inputs, index: _Index, refs: _References) -> dict[str, Any]
     )
 
 
+def _config(config: _Inputs, index: _Index, refs: _References) -> dict[str, Any]:
+    name = config.take("configName")
+    config_id = config.take("configId")
+    if name not in index.configs or config_id != f"{name}-id":
+        raise ExportError(
+            f"a service mounts config {name!r} (id {config_id!r}), not one the program registers"
+        )
+    refs.configs.add(name)
+    mode = config.take("fileMode")
+    return _without_empty(
+        {
+            "source": name,
+            "target": config.take("fileName"),
+            "uid": config.take("fileUid"),
+            "gid": config.take("fileGid"),
+            "mode": _integer(mode) if mode is not None else None,
+        }
+    )
+
+
 def _networks(task: _Inputs, walk: _Walk, index: _Index, refs: _References) -> dict[str, Any]:
     joined: dict[str, Any] = {}
     for attachment in task.children("networksAdvanceds", walk):
@@ -484,6 +515,7 @@ def _service(service: Registered, index: _Index, refs: _References) -> dict[str,
     written["labels"] = _labels(container.take("labels"))
     written["volumes"] = [_mount(m, walk, refs) for m in container.children("mounts", walk)]
     written["secrets"] = [_secret(s, index, refs) for s in container.children("secrets", walk)]
+    written["configs"] = [_config(c, index, refs) for c in container.children("configs", walk)]
     written["networks"] = _networks(task, walk, index, refs)
     health = container.child("healthcheck", walk)
     written["healthcheck"] = _renamed(health, _HEALTHCHECK_KEYS)
@@ -537,6 +569,17 @@ def _secret_labels(secret: Registered) -> dict[str, str]:
     return labels
 
 
+def _config_definition(config: Registered) -> tuple[dict[str, Any], str]:
+    """A config's stack-file entry (its content in a file of its name) and that content."""
+    walk = _Walk()
+    inputs = walk.root(config.inputs)
+    name = inputs.take("name")
+    content = base64.b64decode(inputs.take("data")).decode()
+    definition = {"name": name, "file": f"./{name}", "labels": _labels(inputs.take("labels"))}
+    walk.finish(config.name)
+    return _without_empty(definition), content
+
+
 def _network_create_command(network: Registered) -> str:
     definition = _network_definition(network)
     flags = [f"--driver {definition.get('driver', 'overlay')}"]
@@ -549,6 +592,10 @@ def _network_create_command(network: Registered) -> str:
 
 
 # --- the export --------------------------------------------------------------------------
+
+
+def _used(refs: _References) -> set[str]:
+    return refs.networks | refs.volumes | refs.secrets | refs.configs
 
 
 def _deploy_order(uses: Mapping[str, set[str]]) -> list[str]:
@@ -571,7 +618,7 @@ def export(rendering: Rendering) -> StackExport:
     """Translate a rendering into stack files; raise :class:`ExportError` if it cannot."""
     untranslated = sorted(
         {r.type for r in rendering.resources if r.custom and r.type.startswith(DOCKER_PACKAGE)}
-        - {SERVICE, NETWORK, VOLUME, SECRET}
+        - {SERVICE, NETWORK, VOLUME, SECRET, CONFIG}
     )
     if untranslated:
         raise ExportError(f"no stack-file form for docker resource type(s): {untranslated}")
@@ -584,25 +631,27 @@ def export(rendering: Rendering) -> StackExport:
         key = service.inputs["name"].removeprefix(f"{stack}_")
         services.setdefault(stack, {})[key] = _service(service, index, refs)
 
-    kinds = {"networks": index.networks, "volumes": index.volumes, "secrets": index.secrets}
+    kinds = {
+        "networks": index.networks,
+        "volumes": index.volumes,
+        "secrets": index.secrets,
+        "configs": index.configs,
+    }
     owner_of = {
         name: index.owner(resource)
         for registry in kinds.values()
         for name, resource in registry.items()
     }
     owners = {name: stack for name, stack in owner_of.items() if stack is not None}
-    referenced = {
-        name for refs in references.values() for name in refs.networks | refs.volumes | refs.secrets
-    }
+    referenced = {name for refs in references.values() for name in _used(refs)}
     uses = {
-        stack: {
-            owners[name] for name in refs.networks | refs.volumes | refs.secrets if name in owners
-        }
+        stack: {owners[name] for name in _used(refs) if name in owners}
         for stack, refs in references.items()
     }
     networks_to_create: dict[str, str] = {}
     required_networks: set[str] = set()
     declared_secrets: set[str] = set()
+    config_files: dict[str, str] = {}
     files = []
     for stack in _deploy_order(uses):
         refs = references[stack]
@@ -641,7 +690,15 @@ def export(rendering: Rendering) -> StackExport:
                 name: {"external": True, "name": name}
                 for name in sorted(refs.secrets | owned["secrets"])
             },
+            "configs": {},
         }
+        for name in sorted(refs.configs | owned["configs"]):
+            if name in owned["configs"]:
+                document["configs"][name], config_files[name] = _config_definition(
+                    index.configs[name]
+                )
+            else:
+                document["configs"][name] = {"external": True, "name": name}
         notes = [f"{path}: {NOT_IN_STACK_FILES[path]}" for path in sorted(refs.notes)]
         notes += [
             f"network {name} must exist already: the program only looks it up "
@@ -675,6 +732,7 @@ def export(rendering: Rendering) -> StackExport:
         rendering.stack,
         files,
         secrets={name: _secret_labels(index.secrets[name]) for name in sorted(declared_secrets)},
+        config_files=config_files,
         networks_to_create=networks_to_create,
         required_networks=sorted(required_networks),
         not_exported=not_exported,
@@ -734,6 +792,15 @@ def _header(stack_export: StackExport, stack_file: StackFile, directory: str) ->
         "a secret command reads the secret's value on standard input; run it once per swarm):",
         *(f"  {command}" for command in stack_export.commands(directory)),
     ]
+    defined = stack_file.document.get("configs", {}).values()
+    configs = [entry["file"] for entry in defined if "file" in entry]
+    if configs:
+        lines += [
+            "",
+            "Docker configs are read from these files beside this one (deploy from a directory",
+            "that holds them); docker stack deploy creates them under their exact names:",
+            *(f"  {file}" for file in configs),
+        ]
     if stack_file.notes:
         lines += ["", "Not in this file:", *(f"  - {note}" for note in stack_file.notes)]
     if stack_export.not_exported:
@@ -767,6 +834,10 @@ def write(stack_export: StackExport, out: Path) -> list[Path]:
     for stack_file in stack_export.files:
         path = directory / stack_file.file_name
         path.write_text(render_text(stack_export, stack_file))
+        paths.append(path)
+    for name, content in stack_export.config_files.items():
+        path = directory / name
+        path.write_text(content)
         paths.append(path)
     manifest = directory / MANIFEST
     manifest.write_text(json.dumps(stack_export.manifest(), indent=2) + "\n")

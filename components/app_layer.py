@@ -2,7 +2,13 @@
 
 It never creates a network or a volume. It joins the data layer's and the ingress's networks,
 which it is handed by id, and mounts the data layer's volumes by name, so an app rollout can
-never change the lifecycle of either.
+never change the lifecycle of either. Its own resources are the services, their Docker configs
+(the nginx template) and the backup's off-site secrets.
+
+The backend rolls out first: every other Frappe service waits until the backend's update has
+converged. A release whose backend fails its health check is rolled back there, and Pulumi then
+updates none of the others, so the Frappe services never end up split across two images by a
+failed backend (the preflight job has already run the same checks against the new image).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from dataclasses import dataclass
 import pulumi
 
 from components.config import RsyncOffsite, StackConfig
+from components.docker_configs import CONFIG_FILES, ConfigRole, fingerprinted_config
 from components.frappe_processes import (
     APP_PROCESSES,
+    BACKEND,
     BACKUPS_PATH,
     LOGS_PATH,
     OFFSITE_KNOWN_HOSTS_FILE,
@@ -26,6 +34,7 @@ from components.frappe_processes import (
 from components.naming import EnvironmentNames
 from components.swarm import (
     Attachment,
+    ConfigFile,
     Mount,
     RegistryCredentials,
     SecretFile,
@@ -39,6 +48,7 @@ from components.swarm_secrets import rotating_secret
 class AppNetworks:
     internal: pulumi.Input[str]
     database: pulumi.Input[str]
+    realtime: pulumi.Input[str]
     public: pulumi.Input[str]
 
 
@@ -71,11 +81,22 @@ class AppLayer(pulumi.ComponentResource):
         self.stack_name = self._names.app_stack
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         self._backup_secrets = self._offsite_secrets(name, child)
-        self.services = {
-            process.service: swarm_service(f"{name}-{process.service}", self._spec(process), child)
-            for process in APP_PROCESSES
-            if args.config.services.get(process.service) is not None
-        }
+        self._configs = self._docker_configs(name, child)
+        enabled = [p for p in APP_PROCESSES if args.config.services.get(p.service) is not None]
+        self.services = {}
+        backend = next(p for p in enabled if p.service == BACKEND)
+        self.services[BACKEND] = swarm_service(f"{name}-{BACKEND}", self._spec(backend), child)
+        after_backend = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[self.services[BACKEND]])
+        )
+        for process in enabled:
+            if process.service == BACKEND:
+                continue
+            # Waiting for the backend is for Frappe processes; mailpit runs another image.
+            opts_for = after_backend if process.runs_frappe else child
+            self.services[process.service] = swarm_service(
+                f"{name}-{process.service}", self._spec(process), opts_for
+            )
         self.service_names = pulumi.Output.all(*(s.name for s in self.services.values()))
         self.register_outputs({"serviceNames": self.service_names})
 
@@ -107,6 +128,25 @@ class AppLayer(pulumi.ComponentResource):
             secrets.append(SecretFile(secret.id, secret.name, path))
         return secrets
 
+    def _docker_configs(
+        self, name: str, opts: pulumi.ResourceOptions
+    ) -> dict[ConfigRole, ConfigFile]:
+        """The Docker configs the enabled processes mount, one per role."""
+        roles = {
+            role
+            for process in APP_PROCESSES
+            if self._args.config.services.get(process.service) is not None
+            for role in process.configs
+        }
+        configs = {}
+        for role in sorted(roles):
+            file = CONFIG_FILES[role]
+            config = fingerprinted_config(
+                f"{name}-{role}", f"{self.stack_name}-{role}", file.content, self._labels(), opts
+            )
+            configs[role] = ConfigFile(config.id, config.name, file.target)
+        return configs
+
     def _registry(self) -> RegistryCredentials | None:
         config = self._args.config
         if config.registry.username is None or config.registry_password is None:
@@ -134,6 +174,13 @@ class AppLayer(pulumi.ComponentResource):
             attachments.append(Attachment(networks.internal, (process.service,)))
         if "database" in roles:
             attachments.append(Attachment(networks.database, (process.service,)))
+        if "realtime" in roles:
+            # On the realtime network the frontend answers to the site's name, so the realtime
+            # server's session check (http://<site>:8080/...) reaches nginx. Only the websocket
+            # shares this network: the backend and workers still resolve the site's name to the
+            # public site, as links they build must.
+            aliases = (self._args.config.site_name,) if process.service == "frontend" else ()
+            attachments.append(Attachment(networks.realtime, aliases))
         if "public" in roles:
             attachments.append(Attachment(networks.public))
         return attachments
@@ -169,7 +216,8 @@ class AppLayer(pulumi.ComponentResource):
             networks=self._attachments(process),
             mounts=self._mounts(process),
             secrets=self._backup_secrets if process.backups_mount else (),
-            health_test=process.health_test,
+            configs=[self._configs[role] for role in process.configs],
+            health_test=process.health(config),
             health_timing=config.healthcheck,
             rollout=config.rollout,
             update_order="stop-first" if process.singleton else "start-first",

@@ -276,7 +276,9 @@ class Images(Model):
 
 
 class MariaDBSettings(Sized):
-    version: str = "10.6"
+    # frappe_docker's series for new environments; a stack created on an older series states
+    # it in its Pulumi.<stack>.yaml, so a new default never upgrades a database silently.
+    version: str = "11.8"
     buffer_pool_size: ByteSize
     slow_query_log: bool = False
     long_query_time: float = Field(default=2.0, gt=0)
@@ -555,6 +557,24 @@ class StackConfig(Model):
                     "credentials are for the registry the app image is pulled from",
                 )
             )
+        if self.frappe.site_name is not None and self.frappe.site_name not in self.domains:
+            broken.append(
+                Violation(
+                    "frappe.siteName",
+                    self.frappe.site_name,
+                    f"one of domains ({', '.join(self.domains)}): every other domain redirects "
+                    "to the site's, and Frappe's realtime server accepts no other host",
+                )
+            )
+        if self.redis_cache.appendonly:
+            broken.append(
+                Violation(
+                    "redisCache.appendonly",
+                    True,
+                    "false: the cache is never persisted (a restart must not reload stale "
+                    "entries, and a rewrite fork can exceed its memory limit)",
+                )
+            )
         if self.restore is not None and self.restore.site != self.site_name:
             broken.append(
                 Violation(
@@ -654,4 +674,5 @@ class StackConfig(Model):
 
     @property
     def site_url(self) -> str:
-        return f"https://{self.domains[0]}"
+        # Every other domain redirects here (components/traefik_ingress.py).
+        return f"https://{self.site_name}"

@@ -23,7 +23,7 @@ from components.config import (
     StackConfig,
 )
 from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
-from components.naming import EnvironmentNames
+from components.naming import RETIRED_VOLUMES, EnvironmentNames
 from components.swarm import (
     Attachment,
     Mount,
@@ -44,6 +44,10 @@ REDIS_EVICTION_POLICY = {
 }
 # Mounted by every Frappe process and site job at SITES_PATH and LOGS_PATH.
 APP_VOLUMES = ("sites", "logs")
+# Redis services that keep their data on a volume. The cache keeps nothing: bench's own cache
+# config saves no snapshot (`save ""`) and frappe_docker gives it no volume; a snapshot fork can
+# outgrow the memory limit, and a restart would reload stale entries.
+PERSISTENT_REDIS = ("redis-queue",)
 # The data layer's own timing, deliberately not the app's settings: a first MariaDB start
 # initialises the data directory for minutes, and tuning app health checks must never touch
 # (and so restart) a database.
@@ -99,6 +103,7 @@ class DataLayerArgs:
 class DataLayer(pulumi.ComponentResource):
     internal_network: docker.Network
     database_network: docker.Network
+    realtime_network: docker.Network
 
     def __init__(
         self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None
@@ -110,7 +115,9 @@ class DataLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
         )
-        self.internal_network, self.database_network = self._networks(name, child)
+        self.internal_network, self.database_network, self.realtime_network = self._networks(
+            name, child
+        )
         self.volumes = self._volumes(name, child)
         self.root_password_secret = self._root_password(name, child)
         self._warn_if_end_of_life()
@@ -120,13 +127,14 @@ class DataLayer(pulumi.ComponentResource):
             {
                 "internalNetwork": self.internal_network.name,
                 "databaseNetwork": self.database_network.name,
+                "realtimeNetwork": self.realtime_network.name,
                 "serviceNames": self.service_names,
             }
         )
 
     def _networks(
         self, name: str, opts: pulumi.ResourceOptions
-    ) -> tuple[docker.Network, docker.Network]:
+    ) -> tuple[docker.Network, docker.Network, docker.Network]:
         labels = self._label_values()
         internal = overlay_network(
             f"{name}-internal-network",
@@ -140,21 +148,52 @@ class DataLayer(pulumi.ComponentResource):
         database = overlay_network(
             f"{name}-database-network", self._names.database_network, labels, opts, internal=True
         )
-        return internal, database
+        # Internal: only the websocket and the frontend join, and the frontend answers there to
+        # the site's name, so Frappe's realtime server reaches nginx for its session checks
+        # without the public domain resolving inside the swarm. Owned here like the other
+        # environment networks, so an app rollout never recreates it.
+        realtime = overlay_network(
+            f"{name}-realtime-network", self._names.realtime_network, labels, opts, internal=True
+        )
+        return internal, database, realtime
 
     def _volumes(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Volume]:
         kept = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(retain_on_delete=self._args.protection.retain_volumes)
         )
-        return {
-            purpose: docker.Volume(
-                f"{name}-{purpose}-volume",
-                name=self._names.volume(purpose),
-                labels=self._labels(docker.VolumeLabelArgs),
-                opts=kept,
-            )
-            for purpose in ("mariadb", *REDIS_EVICTION_POLICY, *APP_VOLUMES)
+        volumes = {
+            purpose: self._volume(name, purpose, kept)
+            for purpose in ("mariadb", *PERSISTENT_REDIS, *APP_VOLUMES)
         }
+        # Still declared, never mounted: prod's was created protected and Pulumi refuses to
+        # delete a protected resource. Unprotecting it is a state-only change; retained on
+        # delete, so dropping the declaration later leaves Docker alone. Its Docker labels stay
+        # as they were (a label change replaces a volume); "-retired" in the Pulumi name, with
+        # an alias to the old one, marks it in previews and state instead.
+        retired = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=False, retain_on_delete=True)
+        )
+        for purpose in RETIRED_VOLUMES:
+            volumes[purpose] = self._volume(
+                name,
+                purpose,
+                pulumi.ResourceOptions.merge(
+                    retired,
+                    pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-{purpose}-volume")]),
+                ),
+                suffix="-retired",
+            )
+        return volumes
+
+    def _volume(
+        self, name: str, purpose: str, opts: pulumi.ResourceOptions, suffix: str = ""
+    ) -> docker.Volume:
+        return docker.Volume(
+            f"{name}-{purpose}-volume{suffix}",
+            name=self._names.volume(purpose),
+            labels=self._labels(docker.VolumeLabelArgs),
+            opts=opts,
+        )
 
     def _root_password(self, name: str, opts: pulumi.ResourceOptions) -> docker.Secret:
         # Never protected: it holds no data (the value is in the stack config), and a rotation
@@ -239,20 +278,25 @@ class DataLayer(pulumi.ComponentResource):
         )
 
     def _redis(self, service: str, settings: RedisSettings) -> ServiceSpec:
+        persistent = service in PERSISTENT_REDIS
+        args = [
+            "redis-server",
+            "--maxmemory",
+            str(settings.maxmemory),
+            "--maxmemory-policy",
+            REDIS_EVICTION_POLICY[service],
+            "--appendonly",
+            # The config refuses redisCache.appendonly: true.
+            "yes" if persistent and settings.appendonly else "no",
+        ]
+        if not persistent:
+            args += ["--save", ""]  # no RDB snapshots either
         return self._spec(
             service,
             image=self._args.redis_image,
-            args=[
-                "redis-server",
-                "--maxmemory",
-                str(settings.maxmemory),
-                "--maxmemory-policy",
-                REDIS_EVICTION_POLICY[service],
-                "--appendonly",
-                "yes" if settings.appendonly else "no",
-            ],
+            args=args,
             networks=[Attachment(self.internal_network.id, (service,))],
-            mounts=[Mount("/data", self.volumes[service].name)],
+            mounts=[Mount("/data", self.volumes[service].name)] if persistent else [],
             limits=settings.limits,
             reservations=settings.reservations,
             health_test=REDIS_HEALTHCHECK,

@@ -3,9 +3,9 @@
 Swarm ignores ``depends_on``; Pulumi's dependency graph does not. Each job waits for the one
 before it, the first for the data services, and the app services wait for the last, so a
 rollout always runs: data services up -> (prepare-backup-dir) -> (root password rotation) ->
-configurator -> create-site -> (restore) -> migrate -> app services. Every job runs the app
-image as a swarm ``replicated-job`` (the sites volume mounted, unless it has no use for it),
-started and awaited by ``run-swarm-job.sh``.
+configurator -> create-site -> (restore) -> migrate -> preflight -> app services. Every job runs
+the app image as a swarm ``replicated-job`` (the sites volume mounted, unless it has no use for
+it), started and awaited by ``run-swarm-job.sh``.
 
 A job runs again exactly when its inputs change (pulumi-command replaces it): the configurator
 whenever a value it writes or the image changes, migrate on every new image digest and when
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from components.config import StackConfig
-from components.frappe_processes import NetworkRole
+from components.frappe_processes import NetworkRole, worker_stop_grace_seconds
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # How a job script sources one of its libraries in components/scripts/lib.
@@ -126,6 +126,18 @@ def _no_env(config: StackConfig) -> dict[str, str]:
     return {}
 
 
+# The preflight worker's queue: the shortest job timeout, so stopping it never waits long.
+PREFLIGHT_WORKER_QUEUES = ("short",)
+
+
+def _preflight_env(config: StackConfig) -> dict[str, str]:
+    return {
+        "SITE_NAME": config.site_name,
+        "PREFLIGHT_WORKER_QUEUES": ",".join(PREFLIGHT_WORKER_QUEUES),
+        "PREFLIGHT_WORKER_GRACE": str(worker_stop_grace_seconds(PREFLIGHT_WORKER_QUEUES)),
+    }
+
+
 def job_script(name: str) -> str:
     """A job script as a swarm job runs it (`bash -c`): its libraries inlined, as the
     container has no checkout to source them from."""
@@ -208,4 +220,7 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         node="data",
     ),
     SiteJob("migrate", "migrate.sh", _SQL, _migrate_env),
+    # The new image's backend, a worker and the realtime server, checked with the services' own
+    # health checks before any service changes (components/scripts/preflight.sh).
+    SiteJob("preflight", "preflight.sh", _SQL, _preflight_env),
 )

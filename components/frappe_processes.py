@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Literal
 
 from components.config import RsyncOffsite, S3Offsite, StackConfig
+from components.docker_configs import ConfigRole
+from components.health_checks import health_test
 from components.swarm import tcp_probe
 
 BENCH = "/home/frappe/frappe-bench"
+# The process every other Frappe process waits for in a rollout (components/app_layer.py).
+BACKEND = "backend"
 SITES_PATH = f"{BENCH}/sites"
 LOGS_PATH = f"{BENCH}/logs"
 BACKUPS_PATH = "/backups"
@@ -27,8 +31,17 @@ BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text
 # Which of the environment's networks a service joins:
 #   internal - brandclub-{env}-network: Redis and every app service;
 #   database - brandclub-{env}-mariadb: only the processes that talk SQL;
+#   realtime - brandclub-{env}-realtime: the websocket and the frontend, which answers there to
+#              the site's name (the realtime server checks sessions at http://<site>:8080);
 #   public   - traefik-public: only what Traefik routes to.
-NetworkRole = Literal["internal", "database", "public"]
+NetworkRole = Literal["internal", "database", "realtime", "public"]
+
+# Frappe v15's job timeout per queue, in seconds (frappe/utils/background_jobs.py,
+# get_queues_timeout). A worker told to stop finishes the job in hand first.
+QUEUE_TIMEOUTS: dict[str, int] = {"short": 300, "default": 300, "long": 1500}
+# Beyond its longest job, the time a stopping worker gets to finish and deregister; bench's own
+# supervisor config waits the long queue's 1500 s plus this (stopwaitsecs = 1560).
+WORKER_STOP_MARGIN = 60
 
 
 def _frontend_env(config: StackConfig) -> dict[str, str]:
@@ -53,6 +66,14 @@ def _backend_env(config: StackConfig) -> dict[str, str]:
         "GUNICORN_WORKERS": str(frappe.gunicorn_workers),
         "GUNICORN_THREADS": str(frappe.gunicorn_threads),
         "GUNICORN_TIMEOUT": str(frappe.gunicorn_timeout),
+        # gunicorn sets wsgi.url_scheme from nginx's X-Forwarded-Proto only for peers listed
+        # here; without it Frappe sees http, and never marks the sid cookie Secure. Frappe v15
+        # pins gunicorn 23.0.0 (frappe/gunicorn@bb554053), which accepts only single addresses
+        # or "*" (each entry goes through ipaddress.ip_address; a CIDR stops gunicorn at start)
+        # and nginx's address changes with every frontend task. "*" is safe here: port 8000 is
+        # published nowhere and only the environment's own overlay networks reach it, and nginx
+        # sets X-Forwarded-Proto on every request it passes on.
+        "FORWARDED_ALLOW_IPS": "*",
     }
 
 
@@ -92,13 +113,18 @@ def _no_env(config: StackConfig) -> dict[str, str]:
     return {}
 
 
+def _fixed(test: tuple[str, ...]) -> Callable[[StackConfig], tuple[str, ...]]:
+    return lambda config: test
+
+
 @dataclass(frozen=True)
 class AppProcess:
     service: str
     # Replaces the image's CMD only; None keeps it (the backend's start.sh).
     command: tuple[str, ...] | None
     networks: frozenset[NetworkRole]
-    health_test: tuple[str, ...]
+    # The Docker health test, from the stack config (the backend's names the site).
+    health: Callable[[StackConfig], tuple[str, ...]]
     image: Literal["app", "mailpit"] = "app"
     port: int | None = None
     env: Callable[[StackConfig], Mapping[str, str]] = _no_env
@@ -107,24 +133,33 @@ class AppProcess:
     singleton: bool = False
     stop_grace_period: str = "30s"
     backups_mount: bool = False
+    # Docker configs mounted read-only (components/docker_configs.py).
+    configs: tuple[ConfigRole, ...] = ()
 
     @property
     def runs_frappe(self) -> bool:
         return self.image == "app"
 
 
-_QUEUE_REACHABLE = tcp_probe("redis-queue", 6379)
+_QUEUE_REACHABLE = _fixed(tcp_probe("redis-queue", 6379))
 _WORKER_NETWORKS: frozenset[NetworkRole] = frozenset({"internal", "database"})
 
 
-def _worker(service: str, queues: str) -> AppProcess:
-    # Workers finish the job in hand on SIGTERM; give a long job time before Swarm kills it.
+def worker_stop_grace_seconds(queues: tuple[str, ...]) -> int:
+    """The longest job timeout among ``queues`` plus the stop margin."""
+    return max(QUEUE_TIMEOUTS[queue] for queue in queues) + WORKER_STOP_MARGIN
+
+
+def _worker(service: str, *queues: str) -> AppProcess:
+    # A worker finishes the job in hand on SIGTERM; Swarm kills it when the grace period ends,
+    # so the period must outlast the longest job its queues may run.
+    names = ",".join(queues)
     return AppProcess(
         service,
-        ("bench", "worker", "--queue", queues),
+        ("bench", "worker", "--queue", names),
         _WORKER_NETWORKS,
-        _QUEUE_REACHABLE,
-        stop_grace_period="300s",
+        _fixed(health_test("worker_registered", names)),
+        stop_grace_period=f"{worker_stop_grace_seconds(queues)}s",
     )
 
 
@@ -133,28 +168,30 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         "backend",
         None,  # the image's default: gunicorn via start.sh
         frozenset({"internal", "database"}),
-        tcp_probe("127.0.0.1", 8000),
+        lambda config: health_test("backend_healthy", config.site_name),
         port=8000,
         env=_backend_env,
     ),
     AppProcess(
         "frontend",
+        # The image's entrypoint renders our template (the config below) and starts nginx.
         ("nginx-entrypoint.sh",),
-        frozenset({"internal", "public"}),
-        tcp_probe("127.0.0.1", 8080),
+        frozenset({"internal", "realtime", "public"}),
+        _fixed(health_test("frontend_healthy")),
         port=8080,
         env=_frontend_env,
+        configs=("nginx-template",),
     ),
     AppProcess(
         "websocket",
         ("node", f"{BENCH}/apps/frappe/socketio.js"),
-        frozenset({"internal"}),
-        tcp_probe("127.0.0.1", 9000),
+        frozenset({"internal", "realtime"}),
+        _fixed(health_test("websocket_healthy")),
         port=9000,
     ),
     _worker("queue-default", "default"),
-    _worker("queue-short", "short,default"),
-    _worker("queue-long", "long,default,short"),
+    _worker("queue-short", "short", "default"),
+    _worker("queue-long", "long", "default", "short"),
     AppProcess(
         "scheduler",
         ("bench", "schedule"),
@@ -167,7 +204,7 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         ("bash", "-c", BACKUP_SCRIPT),
         _WORKER_NETWORKS,
         # The loop sleeps most of the day; healthy means it can still reach the database.
-        tcp_probe("mariadb", 3306),
+        _fixed(tcp_probe("mariadb", 3306)),
         env=_backup_env,
         singleton=True,
         stop_grace_period="600s",
@@ -177,7 +214,7 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         "mailpit",
         None,
         frozenset({"internal"}),
-        ("CMD", "/mailpit", "readyz"),
+        _fixed(("CMD", "/mailpit", "readyz")),
         image="mailpit",
         port=8025,
     ),

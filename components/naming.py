@@ -17,6 +17,13 @@ TRAEFIK_CERTIFICATES_VOLUME = "traefik-certificates"
 
 STACK_NAMESPACE_LABEL = "com.docker.stack.namespace"
 
+# Volumes no service mounts any more, kept declared so that no `pulumi up` has to delete a volume
+# that was protected when it was created (Pulumi refuses to delete a protected resource). They
+# are unprotected, retained on delete, and exempt from the prod protection policy; removing
+# their declaration later forgets them without touching Docker (README, "Retired volumes").
+#   redis-cache: the cache keeps no snapshots since issue 9 item 15.
+RETIRED_VOLUMES: tuple[str, ...] = ("redis-cache",)
+
 
 @dataclass(frozen=True)
 class EnvironmentNames:
@@ -37,6 +44,10 @@ class EnvironmentNames:
     @property
     def database_network(self) -> str:
         return f"brandclub-{self.environment}-mariadb"
+
+    @property
+    def realtime_network(self) -> str:
+        return f"brandclub-{self.environment}-realtime"
 
     def volume(self, purpose: str) -> str:
         return f"brandclub-{self.environment}-{purpose}"

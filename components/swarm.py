@@ -56,6 +56,15 @@ class SecretFile:
 
 
 @dataclass(frozen=True)
+class ConfigFile:
+    """A Docker config (a non-secret file such as the nginx template), read-only at ``path``."""
+
+    config_id: pulumi.Input[str]
+    config_name: pulumi.Input[str]
+    path: str
+
+
+@dataclass(frozen=True)
 class RegistryCredentials:
     """What every node needs to pull a private image; the password stays a Pulumi secret."""
 
@@ -93,6 +102,7 @@ class ServiceSpec:
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     mounts: Sequence[Mount] = ()
     secrets: Sequence[SecretFile] = ()
+    configs: Sequence[ConfigFile] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     constraints: Sequence[str] = ()
     ports: Sequence[HostPort] = ()
@@ -141,6 +151,15 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
                 file_name=secret.path,
             )
             for secret in spec.secrets
+        ]
+        or None,
+        configs=[
+            docker.ServiceTaskSpecContainerSpecConfigArgs(
+                config_id=config.config_id,
+                config_name=config.config_name,
+                file_name=config.path,
+            )
+            for config in spec.configs
         ]
         or None,
         healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(

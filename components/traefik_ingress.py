@@ -57,12 +57,22 @@ class TraefikIngressArgs:
     # By digest (components/images.py); None where this stack does not run Traefik.
     traefik_image: pulumi.Input[str] | None
     endpoint_mode: str
+    # Seconds Traefik may spend reading one request, body included (a slow upload).
+    read_timeout: int = 120
 
     @classmethod
     def from_config(
         cls, config: StackConfig, traefik_image: pulumi.Input[str] | None
     ) -> TraefikIngressArgs:
-        return cls(config.ingress, traefik_image, config.endpoint_mode)
+        # nginx gives the backend frappe.proxyReadTimeout; a request Traefik cut off earlier
+        # (its default is 60 s) would never get there. The one Traefik serves every
+        # environment and takes the value of the stack that runs it.
+        return cls(
+            config.ingress,
+            traefik_image,
+            config.endpoint_mode,
+            read_timeout=config.frappe.proxy_read_timeout,
+        )
 
 
 class TraefikIngress(pulumi.ComponentResource):
@@ -132,7 +142,7 @@ class TraefikIngress(pulumi.ComponentResource):
             name=EnvironmentNames.service(TRAEFIK_STACK, "traefik"),
             stack=TRAEFIK_STACK,
             image=args.traefik_image,
-            args=traefik_arguments(args.settings),
+            args=traefik_arguments(args.settings, args.read_timeout),
             replicas=1,
             limits=TRAEFIK_LIMITS,
             reservations=TRAEFIK_RESERVATIONS,
@@ -159,7 +169,7 @@ class TraefikIngress(pulumi.ComponentResource):
         return routing_labels(config, self._settings.constraint_label)
 
 
-def traefik_arguments(settings: IngressSettings) -> list[str]:
+def traefik_arguments(settings: IngressSettings, read_timeout: int = 120) -> list[str]:
     constraint = f"Label(`{CONSTRAINT_LABEL}`,`{settings.constraint_label}`)"
     return [
         "--providers.swarm=true",
@@ -172,6 +182,8 @@ def traefik_arguments(settings: IngressSettings) -> list[str]:
         f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.scheme=https",
         f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.permanent=true",
         f"--entrypoints.{HTTPS_ENTRYPOINT}.address=:443",
+        # Traefik v3 ends a request whose reading (body included) takes longer than 60 s.
+        f"--entrypoints.{HTTPS_ENTRYPOINT}.transport.respondingTimeouts.readTimeout={read_timeout}s",
         f"--certificatesresolvers.{CERT_RESOLVER}.acme.email={settings.acme_email}",
         f"--certificatesresolvers.{CERT_RESOLVER}.acme.storage={CERTIFICATES_PATH}/acme.json",
         f"--certificatesresolvers.{CERT_RESOLVER}.acme.tlschallenge=true",
@@ -211,11 +223,24 @@ def security_headers(settings: IngressSettings) -> dict[str, str]:
     return headers
 
 
+def _host_rule(domains: list[str]) -> str:
+    return " || ".join(f"Host(`{domain}`)" for domain in domains)
+
+
+def _middleware(name: str, kind: str, settings: dict[str, str]) -> dict[str, str]:
+    return {f"traefik.http.middlewares.{name}.{kind}.{key}": v for key, v in settings.items()}
+
+
 def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict[str, str]]:
     """Traefik labels per app service. They go on the *service* (``deploy.labels``): on Swarm,
-    Traefik never sees container labels."""
+    Traefik never sees container labels.
+
+    Only the site's own domain is served; every other domain answers with a permanent redirect
+    to it. Frappe's realtime server refuses a connection whose Origin host is not its Host, and
+    one whose namespace is not the site name, so the site works under exactly one name.
+    """
     env = f"brandclub-{config.environment}"
-    hosts = " || ".join(f"Host(`{domain}`)" for domain in config.domains)
+    site = config.site_name
     middleware = f"{env}-headers"
     common = {
         "traefik.enable": "true",
@@ -223,16 +248,23 @@ def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict
         "traefik.swarm.network": TRAEFIK_PUBLIC_NETWORK,
     }
 
-    def route(router: str, service: str, rule: str, port: int, cookie: str) -> dict[str, str]:
-        prefix_router = f"traefik.http.routers.{router}"
+    def router(name: str, service: str, rule: str, *middlewares: str) -> dict[str, str]:
+        prefix = f"traefik.http.routers.{name}"
+        return {
+            f"{prefix}.rule": rule,
+            f"{prefix}.entrypoints": HTTPS_ENTRYPOINT,
+            f"{prefix}.tls": "true",
+            f"{prefix}.tls.certresolver": CERT_RESOLVER,
+            f"{prefix}.middlewares": ",".join(middlewares),
+            f"{prefix}.service": service,
+        }
+
+    def route(
+        name: str, service: str, rule: str, port: int, cookie: str, *middlewares: str
+    ) -> dict[str, str]:
         prefix_service = f"traefik.http.services.{service}.loadbalancer"
         return {
-            f"{prefix_router}.rule": rule,
-            f"{prefix_router}.entrypoints": HTTPS_ENTRYPOINT,
-            f"{prefix_router}.tls": "true",
-            f"{prefix_router}.tls.certresolver": CERT_RESOLVER,
-            f"{prefix_router}.middlewares": middleware,
-            f"{prefix_router}.service": service,
+            **router(name, service, rule, middleware, *middlewares),
             f"{prefix_service}.server.port": str(port),
             # Frappe keeps session state per worker process; stickiness keeps a browser on
             # one replica. Not lbswarm: Swarm's VIP would balance and lose the cookie's effect.
@@ -243,27 +275,66 @@ def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict
             f"{prefix_service}.sticky.cookie.sameSite": "lax",
         }
 
+    frontend_service = f"{env}-frontend"
     frontend = {
         **common,
-        **route(env, f"{env}-frontend", hosts, _port("frontend"), f"{env}-lb".replace("-", "_")),
-        **{
-            f"traefik.http.middlewares.{middleware}.headers.customResponseHeaders.{name}": value
-            for name, value in security_headers(config.ingress).items()
-        },
+        **route(
+            env,
+            frontend_service,
+            _host_rule([site]),
+            _port("frontend"),
+            f"{env}-lb".replace("-", "_"),
+        ),
+        **_middleware(
+            middleware,
+            "headers",
+            {f"customResponseHeaders.{k}": v for k, v in security_headers(config.ingress).items()},
+        ),
     }
+    others = [domain for domain in config.domains if domain != site]
+    if others:
+        # Permanent, to the same path on the site's domain: Traefik v3 answers 301 to a GET and
+        # 308 (method and body kept) to anything else. The router needs a service; the redirect
+        # answers before the request would reach it.
+        to_site = f"{env}-to-site"
+        frontend |= router(
+            f"{env}-redirect", frontend_service, _host_rule(others), middleware, to_site
+        )
+        frontend |= _middleware(
+            to_site,
+            "redirectregex",
+            {"regex": "^https?://[^/]+(.*)$", "replacement": f"https://{site}${{1}}"}
+            | {"permanent": "true"},
+        )
     labels = {"frontend": frontend}
     if config.ingress.websocket_direct:
         # Socket.IO's long-polling transport sends each request anew; unless every request of a
         # session reaches the same websocket replica, the handshake is lost. nginx reaches the
         # websocket service through Swarm's balancing, which is not sticky.
+        realtime = f"{env}-realtime"
         labels["websocket"] = {
             **common,
             **route(
                 f"{env}-socketio",
                 f"{env}-websocket",
-                f"({hosts}) && PathPrefix(`/socket.io`)",
+                f"{_host_rule([site])} && PathPrefix(`/socket.io`)",
                 _port("websocket"),
                 f"{env}-io".replace("-", "_"),
+                realtime,
+            ),
+            # What nginx sets on its /socket.io location (components/nginx/frappe.conf.template
+            # says why this Origin works): the realtime server checks the session at
+            # <Origin>/api/method/frappe.realtime.get_user_info, and http://<site>:8080 is the
+            # frontend on the realtime network, not the public domain. The host name stays the
+            # site's, which is what Host carries here, so its Origin-equals-Host check passes;
+            # the site header gives the namespace the browser joins (the site name).
+            **_middleware(
+                realtime,
+                "headers",
+                {
+                    "customRequestHeaders.Origin": f"http://{site}:{_port('frontend')}",
+                    "customRequestHeaders.X-Frappe-Site-Name": site,
+                },
             ),
         }
     return labels

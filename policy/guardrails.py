@@ -35,6 +35,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from components.frappe_processes import APP_PROCESSES
 from components.naming import (
+    RETIRED_VOLUMES,
     SHARED_SERVICES_NETWORK,
     STACK_NAMESPACE_LABEL,
     TRAEFIK_PUBLIC_NETWORK,
@@ -138,6 +139,8 @@ def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) 
         return
     tags = labels(args.props)
     holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME
+    if args.resource_type == VOLUME and _retired(args.props, tags.get(ENVIRONMENT_LABEL)):
+        return  # mounted by nothing, and unprotected on purpose so it can go (naming.py)
     if tags.get(ENVIRONMENT_LABEL) == PROD and holds_data and not args.opts.protect:
         report(f"{args.resource_type} {args.name} holds prod data and is not protected")
 
@@ -152,6 +155,11 @@ def _shared_ingress_protected(args: ResourceValidationArgs, report: ReportViolat
             f"{args.resource_type} {name} is shared by every environment on the swarm and is "
             "not protected"
         )
+
+
+def _retired(props: Mapping[str, Any], environment: str | None) -> bool:
+    names = EnvironmentNames(environment or "")
+    return props.get("name") in {names.volume(purpose) for purpose in RETIRED_VOLUMES}
 
 
 def _no_secret_named_env(args: ResourceValidationArgs, report: ReportViolation) -> None:

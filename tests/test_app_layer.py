@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 import yaml
 
+from components.frappe_processes import QUEUE_TIMEOUTS, worker_stop_grace_seconds
+from components.health_checks import HEALTH_LIBRARY
 from harness import DELETE, REPO, Rendering, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
+CONFIG = "docker:index/serviceConfig:ServiceConfig"
+SITES_OF = {"dev": "dev.brandclub.com", "staging": "staging.brandclub.com", "prod": "brandclub.com"}
 BENCH = "/home/frappe/frappe-bench"
 
 COMMANDS = {
@@ -65,7 +72,31 @@ def test_frontend_environment(rendered: dict[str, Rendering], stack: str) -> Non
 def test_backend_gunicorn_settings_come_from_config() -> None:
     rendering = render("dev", {"brandclub:frappe": {"gunicornWorkers": 5, "gunicornThreads": 2}})
     env = rendering.service("brandclub-dev", "backend").container["env"]
-    assert env == {"GUNICORN_WORKERS": "5", "GUNICORN_THREADS": "2", "GUNICORN_TIMEOUT": "120"}
+    assert env == {
+        "GUNICORN_WORKERS": "5",
+        "GUNICORN_THREADS": "2",
+        "GUNICORN_TIMEOUT": "120",
+        "FORWARDED_ALLOW_IPS": "*",
+    }
+
+
+def test_gunicorn_trusts_nginx_forwarded_scheme_with_a_value_v15_gunicorn_accepts(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Frappe v15's gunicorn (23.0.0) checks each FORWARDED_ALLOW_IPS entry with
+    ipaddress.ip_address and compares peers by equality: a CIDR would stop it at start, and
+    nginx's task address is not fixed. Without the variable Frappe sees http behind HTTPS."""
+    import ipaddress
+
+    value = (
+        rendered[stack]
+        .service(f"brandclub-{stack}", "backend")
+        .container["env"]["FORWARDED_ALLOW_IPS"]
+    )
+    for entry in value.split(","):
+        if entry.strip() != "*":
+            ipaddress.ip_address(entry.strip())  # raises for a network, as gunicorn does
+    assert value == "*"
 
 
 def test_replicas_and_resources_follow_the_stack_file(
@@ -115,27 +146,86 @@ def test_every_app_service_has_a_health_check(rendered: dict[str, Rendering], st
 
 
 @pytest.mark.parametrize(
-    ("service", "probe"),
+    ("service", "check"),
     [
-        ("backend", "/dev/tcp/127.0.0.1/8000"),
-        ("frontend", "/dev/tcp/127.0.0.1/8080"),
-        ("websocket", "/dev/tcp/127.0.0.1/9000"),
-        ("queue-long", "/dev/tcp/redis-queue/6379"),
-        ("scheduler", "/dev/tcp/redis-queue/6379"),
+        # Frappe answers for the site, not just a port that opens.
+        ("backend", ["backend_healthy", "brandclub.com"]),
+        # nginx itself, independent of the backend.
+        ("frontend", ["frontend_healthy"]),
+        # The engine.io handshake of the socket.io server.
+        ("websocket", ["websocket_healthy"]),
+        # Registered in the queue Redis for the worker's own queues.
+        ("queue-default", ["worker_registered", "default"]),
+        ("queue-short", ["worker_registered", "short,default"]),
+        ("queue-long", ["worker_registered", "long,default,short"]),
     ],
 )
-def test_health_checks_probe_the_process_port(
-    rendered: dict[str, Rendering], service: str, probe: str
+def test_health_checks_prove_the_process_works(
+    rendered: dict[str, Rendering], service: str, check: list[str]
 ) -> None:
     tests = rendered["prod"].service("brandclub-prod", service).container["healthcheck"]["tests"]
-    assert probe in tests[-1]
+    library = HEALTH_LIBRARY.read_text().rstrip("\n")
+    # The one library the preflight job runs too, then the check with its arguments.
+    assert tests[:3] == ["CMD", "bash", "-c"]
+    assert tests[3] == f'{library}\n{check[0]} "$@"'
+    assert tests[4:] == check
+
+
+def test_backend_health_check_names_the_configured_site() -> None:
+    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
+    tests = rendering.service("brandclub-prod", "backend").container["healthcheck"]["tests"]
+    assert tests[4:] == ["backend_healthy", "www.brandclub.com"]
+
+
+def test_scheduler_still_probes_the_queue_redis(rendered: dict[str, Rendering]) -> None:
+    # The scheduler registers as no worker; reaching its queue Redis is what it needs.
+    tests = rendered["prod"].service("brandclub-prod", "scheduler").container["healthcheck"]
+    assert "/dev/tcp/redis-queue/6379" in tests["tests"][-1]
+
+
+@pytest.mark.parametrize(
+    ("worker", "grace"),
+    # In Go's short spelling, as the swarm reads them back.
+    [("queue-default", "6m"), ("queue-short", "6m"), ("queue-long", "26m")],
+)
+def test_worker_grace_outlasts_the_longest_job_of_its_queues(
+    rendered: dict[str, Rendering], worker: str, grace: str
+) -> None:
+    """Frappe v15's queue timeouts (short/default 300 s, long 1500 s) plus 60 s, as bench's
+    supervisor config gives the long worker (stopwaitsecs 1560)."""
+    assert QUEUE_TIMEOUTS == {"short": 300, "default": 300, "long": 1500}
+    service = rendered["prod"].service("brandclub-prod", worker)
+    assert service.container["stopGracePeriod"] == grace
+    queues = service.container["args"][-1].split(",")
+    assert worker_stop_grace_seconds(tuple(queues)) == int(grace.removesuffix("m")) * 60
+
+
+def test_backend_rolls_out_before_every_other_frappe_service(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Every other Frappe service waits for the backend's update to converge, so a backend that
+    fails its health check is rolled back before any other service moves."""
+    rendering = rendered[stack]
+    backend = rendering.service(f"brandclub-{stack}", "backend")
+    assert not any(
+        rendering.by_urn(urn).type == "docker:index/service:Service"
+        for urn in backend.options["dependencies"]
+    )
+    for name, service in _app_services(rendering).items():
+        if name in ("backend", "mailpit"):
+            continue
+        assert backend.urn in service.options["dependencies"], name
+    if "mailpit" in _app_services(rendering):
+        # Not a Frappe process: it runs whatever the backend does.
+        assert backend.urn not in _app_services(rendering)["mailpit"].options["dependencies"]
 
 
 def test_app_layer_creates_no_network(rendered: dict[str, Rendering], stack: str) -> None:
     types = {r.type for r in rendered[stack].children_of(APP_LAYER)}
     assert "docker:index/network:Network" not in types
-    # Nor a volume: the data layer owns the sites volume, which site jobs need first.
-    assert types == {"docker:index/service:Service"}
+    # Nor a volume: the data layer owns the sites volume, which site jobs need first. Its
+    # own are the services and the frontend's nginx template (a Docker config).
+    assert types == {"docker:index/service:Service", CONFIG}
 
 
 def test_app_services_reference_the_data_layer_networks_by_id(
@@ -151,8 +241,10 @@ def test_app_services_reference_the_data_layer_networks_by_id(
     ids = backend.network_ids
     assert ids == [f"brandclub-{stack}-network-id", f"brandclub-{stack}-mariadb-id"]
     # The id came from the data layer's resources, so Pulumi records the dependency.
-    for network in data_networks.values():
-        assert network.urn in backend.options["dependencies"]
+    for name in (f"brandclub-{stack}-network", f"brandclub-{stack}-mariadb"):
+        assert data_networks[name].urn in backend.options["dependencies"]
+    websocket = rendering.service(f"brandclub-{stack}", "websocket")
+    assert data_networks[f"brandclub-{stack}-realtime"].urn in websocket.options["dependencies"]
 
 
 def test_aliases_only_on_the_environments_own_networks(
@@ -166,8 +258,76 @@ def test_aliases_only_on_the_environments_own_networks(
             # Every environment's frontend is on traefik-public: a shared alias would make
             # "frontend" resolve across environments.
             assert not network.get("aliases")
+        elif name == f"brandclub-{stack}-realtime":
+            assert network["aliases"] == [SITES_OF[stack]]
         else:
             assert network["aliases"] == ["frontend"]
+
+
+def test_frontend_answers_to_the_site_name_only_on_the_realtime_network(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Frappe's realtime server checks every session at http://<site>:8080 (the Origin nginx and
+    Traefik send): the websocket must reach the frontend under the site's name, and nothing else
+    may, or the backend's and workers' links to https://<site> would land on nginx."""
+    rendering = rendered[stack]
+    realtime = f"brandclub-{stack}-realtime"
+    site = SITES_OF[stack]
+    on_realtime = {}
+    for name, service in _app_services(rendering).items():
+        for network in service.inputs["taskSpec"]["networksAdvanceds"]:
+            if rendering.network_name(network["id"]) == realtime:
+                on_realtime[name] = network.get("aliases") or []
+    assert on_realtime == {"frontend": [site], "websocket": []}
+    aliases_elsewhere = [
+        alias
+        for service in rendering.services.values()
+        for network in service.inputs["taskSpec"]["networksAdvanceds"]
+        if rendering.network_name(network["id"]) != realtime
+        for alias in network.get("aliases") or []
+    ]
+    assert site not in aliases_elsewhere
+
+
+def test_frontend_serves_the_programs_nginx_template(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    rendering = rendered[stack]
+    template = (REPO / "components" / "nginx" / "frappe.conf.template").read_text()
+    [config] = rendering.of_type(CONFIG)
+    fingerprint = hashlib.sha256(template.encode()).hexdigest()[:10]
+    assert config.inputs["name"] == f"brandclub-{stack}-nginx-template-{fingerprint}"
+    assert base64.b64decode(config.inputs["data"]).decode() == template
+    frontend = rendering.service(f"brandclub-{stack}", "frontend")
+    # Mounted where the image's nginx-entrypoint.sh reads its template.
+    assert frontend.container["configs"] == [
+        {
+            "configId": f"{config.inputs['name']}-id",
+            "configName": config.inputs["name"],
+            "fileName": "/templates/nginx/frappe.conf.template",
+        }
+    ]
+    assert frontend.container["args"] == ["nginx-entrypoint.sh"]
+    for name, service in _app_services(rendering).items():
+        if name != "frontend":
+            assert not service.container.get("configs"), name
+
+
+def test_a_changed_template_is_a_new_config_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker configs are immutable: a new content must be a new config, never an update."""
+    from components import docker_configs
+
+    before = render("dev").of_type(CONFIG)[0].inputs["name"]
+    changed = docker_configs.ServiceConfigFile(
+        docker_configs.NGINX_TEMPLATE.source, docker_configs.NGINX_TEMPLATE.target
+    )
+    monkeypatch.setattr(
+        docker_configs.ServiceConfigFile,
+        "content",
+        property(lambda self: changed.source.read_text() + "# changed\n"),
+    )
+    after = render("dev").of_type(CONFIG)[0].inputs["name"]
+    assert before != after and after.startswith("brandclub-dev-nginx-template-")
 
 
 def test_app_volumes_mounted_where_frappe_expects_them(

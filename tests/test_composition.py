@@ -44,12 +44,12 @@ SERVICES = {
 }
 
 # Network roles per service; websocket joins traefik-public where Traefik routes /socket.io
-# to it directly (staging and prod).
-INTERNAL, DATABASE, PUBLIC = "internal", "database", "public"
+# to it directly (staging and prod). Only websocket and frontend share the realtime network.
+INTERNAL, DATABASE, REALTIME, PUBLIC = "internal", "database", "realtime", "public"
 NETWORKS = {
     "backend": {INTERNAL, DATABASE},
-    "frontend": {INTERNAL, PUBLIC},
-    "websocket": {INTERNAL},
+    "frontend": {INTERNAL, REALTIME, PUBLIC},
+    "websocket": {INTERNAL, REALTIME},
     "queue-default": {INTERNAL, DATABASE},
     "queue-short": {INTERNAL, DATABASE},
     "queue-long": {INTERNAL, DATABASE},
@@ -84,6 +84,7 @@ def _role_names(stack: str) -> dict[str, str]:
     return {
         INTERNAL: f"brandclub-{stack}-network",
         DATABASE: f"brandclub-{stack}-mariadb",
+        REALTIME: f"brandclub-{stack}-realtime",
         PUBLIC: "traefik-public",
     }
 
@@ -162,7 +163,7 @@ def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
                 expected.add(("/backups", "/opt/brand-club/backups", "bind"))
         elif short == "mariadb":
             expected = {("/var/lib/mysql", f"brandclub-{stack}-mariadb", "volume")}
-        elif short.startswith("redis-"):
+        elif short == "redis-queue":
             expected = {("/data", f"brandclub-{stack}-{short}", "volume")}
         elif short == "traefik":
             expected = {

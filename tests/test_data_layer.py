@@ -6,10 +6,13 @@ import base64
 from datetime import date
 
 import pytest
+import yaml
 
-from components.mariadb_series import SUPPORTED_SERIES
+from components.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES
 from components.swarm_secrets import secret_fingerprint
 from harness import (
+    DELETE,
+    REPO,
     SECRET_MARK,
     SECRET_SIG,
     TEST_ROOT_PASSWORD,
@@ -18,9 +21,11 @@ from harness import (
     find_plain_secret,
     pinned,
     render,
+    render_error,
 )
 
 DATA_LAYER = "brandclub:swarm:DataLayer"
+RETIRED_CACHE_VOLUME = "data-redis-cache-volume-retired"
 DATA_SERVICES = ("mariadb", "redis-cache", "redis-queue")
 
 
@@ -36,12 +41,20 @@ def test_data_layer_owns_the_environment_networks(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     networks = _networks(rendered[stack])
-    assert set(networks) == {f"brandclub-{stack}-network", f"brandclub-{stack}-mariadb"}
+    assert set(networks) == {
+        f"brandclub-{stack}-network",
+        f"brandclub-{stack}-mariadb",
+        f"brandclub-{stack}-realtime",
+    }
     internal = networks[f"brandclub-{stack}-network"]
     assert internal["driver"] == "overlay" and internal["attachable"] is True
     database = networks[f"brandclub-{stack}-mariadb"]
     assert database["driver"] == "overlay" and database["internal"] is True
     assert not database.get("attachable")
+    # Websocket to frontend only, never out of the swarm.
+    realtime = networks[f"brandclub-{stack}-realtime"]
+    assert realtime["driver"] == "overlay" and realtime["internal"] is True
+    assert not realtime.get("attachable")
 
 
 def test_data_layer_owns_every_volume(rendered: dict[str, Rendering], stack: str) -> None:
@@ -92,6 +105,24 @@ def test_mariadb_gets_frappe_charset_flags_for_its_series() -> None:
     assert "--character-set-server=utf8mb4" in mariadb.container["args"]
     # 11.x refuses to start with an option it no longer has.
     assert "--skip-innodb-read-only-compressed" not in mariadb.container["args"]
+
+
+def test_new_environments_get_mariadb_11_8_with_frappe_dockers_flags() -> None:
+    """A stack that names no series gets frappe_docker's: 11.8, charset flags only."""
+    fresh = render("dev", {"brandclub:mariadb": {"version": DELETE}})
+    mariadb = fresh.service("brandclub-db-dev", "mariadb")
+    assert mariadb.container["image"] == pinned("mariadb:11.8")
+    flags = [f for f in mariadb.container["args"] if not f.startswith("--innodb-buffer-pool")]
+    assert flags == list(FRAPPE_CHARSET_FLAGS)
+    # Upgrades the system tables after a later version bump.
+    assert mariadb.container["env"]["MARIADB_AUTO_UPGRADE"] == "1"
+    assert not any("end of life" in w for w in fresh.warnings)
+
+
+def test_existing_stacks_state_their_series(stack: str) -> None:
+    """The default moved to 11.8; a database made on 10.6 must never follow it unasked."""
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    assert document["config"]["brandclub:mariadb"]["version"] == "10.6"
 
 
 def test_root_password_is_a_docker_secret_never_an_environment_variable(
@@ -150,10 +181,13 @@ def test_end_of_life_warning_dates(series: str, today: date, warns: bool) -> Non
 
 def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Rendering]) -> None:
     children = rendered["prod"].children_of(DATA_LAYER)
-    assert len(children) == 11  # 2 networks, 5 volumes, 1 secret, 3 services
+    assert len(children) == 12  # 3 networks, 5 volumes, 1 secret, 3 services
     for resource in children:
-        # The root-password secret holds no data and must stay replaceable for a rotation.
-        expected_protect = resource.type != "docker:index/secret:Secret"
+        # The root-password secret holds no data and must stay replaceable for a rotation; the
+        # retired cache volume holds nothing and must stay deletable.
+        expected_protect = resource.type != "docker:index/secret:Secret" and resource.name != (
+            RETIRED_CACHE_VOLUME
+        )
         assert resource.options["protect"] is expected_protect, resource.name
         expected_retain = True if resource.type == "docker:index/volume:Volume" else None
         assert resource.options["retainOnDelete"] is expected_retain, resource.name
@@ -162,7 +196,52 @@ def test_prod_data_is_protected_and_volumes_retained(rendered: dict[str, Renderi
 def test_dev_data_is_not_protected(rendered: dict[str, Rendering]) -> None:
     for resource in rendered["dev"].children_of(DATA_LAYER):
         assert not resource.options["protect"], resource.name
-        assert not resource.options["retainOnDelete"], resource.name
+        expected_retain = resource.name == RETIRED_CACHE_VOLUME
+        assert bool(resource.options["retainOnDelete"]) is expected_retain, resource.name
+
+
+def test_redis_cache_persists_nothing(rendered: dict[str, Rendering], stack: str) -> None:
+    """bench's cache config: `save ""`, no AOF; frappe_docker's cache has no volume (issue 9
+    item 15). The queue keeps its volume and its configured AOF."""
+    cache = rendered[stack].service(f"brandclub-db-{stack}", "redis-cache").container
+    args = cache["args"]
+    assert args[args.index("--save") + 1] == ""
+    assert args[args.index("--appendonly") + 1] == "no"
+    assert not cache.get("mounts")
+    queue = rendered[stack].service(f"brandclub-db-{stack}", "redis-queue").container
+    assert "--save" not in queue["args"]
+    assert [m["target"] for m in queue["mounts"]] == ["/data"]
+
+
+def test_the_cache_volume_is_retired_without_any_deletion(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """prod's brandclub-prod-redis-cache exists and was protected: Pulumi refuses to delete a
+    protected resource, so it stays declared, same Docker name and labels (a label change would
+    replace it), the old Pulumi name kept as an alias (no replacement), unprotected and retained
+    on delete, so that dropping the declaration later never touches Docker."""
+    volume = rendered[stack].named(RETIRED_CACHE_VOLUME)
+    assert volume.inputs["name"] == f"brandclub-{stack}-redis-cache"
+    labels = {i["label"]: i["value"] for i in volume.inputs["labels"]}
+    assert labels == {"brandclub.environment": stack, "brandclub.layer": "data"}
+    assert volume.options["aliases"] == [
+        {"spec": {"name": "data-redis-cache-volume", "parentUrn": ""}}
+    ]
+    assert volume.options["protect"] is False
+    assert volume.options["retainOnDelete"] is True
+    mounted = {
+        m["source"]
+        for service in rendered[stack].services.values()
+        for m in service.container.get("mounts") or []
+    }
+    assert volume.inputs["name"] not in mounted
+
+
+def test_a_persisted_cache_is_refused() -> None:
+    error, registered = render_error("prod", {"brandclub:redisCache": {"appendonly": True}})
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == "brandclub:redisCache.appendonly"]
+    assert "false: the cache is never persisted" in problem.expected
 
 
 def test_protection_is_switchable_per_stack() -> None:
@@ -171,4 +250,5 @@ def test_protection_is_switchable_per_stack() -> None:
     )
     for resource in relaxed.children_of(DATA_LAYER):
         assert not resource.options["protect"], resource.name
-        assert not resource.options["retainOnDelete"], resource.name
+        if resource.name != RETIRED_CACHE_VOLUME:
+            assert not resource.options["retainOnDelete"], resource.name

@@ -126,6 +126,6 @@ def test_the_comparison_sees_a_data_layer_change() -> None:
 
 
 def test_the_data_layer_is_most_of_what_a_stack_registers() -> None:
-    # 1 component + 2 networks + 5 volumes + 1 secret + 3 services, in every environment.
+    # 1 component + 3 networks + 5 volumes + 1 secret + 3 services, in every environment.
     for stack in STACKS:
-        assert len(data_layer_fingerprints(stack)) == 12
+        assert len(data_layer_fingerprints(stack)) == 13

@@ -65,6 +65,7 @@ def test_all_six_job_kinds_are_covered(every_job: Rendering) -> None:
         "jobs-create-site",
         "jobs-restore",
         "jobs-migrate",
+        "jobs-preflight",
     ]
 
 

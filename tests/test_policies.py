@@ -319,6 +319,19 @@ def test_unprotected_prod_data_violates(rendered: dict[str, Rendering], resource
     assert found[0][1].endswith(f"{resource} holds prod data and is not protected")
 
 
+def test_the_retired_cache_volume_may_be_unprotected_in_prod(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Mounted by nothing, kept only so no up deletes a once-protected volume (naming.py)."""
+    assert rendered["prod"].named("data-redis-cache-volume-retired").options["protect"] is False
+    assert violations("prod-data-protected", rendered["prod"]) == []
+    # Only that volume: the queue's, with the same layout of name, still must be protected.
+    found = violations(
+        "prod-data-protected", rendered["prod"], protect={"data-redis-queue-volume": False}
+    )
+    assert [name for name, _ in found] == ["data-redis-queue-volume"]
+
+
 def test_an_unprotected_secret_is_allowed_in_prod(rendered: dict[str, Rendering]) -> None:
     # Secrets hold no data and a rotation must replace them.
     assert rendered["prod"].named("data-mariadb-root-password").options["protect"] is False

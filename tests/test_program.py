@@ -92,6 +92,7 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     assert exports["networks"] == {
         "internal": f"brandclub-{stack}-network",
         "database": f"brandclub-{stack}-mariadb",
+        "realtime": f"brandclub-{stack}-realtime",
         "public": "traefik-public",
         "sharedServices": "shared-services",
     }
@@ -110,4 +111,4 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     assert exports["appImageDigest"] == mock_digest(tagged)
     # Where the backup service runs, its host directory is prepared first.
     prepare = ["prepare-backup-dir"] if stack == "prod" else []
-    assert exports["siteJobs"] == [*prepare, "configurator", "create-site", "migrate"]
+    assert exports["siteJobs"] == [*prepare, "configurator", "create-site", "migrate", "preflight"]

@@ -138,6 +138,7 @@ STRUCTURED_FIELDS = (
     "taskSpec.networksAdvanceds[]",
     "taskSpec.containerSpec.mounts[]",
     "taskSpec.containerSpec.secrets[]",
+    "taskSpec.containerSpec.configs[]",
     "endpointSpec.ports[]",
 )
 # Inputs no stack file can hold; each is named in the file header instead.
@@ -387,13 +388,60 @@ def test_looked_up_networks_are_external_and_required(exported: dict[str, Export
 
 
 def test_network_no_service_joins_is_created_by_hand(exported: dict[str, Exported]) -> None:
-    """docker stack deploy creates only networks services join; shared-services has none yet."""
+    """docker stack deploy creates only networks its own services join: shared-services has
+    none yet, and the realtime network belongs to the data stack but only app services join."""
     prod = exported["prod"]
     assert prod.files["traefik"]["networks"]["shared-services"]["attachable"] is True
-    (entry,) = prod.manifest["networksToCreate"]
-    assert entry["name"] == "shared-services"
-    assert entry["command"].startswith("docker network create --driver overlay --attachable")
-    assert entry["command"] in prod.texts["traefik"]
+    realtime, shared = prod.manifest["networksToCreate"]  # in deploy order: data stack first
+    assert shared["name"] == "shared-services"
+    assert shared["command"].startswith("docker network create --driver overlay --attachable")
+    assert shared["command"] in prod.texts["traefik"]
+    assert realtime["name"] == "brandclub-prod-realtime"
+    assert realtime["command"].startswith("docker network create --driver overlay --internal")
+    assert realtime["command"] in prod.texts["brandclub-db-prod"]
+    app_networks = prod.files["brandclub-prod"]["networks"]
+    assert app_networks["brandclub-prod-realtime"] == {
+        "external": True,
+        "name": "brandclub-prod-realtime",
+    }
+
+
+def test_configs_are_defined_from_files_written_beside_the_stack_file(
+    exported: dict[str, Exported],
+) -> None:
+    """A config is not secret: its content is written beside the stack file that defines it, so
+    docker stack deploy creates it under the exact name the program gives it."""
+    for result in exported.values():
+        registered = {
+            c.inputs["name"]: c
+            for c in result.rendering.of_type("docker:index/serviceConfig:ServiceConfig")
+        }
+        assert registered
+        mounted = 0
+        for service in _services(result):
+            stack, written = _compose_service(result, service)
+            top_level = result.files[stack].get("configs", {})
+            expected = [
+                (c["configName"], c["fileName"]) for c in service.container.get("configs", [])
+            ]
+            found = [
+                (top_level[c["source"]]["name"], c["target"]) for c in written.get("configs", [])
+            ]
+            assert found == expected, service.inputs["name"]
+            mounted += len(found)
+        assert mounted == 1  # the frontend's nginx template
+        for name, config in registered.items():
+            [(stack, entry)] = [
+                (stack, document["configs"][name])
+                for stack, document in result.files.items()
+                if name in document.get("configs", {})
+            ]
+            labels = {i["label"]: i["value"] for i in config.inputs["labels"]}
+            assert entry == {"name": name, "file": f"./{name}", "labels": labels}
+            content = base64.b64decode(config.inputs["data"]).decode()
+            assert (result.directory / name).read_text() == content
+            assert f"./{name}" in result.texts[stack]
+        assert result.manifest["configs"] == [{"name": n, "file": n} for n in sorted(registered)]
 
 
 def _never_written(directory: Path, values: list[str]) -> None:

@@ -6,10 +6,11 @@ from harness import Rendering, render
 
 
 def test_site_name_overrides_the_first_domain() -> None:
-    rendering = render("prod", {"brandclub:frappe": {"siteName": "erp.brandclub.com"}})
+    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
     env = rendering.service("brandclub-prod", "frontend").container["env"]
-    assert env["FRAPPE_SITE_NAME_HEADER"] == "erp.brandclub.com"
-    assert rendering.exports["siteUrl"] == "https://brandclub.com"
+    assert env["FRAPPE_SITE_NAME_HEADER"] == "www.brandclub.com"
+    # Every other domain redirects to the site's: that is the site's address.
+    assert rendering.exports["siteUrl"] == "https://www.brandclub.com"
 
 
 def test_frontend_proxy_settings() -> None:
@@ -97,8 +98,9 @@ def test_services_carry_their_swarm_stack_namespace(rendered: dict[str, Renderin
 
 
 def test_workers_get_time_to_finish_their_job(rendered: dict[str, Rendering]) -> None:
-    for worker in ("queue-default", "queue-short", "queue-long"):
+    # Each worker's longest job timeout plus a minute (tests/test_app_layer.py has the table).
+    for worker, grace in (("queue-default", "6m"), ("queue-short", "6m"), ("queue-long", "26m")):
         service = rendered["prod"].service("brandclub-prod", worker)
-        assert service.container["stopGracePeriod"] == "5m"
+        assert service.container["stopGracePeriod"] == grace
     mariadb = rendered["prod"].service("brandclub-db-prod", "mariadb")
     assert mariadb.container["stopGracePeriod"] == "2m"

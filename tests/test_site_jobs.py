@@ -41,7 +41,13 @@ def test_every_stack_runs_configurator_create_site_and_migrate(
 ) -> None:
     # prod runs the backup service, whose host directory is prepared first.
     prepare = ["prepare-backup-dir"] if stack == "prod" else []
-    assert list(jobs(rendered[stack])) == [*prepare, "configurator", "create-site", "migrate"]
+    assert list(jobs(rendered[stack])) == [
+        *prepare,
+        "configurator",
+        "create-site",
+        "migrate",
+        "preflight",
+    ]
 
 
 def test_jobs_run_after_the_data_services_and_in_order(
@@ -98,6 +104,7 @@ def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) 
         "configurator": {"brandclub-prod-network"},
         "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
+        "preflight": {"brandclub-prod-network", "brandclub-prod-mariadb"},
     }
 
 
@@ -246,7 +253,7 @@ RESTORE = {"site": "staging.brandclub.com", "date": "2026-11-20", "fromSite": "b
 def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
     rendering = render("staging", {"brandclub:restore": RESTORE})
     found = jobs(rendering)
-    assert list(found) == ["configurator", "create-site", "restore", "migrate"]
+    assert list(found) == ["configurator", "create-site", "restore", "migrate", "preflight"]
     assert "jobs-create-site" in depends_on(rendering, found["restore"])
     assert "jobs-restore" in depends_on(rendering, found["migrate"])
     restore = found["restore"]
@@ -335,6 +342,7 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
         "configurator",
         "create-site",
         "migrate",
+        "preflight",
     ]
     rotation = found["rotate-db-root-password"]
     assert "jobs-rotate-db-root-password" in depends_on(rendering, found["configurator"])

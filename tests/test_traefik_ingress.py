@@ -3,9 +3,13 @@ service-level routing labels and header middlewares per environment."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from harness import Rendering, render
+from components.config_loader import ConfigError
+from components.docker_configs import NGINX_TEMPLATE
+from harness import Rendering, render, render_error
 
 INGRESS = "brandclub:swarm:TraefikIngress"
 NGINX_ALREADY_SENDS = (
@@ -115,7 +119,8 @@ def test_frontend_router_and_sticky_sessions(rendered: dict[str, Rendering], sta
     rule = {
         "dev": "Host(`dev.brandclub.com`)",
         "staging": "Host(`staging.brandclub.com`)",
-        "prod": "Host(`brandclub.com`) || Host(`www.brandclub.com`)",
+        # Only the site's domain is served; www.brandclub.com redirects (below).
+        "prod": "Host(`brandclub.com`)",
     }[stack]
     assert labels[f"{router}.rule"] == rule
     assert labels[f"{router}.entrypoints"] == "websecure"
@@ -190,3 +195,97 @@ def test_router_and_service_names_do_not_collide_across_environments(
                 if key.startswith(("traefik.http.routers.", "traefik.http.services.")):
                     name = key.split(".")[3]
                     assert seen.setdefault(name, stack) == stack, name
+
+
+# --- one name per site: redirects, realtime headers, the site name rule (issue 9 item 7) -------
+
+
+def _redirect(labels: dict[str, str], url: str) -> str | None:
+    """Where Traefik's redirectregex middleware of these labels sends ``url`` (Go's ${1} is
+    Python's \\g<1>; the two regexp dialects agree on this pattern)."""
+    prefix = next(k for k in labels if k.endswith(".redirectregex.regex")).rsplit(".", 1)[0]
+    pattern, replacement = labels[f"{prefix}.regex"], labels[f"{prefix}.replacement"]
+    if not re.match(pattern, url):
+        return None
+    return re.sub(pattern, re.sub(r"\$\{(\d+)\}", r"\\g<\1>", replacement), url)
+
+
+def test_every_other_domain_redirects_permanently_to_the_site(
+    rendered: dict[str, Rendering],
+) -> None:
+    labels = _frontend_labels(rendered["prod"])
+    router = "traefik.http.routers.brandclub-prod-redirect"
+    assert labels[f"{router}.rule"] == "Host(`www.brandclub.com`)"
+    assert labels[f"{router}.entrypoints"] == "websecure"
+    assert labels[f"{router}.tls.certresolver"] == "letsencrypt"  # a certificate for www too
+    assert labels[f"{router}.middlewares"] == "brandclub-prod-headers,brandclub-prod-to-site"
+    middleware = "traefik.http.middlewares.brandclub-prod-to-site.redirectregex"
+    assert labels[f"{middleware}.permanent"] == "true"
+    assert _redirect(labels, "https://www.brandclub.com/app/sales-order?x=1") == (
+        "https://brandclub.com/app/sales-order?x=1"
+    )
+    assert _redirect(labels, "https://www.brandclub.com:443/") == "https://brandclub.com/"
+    assert _redirect(labels, "https://www.brandclub.com") == "https://brandclub.com"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_a_single_domain_needs_no_redirect(rendered: dict[str, Rendering], stack: str) -> None:
+    labels = _frontend_labels(rendered[stack])
+    assert not any("redirect" in key for key in labels)
+
+
+def test_the_site_name_picks_the_domain_that_is_served() -> None:
+    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
+    labels = _frontend_labels(rendering)
+    assert labels["traefik.http.routers.brandclub-prod.rule"] == "Host(`www.brandclub.com`)"
+    assert labels["traefik.http.routers.brandclub-prod-redirect.rule"] == "Host(`brandclub.com`)"
+    assert _redirect(labels, "https://brandclub.com/login") == "https://www.brandclub.com/login"
+    websocket = rendering.service("brandclub-prod", "websocket").labels
+    assert websocket["traefik.http.routers.brandclub-prod-socketio.rule"] == (
+        "Host(`www.brandclub.com`) && PathPrefix(`/socket.io`)"
+    )
+
+
+def test_a_site_name_outside_the_domains_is_refused() -> None:
+    error, registered = render_error(
+        "prod", {"brandclub:frappe": {"siteName": "erp.brandclub.com"}}
+    )
+    assert isinstance(error, ConfigError), error
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == "brandclub:frappe.siteName"]
+    assert "one of domains (brandclub.com, www.brandclub.com)" in problem.expected
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_direct_socketio_route_sends_the_origin_realtime_can_check(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Straight to the websocket, Traefik sets what nginx sets on its /socket.io location: the
+    realtime server then checks the session at http://<site>:8080 (the frontend on the realtime
+    network) and takes the namespace's site from X-Frappe-Site-Name."""
+    site = {"staging": "staging.brandclub.com", "prod": "brandclub.com"}[stack]
+    websocket = rendered[stack].service(f"brandclub-{stack}", "websocket").labels
+    router = f"traefik.http.routers.brandclub-{stack}-socketio"
+    assert websocket[f"{router}.rule"] == f"Host(`{site}`) && PathPrefix(`/socket.io`)"
+    assert websocket[f"{router}.middlewares"] == (
+        f"brandclub-{stack}-headers,brandclub-{stack}-realtime"
+    )
+    headers = f"traefik.http.middlewares.brandclub-{stack}-realtime.headers.customRequestHeaders"
+    assert websocket[f"{headers}.Origin"] == f"http://{site}:8080"
+    assert websocket[f"{headers}.X-Frappe-Site-Name"] == site
+    # The same Origin as the nginx route, so both routes authenticate the same way.
+    nginx_origin = re.search(r"proxy_set_header Origin (\S+);", NGINX_TEMPLATE.content)
+    assert nginx_origin is not None
+    assert nginx_origin[1].replace("${FRAPPE_SITE_NAME_HEADER}", site) == f"http://{site}:8080"
+
+
+def test_traefik_reads_a_request_as_long_as_nginx_waits_for_the_backend(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Traefik v3 ends a request after 60 s of reading (respondingTimeouts.readTimeout); a slow
+    upload within clientMaxBodySize must get frappe.proxyReadTimeout, as behind nginx."""
+    args = rendered["prod"].service("traefik", "traefik").container["args"]
+    assert "--entrypoints.websecure.transport.respondingTimeouts.readTimeout=120s" in args
+    slower = render("prod", {"brandclub:frappe": {"proxyReadTimeout": 600}})
+    args = slower.service("traefik", "traefik").container["args"]
+    assert "--entrypoints.websecure.transport.respondingTimeouts.readTimeout=600s" in args

@@ -1,0 +1,183 @@
+"""The frontend's nginx template (components/nginx/frappe.conf.template), as the Frappe image's
+unchanged nginx-entrypoint.sh renders it: what it substitutes, and what the rendered site does
+differently from frappe_docker's on purpose (issue 9 items 6 and 7)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.docker_configs import NGINX_TEMPLATE
+
+# The variables nginx-entrypoint.sh passes to envsubst (frappe_docker,
+# resources/core/nginx/nginx-entrypoint.sh); envsubst replaces these, in the $NAME and ${NAME}
+# forms, and leaves every other dollar sign alone.
+ENTRYPOINT_VARIABLES = (
+    "BACKEND",
+    "SOCKETIO",
+    "UPSTREAM_REAL_IP_ADDRESS",
+    "UPSTREAM_REAL_IP_HEADER",
+    "UPSTREAM_REAL_IP_RECURSIVE",
+    "FRAPPE_SITE_NAME_HEADER",
+    "PROXY_READ_TIMEOUT",
+    "CLIENT_MAX_BODY_SIZE",
+)
+# The frontend's environment as the program renders it for prod (tests/test_app_layer.py).
+FRONTEND_ENV = {
+    "BACKEND": "backend:8000",
+    "SOCKETIO": "websocket:9000",
+    "FRAPPE_SITE_NAME_HEADER": "brandclub.com",
+    "UPSTREAM_REAL_IP_ADDRESS": "10.0.0.0/8",
+    "UPSTREAM_REAL_IP_HEADER": "X-Forwarded-For",
+    "UPSTREAM_REAL_IP_RECURSIVE": "off",
+    "PROXY_READ_TIMEOUT": "120",
+    "CLIENT_MAX_BODY_SIZE": "50m",
+}
+
+
+def envsubst(text: str, env: dict[str, str]) -> str:
+    """GNU envsubst with a variable list: only the listed names, in both forms."""
+    names = "|".join(ENTRYPOINT_VARIABLES)
+    return re.sub(rf"\$(?:\{{({names})\}}|({names})\b)", lambda m: env[m[1] or m[2]], text)
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+@pytest.fixture(scope="module")
+def template() -> str:
+    return NGINX_TEMPLATE.source.read_text()
+
+
+@pytest.fixture(scope="module")
+def rendered_site(template: str) -> str:
+    return _without_comments(envsubst(template, FRONTEND_ENV))
+
+
+def _location(site: str, head: str) -> str:
+    """The body of the location block that starts with ``head``."""
+    start = site.index(head)
+    depth = 0
+    for index in range(site.index("{", start), len(site)):
+        depth += {"{": 1, "}": -1}.get(site[index], 0)
+        if depth == 0:
+            return site[start : index + 1]
+    raise AssertionError(f"unterminated block {head}")
+
+
+def test_the_template_uses_only_what_the_entrypoint_substitutes(template: str) -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", template))
+    assert used <= set(ENTRYPOINT_VARIABLES), used - set(ENTRYPOINT_VARIABLES)
+    # An nginx variable spelled like one of them would be replaced by envsubst.
+    bare = set(re.findall(r"\$([A-Z_]+)\b", template))
+    assert not bare, bare
+
+
+def test_no_upstream_block_resolves_names_once(rendered_site: str) -> None:
+    """Upstream blocks are resolved when nginx starts; after a task replacement nginx would keep
+    the dead address (issue 9 item 6)."""
+    assert not re.search(r"^\s*upstream\b", rendered_site, re.MULTILINE)
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in rendered_site
+
+
+@pytest.mark.parametrize(
+    ("location", "variable", "target"),
+    [
+        ("location @webserver", "frappe_backend", "backend:8000"),
+        ("location /socket.io", "frappe_socketio", "websocket:9000"),
+    ],
+)
+def test_each_proxy_pass_names_its_target_through_a_variable(
+    rendered_site: str, location: str, variable: str, target: str
+) -> None:
+    block = _location(rendered_site, location)
+    assert f"set ${variable} {target};" in block
+    assert re.findall(r"proxy_pass\s+([^;]+);", block) == [f"http://${variable}"]
+
+
+def test_every_proxy_pass_goes_through_a_variable(rendered_site: str) -> None:
+    for target in re.findall(r"proxy_pass\s+([^;]+);", rendered_site):
+        assert target.startswith("http://$"), target
+
+
+def test_retries_only_what_never_reached_a_server(rendered_site: str) -> None:
+    """error/timeout go to the next address; POST/PATCH/LOCK already sent are never repeated
+    (no non_idempotent), and a dead address is given up on after 5 s, not nginx's 60 s."""
+    assert re.findall(r"proxy_next_upstream\s+([^;]+);", rendered_site) == ["error timeout"]
+    assert "non_idempotent" not in rendered_site
+    assert "proxy_connect_timeout 5s;" in rendered_site
+
+
+def test_health_location_is_nginx_alone_and_local_only(rendered_site: str) -> None:
+    block = _location(rendered_site, "location = /.brandclub/nginx-health")
+    assert "allow 127.0.0.1;" in block and "deny all;" in block
+    # A content handler: `return` would answer in the rewrite phase, before allow/deny run.
+    assert "stub_status;" in block
+    assert "return" not in block and "proxy_pass" not in block
+
+
+def test_realtime_origin_is_the_site_on_the_frontends_own_port(rendered_site: str) -> None:
+    """Frappe's realtime server checks the session at <Origin>/api/method/...; the site's name
+    on port 8080 is nginx on the realtime network, and its host name still equals Host."""
+    block = _location(rendered_site, "location /socket.io")
+    assert "proxy_set_header Origin http://brandclub.com:8080;" in block
+    assert "proxy_set_header X-Frappe-Site-Name brandclub.com;" in block
+    assert "proxy_set_header Host $host;" in block
+
+
+def test_everything_else_is_frappe_dockers(rendered_site: str) -> None:
+    for directive in (
+        "listen 8080;",
+        "server_name brandclub.com;",
+        "root /home/frappe/frappe-bench/sites;",
+        "include /etc/nginx/snippets/security_headers.conf;",
+        "set_real_ip_from 10.0.0.0/8;",
+        "real_ip_header X-Forwarded-For;",
+        "real_ip_recursive off;",
+        "proxy_read_timeout 120;",
+        "client_max_body_size 50m;",
+        "proxy_set_header X-Use-X-Accel-Redirect True;",
+        "try_files /brandclub.com/public/$uri @webserver;",
+        "try_files /brandclub.com/$1 =404;",
+    ):
+        assert directive in rendered_site, directive
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian's, as in the image)")
+def test_nginx_accepts_the_rendered_site(rendered_site: str, tmp_path: Path) -> None:
+    """``nginx -t`` on the site as the entrypoint writes it, inside an http block like the
+    image's nginx.conf (which includes conf.d/*.conf)."""
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    (snippets / "security_headers.conf").write_text(
+        'add_header X-Frame-Options "SAMEORIGIN" always;\n'
+    )
+    site = envsubst(NGINX_TEMPLATE.source.read_text(), FRONTEND_ENV).replace(
+        "/etc/nginx/snippets", str(snippets)
+    )
+    (tmp_path / "frappe.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log;\n"
+        "events {}\n"
+        "http {\n  access_log off;\n"
+        # Temporary files under the test's directory, so nginx -t needs no root.
+        + "".join(
+            f"  {kind}_temp_path {tmp_path}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        + f"  include {tmp_path}/frappe.conf;\n}}\n"
+    )
+    completed = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
