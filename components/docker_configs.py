@@ -26,7 +26,7 @@ from components.swarm import label_list
 
 _FINGERPRINT_HEX_DIGITS = 10
 
-ConfigRole = Literal["nginx-template"]
+ConfigRole = Literal["nginx-template", "health-checks"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,17 @@ NGINX_TEMPLATE = ServiceConfigFile(
     "/templates/nginx/frappe.conf.template",
 )
 
-CONFIG_FILES: dict[ConfigRole, ServiceConfigFile] = {"nginx-template": NGINX_TEMPLATE}
+# The Frappe processes' health checks (components/health_checks.py): each health-checked service
+# mounts the file and its Docker health check runs one function of it.
+HEALTH_CHECKS = ServiceConfigFile(
+    Path(__file__).parent / "scripts" / "lib" / "health-checks.sh",
+    "/usr/local/lib/brandclub/health-checks.sh",
+)
+
+CONFIG_FILES: dict[ConfigRole, ServiceConfigFile] = {
+    "nginx-template": NGINX_TEMPLATE,
+    "health-checks": HEALTH_CHECKS,
+}
 
 
 def content_fingerprint(content: str) -> str:

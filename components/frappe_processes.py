@@ -160,6 +160,7 @@ def _worker(service: str, *queues: str) -> AppProcess:
         _WORKER_NETWORKS,
         _fixed(health_test("worker_registered", names)),
         stop_grace_period=f"{worker_stop_grace_seconds(queues)}s",
+        configs=("health-checks",),
     )
 
 
@@ -171,6 +172,7 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         lambda config: health_test("backend_healthy", config.site_name),
         port=8000,
         env=_backend_env,
+        configs=("health-checks",),
     ),
     AppProcess(
         "frontend",
@@ -180,7 +182,7 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         _fixed(health_test("frontend_healthy")),
         port=8080,
         env=_frontend_env,
-        configs=("nginx-template",),
+        configs=("nginx-template", "health-checks"),
     ),
     AppProcess(
         "websocket",
@@ -188,6 +190,7 @@ APP_PROCESSES: tuple[AppProcess, ...] = (
         frozenset({"internal", "realtime"}),
         _fixed(health_test("websocket_healthy")),
         port=9000,
+        configs=("health-checks",),
     ),
     _worker("queue-default", "default"),
     _worker("queue-short", "short", "default"),

@@ -9,6 +9,7 @@ import hashlib
 import pytest
 import yaml
 
+from components.docker_configs import HEALTH_CHECKS
 from components.frappe_processes import QUEUE_TIMEOUTS, worker_stop_grace_seconds
 from components.health_checks import HEALTH_LIBRARY
 from harness import DELETE, REPO, Rendering, pinned, render
@@ -163,18 +164,24 @@ def test_every_app_service_has_a_health_check(rendered: dict[str, Rendering], st
 def test_health_checks_prove_the_process_works(
     rendered: dict[str, Rendering], service: str, check: list[str]
 ) -> None:
-    tests = rendered["prod"].service("brandclub-prod", service).container["healthcheck"]["tests"]
-    library = HEALTH_LIBRARY.read_text().rstrip("\n")
-    # The one library the preflight job runs too, then the check with its arguments.
-    assert tests[:3] == ["CMD", "bash", "-c"]
-    assert tests[3] == f'{library}\n{check[0]} "$@"'
-    assert tests[4:] == check
+    rendering = rendered["prod"]
+    container = rendering.service("brandclub-prod", service).container
+    # The one library the preflight job runs too, mounted as a Docker config, then the check
+    # with its arguments.
+    assert container["healthcheck"]["tests"] == ["CMD", "bash", HEALTH_CHECKS.target, *check]
+    [mounted] = [c for c in container["configs"] if c["fileName"] == HEALTH_CHECKS.target]
+    config = next(
+        c
+        for c in rendering.of_type("docker:index/serviceConfig:ServiceConfig")
+        if c.inputs["name"] == mounted["configName"]
+    )
+    assert base64.b64decode(config.inputs["data"]).decode() == HEALTH_LIBRARY.read_text()
 
 
 def test_backend_health_check_names_the_configured_site() -> None:
     rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
     tests = rendering.service("brandclub-prod", "backend").container["healthcheck"]["tests"]
-    assert tests[4:] == ["backend_healthy", "www.brandclub.com"]
+    assert tests[3:] == ["backend_healthy", "www.brandclub.com"]
 
 
 def test_scheduler_still_probes_the_queue_redis(rendered: dict[str, Rendering]) -> None:
@@ -294,40 +301,51 @@ def test_frontend_serves_the_programs_nginx_template(
 ) -> None:
     rendering = rendered[stack]
     template = (REPO / "components" / "nginx" / "frappe.conf.template").read_text()
-    [config] = rendering.of_type(CONFIG)
+    [config] = [c for c in rendering.of_type(CONFIG) if "-nginx-template-" in c.inputs["name"]]
     fingerprint = hashlib.sha256(template.encode()).hexdigest()[:10]
     assert config.inputs["name"] == f"brandclub-{stack}-nginx-template-{fingerprint}"
     assert base64.b64decode(config.inputs["data"]).decode() == template
     frontend = rendering.service(f"brandclub-{stack}", "frontend")
     # Mounted where the image's nginx-entrypoint.sh reads its template.
-    assert frontend.container["configs"] == [
-        {
-            "configId": f"{config.inputs['name']}-id",
-            "configName": config.inputs["name"],
-            "fileName": "/templates/nginx/frappe.conf.template",
-        }
-    ]
+    assert {
+        "configId": f"{config.inputs['name']}-id",
+        "configName": config.inputs["name"],
+        "fileName": "/templates/nginx/frappe.conf.template",
+    } in frontend.container["configs"]
     assert frontend.container["args"] == ["nginx-entrypoint.sh"]
     for name, service in _app_services(rendering).items():
         if name != "frontend":
-            assert not service.container.get("configs"), name
+            mounted = [c["fileName"] for c in service.container.get("configs") or []]
+            assert "/templates/nginx/frappe.conf.template" not in mounted, name
 
 
-def test_a_changed_template_is_a_new_config_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_checked_services_mount_the_library_they_run(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """A health test that names the library's path needs the config there, and only those."""
+    for name, service in _app_services(rendered[stack]).items():
+        mounted = [c["fileName"] for c in service.container.get("configs") or []]
+        runs_library = HEALTH_CHECKS.target in service.container["healthcheck"]["tests"]
+        assert (HEALTH_CHECKS.target in mounted) == runs_library, name
+
+
+def test_a_changed_file_is_a_new_config_name(monkeypatch: pytest.MonkeyPatch) -> None:
     """Docker configs are immutable: a new content must be a new config, never an update."""
     from components import docker_configs
 
-    before = render("dev").of_type(CONFIG)[0].inputs["name"]
-    changed = docker_configs.ServiceConfigFile(
-        docker_configs.NGINX_TEMPLATE.source, docker_configs.NGINX_TEMPLATE.target
-    )
+    def names() -> list[str]:
+        return sorted(c.inputs["name"] for c in render("dev").of_type(CONFIG))
+
+    before = names()
     monkeypatch.setattr(
         docker_configs.ServiceConfigFile,
         "content",
-        property(lambda self: changed.source.read_text() + "# changed\n"),
+        property(lambda self: self.source.read_text() + "# changed\n"),
     )
-    after = render("dev").of_type(CONFIG)[0].inputs["name"]
-    assert before != after and after.startswith("brandclub-dev-nginx-template-")
+    after = names()
+    assert len(before) == len(after) == 2
+    for old, new in zip(before, after, strict=True):
+        assert old != new and old.rsplit("-", 1)[0] == new.rsplit("-", 1)[0]
 
 
 def test_app_volumes_mounted_where_frappe_expects_them(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fake_health import FAKE_CURL, fake_health_bench
 
+from components.docker_configs import HEALTH_CHECKS
 from components.health_checks import HEALTH_LIBRARY, health_test
 from fake_commands import FakeBin
 
@@ -29,9 +30,10 @@ def run_check(
 ) -> subprocess.CompletedProcess[str]:
     """Run the check exactly as a service's Docker health check does (the exec form)."""
     test = health_test(check, *args)  # type: ignore[arg-type]
-    assert test[:2] == ("CMD", "bash")
+    assert test[:3] == ("CMD", "bash", HEALTH_CHECKS.target)
+    # The library a service mounts at HEALTH_CHECKS.target is this repository file.
     return subprocess.run(
-        list(test[1:]),
+        ["bash", str(HEALTH_LIBRARY), *test[3:]],
         env=fakes.env(
             BENCH_DIR=str(bench),
             PYTHONPATH=str(bench.parent / "fake-modules"),
@@ -168,8 +170,33 @@ def test_no_worker_registered_is_unhealthy(fakes: FakeBin, bench: Path) -> None:
 
 
 def test_the_library_is_the_services_check_text() -> None:
-    """One text: the service health test embeds the library the preflight job sources."""
+    """One text: the service health test runs a function of the library the preflight job
+    sources."""
     library = HEALTH_LIBRARY.read_text()
     for check in ("backend_healthy", "frontend_healthy", "websocket_healthy", "worker_registered"):
         assert f"\n{check}() {{" in library
-        assert health_test(check)[3].startswith(library.rstrip("\n"))  # type: ignore[arg-type]
+        assert health_test(check)[2:4] == (HEALTH_CHECKS.target, check)  # type: ignore[arg-type]
+
+
+def test_run_as_a_file_only_a_check_can_be_named(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(HEALTH_LIBRARY), "touch", str(tmp_path / "ran")],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 2
+    assert "unknown check 'touch'" in result.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_sourcing_the_library_runs_nothing(tmp_path: Path) -> None:
+    """The preflight job (and a checkout) sources the file with its own arguments."""
+    script = f'source "{HEALTH_LIBRARY}"; echo sourced'
+    result = subprocess.run(
+        ["bash", "-c", script, "preflight", "backend_healthy", "x"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert (result.returncode, result.stdout) == (0, "sourced\n")

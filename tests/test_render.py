@@ -429,7 +429,9 @@ def test_configs_are_defined_from_files_written_beside_the_stack_file(
             ]
             assert found == expected, service.inputs["name"]
             mounted += len(found)
-        assert mounted == 1  # the frontend's nginx template
+        # The frontend's nginx template, and the health-check library on the backend, the
+        # frontend, the websocket and the three workers.
+        assert mounted == 7
         for name, config in registered.items():
             [(stack, entry)] = [
                 (stack, document["configs"][name])

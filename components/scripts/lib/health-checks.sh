@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The health checks of the Frappe processes, in one place for two users:
-#   - every app service's Docker health check runs `bash -c "<this file>; <check> <args>"`
-#     (components/health_checks.py builds it), inside the service's own container;
+#   - every health-checked app service mounts this file (a Docker config) and its Docker health
+#     check runs `bash <this file> <check> <args>` (components/health_checks.py builds it);
 #   - the preflight job sources this file and runs the same checks against the new image's
 #     processes before any service changes.
 # Each check prints why it failed and returns non-zero; it needs only what the Frappe image has
@@ -103,3 +103,15 @@ print(f"worker: no worker of {socket.gethostname()} registered for {sorted(wante
 sys.exit(1)
 PY
 }
+
+# Run as a file (a service's health check), not sourced: run the named check. Only the checks
+# above may be named, so the health test cannot be turned into another command.
+if [[ ${BASH_SOURCE[0]:-} == "$0" ]]; then
+  case ${1:-} in
+  backend_healthy | frontend_healthy | websocket_healthy | worker_registered) "$@" ;;
+  *)
+    echo "health-checks: unknown check '${1:-}'" >&2
+    exit 2
+    ;;
+  esac
+fi
