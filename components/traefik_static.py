@@ -63,6 +63,9 @@ def static_configuration(settings: IngressSettings, read_timeout: int = 120) -> 
         *_access_log(settings),
         *_metrics(settings),
         f"--log.level={settings.log_level}",
+        # No calls home: Traefik's version check (on by default) and usage statistics.
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
     ]
     environment = {}
     if settings.acme_ca_certificate is not None:

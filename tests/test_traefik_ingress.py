@@ -342,6 +342,8 @@ def test_the_static_configuration_as_prod_renders_it(rendered: dict[str, Renderi
         "--metrics.prometheus.addEntryPointsLabels=true",
         "--metrics.prometheus.addServicesLabels=true",
         "--log.level=INFO",
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
     ]
     # Let's Encrypt needs no extra roots: no environment, no CA config.
     assert not _traefik(rendered["prod"]).container.get("env")
