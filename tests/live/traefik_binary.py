@@ -8,9 +8,10 @@ once with ``pip download`` into the live tier's cache directory (``BRANDCLUB_LIV
 :func:`loopback_arguments` changes only what ties the rendered arguments to a swarm node: every
 entrypoint listens on a free port of 127.0.0.1 instead of :80/:443/:8080/:8082, the Swarm provider
 points at a socket that does not exist (its option names are still parsed and checked), the ACME
-storage is a temporary file, the ACME directory a closed loopback port (no test may ever order
-from Let's Encrypt), and a file provider supplies the routers. Traefik refuses to start on an
-option it does not know, so a start is a check of every other argument as the program wrote it.
+storage is a temporary file, a Let's Encrypt directory becomes a closed loopback port (no test
+may ever order from Let's Encrypt; a private CA's directory, such as a local Pebble's, is kept),
+and a file provider supplies the routers. Traefik refuses to start on an option it does not
+know, so a start is a check of every other argument as the program wrote it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from components.config_formats import is_lets_encrypt
 
 VERSION = "3.7.15"
 CACHE_DIR = Path(os.environ.get("BRANDCLUB_LIVE_CACHE", "/var/cache/brandclub-live"))
@@ -91,7 +94,7 @@ def loopback_arguments(
             value = f"unix://{directory}/no-docker.sock"
         elif key.endswith(".acme.storage"):
             value = str(directory / "acme.json")
-        elif key.endswith(".acme.caServer"):
+        elif key.endswith(".acme.caServer") and is_lets_encrypt(value):
             value = f"https://127.0.0.1:{free_port()}/dir"
         rewritten.append(f"{key}{equals}{value}")
     return [*rewritten, f"--providers.file.filename={directory / 'dynamic.yml'}"], ports
