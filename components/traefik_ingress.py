@@ -107,16 +107,15 @@ class TraefikIngress(pulumi.ComponentResource):
     def _run_traefik(
         self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions
     ) -> None:
-        labels = LABELS
         # Every environment's routing goes through these: deleting them (say, ingress.manage
         # set false in this stack) would take all environments offline, so Pulumi refuses to
         # until someone unprotects them on purpose (README, "Moving Traefik").
         shared_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
         public = overlay_network(
-            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, labels, shared_opts, attachable=True
+            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, LABELS, shared_opts, attachable=True
         )
         shared = overlay_network(
-            f"{name}-shared-network", SHARED_SERVICES_NETWORK, labels, shared_opts, attachable=True
+            f"{name}-shared-network", SHARED_SERVICES_NETWORK, LABELS, shared_opts, attachable=True
         )
         self.public_network_id = public.id
         self.shared_network_id = shared.id
