@@ -7,6 +7,8 @@ models read as a list of settings and their types.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import posixpath
 import re
@@ -107,4 +109,172 @@ def private_network(value: str) -> str:
 def nonzero_nginx_size(value: str) -> str:
     if int(re.sub(r"[^0-9]", "", value)) == 0:
         raise ValueError("expected a size above zero: 0 switches nginx's upload limit off")
+    return value
+
+
+# --- Traefik: the ACME directory, a private CA's certificates, access-log headers ------------
+
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+# The directory URL becomes part of one Traefik argument: a host (DNS name, IPv4 address or
+# [IPv6]), an optional port and a path of unreserved characters. No query, no comma, no space,
+# nothing a shell, a compose file or Traefik's flag parser would read as something else.
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ACME_URL = re.compile(
+    rf"https://(?P<host>{_DNS_LABEL}(?:\.{_DNS_LABEL})*|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>(?:/(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})*)*)"
+)
+
+
+def acme_directory_url(value: str) -> str:
+    match = _ACME_URL.fullmatch(value)
+    valid = match is not None and len(value) <= 2048
+    if match and match["ipv6"]:
+        try:
+            ipaddress.IPv6Address(match["ipv6"])
+        except ValueError:
+            valid = False
+    if match and match["port"] and not 1 <= int(match["port"]) <= 65535:
+        valid = False
+    if not valid:
+        raise ValueError(
+            "expected the https:// URL of an ACME directory, such as "
+            f"{LETS_ENCRYPT_STAGING} (a host name or address, an optional port and a path of "
+            "letters, digits and . _ ~ - /; no query, space or comma)"
+        )
+    return value
+
+
+def is_lets_encrypt(url: str) -> bool:
+    host = url.removeprefix("https://").split("/", 1)[0].split(":", 1)[0].lower()
+    return host.endswith(".api.letsencrypt.org")
+
+
+# Docker refuses a config above 500 KiB; a whole public root bundle is about 220 KiB.
+PEM_MAX_BYTES = 500 * 1024
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def pem_certificates(value: str) -> str:
+    """One or more PEM ``CERTIFICATE`` blocks and nothing else; returned in canonical form (LF
+    line ends, blocks separated by nothing, a final newline) so its fingerprint is stable.
+
+    Without the ``cryptography`` package (not among the program's dependencies) the check is
+    structural: strict base64 per line, and each block's bytes a DER X.509 Certificate (a
+    SEQUENCE of tbsCertificate, signatureAlgorithm and a BIT STRING signature, the
+    tbsCertificate starting with its serial number and five SEQUENCEs).
+    """
+    if len(value.encode()) > PEM_MAX_BYTES:
+        raise ValueError(f"expected at most {PEM_MAX_BYTES // 1024} KiB (Docker's config limit)")
+    blocks: list[list[str]] = []
+    body: list[str] | None = None
+    for number, raw in enumerate(value.splitlines(), start=1):
+        line = raw.strip()
+        if body is None:
+            begin = _PEM_BEGIN.fullmatch(line)
+            if begin and begin[1] == "CERTIFICATE":
+                body = []
+            elif begin:
+                raise ValueError(_pem_wrong_block(begin[1]))
+            elif line:
+                raise ValueError(
+                    f"expected nothing but PEM certificates (line {number} is outside any "
+                    "-----BEGIN CERTIFICATE----- block)"
+                )
+        elif line == "-----END CERTIFICATE-----":
+            _der_certificate(body, len(blocks) + 1)
+            blocks.append(body)
+            body = None
+        elif _BASE64_LINE.fullmatch(line):
+            body.append(line)
+        else:
+            raise ValueError(
+                f"expected base64 lines inside each certificate block (line {number} is not)"
+            )
+    if body is not None:
+        raise ValueError("expected every certificate block to end with -----END CERTIFICATE-----")
+    if not blocks:
+        raise ValueError(
+            "expected one or more PEM certificates (-----BEGIN CERTIFICATE----- ... "
+            "-----END CERTIFICATE-----)"
+        )
+    return "".join(
+        "-----BEGIN CERTIFICATE-----\n" + "\n".join(body) + "\n-----END CERTIFICATE-----\n"
+        for body in blocks
+    )
+
+
+def _pem_wrong_block(label: str) -> str:
+    if "PRIVATE KEY" in label:
+        return (
+            f"expected certificates only, found a {label}: this value is public (a Docker "
+            "config), and a CA's key never leaves the CA"
+        )
+    return f"expected nothing but PEM certificates, found a {label} block"
+
+
+def _der_certificate(lines: list[str], index: int) -> None:
+    problem = f"expected certificate {index} to be a DER X.509 certificate in base64"
+    try:
+        der = base64.b64decode("".join(lines), validate=True)
+    except binascii.Error:
+        raise ValueError(f"{problem} (its base64 does not decode)") from None
+    try:
+        tag, start, end = _der_element(der, 0)
+        if tag != 0x30 or end != len(der):
+            raise ValueError
+        parts = _der_children(der, start, end)
+        if [tag for tag, *_ in parts] != [0x30, 0x30, 0x03]:
+            raise ValueError
+        _, tbs_start, tbs_end = parts[0]
+        tbs = [tag for tag, *_ in _der_children(der, tbs_start, tbs_end)]
+        tbs = tbs[1:] if tbs[:1] == [0xA0] else tbs  # [0] version, absent in v1
+        if tbs[:6] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ValueError(problem) from None
+
+
+def _der_element(der: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end) of the DER element at ``offset``."""
+    tag, length = der[offset], der[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 1 <= count <= 4:
+            raise ValueError
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    end = start + length
+    if end > len(der):
+        raise ValueError
+    return tag, start, end
+
+
+def _der_children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    children = []
+    while start < end:
+        child = _der_element(der, start)
+        if child[2] > end:
+            raise ValueError
+        children.append(child)
+        start = child[2]
+    return children
+
+
+# Request headers an access log may write: a header name (it becomes part of a Traefik option
+# name), never one that carries credentials or a session.
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+_CREDENTIAL_HEADER = re.compile(r"cookie|auth|token|secret|passw|key|csrf|session", re.IGNORECASE)
+
+
+def logged_header(value: str) -> str:
+    if not _HEADER_NAME.fullmatch(value):
+        raise ValueError("expected a header name such as User-Agent (letters, digits and -)")
+    if _CREDENTIAL_HEADER.search(value):
+        raise ValueError(
+            "expected a header without credentials: Cookie, Authorization and any header "
+            "naming a token, key, secret, password, CSRF token or session never reach a log"
+        )
     return value

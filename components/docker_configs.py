@@ -7,8 +7,10 @@ config is created beside the old one, the services roll to it, and only then is 
 deleted. The content is not secret, so a plain SHA-256 prefix names it (the secrets' slow,
 salted derivation exists only to keep their values from being guessed).
 
-The files themselves live beside this module, as plain files, so the live tier and anyone
-reading the repository see exactly what a container gets.
+The repository's files live beside this module, as plain files, so the live tier and anyone
+reading the repository see exactly what a container gets. One config comes from the stack
+configuration instead: a private ACME CA's certificates (``ingress.acmeCaCertificate``, see
+``components/traefik_ingress.py``), named the same way.
 """
 
 from __future__ import annotations

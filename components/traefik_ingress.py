@@ -2,7 +2,8 @@
 
 One Traefik serves dev, staging and prod. The stack with ``ingress.manage: true`` runs it and
 creates ``traefik-public`` and ``shared-services``; every other stack only looks the two networks
-up by name and attaches its routing labels to its own services.
+up by name and attaches its routing labels to its own services. What Traefik starts with (its
+arguments and environment) is ``components/traefik_static.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from components.config import (
     RolloutSettings,
     StackConfig,
 )
+from components.docker_configs import fingerprinted_config
 from components.frappe_processes import APP_PROCESSES
 from components.naming import (
     SHARED_SERVICES_NETWORK,
@@ -29,18 +31,23 @@ from components.naming import (
 )
 from components.swarm import (
     Attachment,
-    HostPort,
+    ConfigFile,
     Mount,
     ServiceSpec,
     overlay_network,
     swarm_service,
 )
+from components.traefik_static import (
+    ACME_CA_CERTIFICATES_PATH,
+    CERT_RESOLVER,
+    CERTIFICATES_PATH,
+    CONSTRAINT_LABEL,
+    HTTPS_ENTRYPOINT,
+    PUBLISHED_PORTS,
+    static_configuration,
+)
 
-CONSTRAINT_LABEL = "traefik.constraint-label"
-HTTP_ENTRYPOINT = "web"
-HTTPS_ENTRYPOINT = "websecure"
-CERT_RESOLVER = "letsencrypt"
-CERTIFICATES_PATH = "/certificates"
+LABELS = {"brandclub.layer": "ingress"}
 TRAEFIK_HEALTHCHECK = HealthcheckSettings.model_validate(
     {"interval": "10s", "timeout": "5s", "retries": 3, "startPeriod": "20s"}
 )
@@ -100,16 +107,15 @@ class TraefikIngress(pulumi.ComponentResource):
     def _run_traefik(
         self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions
     ) -> None:
-        labels = {"brandclub.layer": "ingress"}
         # Every environment's routing goes through these: deleting them (say, ingress.manage
         # set false in this stack) would take all environments offline, so Pulumi refuses to
         # until someone unprotects them on purpose (README, "Moving Traefik").
         shared_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
         public = overlay_network(
-            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, labels, shared_opts, attachable=True
+            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, LABELS, shared_opts, attachable=True
         )
         shared = overlay_network(
-            f"{name}-shared-network", SHARED_SERVICES_NETWORK, labels, shared_opts, attachable=True
+            f"{name}-shared-network", SHARED_SERVICES_NETWORK, LABELS, shared_opts, attachable=True
         )
         self.public_network_id = public.id
         self.shared_network_id = shared.id
@@ -120,9 +126,29 @@ class TraefikIngress(pulumi.ComponentResource):
             name=TRAEFIK_CERTIFICATES_VOLUME,
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
         )
+        # Not protected: a new CA certificate is a new config, and the old one must go.
+        ca_certificates = self._ca_certificates(name, args.settings, opts)
         self.service = swarm_service(
-            f"{name}-traefik", self._traefik(args, public, certificates), shared_opts
+            f"{name}-traefik",
+            self._traefik(args, public, certificates, ca_certificates),
+            shared_opts,
         )
+
+    @staticmethod
+    def _ca_certificates(
+        name: str, settings: IngressSettings, opts: pulumi.ResourceOptions
+    ) -> list[ConfigFile]:
+        """The private ACME CA's certificates as a Docker config (public, named by content)."""
+        if settings.acme_ca_certificate is None:
+            return []
+        config = fingerprinted_config(
+            f"{name}-acme-ca-certificates",
+            f"{TRAEFIK_STACK}-acme-ca-certificates",
+            settings.acme_ca_certificate,
+            LABELS,
+            opts,
+        )
+        return [ConfigFile(config.id, config.name, ACME_CA_CERTIFICATES_PATH)]
 
     def _look_up_networks(self) -> None:
         # Fails the preview with Docker's "network not found" until the owning stack is up.
@@ -135,14 +161,20 @@ class TraefikIngress(pulumi.ComponentResource):
         ).id
 
     def _traefik(
-        self, args: TraefikIngressArgs, public: docker.Network, certificates: docker.Volume
+        self,
+        args: TraefikIngressArgs,
+        public: docker.Network,
+        certificates: docker.Volume,
+        ca_certificates: list[ConfigFile],
     ) -> ServiceSpec:
         assert args.traefik_image is not None, "ingress.manage: the images resolve Traefik's"
+        static = static_configuration(args.settings, args.read_timeout)
         return ServiceSpec(
             name=EnvironmentNames.service(TRAEFIK_STACK, "traefik"),
             stack=TRAEFIK_STACK,
             image=args.traefik_image,
-            args=traefik_arguments(args.settings, args.read_timeout),
+            args=static.arguments,
+            env=static.environment,
             replicas=1,
             limits=TRAEFIK_LIMITS,
             reservations=TRAEFIK_RESERVATIONS,
@@ -151,6 +183,7 @@ class TraefikIngress(pulumi.ComponentResource):
                 Mount("/var/run/docker.sock", "/var/run/docker.sock", type="bind", read_only=True),
                 Mount(CERTIFICATES_PATH, certificates.name),
             ],
+            configs=ca_certificates,
             health_test=("CMD", "traefik", "healthcheck", "--ping"),
             health_timing=TRAEFIK_HEALTHCHECK,
             rollout=TRAEFIK_ROLLOUT,
@@ -158,39 +191,16 @@ class TraefikIngress(pulumi.ComponentResource):
             # start-first update could never start its new task.
             update_order="stop-first",
             endpoint_mode=args.endpoint_mode,
-            labels={"brandclub.layer": "ingress"},
+            labels=LABELS,
             # The Swarm provider reads services from the manager's Docker API.
             constraints=("node.role == manager",),
-            ports=(HostPort(80, HTTP_ENTRYPOINT), HostPort(443, HTTPS_ENTRYPOINT)),
+            # Ping and metrics are Traefik's own entrypoints, reachable on traefik-public only.
+            ports=PUBLISHED_PORTS,
         )
 
     def routing_labels(self, config: StackConfig) -> dict[str, dict[str, str]]:
         """Service-level labels that route an environment's domains through this Traefik."""
         return routing_labels(config, self._settings.constraint_label)
-
-
-def traefik_arguments(settings: IngressSettings, read_timeout: int = 120) -> list[str]:
-    constraint = f"Label(`{CONSTRAINT_LABEL}`,`{settings.constraint_label}`)"
-    return [
-        "--providers.swarm=true",
-        "--providers.swarm.endpoint=unix:///var/run/docker.sock",
-        "--providers.swarm.exposedByDefault=false",
-        f"--providers.swarm.network={TRAEFIK_PUBLIC_NETWORK}",
-        f"--providers.swarm.constraints={constraint}",
-        f"--entrypoints.{HTTP_ENTRYPOINT}.address=:80",
-        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.to={HTTPS_ENTRYPOINT}",
-        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.scheme=https",
-        f"--entrypoints.{HTTP_ENTRYPOINT}.http.redirections.entrypoint.permanent=true",
-        f"--entrypoints.{HTTPS_ENTRYPOINT}.address=:443",
-        # Traefik v3 ends a request whose reading (body included) takes longer than 60 s.
-        f"--entrypoints.{HTTPS_ENTRYPOINT}.transport.respondingTimeouts.readTimeout={read_timeout}s",
-        f"--certificatesresolvers.{CERT_RESOLVER}.acme.email={settings.acme_email}",
-        f"--certificatesresolvers.{CERT_RESOLVER}.acme.storage={CERTIFICATES_PATH}/acme.json",
-        f"--certificatesresolvers.{CERT_RESOLVER}.acme.tlschallenge=true",
-        "--ping=true",
-        "--accesslog=true",
-        f"--log.level={settings.log_level}",
-    ]
 
 
 def _port(service: str) -> int:
@@ -223,6 +233,10 @@ def security_headers(settings: IngressSettings) -> dict[str, str]:
     return headers
 
 
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def _host_rule(domains: list[str]) -> str:
     return " || ".join(f"Host(`{domain}`)" for domain in domains)
 
@@ -242,6 +256,7 @@ def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict
     env = f"brandclub-{config.environment}"
     site = config.site_name
     middleware = f"{env}-headers"
+    observe = config.ingress
     common = {
         "traefik.enable": "true",
         CONSTRAINT_LABEL: constraint_label,
@@ -257,6 +272,9 @@ def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict
             f"{prefix}.tls.certresolver": CERT_RESOLVER,
             f"{prefix}.middlewares": ",".join(middlewares),
             f"{prefix}.service": service,
+            # This environment's own choice, within what the Traefik of the swarm records.
+            f"{prefix}.observability.accessLogs": _flag(observe.access_log.enabled),
+            f"{prefix}.observability.metrics": _flag(observe.metrics.enabled),
         }
 
     def route(

@@ -56,6 +56,8 @@ SHARED_NETWORKS = frozenset({TRAEFIK_PUBLIC_NETWORK, SHARED_SERVICES_NETWORK})
 TRAEFIK_SERVICE = EnvironmentNames.service(TRAEFIK_STACK, "traefik")
 # Frontend and MariaDB are the two ends the database network keeps apart.
 FRONTEND, MARIADB = "frontend", "mariadb"
+# The only ports Traefik publishes: its web entrypoints (ping and metrics stay on traefik-public).
+INGRESS_PUBLISHED_PORTS = frozenset({80, 443})
 # Names that say "secret"; *_FILE variables point at a mounted Docker secret instead.
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 
@@ -105,6 +107,24 @@ def _data_service_no_published_port(args: ResourceValidationArgs, report: Report
         report(
             f"data service {args.props['name']} publishes port(s) {published}; data services "
             "are reached only over their environment's overlay networks"
+        )
+
+
+def _ingress_publishes_web_ports_only(
+    args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    if args.resource_type != SERVICE or labels(args.props).get(LAYER_LABEL) != "ingress":
+        return
+    ports = (args.props.get("endpointSpec") or {}).get("ports") or []
+    extra = [
+        _number(p.get("publishedPort", p.get("targetPort")))
+        for p in ports
+        if p.get("publishedPort", p.get("targetPort")) not in INGRESS_PUBLISHED_PORTS
+    ]
+    if extra:
+        report(
+            f"{args.props['name']} publishes port(s) {', '.join(extra)}; Traefik publishes only "
+            "80 and 443 (its ping and metrics entrypoints are reached on traefik-public)"
         )
 
 
@@ -290,6 +310,11 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
         name="frontend-off-database-network",
         description="The frontend never joins the network MariaDB is on.",
         validate=_frontend_off_database_network,
+    ),
+    ResourceValidationPolicy(
+        name="ingress-publishes-web-ports-only",
+        description="Traefik publishes 80 and 443 only; metrics and ping are never published.",
+        validate=_ingress_publishes_web_ports_only,
     ),
     ResourceValidationPolicy(
         name="service-memory-limit",

@@ -10,6 +10,7 @@ or restart in the database stack.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from harness import STACKS, render
 
 DATA_LAYER = "brandclub:swarm:DataLayer"
+PRIVATE_CA = (Path(__file__).parent / "fixtures" / "acme" / "private-ca.pem").read_text()
 STATELESS = ("backend", "frontend", "queue-default", "queue-short", "queue-long")
 
 
@@ -54,8 +56,14 @@ def app_changes(draw: st.DrawFn) -> dict:
         "logLevel": draw(st.sampled_from(["DEBUG", "INFO", "WARN", "ERROR"])),
         "constraintLabel": draw(st.sampled_from(["traefik-public", "edge"])),
     }
+    ingress["accessLog"] = {"enabled": draw(st.booleans())}
+    ingress["metrics"] = {"enabled": draw(st.booleans())}
     if manage:
         ingress["acmeEmail"] = "ops@brandclub.com"
+        ingress["metrics"]["port"] = draw(st.sampled_from([8082, 9100]))
+        if draw(st.booleans()):
+            ingress["acmeCaServer"] = "https://ca.internal:9000/acme/acme/directory"
+            ingress["acmeCaCertificate"] = PRIVATE_CA
     if draw(st.booleans()):
         ingress["contentSecurityPolicy"] = draw(st.sampled_from(["default-src 'self'", "x"]))
     domains = draw(st.lists(hostnames, min_size=1, max_size=3, unique=True))

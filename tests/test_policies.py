@@ -113,11 +113,12 @@ def test_every_rendered_stack_passes(
     assert violations(policy_name, rendered[stack]) == []
 
 
-def test_the_pack_has_the_nine_guardrails() -> None:
+def test_the_pack_has_the_ten_guardrails() -> None:
     assert sorted(POLICY) == [
         "data-service-no-published-port",
         "data-service-private-networks",
         "frontend-off-database-network",
+        "ingress-publishes-web-ports-only",
         "no-docker-secret-value-in-env",
         "no-secret-named-env",
         "prod-data-protected",
@@ -171,6 +172,25 @@ def test_published_data_port_violates(rendered: dict[str, Rendering]) -> None:
             "data-mariadb",
             "data service brandclub-db-staging_mariadb publishes port(s) 3306; data services "
             "are reached only over their environment's overlay networks",
+        )
+    ]
+
+
+def test_a_published_metrics_port_violates(rendered: dict[str, Rendering]) -> None:
+    """The metrics entrypoint (:8082) is for the swarm network only."""
+
+    def publish_metrics(raw: dict[str, Any]) -> None:
+        port = {"targetPort": 8082.0, "publishedPort": 8082.0, "publishMode": "host"}
+        raw["endpointSpec"]["ports"].append({**port, "protocol": "tcp"})
+
+    found = violations(
+        "ingress-publishes-web-ports-only", rendered["prod"], {"ingress-traefik": publish_metrics}
+    )
+    assert found == [
+        (
+            "ingress-traefik",
+            "traefik_traefik publishes port(s) 8082; Traefik publishes only 80 and 443 (its ping "
+            "and metrics entrypoints are reached on traefik-public)",
         )
     ]
 

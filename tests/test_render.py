@@ -537,6 +537,43 @@ def test_docker_reads_every_file_back_to_the_registered_values(
                 assert service["deploy"]["labels"] == by_name[f"{stack}_{key}"].labels
 
 
+def test_a_private_acme_ca_reaches_traefiks_stack_file(tmp_path: Path) -> None:
+    """The CA certificates are a Docker config defined from a file beside traefik.yml, mounted
+    where LEGO_CA_CERTIFICATES points; observability needs nothing but arguments."""
+    pem = (REPO / "tests" / "fixtures" / "acme" / "private-ca.pem").read_text()
+    ingress = {"acmeCaServer": "https://10.0.0.1:14000/dir", "acmeCaCertificate": pem}
+    rendering = render("prod", {**EXPORT_DEFAULTS, "brandclub:ingress": ingress}, secrets=SECRETS)
+    result = _export_into(rendering, tmp_path)
+    traefik = rendering.service("traefik", "traefik")
+    [mounted] = traefik.container["configs"]
+    name = mounted["configName"]
+    document = result.files["traefik"]
+    written = document["services"]["traefik"]
+    assert written["environment"] == {"LEGO_CA_CERTIFICATES": mounted["fileName"]}
+    assert written["configs"] == [{"source": name, "target": mounted["fileName"]}]
+    assert unescape(written["command"]) == traefik.container["args"]
+    assert document["configs"][name] == {
+        "name": name,
+        "file": f"./{name}",
+        "labels": {"brandclub.layer": "ingress"},
+    }
+    assert (result.directory / name).read_text() == pem
+    assert {"name": name, "file": name} in result.manifest["configs"]
+    assert [p["published"] for p in written["ports"]] == [80, 443]
+    if shutil.which("docker") is not None:  # the compose schema and the config file, client-side
+        completed = subprocess.run(
+            ["docker", "stack", "config", "-c", str(result.directory / "traefik.yml")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        read_back = yaml.safe_load(completed.stdout)
+        assert read_back["services"]["traefik"]["environment"] == written["environment"]
+        assert read_back["configs"][name]["name"] == name
+
+
 # --- the loud failure ----------------------------------------------------------------------
 
 
