@@ -15,6 +15,7 @@ import os
 import secrets
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,9 @@ TEST_OVERLAY: dict[str, Any] = {
         "mailpit": MAILPIT_IMAGE,
     },
     "brandclub:mariadb": {"version": MARIADB_IMAGE.rsplit(":", 1)[1]},
-    "brandclub:healthcheck": {
-        "interval": "2s",
-        "timeout": "2s",
-        "retries": 2,
-        "startPeriod": "10s",
-    },
+    # The program's start period (60 s) stays: the stand-in backend, like gunicorn with
+    # --preload on 2 cores, opens its port only after about 18 s.
+    "brandclub:healthcheck": {"interval": "2s", "timeout": "2s", "retries": 2},
     "brandclub:rollout": {"delay": "1s", "monitor": "10s", "convergeTimeout": "3m"},
 }
 
@@ -366,6 +364,23 @@ class DevDeployment:
 
     def get(self, path: str) -> dict[str, Any]:
         result = self.probe("get", FRONTEND_URL + path)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        url: str = FRONTEND_URL,
+    ) -> dict[str, Any]:
+        """One request from the probe with exactly these headers; status, headers, body."""
+        spec: dict[str, Any] = {"method": method, "url": url + path, "headers": dict(headers or {})}
+        if form is not None:
+            spec["body"] = urllib.parse.urlencode(form)
+            spec["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+        result = self.probe("http", json.dumps(spec))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

@@ -91,14 +91,16 @@ def bench_apps() -> list[str]:
     return apps_file.read_text().split() if apps_file.is_file() else []
 
 
-def redis_client(key: str = "redis_queue"):
+def redis_client(key: str = "redis_queue", timeout: float | None = 5):
+    """A client of the bench's Redis; ``timeout=None`` for a worker, whose BLPOP waits minutes
+    (Frappe's RQ connection has no socket timeout either)."""
     import redis  # imported late: the bench's pure commands work without the client library
 
     conf = common_config()
     url = conf.get(key) or conf.get("redis_queue")
     if not url:
         raise CommandError(f"{key} missing in common_site_config.json")
-    return redis.Redis.from_url(url, socket_timeout=5)
+    return redis.Redis.from_url(url, socket_timeout=timeout)
 
 
 def connect(site: str):

@@ -78,7 +78,7 @@ def start_worker(queue: str | None = None, burst: bool = False) -> int:
         return 0
     from rq import Worker
 
-    connection = frappe.redis_client("redis_queue")
+    connection = frappe.redis_client("redis_queue", timeout=None)
     worker = Worker(names, connection=connection, name=get_worker_name(queue_name))
     worker.work(logging_level="INFO", burst=burst, date_format="%Y-%m-%d %H:%M:%S")
     return 0
