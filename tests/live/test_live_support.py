@@ -3,25 +3,21 @@ check, the image cache, the mirror look-up and the convergence rule."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import re
-import shutil
 import socket
 import stat
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from harness import render
+from brandclub.offline import Registered
 from images import build
 from images.standin import answers
-from tests.live import swarm
+from tests.live import rollout, swarm
 from tests.live.swarm import ServiceState, Task
 
 
@@ -186,494 +182,59 @@ def test_a_dockerd_that_does_not_come_up_fails_the_tier(tmp_path: Path, monkeypa
         swarm.Daemon.ensure(start_timeout=10)
 
 
-# --- the stand-in bench, as the real job scripts call it (no database needed) ----------------
-
-IMAGES = Path(build.IMAGES_DIR)
-SCRIPTS = IMAGES.parent / "components" / "scripts"
+# --- rolling out in the program's order ------------------------------------------------------
 
 
-@pytest.fixture
-def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """A bench laid out as in the image (apps/frappe with the stand-in package, apps/erpnext,
-    sites, env/bin/python) with the image's ``bench`` first on PATH. env/bin/python is the test
-    interpreter with apps/frappe on its path, as the bench's virtualenv has it."""
-    bench_dir = tmp_path / "frappe-bench"
-    shutil.copytree(IMAGES / "bench", bench_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    (bench_dir / "sites").mkdir()
-    (bench_dir / "env" / "bin").mkdir(parents=True)
-    python = bench_dir / "env" / "bin" / "python"
-    python.write_text(
-        "#!/bin/sh\n"
-        f'PYTHONPATH="{bench_dir}/apps/frappe${{PYTHONPATH:+:$PYTHONPATH}}" '
-        f'exec "{sys.executable}" "$@"\n'
+def test_update_outcome_counts_a_completed_rollback_as_failed() -> None:
+    asked = swarm.parse_docker_time("2026-01-01T00:00:10.5Z")
+    assert asked is not None
+
+    def state(update: str | None, started: str | None) -> ServiceState:
+        return ServiceState("svc", "app:v2", 1, update, 7, (_task(),), started)
+
+    assert state("completed", "2026-01-01T00:00:11.123456789Z").update_outcome(asked) == "completed"
+    # An update that started before this deploy is an old one: still waiting for ours.
+    assert state("completed", "2026-01-01T00:00:09Z").update_outcome(asked) is None
+    assert state(None, None).update_outcome(asked) is None
+    assert state("updating", "2026-01-01T00:00:11Z").update_outcome(asked) is None
+    assert state("rollback_started", "2026-01-01T00:00:11Z").update_outcome(asked) is None
+    for ended in ("rollback_completed", "rollback_paused", "paused"):
+        assert state(ended, "2026-01-01T00:00:11Z").update_outcome(asked) == "failed"
+
+
+def _registered(name: str, urn: str, dependencies: list[str]) -> Registered:
+    return Registered(
+        rollout.SERVICE, name, urn, "", True, {"name": name}, {}, {"dependencies": dependencies}
     )
-    python.chmod(0o755)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shutil.copy(IMAGES / "bin" / "bench", bin_dir / "bench")
-
-    def run(*command: str, cwd: Path = bench_dir, **env: str) -> subprocess.CompletedProcess:
-        # The stand-in finds its bench from its own files; a BENCH_DIR set by the caller is
-        # for the job scripts (they cd there).
-        inherited = {k: v for k, v in os.environ.items() if k != "BENCH_DIR"}
-        environment = {**inherited, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-        return subprocess.run(
-            command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=30
-        )
-
-    run.bench_dir = bench_dir  # type: ignore[attr-defined]
-    return run
 
 
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _configure(bench_dir: Path, **extra: object) -> None:
-    config = {"db_host": "mariadb", "redis_queue": "redis://redis-queue:6379", **extra}
-    (bench_dir / "sites" / "common_site_config.json").write_text(json.dumps(config))
-    (bench_dir / "sites" / "apps.txt").write_text("frappe\nerpnext\n")
-
-
-def test_bench_runs_frappe_commands_from_the_sites_folder(standin_bench, tmp_path) -> None:
-    """``bench`` finds its bench from any folder inside it and runs the command from sites/
-    through env/bin/python -m frappe.utils.bench_helper; outside a bench it refuses."""
-    sites = standin_bench.bench_dir / "sites"
-    inside = standin_bench("bench", "set-config", "-g", "x", "1", cwd=sites)
-    assert inside.returncode == 0, inside.stderr
-    assert _json(sites / "common_site_config.json") == {"x": "1"}
-    outside = standin_bench("bench", "set-config", "-g", "x", "2", cwd=tmp_path)
-    assert outside.returncode == 1 and "not in a bench directory" in outside.stderr
-    unknown = standin_bench("bench", "no-such-command")
-    assert unknown.returncode == 2 and "No such command" in unknown.stderr
-
-
-def test_bench_helper_in_process_as_the_job_library_calls_it(standin_bench) -> None:
-    """Design D1: the jobs run bench_helper in process (runpy, sys.argv set by the caller)."""
-    code = (
-        "import runpy, sys; "
-        "sys.argv = ['bench_helper', 'frappe', 'set-config', '-gp', 'db_port', '3306']; "
-        "runpy.run_module('frappe.utils.bench_helper', run_name='__main__')"
-    )
-    sites = standin_bench.bench_dir / "sites"
-    result = standin_bench("../env/bin/python", "-c", code, cwd=sites)
-    assert result.returncode == 0, result.stderr
-    assert _json(sites / "common_site_config.json") == {"db_port": 3306}
-
-
-def test_set_config_writes_common_and_site_configs(standin_bench) -> None:
-    sites = standin_bench.bench_dir / "sites"
-    assert standin_bench("bench", "set-config", "-g", "db_host", "mariadb").returncode == 0
-    assert standin_bench("bench", "set-config", "-gp", "db_port", "3306").returncode == 0
-    assert _json(sites / "common_site_config.json") == {"db_host": "mariadb", "db_port": 3306}
-    (sites / "a.test").mkdir()
-    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
-    site_set = ("bench", "--site", "a.test", "set-config", "-p", "maintenance_mode", "1")
-    assert standin_bench(*site_set).returncode == 0
-    assert _json(sites / "a.test" / "site_config.json") == {"db_name": "_a", "maintenance_mode": 1}
-    missing = standin_bench("bench", "--site", "b.test", "set-config", "-p", "x", "1")
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
-
-
-def test_the_configurator_script_configures_the_standin_bench(standin_bench) -> None:
-    """The real configurator.sh against the stand-in, with what the program hands it."""
-    configurator = render("dev").named("jobs-configurator").inputs["environment"]
-    env = dict(line.split("=", 1) for line in configurator["JOB_ENV"].splitlines())
-    env["BENCH_DIR"] = str(standin_bench.bench_dir)
-    result = standin_bench("bash", str(SCRIPTS / "configurator.sh"), **env)
-    assert result.returncode == 0, result.stderr
-    sites = standin_bench.bench_dir / "sites"
-    assert (sites / "apps.txt").read_text().split() == ["erpnext", "frappe"]
-    common = _json(sites / "common_site_config.json")
-    assert common["db_port"] == 3306 and common["socketio_port"] == 9000
-    assert common["redis_cache"] == env["REDIS_CACHE"]
-
-
-# A root password that starts with a dash is still the option's value, as with bench (click).
-NEW_SITE = (
-    *("bench", "new-site", "a.test", "--mariadb-user-host-login-scope=%"),
-    *("--admin-password", "pw", "--db-root-username=root", "--db-root-password", "-root-pw"),
-    *("--install-app", "erpnext", "--set-default"),
-)
-
-
-def test_new_site_refuses_an_unconfigured_bench_and_a_missing_password(standin_bench) -> None:
-    sites = standin_bench.bench_dir / "sites"
-    unconfigured = standin_bench(*NEW_SITE)
-    assert unconfigured.returncode == 1 and "db_host missing" in unconfigured.stderr
-    assert not (sites / "a.test").exists()
-    _configure(standin_bench.bench_dir)
-    no_password = standin_bench(*NEW_SITE[:4], "--db-root-password", "-root-pw")
-    assert no_password.returncode == 1 and "Administrator password" in no_password.stderr
-    bad_option = standin_bench(*NEW_SITE, "--no-such-option")
-    assert bad_option.returncode == 2 and "No such option: --no-such-option" in bad_option.stderr
-
-
-def test_a_failed_new_site_leaves_its_config_behind_as_v15_does(standin_bench) -> None:
-    """Frappe writes site_config.json before the database exists and, without a terminal, does
-    not roll back: the rerun finds a site folder and refuses."""
-    _configure(standin_bench.bench_dir)
-    config = standin_bench.bench_dir / "sites" / "a.test" / "site_config.json"
-    failed = standin_bench(*NEW_SITE, STANDIN_FAIL_NEW_SITE="after-config")
-    assert failed.returncode == 1 and "simulated failure after-config" in failed.stderr
-    written = _json(config)
-    assert written["db_name"].startswith("_") and len(written["db_name"]) == 17
-    assert written["db_password"] and written["db_type"] == "mariadb"
-    again = standin_bench(*NEW_SITE)
-    assert again.returncode == 1
-    assert "Site a.test already exists, use `--force` to proceed anyway" in again.stdout
-    assert _json(config) == written
-
-
-def test_migrate_fails_for_a_missing_site_and_on_request(standin_bench) -> None:
-    assert standin_bench("bench", "--site", "a.test", "migrate").returncode == 1
-    sites = standin_bench.bench_dir / "sites"
-    (sites / "a.test").mkdir()
-    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
-    failed = standin_bench("bench", "--site", "all", "migrate", STANDIN_FAIL_MIGRATE="yes")
-    assert failed.returncode == 1 and "simulated failure" in failed.stderr
-    assert failed.stdout == "Migrating a.test\n"
-
-
-def _python(standin_bench, code: str, **env: str) -> str:
-    sites = standin_bench.bench_dir / "sites"
-    result = standin_bench("../env/bin/python", "-c", code, cwd=sites, **env)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-def test_worker_and_queue_names_are_frappes(standin_bench) -> None:
-    """v15: queues are <bench id>:<queue>, the bench id being the bench's path with slashes as
-    dashes (or bench_id from the config); a worker limited to queues is named
-    <uuid hex>.<hostname>.<pid>.<bench id>:<queues>."""
-    bench_id = str(standin_bench.bench_dir.resolve()).strip("/").replace("/", "-")
-    code = (
-        "import json, os, socket; from frappe.utils import background_jobs as b; "
-        "print(json.dumps([b.get_queue_list(['short', 'default'], build_queue_name=True), "
-        "b.get_worker_name(b.generate_qname(['short', 'default'])), "
-        "socket.gethostname(), os.getpid()]))"
-    )
-    queues, name, hostname, pid = json.loads(_python(standin_bench, code))
-    assert queues == [f"{bench_id}:short", f"{bench_id}:default"]
-    uuid, rest = name.split(".", 1)
-    assert len(uuid) == 32 and int(uuid, 16) >= 0
-    assert rest == f"{hostname}.{pid}.{bench_id}:short,default"
-    _configure(standin_bench.bench_dir, bench_id="bench-x")
-    assert json.loads(_python(standin_bench, code))[0] == ["bench-x:short", "bench-x:default"]
-
-
-def test_backup_names_files_after_the_site_and_honours_backup_path(
-    standin_bench, tmp_path: Path
-) -> None:
-    """bench backup with a stand-in mysqldump: Frappe v15's file names (dots as underscores),
-    the site's config copied with its encryption key, file tars of ./<site>/... members,
-    everything in --backup-path, and the summary bench prints."""
-    fakes = tmp_path / "fakes"
-    fakes.mkdir()
-    (fakes / "mysqldump").write_text('#!/bin/sh\necho "-- dump of $*"\n')
-    (fakes / "mysqldump").chmod(0o755)
-    _configure(standin_bench.bench_dir)
-    site = standin_bench.bench_dir / "sites" / "a.test"
-    (site / "public" / "files").mkdir(parents=True)
-    (site / "private" / "files").mkdir(parents=True)
-    (site / "public" / "files" / "logo.txt").write_text("logo")
-    config = {"db_name": "_a", "db_password": "p", "encryption_key": "k" * 44}
-    (site / "site_config.json").write_text(json.dumps(config))
-    target = tmp_path / "backups"
-    path = f"{fakes}{os.pathsep}{os.environ['PATH']}"
-    command = ("bench", "--site", "a.test", "backup", "--with-files", "--backup-path", str(target))
-    result = standin_bench(*command, PATH=f"{standin_bench.bench_dir.parent / 'bin'}:{path}")
-    assert result.returncode == 0, result.stderr
-    files = sorted(p.name for p in target.iterdir())
-    stamp = files[0].split("-", 1)[0]
-    assert len(stamp) == 15 and stamp[8] == "_"
-    assert files == [
-        f"{stamp}-a_test-database.sql.gz",
-        f"{stamp}-a_test-files.tar",
-        f"{stamp}-a_test-private-files.tar",
-        f"{stamp}-a_test-site_config_backup.json",
+def test_service_layers_follow_the_dependency_edges() -> None:
+    services = [
+        _registered("s_frontend", "u:frontend", ["u:backend", "u:component"]),
+        _registered("s_backend", "u:backend", ["u:jobs"]),
+        _registered("s_worker", "u:worker", ["u:backend"]),
+        _registered("s_mailpit", "u:mailpit", []),
     ]
-    assert _json(target / f"{stamp}-a_test-site_config_backup.json") == config
-    members = subprocess.run(
-        ["tar", "tf", str(target / f"{stamp}-a_test-files.tar")], capture_output=True, text=True
-    ).stdout.split()
-    assert "./a.test/public/files/logo.txt" in members
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("Backup Summary for a.test at ")
-    assert [line.split(":", 1)[0] for line in lines[1:5]] == [
-        "Config  ",
-        "Database",
-        "Public  ",
-        "Private ",
+    assert rollout.service_layers(services) == [
+        ["s_backend", "s_mailpit"],
+        ["s_frontend", "s_worker"],
     ]
-    assert lines[-1] == "Backup for Site a.test has been successfully completed with files"
-    assert not (site / "private" / "backups").exists() or not any(
-        (site / "private" / "backups").iterdir()
-    )
 
 
-# --- the realtime server's authentication, as Frappe's realtime/middlewares/authenticate.js ----
+@dataclass
+class _Job:
+    name: str
+    environment: dict[str, str]
+    ignore_changes: list[str] = field(default_factory=list)
 
 
-def _realtime_auth():
-    """frappe/realtime_auth.py imports nothing of the stand-in: load it on its own."""
-    path = IMAGES / "bench" / "apps" / "frappe" / "frappe" / "realtime_auth.py"
-    spec = importlib.util.spec_from_file_location("standin_realtime_auth", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-SITE_HEADERS = {
-    "host": "dev.brandclub.com",
-    "origin": "https://dev.brandclub.com",
-    "cookie": "system_user=yes; sid=abc123",
-}
-
-
-@pytest.mark.parametrize(
-    ("namespace", "headers", "refusal"),
-    [
-        ("/dev.brandclub.com", SITE_HEADERS, None),
-        # The namespace must be the site, taken from X-Frappe-Site-Name first ...
-        ("/www.brandclub.com", SITE_HEADERS, "Invalid namespace"),
-        (
-            "/dev.brandclub.com",
-            {**SITE_HEADERS, "x-frappe-site-name": "other.site"},
-            "Invalid namespace",
-        ),
-        # ... then the default site for localhost, then Origin's hostname.
-        ("/dev.brandclub.com", {**SITE_HEADERS, "host": "localhost:9000"}, "Invalid origin"),
-        (
-            "/www.brandclub.com",
-            {**SITE_HEADERS, "host": "www.brandclub.com", "origin": "https://www.brandclub.com"},
-            None,
-        ),
-        # Origin's hostname must be Host's (ports do not count).
-        (
-            "/dev.brandclub.com",
-            {**SITE_HEADERS, "x-frappe-site-name": "dev.brandclub.com", "host": "websocket:9000"},
-            "Invalid origin",
-        ),
-        (
-            "/dev.brandclub.com",
-            {
-                **SITE_HEADERS,
-                "host": "dev.brandclub.com:8080",
-                "origin": "http://dev.brandclub.com:8080",
-            },
-            None,
-        ),
-        (
-            "/dev.brandclub.com",
-            {k: v for k, v in SITE_HEADERS.items() if k != "cookie"},
-            "No cookie transmitted.",
-        ),
-        (
-            "/dev.brandclub.com",
-            {**SITE_HEADERS, "cookie": "system_user=yes"},
-            "No sid transmitted.",
-        ),
-    ],
-)
-def test_realtime_handshake_checks(namespace: str, headers: dict, refusal: str | None) -> None:
-    auth = _realtime_auth()
-    if refusal is None:
-        assert auth.check_handshake(namespace, headers, None) == "abc123"
-    else:
-        with pytest.raises(auth.RefusedError, match=f"^{refusal}$"):
-            auth.check_handshake(namespace, headers, None)
-
-
-def test_realtime_default_site_for_localhost() -> None:
-    auth = _realtime_auth()
-    headers = {"host": "localhost:9000", "origin": "http://localhost", "cookie": "sid=x"}
-    assert auth.check_handshake("/dev.brandclub.com", headers, "dev.brandclub.com") == "x"
-    with pytest.raises(auth.RefusedError, match="Invalid namespace"):
-        auth.check_handshake("/dev.brandclub.com", headers, None)
-
-
-@pytest.fixture
-def user_info_server() -> Iterator[Callable[[int, bytes], str]]:
-    """An HTTP server on loopback answering every GET with (status, body); returns its origin.
-    The requests it saw are in .seen."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    seen: list[tuple[str, str | None]] = []
-    answer: list[tuple[int, bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            return
-
-        def do_GET(self) -> None:
-            seen.append((self.path, self.headers.get("Host")))
-            status, body = answer[-1]
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def start(status: int, body: bytes) -> str:
-        answer.append((status, body))
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    start.seen = seen  # type: ignore[attr-defined]
-    yield start
-    server.shutdown()
-
-
-def test_realtime_asks_the_origin_who_the_session_is(user_info_server) -> None:
-    auth = _realtime_auth()
-    body = b'{"message": {"user": "Administrator", "user_type": "System User"}}'
-    origin = user_info_server(200, body)
-    info = auth.fetch_user_info(origin, "abc123")
-    assert info == {"user": "Administrator", "user_type": "System User"}
-    path, host = user_info_server.seen[-1]
-    assert path == "/api/method/frappe.realtime.get_user_info?sid=abc123"
-    assert host == origin.removeprefix("http://")
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "message"),
-    [
-        (500, b"{}", "Unauthorized: Error: Internal Server Error"),
-        (503, b"{}", "Unauthorized: Error: Service Unavailable"),
-        (
-            200,
-            b"<html>",
-            "Unauthorized: TypeError: Cannot read properties of undefined (reading 'user')",
-        ),
-    ],
-)
-def test_realtime_refuses_when_the_origin_does_not_answer_well(
-    user_info_server, status: int, body: bytes, message: str
-) -> None:
-    auth = _realtime_auth()
-    with pytest.raises(auth.RefusedError, match=f"^{re.escape(message)}$"):
-        auth.fetch_user_info(user_info_server(status, body), "abc123")
-
-
-def test_realtime_refusals_read_like_nodes() -> None:
-    auth = _realtime_auth()
-    # The public domain does not resolve inside the swarm: frappe_docker issue #1481.
-    with pytest.raises(auth.RefusedError, match=r"^Unauthorized: Error: getaddrinfo ENOTFOUND "):
-        auth.fetch_user_info("http://dev.brandclub.invalid", "abc123", timeout=5)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-    refused = f"^Unauthorized: Error: connect ECONNREFUSED 127.0.0.1:{port}$"
-    with pytest.raises(auth.RefusedError, match=refused):
-        auth.fetch_user_info(f"http://127.0.0.1:{port}", "abc123", timeout=5)
-
-
-# --- sessions and cookies, as frappe/auth.py and gunicorn hand them out -----------------------
-
-
-def test_sid_cookie_is_secure_only_for_https_from_a_trusted_proxy(standin_bench) -> None:
-    code = """
-import importlib.util
-import json
-from frappe import auth
-h = {"X-Forwarded-Proto": "https"}
-print(json.dumps([
-    auth.url_scheme(h, "10.0.1.5", "127.0.0.1,::1"),
-    auth.url_scheme(h, "10.0.1.5", "*"),
-    auth.url_scheme(h, "10.0.1.5", "10.0.1.5"),
-    auth.url_scheme({}, "10.0.1.5", "*"),
-    auth.url_scheme(h, "127.0.0.1", "127.0.0.1,::1"),
-    auth.cookie("sid", "s1", secure=True, httponly=True, max_age=864000),
-    auth.cookie("sid", "s1", secure=False, httponly=True, max_age=864000),
-]))
-"""
-    found = json.loads(_python(standin_bench, code))
-    assert found[:5] == ["http", "https", "https", "http", "https"]
-    # gunicorn 23 takes addresses only: a network is a configuration error.
-    network = "from frappe import auth; auth.forwarded_allow_ips('10.0.0.0/8')"
-    refused = standin_bench(
-        "../env/bin/python", "-c", network, cwd=standin_bench.bench_dir / "sites"
-    )
-    assert (
-        refused.returncode == 1
-        and "does not appear to be an IPv4 or IPv6 address" in refused.stderr
-    )
-    secure, plain = found[5:]
-    assert (
-        secure.startswith("sid=s1; Expires=") and "; Max-Age=864000; Secure; HttpOnly; " in secure
-    )
-    assert secure.endswith("Path=/; SameSite=Lax")
-    assert "Secure" not in plain and "HttpOnly" in plain
-
-
-def test_nginx_template_renders_every_setting_and_keeps_nginx_variables(tmp_path: Path) -> None:
-    """The entrypoint's envsubst list covers every ${...} of the baked template, and nginx's
-    own variables ($host, $uri, ...) survive the rendering."""
-    entrypoint = (IMAGES / "nginx" / "nginx-entrypoint.sh").read_text()
-    template = (IMAGES / "nginx" / "frappe.conf.template").read_text()
-    listed = set(re.findall(r"\$\{(\w+)\}", entrypoint.split("envsubst", 1)[1].split("<")[0]))
-    used = set(re.findall(r"\$\{(\w+)\}", template))
-    assert used == listed
-    defaults = set(re.findall(r"^default (\w+) ", entrypoint, re.M))
-    assert defaults == listed
-    env = {name: f"<{name}>" for name in listed}
-    rendered = subprocess.run(
-        ["envsubst", " ".join(f"${{{name}}}" for name in sorted(listed))],
-        input=template,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=True,
-    ).stdout
-    assert "${" not in rendered
-    assert "server <BACKEND> fail_timeout=0;" in rendered
-    assert (
-        "proxy_set_header Origin $proxy_x_forwarded_proto://<FRAPPE_SITE_NAME_HEADER>;" in rendered
-    )
-    assert "try_files $uri =404;" in rendered
-
-
-def test_build_inputs_cover_the_bench_and_file_modes(tmp_path: Path) -> None:
-    """A change anywhere under a copied folder, or of an executable bit, rebuilds the images;
-    a Python cache does not."""
-    root = tmp_path / "images"
-    shutil.copytree(IMAGES, root, ignore=shutil.ignore_patterns("__pycache__"))
-    before = build.context_digest(root)
-    cache = root / "bench" / "apps" / "frappe" / "frappe" / "__pycache__"
-    cache.mkdir(exist_ok=True)
-    (cache / "x.cpython-311.pyc").write_bytes(b"cache")
-    assert build.context_digest(root) == before
-    nested = root / "bench" / "apps" / "frappe" / "frappe" / "app.py"
-    nested.write_text(nested.read_text() + "\n# changed\n")
-    changed = build.context_digest(root)
-    assert changed != before
-    (root / "bin" / "bench").chmod(0o644)
-    assert build.context_digest(root) != changed
-
-
-def test_encrypted_fields_need_the_key_they_were_written_with(standin_bench) -> None:
-    """What the restore job's encryption-key handling is about: another site's key cannot read
-    a field, and the error is Frappe's."""
-    site = standin_bench.bench_dir / "sites" / "a.test"
-    site.mkdir()
-    (site / "site_config.json").write_text('{"db_name": "_a"}')
-    code = """
-import json
-from frappe import CommandError, read_json, site_config_path, write_json
-from frappe.utils.password import decrypt, encrypt, generate_key
-token = encrypt("a.test", "s3cret")
-key = read_json(site_config_path("a.test"))["encryption_key"]
-same = decrypt("a.test", token)
-write_json(site_config_path("a.test"), {"db_name": "_a", "encryption_key": generate_key()})
-try:
-    decrypt("a.test", token)
-    other = None
-except CommandError as error:
-    other = str(error)
-print(json.dumps([len(key), same, other]))
-"""
-    length, same, other = json.loads(_python(standin_bench, code))
-    assert length == 44 and same == "s3cret"
-    assert other.startswith("Encryption key is invalid! Please check site_config.json")
+def test_changed_jobs_are_the_ones_pulumi_command_replaces() -> None:
+    applied = {"create": {"JOB_IMAGE": "a:v1"}, "migrate": {"JOB_IMAGE": "a:v1"}}
+    jobs = [
+        _Job("create", {"JOB_IMAGE": "a:v2"}, ["environment.JOB_IMAGE"]),
+        _Job("migrate", {"JOB_IMAGE": "a:v2"}),
+        _Job("preflight", {"JOB_IMAGE": "a:v2"}),  # never applied: it runs
+    ]
+    assert [job.name for job in rollout.changed_jobs(applied, jobs)] == ["migrate", "preflight"]
+    same = [_Job("migrate", {"JOB_IMAGE": "a:v1"})]
+    assert rollout.changed_jobs(applied, same) == []
