@@ -12,7 +12,7 @@ from tests.live.rollout import Rollout
 from tests.live.swarm import docker, docker_ok, exec_in, service_image, the_task
 
 # Bounded request loops: at most LOOP_COUNT requests, LOOP_INTERVAL apart, each with a timeout.
-LOOP_COUNT = 1200
+LOOP_COUNT = 4000
 LOOP_INTERVAL = 0.05
 LOOP_TIMEOUT = 5.0
 # The Frappe processes whose health check exercises the image itself (a port it must open).

@@ -33,7 +33,7 @@ SECRET = "docker:index/secret:Secret"
 JOB_RUN_TIMEOUT = 300
 # Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': the preflight gives
 # each process of the new image this long to become healthy (the program's default: 300 s).
-JOB_TIMINGS: dict[str, dict[str, str]] = {"preflight": {"PREFLIGHT_TIMEOUT": "60"}}
+JOB_TIMINGS: dict[str, dict[str, str]] = {"preflight": {"PREFLIGHT_TIMEOUT": "30"}}
 # Only images and timings change; the mechanisms (start-first, rollback on failure, health
 # checks, networks) stay exactly as the program sets them.
 TEST_OVERLAY: dict[str, Any] = {

@@ -63,16 +63,15 @@ def check_handshake(namespace: str, headers: Mapping[str, str], default_site: st
     return jar["sid"].value
 
 
-def node_error(error: BaseException, host: str, port: int) -> str:
-    """A connection failure worded as Node's http module words it (``${e}`` of superagent)."""
+def node_error(error: BaseException, address: str, port: int) -> str:
+    """A connection failure worded as Node's http module words it (``${e}`` of superagent):
+    Node names the address it connected to, not the host name."""
     reason = getattr(error, "reason", error)
-    if isinstance(reason, socket.gaierror):
-        return f"Error: getaddrinfo ENOTFOUND {host}"
     if isinstance(reason, TimeoutError | socket.timeout):
-        return f"Error: connect ETIMEDOUT {host}:{port}"
+        return f"Error: connect ETIMEDOUT {address}:{port}"
     code = getattr(reason, "errno", None)
     name = errno.errorcode.get(code, "ECONNRESET") if code else "ECONNRESET"
-    return f"Error: connect {name} {host}:{port}"
+    return f"Error: connect {name} {address}:{port}"
 
 
 def user_info_url(origin: str | None, sid: str) -> str:
@@ -85,6 +84,14 @@ def fetch_user_info(origin: str | None, sid: str, timeout: float = 30) -> dict:
     url = user_info_url(origin, sid)
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    if parts.scheme not in ("http", "https") or not host:
+        # No usable Origin: superagent cannot even build the request.
+        raise RefusedError(f"Unauthorized: TypeError: Invalid URL: {url}")
+    try:
+        # Node looks the name up first (getaddrinfo), then connects to the first address.
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise RefusedError(f"Unauthorized: Error: getaddrinfo ENOTFOUND {host}") from error
     request = urllib.request.Request(
         url, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
@@ -96,9 +103,7 @@ def fetch_user_info(origin: str | None, sid: str, timeout: float = 30) -> dict:
             f"Unauthorized: Error: {responses.get(error.code, 'Unsuccessful HTTP response')}"
         ) from error
     except (urllib.error.URLError, OSError) as error:
-        raise RefusedError(f"Unauthorized: {node_error(error, host, port)}") from error
-    except ValueError as error:  # no Origin: superagent cannot even build the request
-        raise RefusedError(f"Unauthorized: TypeError: Invalid URL: {url}") from error
+        raise RefusedError(f"Unauthorized: {node_error(error, address, port)}") from error
     try:
         message = json.loads(body)["message"]
         return {"user": message["user"], "user_type": message.get("user_type")}
