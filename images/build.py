@@ -36,6 +36,19 @@ ROOTFS_PACKAGES = (
     "python3-redis",
     "procps",
     "iproute2",
+    # The Frappe image's frontend: Debian's nginx and envsubst, as its Containerfile installs.
+    "nginx",
+    "gettext-base",
+    # What the image has and the program's checks and jobs use (curl, jq, file for restore).
+    "curl",
+    "jq",
+    "file",
+    # The stand-in's realtime server (socket.io on aiohttp) and RQ workers. (Not
+    # python3-cryptography: debootstrap fails to configure it.)
+    "python3-socketio",
+    "python3-engineio",
+    "python3-aiohttp",
+    "python3-rq",
 )
 # Caches and documentation only: the images stay runnable without them and import faster.
 ROOTFS_PRUNED = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
@@ -53,16 +66,26 @@ APP_REPOSITORY = "local/brandclub-standin"
 MARIADB_IMAGE = "local/brandclub-mariadb:10.11"
 REDIS_IMAGE = "local/brandclub-redis:7.0"
 MAILPIT_IMAGE = "local/brandclub-mailpit:v1"
-# Three working releases to roll between, and one whose processes never open their ports.
+# Three working releases to roll between, and broken ones: "broken" never opens its ports,
+# "broken-http500" answers 500 from a listening backend, "broken-worker" has workers that run
+# but never register with RQ.
 APP_VERSIONS = ("v1", "v2", "v3")
 BROKEN_VERSION = "broken"
+BROKEN_HTTP500_VERSION = "broken-http500"
+BROKEN_WORKER_VERSION = "broken-worker"
+BROKEN_VERSIONS = {
+    BROKEN_VERSION: "port",
+    BROKEN_HTTP500_VERSION: "http500",
+    BROKEN_WORKER_VERSION: "worker",
+}
 
 IMAGES: tuple[LocalImage, ...] = (
     LocalImage(MARIADB_IMAGE, "mariadb"),
     LocalImage(REDIS_IMAGE, "redis"),
     *(LocalImage(f"{APP_REPOSITORY}:{v}", "app", {"VERSION": v}) for v in APP_VERSIONS),
-    LocalImage(
-        f"{APP_REPOSITORY}:{BROKEN_VERSION}", "app", {"VERSION": BROKEN_VERSION, "BROKEN": "yes"}
+    *(
+        LocalImage(f"{APP_REPOSITORY}:{tag}", "app", {"VERSION": tag, "BROKEN": broken})
+        for tag, broken in BROKEN_VERSIONS.items()
     ),
     LocalImage(MAILPIT_IMAGE, "mailpit", {"VERSION": "mailpit"}),
 )
@@ -190,13 +213,45 @@ def base_image(mirror: str) -> str:
     return tag
 
 
-# What the Dockerfile reads: a change to any of these rebuilds the images, nothing else does.
-BUILD_CONTEXT = ("Dockerfile", "mariadb_entrypoint.py", "redis_entrypoint.py", "standin.py")
+# What the Dockerfile reads (files and folders): a change to any of these rebuilds the images,
+# nothing else does. Python caches are ignored here and by .dockerignore.
+BUILD_CONTEXT = (
+    ".dockerignore",
+    "Dockerfile",
+    "mariadb_entrypoint.py",
+    "redis_entrypoint.py",
+    "standin.py",
+    "nginx",
+    "bin",
+    "bench",
+)
 
 
-def context_digest() -> str:
+def context_files(root: Path = IMAGES_DIR) -> list[Path]:
+    found = []
+    for name in BUILD_CONTEXT:
+        path = root / name
+        candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
+        found += [
+            file
+            for file in candidates
+            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc"
+        ]
+    return found
+
+
+def context_digest(root: Path = IMAGES_DIR) -> str:
+    # Names, contents and the executable bit: COPY keeps the mode, so it is an input too.
     return _digest(
-        *(part for name in BUILD_CONTEXT for part in (name, (IMAGES_DIR / name).read_bytes()))
+        *(
+            part
+            for file in context_files(root)
+            for part in (
+                str(file.relative_to(root)),
+                str(file.stat().st_mode & 0o111),
+                file.read_bytes(),
+            )
+        )
     )
 
 

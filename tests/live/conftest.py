@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from images.build import build_all
-from tests.live.deployment import REPO, DevDeployment
+from tests.live.deployment import DevDeployment
+from tests.live.rendering import REPO
 from tests.live.swarm import Daemon
 
 SWITCH = "BRANDCLUB_LIVE"
@@ -25,8 +26,18 @@ KEEP = os.environ.get("BRANDCLUB_LIVE_KEEP") == "1"
 REPORT = REPO / "build" / "live-report.json"
 
 
+# The live modules share one deployment and run in this order: the app tests (item 6, 7, 12, 13
+# and the killed tasks) change the most and come last.
+LIVE_MODULES = ("test_live_swarm.py", "test_live_app.py")
+
+
+def _module_rank(item: pytest.Item) -> int:
+    name = item.path.name
+    return LIVE_MODULES.index(name) if name in LIVE_MODULES else len(LIVE_MODULES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    live = [item for item in items if item.get_closest_marker("live")]
+    live = sorted((item for item in items if item.get_closest_marker("live")), key=_module_rank)
     # The unit tier first: it fails in seconds, the live tier takes minutes.
     items[:] = [item for item in items if not item.get_closest_marker("live")] + live
     if os.environ.get(SWITCH) == "0":

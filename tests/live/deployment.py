@@ -11,20 +11,24 @@ asks; the site is created by the program's own jobs.
 from __future__ import annotations
 
 import json
-import os
 import secrets
+import shlex
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from brandclub.compose import EXPORT_DEFAULTS, export, write
-from brandclub.offline import Registered, deep_merge
-from brandclub.offline import render as render_program
-from images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
+from images.build import APP_REPOSITORY
+from tests.live.rendering import (
+    JOB_TIMINGS,
+    JobRun,
+    Rendered,
+    SiteJobCommand,
+    render,
+)
+from tests.live.rollout import Rollout, changed_jobs, deploy_layer
 from tests.live.swarm import (
     TEST_LABEL,
     ServiceState,
@@ -36,156 +40,10 @@ from tests.live.swarm import (
     wait_converged,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-PULUMI_STACK = "dev"
-SITE = "dev.brandclub.com"
-SITES_PATH = "/home/frappe/frappe-bench/sites"
-SITE_JOBS = "brandclub:swarm:SiteJobs"
-COMMAND = "command:local:Command"
-SECRET = "docker:index/secret:Secret"
-# A job waits at most JOB_TIMEOUT (run-swarm-job.sh's default: 30 minutes); the tier less.
-JOB_RUN_TIMEOUT = 300
 PROBE = "brandclub-live-probe"
 PROBE_NETWORK = "traefik-public"
 FRONTEND_URL = "http://brandclub-dev_frontend:8080"
 CONVERGE_TIMEOUT = 240
-
-# Only images and timings change; the mechanisms (start-first, rollback on failure, health
-# checks, networks) stay exactly as the program sets them.
-TEST_OVERLAY: dict[str, Any] = {
-    "brandclub:endpointMode": "dnsrr",  # this kernel has no IPVS, so no VIPs
-    "brandclub:images": {
-        "app": APP_REPOSITORY,
-        "mariadb": MARIADB_IMAGE,
-        "redis": REDIS_IMAGE,
-        "mailpit": MAILPIT_IMAGE,
-    },
-    "brandclub:mariadb": {"version": MARIADB_IMAGE.rsplit(":", 1)[1]},
-    "brandclub:healthcheck": {
-        "interval": "2s",
-        "timeout": "2s",
-        "retries": 2,
-        "startPeriod": "10s",
-    },
-    "brandclub:rollout": {"delay": "1s", "monitor": "10s", "convergeTimeout": "3m"},
-}
-
-
-@dataclass(frozen=True)
-class JobRun:
-    name: str
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class SiteJobCommand:
-    """One of the program's site jobs: a pulumi-command ``local.Command`` as registered."""
-
-    name: str
-    create: str
-    environment: dict[str, str]
-    ignore_changes: list[str]
-
-    @classmethod
-    def of(cls, command: Registered) -> SiteJobCommand:
-        return cls(
-            command.name,
-            command.inputs["create"],
-            dict(command.inputs["environment"]),
-            command.options["ignoreChanges"],
-        )
-
-    @property
-    def job_name(self) -> str:
-        return self.environment["JOB_NAME"]
-
-    @property
-    def volumes(self) -> set[str]:
-        mounts = [
-            dict(f.split("=", 1) for f in line.split(",") if "=" in f)
-            for line in self.environment["JOB_MOUNTS"].splitlines()
-        ]
-        return {mount["source"] for mount in mounts if mount.get("type") == "volume"}
-
-    def run(self, **changed: str) -> JobRun:
-        """Run the command as pulumi-command does: ``/bin/sh -c <create>`` from the project
-        directory with its environment (``changed`` replaces values), on the local engine."""
-        environment = {k: v for k, v in self.environment.items() if k != "DOCKER_HOST"}
-        started = time.monotonic()
-        result = subprocess.run(
-            ["/bin/sh", "-c", self.create],
-            cwd=REPO,
-            env={**os.environ, **environment, **changed},
-            capture_output=True,
-            text=True,
-            timeout=JOB_RUN_TIMEOUT,
-        )
-        seconds = round(time.monotonic() - started, 1)
-        return JobRun(self.name, result.returncode, result.stdout, result.stderr, seconds)
-
-
-@dataclass(frozen=True)
-class JobSecret:
-    role: str  # e.g. admin-password
-    name: str
-    labels: dict[str, str]
-
-
-@dataclass
-class Rendered:
-    directory: Path
-    manifest: dict[str, Any]
-    # The site jobs in the order the program registers (and runs) them.
-    jobs: list[SiteJobCommand]
-    # Secrets only the site jobs mount (the export lists them as not exported).
-    job_secrets: list[JobSecret]
-
-    def job(self, suffix: str) -> SiteJobCommand:
-        return next(job for job in self.jobs if job.name.endswith(f"-{suffix}"))
-
-    def stack_file(self, stack: str) -> Path:
-        entry = next(s for s in self.manifest["stacks"] if s["name"] == stack)
-        return self.directory / entry["file"]
-
-    @property
-    def stacks(self) -> list[str]:
-        return [stack["name"] for stack in self.manifest["stacks"]]
-
-    def compose(self, stack: str) -> dict[str, Any]:
-        return yaml.safe_load(self.stack_file(stack).read_text())
-
-    @property
-    def volumes(self) -> set[str]:
-        return {
-            volume.get("name", key)
-            for stack in self.stacks
-            for key, volume in (self.compose(stack).get("volumes") or {}).items()
-        }
-
-
-def render(out: Path, image_tag: str, secrets: dict[str, str]) -> Rendered:
-    """One rendering of the program, exported as ``python -m brandclub render`` does, and its
-    site jobs; the secrets only name the Docker secrets as ``pulumi up`` would."""
-    overrides = deep_merge(EXPORT_DEFAULTS, {**TEST_OVERLAY, "brandclub:imageTag": image_tag})
-    rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)
-    write(export(rendering), out)
-    directory = out / PULUMI_STACK
-    (component,) = rendering.of_type(SITE_JOBS)
-    below = rendering.children_of(SITE_JOBS)
-    return Rendered(
-        directory,
-        json.loads((directory / "manifest.json").read_text()),
-        jobs=[SiteJobCommand.of(r) for r in below if r.type == COMMAND],
-        # The component names each secret "<component>-<role>".
-        job_secrets=[
-            JobSecret(r.name.removeprefix(f"{component.name}-"), r.inputs["name"], r.labels)
-            for r in below
-            if r.type == SECRET
-        ],
-    )
 
 
 def deploy_stack(rendered: Rendered, stack: str) -> None:
@@ -203,6 +61,9 @@ class DevDeployment:
     rendered: Rendered | None = None
     renderings: dict[str, Rendered] = field(default_factory=dict)
     created_networks: list[str] = field(default_factory=list)
+    # Each site job's environment as last applied (what pulumi-command compares to).
+    applied_jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    rollouts: list[Rollout] = field(default_factory=list)
     converge_seconds: dict[str, float] = field(default_factory=dict)
     # The site jobs of the first deployment, as they ran.
     job_runs: list[JobRun] = field(default_factory=list)
@@ -279,6 +140,13 @@ class DevDeployment:
                     name,
                 )
                 self.created_networks.append(name)
+        # Networks the program owns that no stack service of theirs joins (the realtime one):
+        # created with the export's own command, labelled so a later run may remove them.
+        for entry in self._rendered.manifest.get("networksToCreate", []):
+            if not docker_ok("network", "inspect", entry["name"]):
+                command = shlex.split(entry["command"])
+                docker(*command[1:-1], "--label", f"{TEST_LABEL}=1", command[-1])
+                self.created_networks.append(entry["name"])
         job_secret_values = {"admin-password": self.admin_password}
         for name, labels, value in [
             *(
@@ -297,8 +165,15 @@ class DevDeployment:
         self.run_site_jobs()
         self.converge_seconds["siteJobs"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
-        deploy_stack(self._rendered, self.app_stack)
-        wait_converged(self.services(self.app_stack), CONVERGE_TIMEOUT)
+        for index, layer in enumerate(self._rendered.layers[self.app_stack]):
+            outcome = deploy_layer(
+                self.app_stack,
+                self._rendered.stack_file(self.app_stack),
+                layer,
+                CONVERGE_TIMEOUT,
+                f"layer{index}",
+            )
+            assert not outcome.failed, f"{outcome.failed} rolled back on the first deploy"
         self.converge_seconds["app"] = round(time.monotonic() - started, 1)
         docker(
             "run",
@@ -318,10 +193,19 @@ class DevDeployment:
         """The program's site jobs, in its order; a failed one stops the rollout, as in
         ``pulumi up``."""
         for job in self._rendered.jobs:
-            run = job.run()
+            run = self.run_job(job)
             self.job_runs.append(run)
             if run.returncode != 0:
                 raise RuntimeError(f"site job {job.name} exited {run.returncode}:\n{run.stderr}")
+
+    def run_job(self, job: SiteJobCommand, **changed: str) -> JobRun:
+        """One site job as pulumi-command runs it; the preflight with the tier's shorter
+        timeout. Its environment counts as applied once it succeeds."""
+        extra = JOB_TIMINGS.get(job.name.rsplit("-", 1)[-1])
+        run = job.run(extra, **changed)
+        if run.returncode == 0 and not changed:
+            self.applied_jobs[job.name] = dict(job.environment)
+        return run
 
     def remove_jobs(self) -> None:
         """Job services an aborted run left, and every job container: Swarm keeps the exited
@@ -344,12 +228,37 @@ class DevDeployment:
             if service.startswith(prefix):
                 docker("rm", "-f", container, check=False)
 
-    def deploy_app(self, image_tag: str) -> Rendered:
-        """Render with another image tag and deploy only the app stack, as a rollout does."""
+    def rollout(self, image_tag: str, run_jobs: bool = True) -> Rollout:
+        """``pulumi up`` of the app with another image tag, in the program's order: the site
+        jobs whose inputs changed (migrate, preflight), then the services layer by layer, the
+        backend first; it stops where pulumi up would (a failed job, a rolled-back service).
+        ``run_jobs=False`` skips the jobs, to see what Swarm alone does with a bad release."""
         rendered = self.rendering(image_tag)
-        deploy_stack(rendered, self.app_stack)
-        self.rendered = rendered
-        return rendered
+        result = Rollout(image_tag)
+        self.rollouts.append(result)
+        started = time.monotonic()
+        for job in changed_jobs(self.applied_jobs, rendered.jobs) if run_jobs else []:
+            run = self.run_job(job)
+            result.job_seconds[job.name] = run.seconds
+            if run.returncode != 0:
+                result.failed_job, result.failed_job_log = job.name, run.stderr
+                break
+        else:
+            for index, layer in enumerate(rendered.layers[self.app_stack]):
+                outcome = deploy_layer(
+                    self.app_stack,
+                    rendered.stack_file(self.app_stack),
+                    layer,
+                    CONVERGE_TIMEOUT,
+                    f"layer{index}",
+                )
+                result.layers.append(outcome)
+                if outcome.failed:
+                    break
+            else:
+                self.rendered = rendered
+        result.seconds = round(time.monotonic() - started, 1)
+        return result
 
     def converge_app(self) -> dict[str, ServiceState]:
         return wait_converged(self.services(self.app_stack), CONVERGE_TIMEOUT)
@@ -369,12 +278,37 @@ class DevDeployment:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
+    def http(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        url: str = FRONTEND_URL,
+    ) -> dict[str, Any]:
+        """One request from the probe with exactly these headers; status, headers, body."""
+        spec: dict[str, Any] = {"method": method, "url": url + path, "headers": dict(headers or {})}
+        if form is not None:
+            spec["body"] = urllib.parse.urlencode(form)
+            spec["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+        result = self.probe("http", json.dumps(spec))
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         result = self.probe("post", FRONTEND_URL + path, json.dumps(body))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def start_request_loop(self, count: int, interval: float, timeout: float) -> RequestLoop:
+    def realtime(self, spec: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
+        """The probe's socket.io client: log in, join a namespace, wait for an event."""
+        result = self.probe("realtime", json.dumps(spec), timeout=timeout)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def start_request_loop(
+        self, count: int, interval: float, timeout: float, url: str = FRONTEND_URL
+    ) -> RequestLoop:
         stop_file = f"/tmp/stop-{time.monotonic_ns()}"
         command = [
             "docker",
@@ -382,7 +316,7 @@ class DevDeployment:
             PROBE,
             "probe",
             "loop",
-            FRONTEND_URL + "/api/method/version",
+            url + "/api/method/version",
             str(count),
             str(interval),
             str(timeout),
@@ -397,6 +331,8 @@ class DevDeployment:
 
     def down(self) -> None:
         docker("rm", "-f", PROBE, check=False)
+        for service in docker("service", "ls", "-q", "--filter", f"label={TEST_LABEL}").split():
+            docker("service", "rm", service, check=False)
         self.remove_jobs()
         remove_stacks(reversed(self._rendered.stacks))
         job_volumes = {volume for job in self._rendered.jobs for volume in job.volumes}

@@ -7,11 +7,13 @@ bounded by a deadline and fails with what the swarm showed last.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ DOCKERD_LOG = Path("/var/log/brandclub-live/dockerd.log")
 TEST_LABEL = "brandclub.live-test"
 # A task is done moving once it is in one of these; anything else is on its way.
 UPDATE_IN_PROGRESS = {"updating", "rollback_started", "paused", "rollback_paused"}
+# How an update can end other than "completed": Swarm gave up on the new spec.
+UPDATE_FAILED = {"rollback_started", "rollback_completed", "rollback_paused", "paused"}
 
 
 class DockerError(RuntimeError):
@@ -176,6 +180,9 @@ class ServiceState:
     update_state: str | None
     version: int
     tasks: tuple[Task, ...]
+    # When the service's current (or last) update started, as Docker reports it.
+    update_started: str | None = None
+    update_message: str | None = None
 
     @property
     def converged(self) -> bool:
@@ -188,6 +195,20 @@ class ServiceState:
                 for t in self.tasks
             )
         )
+
+    def update_outcome(self, requested_at: datetime) -> str | None:
+        """How the update asked for at ``requested_at`` ended: "completed" (every task on the
+        new spec, healthy), "failed" (Swarm rolled back or paused; a completed rollback is not
+        a converged rollout), or None while it is on its way or not started yet."""
+        started = parse_docker_time(self.update_started)
+        if started is None or started < requested_at:
+            return None
+        if self.update_state in UPDATE_FAILED:
+            # A rollback still moving is reported once it has settled.
+            return None if self.update_state == "rollback_started" else "failed"
+        if self.update_state == "completed" and self.converged:
+            return "completed"
+        return None
 
     def describe(self) -> str:
         tasks = ", ".join(f"{t.state}/{t.health}/{t.image.rsplit(':', 1)[-1]}" for t in self.tasks)
@@ -212,7 +233,21 @@ def service_state(name: str) -> ServiceState:
         update_state=(service.get("UpdateStatus") or {}).get("State"),
         version=service["Version"]["Index"],
         tasks=tuple(running_tasks(name)),
+        update_started=(service.get("UpdateStatus") or {}).get("StartedAt"),
+        update_message=(service.get("UpdateStatus") or {}).get("Message"),
     )
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 times carry nanoseconds; Python takes microseconds."""
+    if not value or value.startswith("0001-"):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", value)
+    if match is None:
+        raise ValueError(f"not a Docker time: {value!r}")
+    fraction = (match[2] or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(f"{match[1]}.{fraction}{zone}")
 
 
 def wait_converged(services: Iterable[str], timeout: float) -> dict[str, ServiceState]:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import stat
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from harness import render
+from brandclub.offline import Registered
 from images import build
 from images.standin import answers
-from tests.live import swarm
+from tests.live import rollout, swarm
 from tests.live.swarm import ServiceState, Task
 
 
@@ -183,96 +182,59 @@ def test_a_dockerd_that_does_not_come_up_fails_the_tier(tmp_path: Path, monkeypa
         swarm.Daemon.ensure(start_timeout=10)
 
 
-# --- the stand-in's bench, as the real job scripts call it (no database needed) -----------------
-
-STANDIN = Path(build.IMAGES_DIR) / "standin.py"
-SCRIPTS = Path(build.IMAGES_DIR).parent / "components" / "scripts"
+# --- rolling out in the program's order ------------------------------------------------------
 
 
-@pytest.fixture
-def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """The stand-in called as ``bench`` (first on PATH) in a bench directory with two apps."""
-    bench_dir = tmp_path / "frappe-bench"
-    for folder in ("sites", "apps/frappe", "apps/erpnext"):
-        (bench_dir / folder).mkdir(parents=True)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    # standin.py dispatches on the name it is called by, as in the image (its shebang: python3).
-    shutil.copy(STANDIN, bin_dir / "bench")
-    (bin_dir / "bench").chmod(0o755)
+def test_update_outcome_counts_a_completed_rollback_as_failed() -> None:
+    asked = swarm.parse_docker_time("2026-01-01T00:00:10.5Z")
+    assert asked is not None
 
-    def run(*command: str, **env: str) -> subprocess.CompletedProcess:
-        environment = {
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "BENCH_DIR": str(bench_dir),
-            **env,
-        }
-        return subprocess.run(
-            command, cwd=bench_dir, env=environment, capture_output=True, text=True, timeout=30
-        )
+    def state(update: str | None, started: str | None) -> ServiceState:
+        return ServiceState("svc", "app:v2", 1, update, 7, (_task(),), started)
 
-    run.bench_dir = bench_dir  # type: ignore[attr-defined]
-    return run
+    assert state("completed", "2026-01-01T00:00:11.123456789Z").update_outcome(asked) == "completed"
+    # An update that started before this deploy is an old one: still waiting for ours.
+    assert state("completed", "2026-01-01T00:00:09Z").update_outcome(asked) is None
+    assert state(None, None).update_outcome(asked) is None
+    assert state("updating", "2026-01-01T00:00:11Z").update_outcome(asked) is None
+    assert state("rollback_started", "2026-01-01T00:00:11Z").update_outcome(asked) is None
+    for ended in ("rollback_completed", "rollback_paused", "paused"):
+        assert state(ended, "2026-01-01T00:00:11Z").update_outcome(asked) == "failed"
 
 
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text())
+def _registered(name: str, urn: str, dependencies: list[str]) -> Registered:
+    return Registered(
+        rollout.SERVICE, name, urn, "", True, {"name": name}, {}, {"dependencies": dependencies}
+    )
 
 
-def test_set_config_writes_common_and_site_configs(standin_bench) -> None:
-    sites = standin_bench.bench_dir / "sites"
-    assert standin_bench("bench", "set-config", "-g", "db_host", "mariadb").returncode == 0
-    assert standin_bench("bench", "set-config", "-gp", "db_port", "3306").returncode == 0
-    assert _json(sites / "common_site_config.json") == {"db_host": "mariadb", "db_port": 3306}
-    (sites / "a.test").mkdir()
-    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
-    site_set = ("bench", "--site", "a.test", "set-config", "-p", "maintenance_mode", "1")
-    assert standin_bench(*site_set).returncode == 0
-    assert _json(sites / "a.test" / "site_config.json") == {"db_name": "_a", "maintenance_mode": 1}
-    missing = standin_bench("bench", "--site", "b.test", "set-config", "-p", "x", "1")
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+def test_service_layers_follow_the_dependency_edges() -> None:
+    services = [
+        _registered("s_frontend", "u:frontend", ["u:backend", "u:component"]),
+        _registered("s_backend", "u:backend", ["u:jobs"]),
+        _registered("s_worker", "u:worker", ["u:backend"]),
+        _registered("s_mailpit", "u:mailpit", []),
+    ]
+    assert rollout.service_layers(services) == [
+        ["s_backend", "s_mailpit"],
+        ["s_frontend", "s_worker"],
+    ]
 
 
-def test_the_configurator_script_configures_the_standin_bench(standin_bench) -> None:
-    """The real configurator.sh against the stand-in, with what the program hands it."""
-    configurator = render("dev").named("jobs-configurator").inputs["environment"]
-    env = dict(line.split("=", 1) for line in configurator["JOB_ENV"].splitlines())
-    result = standin_bench("bash", str(SCRIPTS / "configurator.sh"), **env)
-    assert result.returncode == 0, result.stderr
-    sites = standin_bench.bench_dir / "sites"
-    assert (sites / "apps.txt").read_text().split() == ["erpnext", "frappe"]
-    common = _json(sites / "common_site_config.json")
-    assert common["db_port"] == 3306 and common["socketio_port"] == 9000
-    assert common["redis_cache"] == env["REDIS_CACHE"]
+@dataclass
+class _Job:
+    name: str
+    environment: dict[str, str]
+    ignore_changes: list[str] = field(default_factory=list)
 
 
-# A root password that starts with a dash is still the option's value, as with bench (click).
-NEW_SITE = (
-    *("bench", "new-site", "a.test", "--mariadb-user-host-login-scope=%"),
-    *("--admin-password", "pw", "--db-root-username=root", "--db-root-password", "-root-pw"),
-    *("--install-app", "hrms", "--set-default"),
-)
-
-
-def test_new_site_refuses_an_unconfigured_bench_and_unknown_apps(standin_bench) -> None:
-    unconfigured = standin_bench(*NEW_SITE)
-    assert unconfigured.returncode == 1 and "no db_host" in unconfigured.stderr
-    sites = standin_bench.bench_dir / "sites"
-    (sites / "common_site_config.json").write_text('{"db_host": "mariadb"}')
-    (sites / "apps.txt").write_text("frappe\nerpnext\n")
-    unknown = standin_bench(*NEW_SITE)
-    assert unknown.returncode == 1 and "hrms not in sites/apps.txt" in unknown.stderr
-    assert not (sites / "a.test").exists()
-    no_password = standin_bench(*NEW_SITE[:4], "--db-root-password", "-root-pw")
-    assert no_password.returncode == 2 and "--admin-password" in no_password.stderr
-
-
-def test_migrate_fails_for_a_missing_site_and_on_request(standin_bench) -> None:
-    assert standin_bench("bench", "--site", "a.test", "migrate").returncode == 1
-    sites = standin_bench.bench_dir / "sites"
-    (sites / "a.test").mkdir()
-    (sites / "a.test" / "site_config.json").write_text('{"db_name": "_a"}')
-    failed = standin_bench("bench", "--site", "all", "migrate", STANDIN_FAIL_MIGRATE="yes")
-    assert failed.returncode == 1 and "simulated failure" in failed.stderr
-    assert failed.stdout == "Migrating a.test\n"
+def test_changed_jobs_are_the_ones_pulumi_command_replaces() -> None:
+    applied = {"create": {"JOB_IMAGE": "a:v1"}, "migrate": {"JOB_IMAGE": "a:v1"}}
+    jobs = [
+        _Job("create", {"JOB_IMAGE": "a:v2"}, ["environment.JOB_IMAGE"]),
+        _Job("migrate", {"JOB_IMAGE": "a:v2"}),
+        _Job("preflight", {"JOB_IMAGE": "a:v2"}),  # never applied: it runs
+    ]
+    assert [job.name for job in rollout.changed_jobs(applied, jobs)] == ["migrate", "preflight"]
+    same = [_Job("migrate", {"JOB_IMAGE": "a:v1"})]
+    assert rollout.changed_jobs(applied, same) == []

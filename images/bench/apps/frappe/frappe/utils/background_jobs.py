@@ -1,0 +1,95 @@
+"""Background jobs through RQ, as Frappe v15's frappe/utils/background_jobs.py sets them up:
+queues named ``<bench id>:<queue>``, workers named by ``get_worker_name`` and run by RQ's own
+``Worker`` (Debian's python3-rq), so a worker registers in the queue Redis exactly as RQ does
+(``rq:workers`` holds ``rq:worker:<name>``, a hash whose ``queues`` lists the queue names)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import Any
+from uuid import uuid4
+
+import frappe
+from frappe.utils import get_bench_id
+
+# Frappe v15 get_queues_timeout (without custom workers from the config).
+QUEUE_TIMEOUTS = {"short": 300, "default": 300, "long": 1500}
+
+
+def generate_qname(qtype: str | list[str]) -> str:
+    if isinstance(qtype, list):
+        qtype = ",".join(qtype)
+    return f"{get_bench_id()}:{qtype}"
+
+
+def get_worker_name(queue: str | None) -> str | None:
+    """``<uuid>.<hostname>.<pid>.<queue>`` when the worker is limited to queues."""
+    if not queue:
+        return None
+    return f"{uuid4().hex}.{socket.gethostname()}.{os.getpid()}.{queue}"
+
+
+def get_queue_list(queues: list[str] | None, build_queue_name: bool = False) -> list[str]:
+    chosen = queues or list(QUEUE_TIMEOUTS)
+    unknown = [queue for queue in chosen if queue not in QUEUE_TIMEOUTS]
+    if unknown:
+        raise frappe.CommandError(f"Queue should be one of {', '.join(QUEUE_TIMEOUTS)}")
+    return [generate_qname(queue) for queue in chosen] if build_queue_name else chosen
+
+
+def enqueue(site: str, method: str, queue: str = "default", **kwargs: Any):
+    """An RQ job that runs ``execute_job`` in a worker, as frappe.enqueue makes it."""
+    from rq import Queue
+
+    rq_queue = Queue(generate_qname(queue), connection=frappe.redis_client("redis_queue"))
+    return rq_queue.enqueue_call(
+        "frappe.utils.background_jobs.execute_job",
+        timeout=QUEUE_TIMEOUTS[queue],
+        kwargs={
+            "site": site,
+            "method": method,
+            "event": None,
+            "job_name": method,
+            "kwargs": kwargs,
+            "user": "Administrator",
+            "is_async": True,
+        },
+    )
+
+
+def execute_job(site, method, event, job_name, kwargs, user=None, is_async=True, retry=0):
+    """Run in the worker's work horse: the method, for the site."""
+    module, _, name = method.rpartition(".")
+    function = getattr(__import__(module, fromlist=[name]), name)
+    return function(site, **kwargs)
+
+
+def start_worker(queue: str | None = None, burst: bool = False) -> int:
+    queues = [q.strip() for q in queue.split(",")] if queue else None
+    names = get_queue_list(queues, build_queue_name=True)
+    queue_name = generate_qname(queues) if queues else None
+    if frappe.BROKEN == "worker":
+        # A release whose workers start but cannot work: the process lives, nothing registers.
+        frappe.log(f"broken build: worker for {','.join(names)} never registers")
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+        return 0
+    from rq import Worker
+
+    connection = frappe.redis_client("redis_queue", timeout=None)
+    worker = Worker(names, connection=connection, name=get_worker_name(queue_name))
+    worker.work(logging_level="INFO", burst=burst, date_format="%Y-%m-%d %H:%M:%S")
+    return 0
+
+
+def start_scheduler() -> int:
+    """``bench schedule``: a heartbeat in the queue Redis every few seconds."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    connection = frappe.redis_client("redis_queue")
+    while not stop:
+        connection.set("brandclub:scheduler:heartbeat", f"{frappe.VERSION} {time.time():.0f}")
+        time.sleep(5)
+    return 0

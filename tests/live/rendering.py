@@ -1,0 +1,187 @@
+"""One rendering of the program for the live tier: the stack files, through the export's own
+code (``python -m brandclub render``), the site jobs as pulumi-command runs them
+(``run-swarm-job.sh`` with each command's environment), and the services' dependency layers.
+Rendered with a test overlay that points the images at the locally built ones and shortens
+timings; every mechanism stays the program's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brandclub.compose import EXPORT_DEFAULTS, export, write
+from brandclub.offline import Registered, deep_merge
+from brandclub.offline import render as render_program
+from images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
+from tests.live.rollout import SERVICE, service_layers
+
+REPO = Path(__file__).resolve().parents[2]
+PULUMI_STACK = "dev"
+SITE = "dev.brandclub.com"
+SITES_PATH = "/home/frappe/frappe-bench/sites"
+SITE_JOBS = "brandclub:swarm:SiteJobs"
+COMMAND = "command:local:Command"
+SECRET = "docker:index/secret:Secret"
+# A job waits at most JOB_TIMEOUT (run-swarm-job.sh's default: 30 minutes); the tier less.
+JOB_RUN_TIMEOUT = 300
+# Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': the preflight gives
+# each process of the new image this long to become healthy (the program's default: 300 s).
+JOB_TIMINGS: dict[str, dict[str, str]] = {"preflight": {"PREFLIGHT_TIMEOUT": "30"}}
+# Only images and timings change; the mechanisms (start-first, rollback on failure, health
+# checks, networks) stay exactly as the program sets them.
+TEST_OVERLAY: dict[str, Any] = {
+    "brandclub:endpointMode": "dnsrr",  # this kernel has no IPVS, so no VIPs
+    "brandclub:images": {
+        "app": APP_REPOSITORY,
+        "mariadb": MARIADB_IMAGE,
+        "redis": REDIS_IMAGE,
+        "mailpit": MAILPIT_IMAGE,
+    },
+    "brandclub:mariadb": {"version": MARIADB_IMAGE.rsplit(":", 1)[1]},
+    # The websocket's direct route (Traefik -> websocket) is on, so the tier can join the
+    # realtime namespace both ways, as a browser would through Traefik.
+    "brandclub:ingress": {"websocketDirect": True},
+    # The program's start period (60 s) stays: the stand-in backend, like gunicorn with
+    # --preload on 2 cores, opens its port only after about 18 s.
+    "brandclub:healthcheck": {"interval": "2s", "timeout": "2s", "retries": 2},
+    "brandclub:rollout": {"delay": "1s", "monitor": "10s", "convergeTimeout": "3m"},
+}
+
+
+@dataclass(frozen=True)
+class JobRun:
+    name: str
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SiteJobCommand:
+    """One of the program's site jobs: a pulumi-command ``local.Command`` as registered."""
+
+    name: str
+    create: str
+    environment: dict[str, str]
+    ignore_changes: list[str]
+
+    @classmethod
+    def of(cls, command: Registered) -> SiteJobCommand:
+        return cls(
+            command.name,
+            command.inputs["create"],
+            dict(command.inputs["environment"]),
+            command.options["ignoreChanges"],
+        )
+
+    @property
+    def job_name(self) -> str:
+        return self.environment["JOB_NAME"]
+
+    @property
+    def volumes(self) -> set[str]:
+        mounts = [
+            dict(f.split("=", 1) for f in line.split(",") if "=" in f)
+            for line in self.environment["JOB_MOUNTS"].splitlines()
+        ]
+        return {mount["source"] for mount in mounts if mount.get("type") == "volume"}
+
+    def run(self, extra_env: dict[str, str] | None = None, **changed: str) -> JobRun:
+        """Run the command as pulumi-command does: ``/bin/sh -c <create>`` from the project
+        directory with its environment (``changed`` replaces values), on the local engine."""
+        environment = {k: v for k, v in self.environment.items() if k != "DOCKER_HOST"}
+        if extra_env:
+            lines = [*changed.get("JOB_ENV", environment["JOB_ENV"]).splitlines()]
+            lines += [f"{key}={value}" for key, value in extra_env.items()]
+            changed = {**changed, "JOB_ENV": "\n".join(lines)}
+        started = time.monotonic()
+        result = subprocess.run(
+            ["/bin/sh", "-c", self.create],
+            cwd=REPO,
+            env={**os.environ, **environment, **changed},
+            capture_output=True,
+            text=True,
+            timeout=JOB_RUN_TIMEOUT,
+        )
+        seconds = round(time.monotonic() - started, 1)
+        return JobRun(self.name, result.returncode, result.stdout, result.stderr, seconds)
+
+
+@dataclass(frozen=True)
+class JobSecret:
+    role: str  # e.g. admin-password
+    name: str
+    labels: dict[str, str]
+
+
+@dataclass
+class Rendered:
+    directory: Path
+    manifest: dict[str, Any]
+    # The site jobs in the order the program registers (and runs) them.
+    jobs: list[SiteJobCommand]
+    # Secrets only the site jobs mount (the export lists them as not exported).
+    job_secrets: list[JobSecret]
+    # Each stack's services in the program's dependency layers (tests/live/rollout.py).
+    layers: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def job(self, suffix: str) -> SiteJobCommand:
+        return next(job for job in self.jobs if job.name.endswith(f"-{suffix}"))
+
+    def stack_file(self, stack: str) -> Path:
+        entry = next(s for s in self.manifest["stacks"] if s["name"] == stack)
+        return self.directory / entry["file"]
+
+    @property
+    def stacks(self) -> list[str]:
+        return [stack["name"] for stack in self.manifest["stacks"]]
+
+    def compose(self, stack: str) -> dict[str, Any]:
+        return yaml.safe_load(self.stack_file(stack).read_text())
+
+    @property
+    def volumes(self) -> set[str]:
+        return {
+            volume.get("name", key)
+            for stack in self.stacks
+            for key, volume in (self.compose(stack).get("volumes") or {}).items()
+        }
+
+
+def render(out: Path, image_tag: str, secrets: dict[str, str]) -> Rendered:
+    """One rendering of the program, exported as ``python -m brandclub render`` does, and its
+    site jobs; the secrets only name the Docker secrets as ``pulumi up`` would."""
+    overrides = deep_merge(EXPORT_DEFAULTS, {**TEST_OVERLAY, "brandclub:imageTag": image_tag})
+    rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)
+    write(export(rendering), out)
+    directory = out / PULUMI_STACK
+    (component,) = rendering.of_type(SITE_JOBS)
+    below = rendering.children_of(SITE_JOBS)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    services = rendering.of_type(SERVICE)
+    layers = {
+        stack["name"]: service_layers(
+            s for s in services if s.inputs["name"].startswith(f"{stack['name']}_")
+        )
+        for stack in manifest["stacks"]
+    }
+    return Rendered(
+        directory,
+        manifest,
+        jobs=[SiteJobCommand.of(r) for r in below if r.type == COMMAND],
+        # The component names each secret "<component>-<role>".
+        job_secrets=[
+            JobSecret(r.name.removeprefix(f"{component.name}-"), r.inputs["name"], r.labels)
+            for r in below
+            if r.type == SECRET
+        ],
+        layers=layers,
+    )
