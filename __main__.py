@@ -9,10 +9,10 @@ application roll out.
 import pulumi
 
 from components.app_layer import AppLayer, AppLayerArgs, AppNetworks, AppVolumes
+from components.catalogue import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
 from components.config_loader import load_docker_host, load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
 from components.images import Images, ImagesArgs
-from components.naming import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
 from components.site_jobs import JobNetworks, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
@@ -31,26 +31,27 @@ data = DataLayer(
 ingress = TraefikIngress(
     "ingress", TraefikIngressArgs.from_config(config, images.references.get("traefik"))
 )
-# Swarm ignores depends_on; these edges are what order a rollout.
+# Swarm ignores depends_on; these edges are what order a rollout. The jobs that talk to the
+# database wait for the data layer (SiteJobsArgs.data_layer), the app services for every job.
 jobs = SiteJobs(
     "jobs",
-    SiteJobsArgs(
-        config=config,
+    SiteJobsArgs.from_config(
+        config,
         image=image,
         networks=JobNetworks(
             internal=data.internal_network.name, database=data.database_network.name
         ),
         sites_volume=data.volumes["sites"].name,
         logs_volume=data.volumes["logs"].name,
+        data_layer=data,
         db_root_password_secret=data.root_password_secret,
         docker_host=load_docker_host(),
     ),
-    opts=pulumi.ResourceOptions(depends_on=[data]),
 )
 app = AppLayer(
     "app",
-    AppLayerArgs(
-        config=config,
+    AppLayerArgs.from_config(
+        config,
         image=image,
         mailpit_image=images.references.get("mailpit"),
         networks=AppNetworks(
@@ -60,7 +61,7 @@ app = AppLayer(
             public=ingress.public_network_id,
         ),
         volumes=AppVolumes(sites=data.volumes["sites"].name, logs=data.volumes["logs"].name),
-        routing_labels=ingress.routing_labels(config),
+        routing=ingress.routing,
     ),
     opts=pulumi.ResourceOptions(depends_on=[jobs]),
 )

@@ -27,7 +27,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from brandclub.offline import Registered, Rendering, deep_merge, render
-from components.naming import STACK_NAMESPACE_LABEL
+from components.catalogue import STACK_NAMESPACE_LABEL
 from components.units import format_size
 
 SERVICE = "docker:index/service:Service"

@@ -3,7 +3,8 @@
 It never creates a network or a volume. It joins the data layer's and the ingress's networks,
 which it is handed by id, and mounts the data layer's volumes by name, so an app rollout can
 never change the lifecycle of either. Its own resources are the services, their Docker configs
-(the nginx template) and the backup's off-site secrets.
+(the nginx template) and the backup's off-site secrets. It is handed application settings only,
+and of the secrets only those its services mount.
 
 The backend rolls out first: every other Frappe service waits until the backend's update has
 converged. A release whose backend fails its health check is rolled back there, and Pulumi then
@@ -13,25 +14,29 @@ failed backend (the preflight job has already run the same checks against the ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 
-from components.config import RsyncOffsite, StackConfig
+from components.catalogue import (
+    BACKEND,
+    FRONTEND,
+    SINGLETON_LABEL,
+    EnvironmentNames,
+    NetworkRole,
+    layer_labels,
+)
+from components.config import HealthcheckSettings, Placement, RolloutSettings, StackConfig
 from components.docker_configs import CONFIG_FILES, ConfigRole, fingerprinted_config
 from components.frappe_processes import (
-    APP_PROCESSES,
-    BACKEND,
     BACKUPS_PATH,
     LOGS_PATH,
-    OFFSITE_KNOWN_HOSTS_FILE,
-    OFFSITE_SECRET_FILE,
     SITES_PATH,
     AppProcess,
-    NetworkRole,
+    AppSettings,
+    OffsiteFiles,
+    app_processes,
 )
-from components.naming import EnvironmentNames
 from components.swarm import (
     Attachment,
     ConfigFile,
@@ -42,6 +47,7 @@ from components.swarm import (
     swarm_service,
 )
 from components.swarm_secrets import rotating_secret
+from components.traefik_routing import Routing
 
 
 @dataclass(frozen=True)
@@ -60,15 +66,59 @@ class AppVolumes:
 
 @dataclass(frozen=True)
 class AppLayerArgs:
-    config: StackConfig
+    settings: AppSettings
+    healthcheck: HealthcheckSettings
+    rollout: RolloutSettings
+    placement: Placement
+    endpoint_mode: str
     # The app image by digest (components/images.py).
     image: pulumi.Input[str]
     networks: AppNetworks
     volumes: AppVolumes
-    # Traefik's service-level labels per service name, from the ingress.
-    routing_labels: Mapping[str, Mapping[str, str]]
+    # What the ingress routes to, and how: Traefik's labels per service.
+    routing: Routing
+    # The backup service's off-site credentials as files, where it copies off site.
+    offsite: OffsiteFiles | None
+    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    secret_name_key: str
+    registry: RegistryCredentials | None = None
     # mailpit by digest, where services.mailpit is set.
     mailpit_image: pulumi.Input[str] | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        *,
+        image: pulumi.Input[str],
+        networks: AppNetworks,
+        volumes: AppVolumes,
+        routing: Routing,
+        mailpit_image: pulumi.Input[str] | None = None,
+    ) -> AppLayerArgs:
+        """Application settings, and of the secrets only the ones the app services use."""
+        registry = None
+        if config.registry.username is not None and config.registry_password is not None:
+            registry = RegistryCredentials(
+                config.registry.server,
+                config.registry.username,
+                config.registry_password.get_secret_value(),
+            )
+        return cls(
+            settings=AppSettings.from_config(config),
+            healthcheck=config.healthcheck,
+            rollout=config.rollout,
+            placement=config.placement,
+            endpoint_mode=config.endpoint_mode,
+            image=image,
+            networks=networks,
+            volumes=volumes,
+            routing=routing,
+            offsite=OffsiteFiles.from_config(config),
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            registry=registry,
+            mailpit_image=mailpit_image,
+        )
 
 
 class AppLayer(pulumi.ComponentResource):
@@ -77,20 +127,23 @@ class AppLayer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("brandclub:swarm:AppLayer", name, None, opts)
         self._args = args
-        self._names = EnvironmentNames(args.config.environment)
+        self._names = EnvironmentNames(args.settings.environment)
         self.stack_name = self._names.app_stack
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+        services = args.settings.services
+        enabled = [p for p in app_processes() if services.get(p.service) is not None]
         self._backup_secrets = self._offsite_secrets(name, child)
-        self._configs = self._docker_configs(name, child)
-        enabled = [p for p in APP_PROCESSES if args.config.services.get(p.service) is not None]
+        self._configs = self._docker_configs(name, enabled, child)
         self.services = {}
-        backend = next(p for p in enabled if p.service == BACKEND)
-        self.services[BACKEND] = swarm_service(f"{name}-{BACKEND}", self._spec(backend), child)
+        backend = next(p for p in enabled if p.service == BACKEND.name)
+        self.services[BACKEND.name] = swarm_service(
+            f"{name}-{BACKEND.name}", self._spec(backend), child
+        )
         after_backend = pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=[self.services[BACKEND]])
+            child, pulumi.ResourceOptions(depends_on=[self.services[BACKEND.name]])
         )
         for process in enabled:
-            if process.service == BACKEND:
+            if process.service == BACKEND.name:
                 continue
             # Waiting for the backend is for Frappe processes; mailpit runs another image.
             opts_for = after_backend if process.runs_frappe else child
@@ -101,21 +154,15 @@ class AppLayer(pulumi.ComponentResource):
         self.register_outputs({"serviceNames": self.service_names})
 
     def _labels(self) -> dict[str, str]:
-        return {"brandclub.environment": self._args.config.environment, "brandclub.layer": "app"}
+        return layer_labels("app", self._args.settings.environment)
 
     def _offsite_secrets(self, name: str, opts: pulumi.ResourceOptions) -> list[SecretFile]:
         """The backup service's off-site credentials (and pinned SSH host keys) as secret files."""
-        config = self._args.config
-        offsite = config.backup.offsite
-        if config.services.backup is None or offsite is None:
+        offsite = self._args.offsite
+        if offsite is None:
             return []
-        assert config.backup_offsite_secret is not None  # required by the config model
-        files = {OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value()}
-        # Host keys are not secret, but a secret is the one way to hand a service a file.
-        if isinstance(offsite, RsyncOffsite) and offsite.known_hosts:
-            files[OFFSITE_KNOWN_HOSTS_FILE] = offsite.known_hosts
         secrets = []
-        for path, value in files.items():
+        for path, value in offsite.files.items():
             purpose = path.rsplit("/", 1)[1]
             secret = rotating_secret(
                 f"{name}-{purpose}",
@@ -123,23 +170,17 @@ class AppLayer(pulumi.ComponentResource):
                 value,
                 self._labels(),
                 opts,
-                name_key=config.secret_name_key.get_secret_value(),
+                name_key=self._args.secret_name_key,
             )
             secrets.append(SecretFile(secret.id, secret.name, path))
         return secrets
 
     def _docker_configs(
-        self, name: str, opts: pulumi.ResourceOptions
+        self, name: str, enabled: list[AppProcess], opts: pulumi.ResourceOptions
     ) -> dict[ConfigRole, ConfigFile]:
         """The Docker configs the enabled processes mount, one per role."""
-        roles = {
-            role
-            for process in APP_PROCESSES
-            if self._args.config.services.get(process.service) is not None
-            for role in process.configs
-        }
         configs = {}
-        for role in sorted(roles):
+        for role in sorted({role for process in enabled for role in process.configs}):
             file = CONFIG_FILES[role]
             config = fingerprinted_config(
                 f"{name}-{role}", f"{self.stack_name}-{role}", file.content, self._labels(), opts
@@ -147,21 +188,9 @@ class AppLayer(pulumi.ComponentResource):
             configs[role] = ConfigFile(config.id, config.name, file.target)
         return configs
 
-    def _registry(self) -> RegistryCredentials | None:
-        config = self._args.config
-        if config.registry.username is None or config.registry_password is None:
-            return None
-        return RegistryCredentials(
-            config.registry.server,
-            config.registry.username,
-            config.registry_password.get_secret_value(),
-        )
-
     def _network_roles(self, process: AppProcess) -> frozenset[NetworkRole]:
-        roles = process.networks
-        if process.service == "websocket" and self._args.config.ingress.websocket_direct:
-            roles |= {"public"}
-        return roles
+        routed: frozenset[NetworkRole] = frozenset({"public"})
+        return process.row.networks | (routed if process.service in self._args.routing else set())
 
     def _attachments(self, process: AppProcess) -> list[Attachment]:
         networks = self._args.networks
@@ -170,17 +199,20 @@ class AppLayer(pulumi.ComponentResource):
         # The short alias ("backend", "redis-queue") is the name Frappe's config and nginx use.
         # It is given only on the environment's own networks: on traefik-public every
         # environment's frontend would answer to "frontend".
+        aliases = process.row.aliases
         if "internal" in roles:
-            attachments.append(Attachment(networks.internal, (process.service,)))
+            attachments.append(Attachment(networks.internal, aliases))
         if "database" in roles:
-            attachments.append(Attachment(networks.database, (process.service,)))
+            attachments.append(Attachment(networks.database, aliases))
         if "realtime" in roles:
             # On the realtime network the frontend answers to the site's name, so the realtime
             # server's session check (http://<site>:8080/...) reaches nginx. Only the websocket
             # shares this network: the backend and workers still resolve the site's name to the
             # public site, as links they build must.
-            aliases = (self._args.config.site_name,) if process.service == "frontend" else ()
-            attachments.append(Attachment(networks.realtime, aliases))
+            site = (self._args.settings.site_name,)
+            attachments.append(
+                Attachment(networks.realtime, site if process.row == FRONTEND else ())
+            )
         if "public" in roles:
             attachments.append(Attachment(networks.public))
         return attachments
@@ -193,23 +225,25 @@ class AppLayer(pulumi.ComponentResource):
                 Mount(LOGS_PATH, self._args.volumes.logs),
             ]
         if process.backups_mount:
-            mounts.append(Mount(BACKUPS_PATH, self._args.config.backup.host_path, type="bind"))
+            host_path = self._args.settings.backup.host_path
+            mounts.append(Mount(BACKUPS_PATH, host_path, type="bind"))
         return mounts
 
     def _spec(self, process: AppProcess) -> ServiceSpec:
-        config = self._args.config
-        settings = config.services.get(process.service)
+        args = self._args
+        settings = args.settings.services.get(process.service)
         assert settings is not None
-        image = self._args.image if process.runs_frappe else self._args.mailpit_image
+        image = args.image if process.runs_frappe else args.mailpit_image
         assert image is not None, f"{process.service}: no image resolved"
         # Backups are written next to the database volume's node, so follow the data placement.
-        constraints = config.placement.data if process.backups_mount else config.placement.app
+        constraints = args.placement.data if process.backups_mount else args.placement.app
+        labels = self._labels() | ({SINGLETON_LABEL: "true"} if process.row.singleton else {})
         return ServiceSpec(
             name=EnvironmentNames.service(self._names.app_stack, process.service),
             stack=self._names.app_stack,
             image=image,
             args=process.command,
-            env=dict(process.env(config)),
+            env=dict(process.env(args.settings)),
             replicas=settings.replicas,
             limits=settings.limits,
             reservations=settings.reservations,
@@ -217,13 +251,13 @@ class AppLayer(pulumi.ComponentResource):
             mounts=self._mounts(process),
             secrets=self._backup_secrets if process.backups_mount else (),
             configs=[self._configs[role] for role in process.configs],
-            health_test=process.health(config),
-            health_timing=config.healthcheck,
-            rollout=config.rollout,
-            update_order="stop-first" if process.singleton else "start-first",
-            endpoint_mode=config.endpoint_mode,
-            labels={**self._labels(), **self._args.routing_labels.get(process.service, {})},
+            health_test=process.health(args.settings),
+            health_timing=args.healthcheck,
+            rollout=args.rollout,
+            update_order="stop-first" if process.row.singleton else "start-first",
+            endpoint_mode=args.endpoint_mode,
+            labels={**labels, **args.routing.get(process.service, {})},
             constraints=tuple(constraints),
             stop_grace_period=process.stop_grace_period,
-            registry=self._registry() if process.runs_frappe else None,
+            registry=args.registry if process.runs_frappe else None,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import date
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -20,11 +20,19 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from components.catalogue import (
+    APP_SERVICES,
+    BACKUP,
+    PING_PORT,
+    WEBSOCKET,
+    Service,
+)
 from components.config_formats import (
     LETS_ENCRYPT,
     acme_directory_url,
@@ -42,7 +50,6 @@ from components.units import format_size, parse_duration, parse_size
 
 NAMESPACE = "brandclub"
 Environment = Literal["dev", "staging", "prod"]
-ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 # The branch whose image each environment runs (architecture section 2).
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
 # brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
@@ -255,20 +262,30 @@ class SingletonSettings(ServiceSettings):
         return replicas
 
 
-class AppServices(Model):
-    backend: ServiceSettings
-    frontend: ServiceSettings
-    websocket: ServiceSettings
-    queue_default: ServiceSettings = Field(alias="queue-default")
-    queue_short: ServiceSettings = Field(alias="queue-short")
-    queue_long: ServiceSettings = Field(alias="queue-long")
-    scheduler: SingletonSettings
-    mailpit: ServiceSettings | None = None
-    backup: SingletonSettings | None = None
-
+class _Services(Model):
     def get(self, service: str) -> ServiceSettings | None:
         """Settings of a service by its swarm name (``queue-long``), None when it is disabled."""
-        return getattr(self, service.replace("-", "_"))
+        return getattr(self, _field_name(service))
+
+
+def _field_name(service: str) -> str:
+    return service.replace("-", "_")
+
+
+def _service_field(row: Service) -> tuple[object, object]:
+    settings = SingletonSettings if row.singleton else ServiceSettings
+    if row.optional:
+        return settings | None, Field(default=None, alias=row.name)
+    return settings, Field(alias=row.name)
+
+
+def app_services_model() -> type[_Services]:
+    """``services.*``: one key per app row of the catalogue, as it stands when called."""
+    fields: dict[str, Any] = {_field_name(row.name): _service_field(row) for row in APP_SERVICES}
+    return create_model("AppServices", __base__=_Services, **fields)
+
+
+AppServices = app_services_model()
 
 
 class Images(Model):
@@ -398,8 +415,8 @@ class MetricsSettings(Model):
     @field_validator("port")
     @classmethod
     def _free_port(cls, port: int) -> int:
-        if port == 8080:
-            raise ValueError("a port other than 8080, where Traefik answers /ping")
+        if port == PING_PORT:
+            raise ValueError(f"a port other than {PING_PORT}, where Traefik answers /ping")
         return port
 
 
@@ -610,21 +627,9 @@ class StackConfig(Model):
         broken = super()._broken_rules()
         if len(set(self.domains)) != len(self.domains):
             broken.append(Violation("domains", self.domains, "each domain once"))
-        if self.services.mailpit is not None and self.environment != "dev":
-            broken.append(
-                Violation(
-                    "services.mailpit",
-                    "enabled",
-                    "no mailpit outside dev: it would swallow real customer e-mail",
-                )
-            )
-        if self.services.backup is None and self.environment == "prod":
-            broken.append(
-                Violation(
-                    "services.backup", None, "a backup service in prod (architecture section 7)"
-                )
-            )
-        if self.services.websocket.replicas > 1 and not self.ingress.websocket_direct:
+        broken += self._misplaced_services()
+        websocket = self.services.get(WEBSOCKET.name)
+        if websocket is not None and websocket.replicas > 1 and not self.ingress.websocket_direct:
             broken.append(
                 Violation(
                     "ingress.websocketDirect",
@@ -719,6 +724,31 @@ class StackConfig(Model):
             )
         return key
 
+    def _misplaced_services(self) -> list[Violation]:
+        """Optional services where the catalogue does not let them run, or missing where it
+        requires them."""
+        rows = [row for row in APP_SERVICES if row.optional]
+        enabled = {row.name for row in rows if self.services.get(row.name) is not None}
+        outside = [
+            Violation(
+                f"services.{row.name}",
+                "enabled",
+                f"no {row.name} outside {', '.join(row.environments)}: {row.because}",
+            )
+            for row in rows
+            if row.name in enabled and self.environment not in row.environments
+        ]
+        missing = [
+            Violation(
+                f"services.{row.name}",
+                None,
+                f"a {row.name} service in {self.environment} ({row.because})",
+            )
+            for row in rows
+            if row.name not in enabled and self.environment in row.required_in
+        ]
+        return outside + missing
+
     def _missing_secrets(self) -> list[Violation]:
         # Secrets that only some settings need: (key, value, needed, because).
         conditional = (
@@ -731,7 +761,7 @@ class StackConfig(Model):
             (
                 "backupOffsiteSecret",
                 self.backup_offsite_secret,
-                self.backup.offsite is not None and self.services.backup is not None,
+                self.backup.offsite is not None and self.services.get(BACKUP.name) is not None,
                 "backup.offsite is set",
             ),
         )

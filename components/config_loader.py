@@ -18,8 +18,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
+from components.catalogue import ENVIRONMENTS
 from components.config import (
-    ENVIRONMENTS,
     NAMESPACE,
     RuleViolationError,
     StackConfig,

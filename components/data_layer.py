@@ -14,6 +14,15 @@ from datetime import date
 import pulumi
 import pulumi_docker as docker
 
+from components.catalogue import (
+    MARIADB,
+    REDIS_CACHE,
+    REDIS_QUEUE,
+    RETIRED_VOLUMES,
+    EnvironmentNames,
+    Service,
+    layer_labels,
+)
 from components.config import (
     DataProtection,
     HealthcheckSettings,
@@ -23,7 +32,6 @@ from components.config import (
     StackConfig,
 )
 from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
-from components.naming import RETIRED_VOLUMES, EnvironmentNames
 from components.swarm import (
     Attachment,
     Mount,
@@ -38,16 +46,16 @@ from components.swarm_secrets import rotating_secret
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
 REDIS_EVICTION_POLICY = {
-    "redis-cache": "allkeys-lru",
+    REDIS_CACHE.name: "allkeys-lru",
     # A queue that evicts under memory pressure silently drops jobs.
-    "redis-queue": "noeviction",
+    REDIS_QUEUE.name: "noeviction",
 }
 # Mounted by every Frappe process and site job at SITES_PATH and LOGS_PATH.
 APP_VOLUMES = ("sites", "logs")
 # Redis services that keep their data on a volume. The cache keeps nothing: bench's own cache
 # config saves no snapshot (`save ""`) and frappe_docker gives it no volume; a snapshot fork can
 # outgrow the memory limit, and a restart would reload stale entries.
-PERSISTENT_REDIS = ("redis-queue",)
+PERSISTENT_REDIS = (REDIS_QUEUE.name,)
 # The data layer's own timing, deliberately not the app's settings: a first MariaDB start
 # initialises the data directory for minutes, and tuning app health checks must never touch
 # (and so restart) a database.
@@ -138,7 +146,7 @@ class DataLayer(pulumi.ComponentResource):
         labels = self._label_values()
         internal = overlay_network(
             f"{name}-internal-network",
-            self._names.internal_network,
+            self._names.network("internal"),
             labels,
             opts,
             attachable=True,
@@ -146,14 +154,14 @@ class DataLayer(pulumi.ComponentResource):
         # Internal: MariaDB never needs to reach anything outside the swarm, and nothing outside
         # may reach it; only services that talk SQL (backend, workers, scheduler, backup) join.
         database = overlay_network(
-            f"{name}-database-network", self._names.database_network, labels, opts, internal=True
+            f"{name}-database-network", self._names.network("database"), labels, opts, internal=True
         )
         # Internal: only the websocket and the frontend join, and the frontend answers there to
         # the site's name, so Frappe's realtime server reaches nginx for its session checks
         # without the public domain resolving inside the swarm. Owned here like the other
         # environment networks, so an app rollout never recreates it.
         realtime = overlay_network(
-            f"{name}-realtime-network", self._names.realtime_network, labels, opts, internal=True
+            f"{name}-realtime-network", self._names.network("realtime"), labels, opts, internal=True
         )
         return internal, database, realtime
 
@@ -163,7 +171,7 @@ class DataLayer(pulumi.ComponentResource):
         )
         volumes = {
             purpose: self._volume(name, purpose, kept)
-            for purpose in ("mariadb", *PERSISTENT_REDIS, *APP_VOLUMES)
+            for purpose in (MARIADB.name, *PERSISTENT_REDIS, *APP_VOLUMES)
         }
         # Still declared, never mounted: prod's was created protected and Pulumi refuses to
         # delete a protected resource. Unprotecting it is a state-only change; retained on
@@ -209,10 +217,10 @@ class DataLayer(pulumi.ComponentResource):
         )
 
     def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:
-        redis = {"redis-cache": self._args.redis_cache, "redis-queue": self._args.redis_queue}
+        redis = {REDIS_CACHE: self._args.redis_cache, REDIS_QUEUE: self._args.redis_queue}
         specs = {
-            "mariadb": self._mariadb(),
-            **{service: self._redis(service, settings) for service, settings in redis.items()},
+            MARIADB.name: self._mariadb(),
+            **{row.name: self._redis(row, settings) for row, settings in redis.items()},
         }
         return {
             service: swarm_service(f"{name}-{service}", spec, opts)
@@ -220,7 +228,7 @@ class DataLayer(pulumi.ComponentResource):
         }
 
     def _label_values(self) -> dict[str, str]:
-        return {"brandclub.environment": self._args.environment, "brandclub.layer": "data"}
+        return layer_labels("data", self._args.environment)
 
     def _labels(self, label_type: type) -> list:
         return label_list(self._label_values(), label_type)
@@ -250,7 +258,7 @@ class DataLayer(pulumi.ComponentResource):
 
     def _mariadb(self) -> ServiceSpec:
         settings = self._args.mariadb
-        volume, password = self.volumes["mariadb"], self.root_password_secret
+        volume, password = self.volumes[MARIADB.name], self.root_password_secret
         flags = list(SUPPORTED_SERIES[settings.version].server_flags)
         flags.append(f"--innodb-buffer-pool-size={settings.buffer_pool_size}")
         if settings.slow_query_log:
@@ -260,14 +268,14 @@ class DataLayer(pulumi.ComponentResource):
                 f"--long-query-time={settings.long_query_time:g}",
             ]
         return self._spec(
-            "mariadb",
+            MARIADB.name,
             image=self._args.mariadb_image,
             args=flags,
             env={
                 "MARIADB_ROOT_PASSWORD_FILE": MARIADB_ROOT_PASSWORD_FILE,
                 "MARIADB_AUTO_UPGRADE": "1",
             },
-            networks=[Attachment(self.database_network.id, ("mariadb",))],
+            networks=self._attachments(MARIADB),
             mounts=[Mount("/var/lib/mysql", volume.name)],
             secrets=[SecretFile(password.id, password.name, MARIADB_ROOT_PASSWORD_FILE)],
             limits=settings.limits,
@@ -277,7 +285,13 @@ class DataLayer(pulumi.ComponentResource):
             stop_grace_period="120s",
         )
 
-    def _redis(self, service: str, settings: RedisSettings) -> ServiceSpec:
+    def _attachments(self, row: Service) -> list[Attachment]:
+        """The catalogue's networks of a data service, under its alias."""
+        networks = {"internal": self.internal_network, "database": self.database_network}
+        return [Attachment(networks[role].id, row.aliases) for role in sorted(row.networks)]
+
+    def _redis(self, row: Service, settings: RedisSettings) -> ServiceSpec:
+        service = row.name
         persistent = service in PERSISTENT_REDIS
         args = [
             "redis-server",
@@ -295,7 +309,7 @@ class DataLayer(pulumi.ComponentResource):
             service,
             image=self._args.redis_image,
             args=args,
-            networks=[Attachment(self.internal_network.id, (service,))],
+            networks=self._attachments(row),
             mounts=[Mount("/data", self.volumes[service].name)] if persistent else [],
             limits=settings.limits,
             reservations=settings.reservations,

@@ -1,11 +1,13 @@
 """The one-shot site jobs of a rollout, in the order they run, as a table the site jobs walk.
 
-Swarm ignores ``depends_on``; Pulumi's dependency graph does not. Each job waits for the one
-before it, the first for the data services, and the app services wait for the last, so a
-rollout always runs: data services up -> (prepare-backup-dir) -> (root password rotation) ->
-configurator -> create-site -> (restore) -> migrate -> preflight -> app services. Every job runs
-the app image as a swarm ``replicated-job`` (the sites volume mounted, unless it has no use for
-it), started and awaited by ``run-swarm-job.sh``.
+Swarm ignores ``depends_on``; Pulumi's dependency graph does not. The jobs that need no database
+(prepare-backup-dir, the configurator) start as soon as what they mount exists; the first job
+that talks to the database waits for the data services and for them, each later one for the job
+before it, and the app services wait for the last. So a rollout always runs: (prepare-backup-dir)
+and configurator beside the data services -> (root password rotation) -> create-site ->
+(restore) -> migrate -> preflight -> app services. Every job runs the app image as a swarm
+``replicated-job`` (the sites volume mounted, unless it has no use for it), started and awaited
+by ``run-swarm-job.sh``.
 
 A job runs again exactly when its inputs change (pulumi-command replaces it): the configurator
 whenever a value it writes or the image changes, migrate on every new image digest and when
@@ -21,8 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from components.config import StackConfig
-from components.frappe_processes import NetworkRole, worker_stop_grace_seconds
+from components.catalogue import (
+    BACKUP,
+    MAILPIT,
+    MARIADB,
+    REDIS_CACHE,
+    REDIS_QUEUE,
+    SQL,
+    WEBSOCKET,
+    NetworkRole,
+    worker_stop_grace_seconds,
+)
+from components.config import Placement, RestoreRequest, StackConfig
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # How a job script sources one of its libraries in components/scripts/lib.
@@ -38,12 +50,9 @@ SECRET_FILES: dict[SecretRole, str] = {
     "db-root-password-previous": "/run/secrets/db-root-password-previous",
     "admin-password": "/run/secrets/admin-password",
 }
-DB = {"DB_HOST": "mariadb", "DB_PORT": "3306"}
-REDIS_CACHE_URL = "redis://redis-cache:6379"
-REDIS_QUEUE_URL = "redis://redis-queue:6379"
-SOCKETIO_PORT = 9000
-# mailpit's service alias on the environment network and its SMTP port.
-MAILPIT_SMTP = ("mailpit", 1025)
+DB = {"DB_HOST": MARIADB.name, "DB_PORT": str(MARIADB.port)}
+REDIS_CACHE_URL = REDIS_CACHE.url("redis")
+REDIS_QUEUE_URL = REDIS_QUEUE.url("redis")
 RESTORE_BACKUPS_PATH = "/backups"
 # prepare-backup-dir sees the data node's file system here.
 HOST_ROOT = "/host"
@@ -51,7 +60,40 @@ HOST_ROOT = "/host"
 FRAPPE_USER = "1000:1000"
 
 
-def _rotation_env(config: StackConfig) -> dict[str, str]:
+@dataclass(frozen=True)
+class JobSettings:
+    """What the site jobs are built from: which site, its apps, and which services and
+    requests this deploy has; no secret."""
+
+    site_name: str
+    apps: tuple[str, ...]
+    enable_scheduler: bool
+    # The backup service runs (its host directory is prepared).
+    backup_service: bool
+    backup_host_path: str
+    # mailpit runs (dev): Frappe's mail goes to it.
+    mail_catcher: bool
+    # A root password rotation is under way (dbRootPasswordPrevious is set).
+    rotates_root_password: bool
+    restore: RestoreRequest | None
+    placement: Placement
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> JobSettings:
+        return cls(
+            site_name=config.site_name,
+            apps=tuple(config.frappe.apps),
+            enable_scheduler=config.frappe.enable_scheduler,
+            backup_service=config.services.get(BACKUP.name) is not None,
+            backup_host_path=config.backup.host_path,
+            mail_catcher=config.services.get(MAILPIT.name) is not None,
+            rotates_root_password=config.db_root_password_previous is not None,
+            restore=config.restore,
+            placement=config.placement,
+        )
+
+
+def _rotation_env(settings: JobSettings) -> dict[str, str]:
     return {
         **DB,
         "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
@@ -59,50 +101,50 @@ def _rotation_env(config: StackConfig) -> dict[str, str]:
     }
 
 
-def _backup_dir_env(config: StackConfig) -> dict[str, str]:
+def _backup_dir_env(settings: JobSettings) -> dict[str, str]:
     return {
         "HOST_ROOT": HOST_ROOT,
-        "BACKUP_DIR": config.backup.host_path,
+        "BACKUP_DIR": settings.backup_host_path,
         "BACKUP_DIR_OWNER": FRAPPE_USER,
     }
 
 
-def _configurator_env(config: StackConfig) -> dict[str, str]:
+def _configurator_env(settings: JobSettings) -> dict[str, str]:
     env = {
         **DB,
         "REDIS_CACHE": REDIS_CACHE_URL,
         "REDIS_QUEUE": REDIS_QUEUE_URL,
         # Frappe's realtime events travel through the queue Redis.
         "REDIS_SOCKETIO": REDIS_QUEUE_URL,
-        "SOCKETIO_PORT": str(SOCKETIO_PORT),
+        "SOCKETIO_PORT": str(WEBSOCKET.port),
         # URLs Frappe builds outside a request (links in e-mails) use host_name.
-        "HOST_NAME": f"https://{config.site_name}",
+        "HOST_NAME": f"https://{settings.site_name}",
     }
-    if config.services.mailpit is not None:
-        env["MAIL_SERVER"], port = MAILPIT_SMTP
-        env["MAIL_PORT"] = str(port)
+    if settings.mail_catcher:
+        env["MAIL_SERVER"] = MAILPIT.name
+        env["MAIL_PORT"] = str(MAILPIT.port)
     return env
 
 
-def _create_site_env(config: StackConfig) -> dict[str, str]:
+def _create_site_env(settings: JobSettings) -> dict[str, str]:
     env = {
         **DB,
-        "SITE_NAME": config.site_name,
-        "INSTALL_APPS": " ".join(config.frappe.apps),
+        "SITE_NAME": settings.site_name,
+        "INSTALL_APPS": " ".join(settings.apps),
         "REDIS_CACHE": REDIS_CACHE_URL,
         "REDIS_QUEUE": REDIS_QUEUE_URL,
         "ADMIN_PASSWORD_FILE": SECRET_FILES["admin-password"],
         "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
-        "ENABLE_SCHEDULER": "1" if config.frappe.enable_scheduler else "0",
+        "ENABLE_SCHEDULER": "1" if settings.enable_scheduler else "0",
     }
-    if config.restore is not None:
+    if settings.restore is not None:
         # Recorded in the site's marker: restore.sh knows the site was made for this request.
-        env["RESTORE_REQUEST"] = config.restore.request_id
+        env["RESTORE_REQUEST"] = settings.restore.request_id
     return env
 
 
-def _restore_env(config: StackConfig) -> dict[str, str]:
-    restore = config.restore
+def _restore_env(settings: JobSettings) -> dict[str, str]:
+    restore = settings.restore
     assert restore is not None
     use_key = restore.use_backup_encryption_key
     return {
@@ -116,13 +158,13 @@ def _restore_env(config: StackConfig) -> dict[str, str]:
     }
 
 
-def _migrate_env(config: StackConfig) -> dict[str, str]:
+def _migrate_env(settings: JobSettings) -> dict[str, str]:
     # The apps are in the environment so that a change of frappe.apps runs migrate, which
     # installs what the site lacks.
-    return {"SITE_NAME": config.site_name, "INSTALL_APPS": " ".join(config.frappe.apps)}
+    return {"SITE_NAME": settings.site_name, "INSTALL_APPS": " ".join(settings.apps)}
 
 
-def _no_env(config: StackConfig) -> dict[str, str]:
+def _no_env(settings: JobSettings) -> dict[str, str]:
     return {}
 
 
@@ -130,9 +172,9 @@ def _no_env(config: StackConfig) -> dict[str, str]:
 PREFLIGHT_WORKER_QUEUES = ("short",)
 
 
-def _preflight_env(config: StackConfig) -> dict[str, str]:
+def _preflight_env(settings: JobSettings) -> dict[str, str]:
     return {
-        "SITE_NAME": config.site_name,
+        "SITE_NAME": settings.site_name,
         "PREFLIGHT_WORKER_QUEUES": ",".join(PREFLIGHT_WORKER_QUEUES),
         "PREFLIGHT_WORKER_GRACE": str(worker_stop_grace_seconds(PREFLIGHT_WORKER_QUEUES)),
     }
@@ -145,7 +187,7 @@ def job_script(name: str) -> str:
     return _SOURCED_LIBRARY.sub(lambda match: (SCRIPTS / match[1]).read_text().rstrip("\n"), text)
 
 
-def _always(config: StackConfig) -> bool:
+def _always(settings: JobSettings) -> bool:
     return True
 
 
@@ -154,13 +196,13 @@ class SiteJob:
     name: str
     script: str
     networks: frozenset[NetworkRole]
-    env: Callable[[StackConfig], Mapping[str, str]] = _no_env
+    env: Callable[[JobSettings], Mapping[str, str]] = _no_env
     secrets: tuple[SecretRole, ...] = ()
     # False: a new image alone does not run the job again (it runs with the image it first had).
     reruns_on_new_image: bool = True
     # The dated backups, read-only (restore); the job then runs on the data node.
     mounts_backups: bool = False
-    enabled: Callable[[StackConfig], bool] = _always
+    enabled: Callable[[JobSettings], bool] = _always
     # "data": placed with placement.data (the node whose disk holds backups and volumes).
     node: Literal["app", "data"] = "app"
     mounts_sites: bool = True
@@ -168,13 +210,13 @@ class SiteJob:
     mounts_host_root: bool = False
     # docker service create --user; None runs as the image's user (frappe).
     user: str | None = None
+    # False: it neither reads nor writes the database, so it need not wait for the data layer.
+    needs_database: bool = True
 
     @property
     def script_text(self) -> str:
         return job_script(self.script)
 
-
-_SQL: frozenset[NetworkRole] = frozenset({"internal", "database"})
 
 SITE_JOBS: tuple[SiteJob, ...] = (
     SiteJob(
@@ -188,7 +230,8 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         mounts_sites=False,
         mounts_host_root=True,
         user="0:0",
-        enabled=lambda config: config.services.backup is not None,
+        enabled=lambda settings: settings.backup_service,
+        needs_database=False,
     ),
     SiteJob(
         "rotate-db-root-password",
@@ -197,13 +240,20 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         _rotation_env,
         ("db-root-password", "db-root-password-previous"),
         reruns_on_new_image=False,
-        enabled=lambda config: config.db_root_password_previous is not None,
+        enabled=lambda settings: settings.rotates_root_password,
     ),
-    SiteJob("configurator", "configurator.sh", frozenset({"internal"}), _configurator_env),
+    # Writes common_site_config.json on the sites volume: the database is not asked.
+    SiteJob(
+        "configurator",
+        "configurator.sh",
+        frozenset({"internal"}),
+        _configurator_env,
+        needs_database=False,
+    ),
     SiteJob(
         "create-site",
         "create-site.sh",
-        _SQL,
+        SQL,
         _create_site_env,
         ("admin-password", "db-root-password"),
         reruns_on_new_image=False,
@@ -211,16 +261,16 @@ SITE_JOBS: tuple[SiteJob, ...] = (
     SiteJob(
         "restore",
         "restore.sh",
-        _SQL,
+        SQL,
         _restore_env,
         ("db-root-password",),
         reruns_on_new_image=False,
         mounts_backups=True,
-        enabled=lambda config: config.restore is not None,
+        enabled=lambda settings: settings.restore is not None,
         node="data",
     ),
-    SiteJob("migrate", "migrate.sh", _SQL, _migrate_env),
+    SiteJob("migrate", "migrate.sh", SQL, _migrate_env),
     # The new image's backend, a worker and the realtime server, checked with the services' own
     # health checks before any service changes (components/scripts/preflight.sh).
-    SiteJob("preflight", "preflight.sh", _SQL, _preflight_env),
+    SiteJob("preflight", "preflight.sh", SQL, _preflight_env),
 )

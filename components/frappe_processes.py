@@ -1,8 +1,9 @@
-"""The application services of one environment, as a table the app layer walks.
+"""How each app service of the catalogue runs: command, health check, environment, mounts.
 
 All Frappe processes run the one custom image and differ only by command, networks, health check
-and whether more than one may run at once; ``mailpit`` and ``backup`` are the two optional rows.
-Commands and ports are frappe_docker's.
+and whether more than one may run at once (components/catalogue.py says which services exist and
+which networks they join). A worker row of the catalogue needs nothing here: every worker runs
+``bench worker`` for its queues. Commands and ports are frappe_docker's.
 """
 
 from __future__ import annotations
@@ -12,14 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from components.config import RsyncOffsite, S3Offsite, StackConfig
+from components.catalogue import (
+    APP_SERVICES,
+    BACKEND,
+    BACKUP,
+    FRONTEND,
+    MAILPIT,
+    MARIADB,
+    REDIS_QUEUE,
+    SCHEDULER,
+    WEBSOCKET,
+    Service,
+)
+from components.config import (
+    AppServices,
+    BackupSettings,
+    FrappeSettings,
+    RsyncOffsite,
+    S3Offsite,
+    StackConfig,
+)
 from components.docker_configs import ConfigRole
 from components.health_checks import health_test
 from components.swarm import tcp_probe
 
 BENCH = "/home/frappe/frappe-bench"
-# The process every other Frappe process waits for in a rollout (components/app_layer.py).
-BACKEND = "backend"
 SITES_PATH = f"{BENCH}/sites"
 LOGS_PATH = f"{BENCH}/logs"
 BACKUPS_PATH = "/backups"
@@ -28,28 +46,51 @@ OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text()
 
-# Which of the environment's networks a service joins:
-#   internal - brandclub-{env}-network: Redis and every app service;
-#   database - brandclub-{env}-mariadb: only the processes that talk SQL;
-#   realtime - brandclub-{env}-realtime: the websocket and the frontend, which answers there to
-#              the site's name (the realtime server checks sessions at http://<site>:8080);
-#   public   - traefik-public: only what Traefik routes to.
-NetworkRole = Literal["internal", "database", "realtime", "public"]
 
-# Frappe v15's job timeout per queue, in seconds (frappe/utils/background_jobs.py,
-# get_queues_timeout). A worker told to stop finishes the job in hand first.
-QUEUE_TIMEOUTS: dict[str, int] = {"short": 300, "default": 300, "long": 1500}
-# Beyond its longest job, the time a stopping worker gets to finish and deregister; bench's own
-# supervisor config waits the long queue's 1500 s plus this (stopwaitsecs = 1560).
-WORKER_STOP_MARGIN = 60
+@dataclass(frozen=True)
+class AppSettings:
+    """The application settings the app services are built from: no data-layer setting and no
+    secret."""
+
+    environment: str
+    site_name: str
+    services: AppServices
+    frappe: FrappeSettings
+    backup: BackupSettings
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> AppSettings:
+        return cls(
+            config.environment, config.site_name, config.services, config.frappe, config.backup
+        )
 
 
-def _frontend_env(config: StackConfig) -> dict[str, str]:
-    frappe = config.frappe
+@dataclass(frozen=True)
+class OffsiteFiles:
+    """The backup service's off-site credentials (and pinned SSH host keys), by file path."""
+
+    files: dict[str, str]
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> OffsiteFiles | None:
+        """None where no backup service copies off site."""
+        offsite = config.backup.offsite
+        if config.services.get(BACKUP.name) is None or offsite is None:
+            return None
+        assert config.backup_offsite_secret is not None  # required by the config model
+        files = {OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value()}
+        # Host keys are not secret, but a secret is the one way to hand a service a file.
+        if isinstance(offsite, RsyncOffsite) and offsite.known_hosts:
+            files[OFFSITE_KNOWN_HOSTS_FILE] = offsite.known_hosts
+        return cls(files)
+
+
+def _frontend_env(settings: AppSettings) -> dict[str, str]:
+    frappe = settings.frappe
     return {
-        "BACKEND": "backend:8000",
-        "SOCKETIO": "websocket:9000",
-        "FRAPPE_SITE_NAME_HEADER": config.site_name,
+        "BACKEND": BACKEND.address,
+        "SOCKETIO": WEBSOCKET.address,
+        "FRAPPE_SITE_NAME_HEADER": settings.site_name,
         "UPSTREAM_REAL_IP_ADDRESS": frappe.real_ip_from,
         "UPSTREAM_REAL_IP_HEADER": "X-Forwarded-For",
         # Traefik is the only hop that appends to X-Forwarded-For; recursion would let a client
@@ -60,8 +101,8 @@ def _frontend_env(config: StackConfig) -> dict[str, str]:
     }
 
 
-def _backend_env(config: StackConfig) -> dict[str, str]:
-    frappe = config.frappe
+def _backend_env(settings: AppSettings) -> dict[str, str]:
+    frappe = settings.frappe
     return {
         "GUNICORN_WORKERS": str(frappe.gunicorn_workers),
         "GUNICORN_THREADS": str(frappe.gunicorn_threads),
@@ -77,13 +118,13 @@ def _backend_env(config: StackConfig) -> dict[str, str]:
     }
 
 
-def _backup_env(config: StackConfig) -> dict[str, str]:
+def _backup_env(settings: AppSettings) -> dict[str, str]:
     return {
-        "BACKUP_TIME": config.backup.time,
-        "BACKUP_RETENTION_DAYS": str(config.backup.retention_days),
+        "BACKUP_TIME": settings.backup.time,
+        "BACKUP_RETENTION_DAYS": str(settings.backup.retention_days),
         "BACKUP_ROOT": BACKUPS_PATH,
         "BENCH_DIR": BENCH,
-        **_offsite_env(config.backup.offsite),
+        **_offsite_env(settings.backup.offsite),
     }
 
 
@@ -109,116 +150,89 @@ def _offsite_env(offsite: S3Offsite | RsyncOffsite | None) -> dict[str, str]:
     }
 
 
-def _no_env(config: StackConfig) -> dict[str, str]:
+def _no_env(settings: AppSettings) -> dict[str, str]:
     return {}
 
 
-def _fixed(test: tuple[str, ...]) -> Callable[[StackConfig], tuple[str, ...]]:
-    return lambda config: test
+def _fixed(test: tuple[str, ...]) -> Callable[[AppSettings], tuple[str, ...]]:
+    return lambda settings: test
 
 
 @dataclass(frozen=True)
 class AppProcess:
-    service: str
+    row: Service
     # Replaces the image's CMD only; None keeps it (the backend's start.sh).
     command: tuple[str, ...] | None
-    networks: frozenset[NetworkRole]
-    # The Docker health test, from the stack config (the backend's names the site).
-    health: Callable[[StackConfig], tuple[str, ...]]
+    # The Docker health test (the backend's names the site).
+    health: Callable[[AppSettings], tuple[str, ...]]
     image: Literal["app", "mailpit"] = "app"
-    port: int | None = None
-    env: Callable[[StackConfig], Mapping[str, str]] = _no_env
-    # A singleton must never have two tasks, not even for the seconds a start-first update
-    # overlaps old and new: two schedulers enqueue every scheduled job twice.
-    singleton: bool = False
+    env: Callable[[AppSettings], Mapping[str, str]] = _no_env
     stop_grace_period: str = "30s"
     backups_mount: bool = False
     # Docker configs mounted read-only (components/docker_configs.py).
     configs: tuple[ConfigRole, ...] = ()
 
     @property
+    def service(self) -> str:
+        return self.row.name
+
+    @property
     def runs_frappe(self) -> bool:
         return self.image == "app"
 
 
-_QUEUE_REACHABLE = _fixed(tcp_probe("redis-queue", 6379))
-_WORKER_NETWORKS: frozenset[NetworkRole] = frozenset({"internal", "database"})
-
-
-def worker_stop_grace_seconds(queues: tuple[str, ...]) -> int:
-    """The longest job timeout among ``queues`` plus the stop margin."""
-    return max(QUEUE_TIMEOUTS[queue] for queue in queues) + WORKER_STOP_MARGIN
-
-
-def _worker(service: str, *queues: str) -> AppProcess:
-    # A worker finishes the job in hand on SIGTERM; Swarm kills it when the grace period ends,
-    # so the period must outlast the longest job its queues may run.
-    names = ",".join(queues)
+def _worker(row: Service) -> AppProcess:
+    names = ",".join(row.queues)
     return AppProcess(
-        service,
+        row,
         ("bench", "worker", "--queue", names),
-        _WORKER_NETWORKS,
         _fixed(health_test("worker_registered", names)),
-        stop_grace_period=f"{worker_stop_grace_seconds(queues)}s",
+        stop_grace_period=f"{row.stop_grace_seconds}s",
         configs=("health-checks",),
     )
 
 
-APP_PROCESSES: tuple[AppProcess, ...] = (
-    AppProcess(
-        "backend",
+# How the catalogue's app services that are not workers run, by name.
+_PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
+    BACKEND.name: lambda row: AppProcess(
+        row,
         None,  # the image's default: gunicorn via start.sh
-        frozenset({"internal", "database"}),
-        lambda config: health_test("backend_healthy", config.site_name),
-        port=8000,
+        lambda settings: health_test("backend_healthy", settings.site_name),
         env=_backend_env,
         configs=("health-checks",),
     ),
-    AppProcess(
-        "frontend",
+    FRONTEND.name: lambda row: AppProcess(
+        row,
         # The image's entrypoint renders our template (the config below) and starts nginx.
         ("nginx-entrypoint.sh",),
-        frozenset({"internal", "realtime", "public"}),
         _fixed(health_test("frontend_healthy")),
-        port=8080,
         env=_frontend_env,
         configs=("nginx-template", "health-checks"),
     ),
-    AppProcess(
-        "websocket",
+    WEBSOCKET.name: lambda row: AppProcess(
+        row,
         ("node", f"{BENCH}/apps/frappe/socketio.js"),
-        frozenset({"internal", "realtime"}),
         _fixed(health_test("websocket_healthy")),
-        port=9000,
         configs=("health-checks",),
     ),
-    _worker("queue-default", "default"),
-    _worker("queue-short", "short", "default"),
-    _worker("queue-long", "long", "default", "short"),
-    AppProcess(
-        "scheduler",
-        ("bench", "schedule"),
-        _WORKER_NETWORKS,
-        _QUEUE_REACHABLE,
-        singleton=True,
+    SCHEDULER.name: lambda row: AppProcess(
+        row, ("bench", "schedule"), _fixed(tcp_probe(REDIS_QUEUE.name, REDIS_QUEUE.port))
     ),
-    AppProcess(
-        "backup",
+    BACKUP.name: lambda row: AppProcess(
+        row,
         ("bash", "-c", BACKUP_SCRIPT),
-        _WORKER_NETWORKS,
         # The loop sleeps most of the day; healthy means it can still reach the database.
-        _fixed(tcp_probe("mariadb", 3306)),
+        _fixed(tcp_probe(MARIADB.name, MARIADB.port)),
         env=_backup_env,
-        singleton=True,
         stop_grace_period="600s",
         backups_mount=True,
     ),
-    AppProcess(
-        "mailpit",
-        None,
-        frozenset({"internal"}),
-        _fixed(("CMD", "/mailpit", "readyz")),
-        image="mailpit",
-        port=8025,
+    MAILPIT.name: lambda row: AppProcess(
+        row, None, _fixed(("CMD", "/mailpit", "readyz")), image="mailpit"
     ),
-)
+}
+
+
+def app_processes() -> tuple[AppProcess, ...]:
+    """One process per app row of the catalogue, in its order."""
+    return tuple(_worker(row) if row.queues else _PROCESSES[row.name](row) for row in APP_SERVICES)

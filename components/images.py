@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.catalogue import MAILPIT
 from components.config import RegistrySettings, StackConfig
 
 # The images a stack can run, in the order they are looked up.
@@ -68,7 +69,7 @@ class ImagesArgs:
             "mariadb": config.mariadb_image,
             "redis": config.images.redis,
             "traefik": config.images.traefik if config.ingress.manage else None,
-            "mailpit": config.images.mailpit if config.services.mailpit is not None else None,
+            "mailpit": config.images.mailpit if config.services.get(MAILPIT.name) else None,
         }
         password = config.registry_password
         return cls(

@@ -1,5 +1,11 @@
 """The site jobs of one environment, run in order by ``pulumi up`` between data and app layer.
 
+The jobs that need no database (preparing the backup directory, the configurator, which only
+writes to the sites volume) start as soon as what they mount exists, beside the data services;
+the first job that talks to the database waits for the data layer and for them, and every later
+one for the job before it. A first deploy is therefore networks -> data services -> create-site
+-> migrate -> preflight -> app services.
+
 Each job is a pulumi-command ``local.Command`` that runs ``run-swarm-job.sh`` with the docker
 CLI against the same swarm the docker provider targets (``docker:host``), so the job runs as a
 swarm one-shot task on the environment's networks and volumes, and a failed job fails the
@@ -14,6 +20,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from components.catalogue import EnvironmentNames, layer_labels
 from components.config import StackConfig
 from components.frappe_jobs import (
     HOST_ROOT,
@@ -21,11 +28,11 @@ from components.frappe_jobs import (
     RESTORE_BACKUPS_PATH,
     SECRET_FILES,
     SITE_JOBS,
+    JobSettings,
     SecretRole,
     SiteJob,
 )
 from components.frappe_processes import LOGS_PATH, SITES_PATH
-from components.naming import EnvironmentNames
 from components.swarm_secrets import rotating_secret
 
 
@@ -39,19 +46,57 @@ class JobNetworks:
 
 @dataclass(frozen=True)
 class SiteJobsArgs:
-    config: StackConfig
+    environment: str
+    settings: JobSettings
     image: pulumi.Input[str]
     networks: JobNetworks
     sites_volume: pulumi.Input[str]
     logs_volume: pulumi.Input[str]
+    # The data layer: the jobs that talk to the database wait for it.
+    data_layer: pulumi.Resource
     # The data layer's root password secret: jobs mount the very secret MariaDB was given.
     db_root_password_secret: docker.Secret
+    admin_password: str
+    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    secret_name_key: str
+    # The password MariaDB still has, during a root password rotation.
+    db_root_password_previous: str | None = None
     # The swarm to run jobs on: the docker provider's own `docker:host`; None is the local engine.
     docker_host: str | None = None
 
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        *,
+        image: pulumi.Input[str],
+        networks: JobNetworks,
+        sites_volume: pulumi.Input[str],
+        logs_volume: pulumi.Input[str],
+        data_layer: pulumi.Resource,
+        db_root_password_secret: docker.Secret,
+        docker_host: str | None,
+    ) -> SiteJobsArgs:
+        """The site's settings, and of the secrets only the ones the jobs mount."""
+        previous = config.db_root_password_previous
+        return cls(
+            environment=config.environment,
+            settings=JobSettings.from_config(config),
+            image=image,
+            networks=networks,
+            sites_volume=sites_volume,
+            logs_volume=logs_volume,
+            data_layer=data_layer,
+            db_root_password_secret=db_root_password_secret,
+            admin_password=config.admin_password.get_secret_value(),
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            db_root_password_previous=previous.get_secret_value() if previous else None,
+            docker_host=docker_host,
+        )
+
     @property
     def names(self) -> EnvironmentNames:
-        return EnvironmentNames(self.config.environment)
+        return EnvironmentNames(self.environment)
 
 
 class SiteJobs(pulumi.ComponentResource):
@@ -65,35 +110,34 @@ class SiteJobs(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         self._secrets = self._job_secrets(name, child)
         self.jobs: dict[str, command.local.Command] = {}
-        previous: list[pulumi.Resource] = []
+        # What the next job that talks to the database waits for.
+        before: list[pulumi.Resource] = [args.data_layer]
         for job in SITE_JOBS:
-            if not job.enabled(args.config):
+            if not job.enabled(args.settings):
                 continue
             ordered = pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=previous,
+                    depends_on=before if job.needs_database else [],
                     # Keeps create-site and restore from running again for a new image only.
                     ignore_changes=[] if job.reruns_on_new_image else ["environment.JOB_IMAGE"],
                 ),
             )
             self.jobs[job.name] = self._command(name, job, ordered)
-            previous = [self.jobs[job.name]]
+            before = [self.jobs[job.name]] if job.needs_database else [*before, self.jobs[job.name]]
         self.register_outputs({"jobs": list(self.jobs)})
 
     def _job_secrets(
         self, name: str, opts: pulumi.ResourceOptions
     ) -> dict[SecretRole, docker.Secret]:
-        config = self._args.config
-        names = self._args.names
-        labels = {"brandclub.environment": config.environment, "brandclub.layer": "jobs"}
+        args = self._args
+        names = args.names
+        labels = layer_labels("jobs", args.environment)
         values: dict[SecretRole, str | None] = {
-            "admin-password": config.admin_password.get_secret_value(),
-            "db-root-password-previous": config.db_root_password_previous.get_secret_value()
-            if config.db_root_password_previous
-            else None,
+            "admin-password": args.admin_password,
+            "db-root-password-previous": args.db_root_password_previous,
         }
-        name_key = config.secret_name_key.get_secret_value()
+        name_key = args.secret_name_key
         secrets: dict[SecretRole, docker.Secret] = {
             role: rotating_secret(
                 f"{name}-{role}",
@@ -113,7 +157,7 @@ class SiteJobs(pulumi.ComponentResource):
         self, name: str, job: SiteJob, opts: pulumi.ResourceOptions
     ) -> command.local.Command:
         args = self._args
-        config = args.config
+        settings = args.settings
         mounts: list[pulumi.Input[str]] = []
         if job.mounts_sites:
             mounts += [
@@ -129,7 +173,8 @@ class SiteJobs(pulumi.ComponentResource):
         if job.mounts_host_root:
             mounts.append(f"type=bind,source=/,target={HOST_ROOT}")
         # The backups and the data volumes live on the data node's disk.
-        constraints = list(config.placement.data if job.node == "data" else config.placement.app)
+        placement = settings.placement
+        constraints = list(placement.data if job.node == "data" else placement.app)
         networks = [
             network
             for role, network in (
@@ -152,7 +197,7 @@ class SiteJobs(pulumi.ComponentResource):
                 )
             ).apply("\n".join),
             "JOB_ENV": "\n".join(
-                f"{key}={value}" for key, value in sorted(job.env(config).items())
+                f"{key}={value}" for key, value in sorted(job.env(settings).items())
             ),
             "JOB_SCRIPT": job.script_text,
             "JOB_CONSTRAINTS": "\n".join(constraints),
@@ -171,10 +216,10 @@ class SiteJobs(pulumi.ComponentResource):
     def _restore_backups_mount(self) -> str:
         """The dated backups of the restore's source site, where restore.sh looks for them
         (BACKUP_ROOT/SOURCE_SITE)."""
-        config = self._args.config
-        restore = config.restore
+        settings = self._args.settings
+        restore = settings.restore
         assert restore is not None
-        host_path = restore.host_path or config.backup.host_path
+        host_path = restore.host_path or settings.backup_host_path
         return (
             f"type=bind,source={host_path}/{restore.source_site},"
             f"target={RESTORE_BACKUPS_PATH}/{restore.source_site},readonly"

@@ -14,8 +14,8 @@ from typing import Literal
 import pulumi
 import pulumi_docker as docker
 
+from components.catalogue import STACK_NAMESPACE_LABEL
 from components.config import HealthcheckSettings, Resources, RolloutSettings
-from components.naming import STACK_NAMESPACE_LABEL
 from components.units import canonical_duration
 
 UpdateOrder = Literal["start-first", "stop-first"]

@@ -1,8 +1,9 @@
-"""Traefik v3 in front of every environment on the swarm, and the routing labels it reads.
+"""Traefik v3 in front of every environment on the swarm.
 
 One Traefik serves dev, staging and prod. The stack with ``ingress.manage: true`` runs it and
 creates ``traefik-public`` and ``shared-services``; every other stack only looks the two networks
-up by name and attaches its routing labels to its own services. What Traefik starts with (its
+up by name. Either way the ingress hands the app layer its ``routing``: which services Traefik
+routes to and their labels (``components/traefik_routing.py``). What Traefik starts with (its
 arguments and environment) is ``components/traefik_static.py``.
 """
 
@@ -13,6 +14,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.catalogue import (
+    SHARED_SERVICES_NETWORK,
+    TRAEFIK,
+    TRAEFIK_CERTIFICATES_VOLUME,
+    TRAEFIK_PUBLIC_NETWORK,
+    TRAEFIK_STACK,
+    EnvironmentNames,
+    layer_labels,
+)
 from components.config import (
     HealthcheckSettings,
     IngressSettings,
@@ -21,14 +31,6 @@ from components.config import (
     StackConfig,
 )
 from components.docker_configs import fingerprinted_config
-from components.frappe_processes import APP_PROCESSES
-from components.naming import (
-    SHARED_SERVICES_NETWORK,
-    TRAEFIK_CERTIFICATES_VOLUME,
-    TRAEFIK_PUBLIC_NETWORK,
-    TRAEFIK_STACK,
-    EnvironmentNames,
-)
 from components.swarm import (
     Attachment,
     ConfigFile,
@@ -37,17 +39,15 @@ from components.swarm import (
     overlay_network,
     swarm_service,
 )
+from components.traefik_routing import Routing, SiteRoute, routing_labels
 from components.traefik_static import (
     ACME_CA_CERTIFICATES_PATH,
-    CERT_RESOLVER,
     CERTIFICATES_PATH,
-    CONSTRAINT_LABEL,
-    HTTPS_ENTRYPOINT,
     PUBLISHED_PORTS,
     static_configuration,
 )
 
-LABELS = {"brandclub.layer": "ingress"}
+LABELS = layer_labels("ingress")
 TRAEFIK_HEALTHCHECK = HealthcheckSettings.model_validate(
     {"interval": "10s", "timeout": "5s", "retries": 3, "startPeriod": "20s"}
 )
@@ -64,6 +64,8 @@ class TraefikIngressArgs:
     # By digest (components/images.py); None where this stack does not run Traefik.
     traefik_image: pulumi.Input[str] | None
     endpoint_mode: str
+    # The environment whose app services this stack routes.
+    site: SiteRoute
     # Seconds Traefik may spend reading one request, body included (a slow upload).
     read_timeout: int = 120
 
@@ -78,6 +80,7 @@ class TraefikIngressArgs:
             config.ingress,
             traefik_image,
             config.endpoint_mode,
+            SiteRoute.from_config(config),
             read_timeout=config.frappe.proxy_read_timeout,
         )
 
@@ -85,12 +88,14 @@ class TraefikIngressArgs:
 class TraefikIngress(pulumi.ComponentResource):
     public_network_id: pulumi.Output[str]
     shared_network_id: pulumi.Output[str]
+    # For the app layer: the services Traefik routes to, with their labels.
+    routing: Routing
 
     def __init__(
         self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("brandclub:swarm:TraefikIngress", name, None, opts)
-        self._settings = args.settings
+        self.routing = routing_labels(args.site, args.settings)
         child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
         self.service: docker.Service | None = None
         if args.settings.manage:
@@ -170,7 +175,7 @@ class TraefikIngress(pulumi.ComponentResource):
         assert args.traefik_image is not None, "ingress.manage: the images resolve Traefik's"
         static = static_configuration(args.settings, args.read_timeout)
         return ServiceSpec(
-            name=EnvironmentNames.service(TRAEFIK_STACK, "traefik"),
+            name=EnvironmentNames.service(TRAEFIK_STACK, TRAEFIK.name),
             stack=TRAEFIK_STACK,
             image=args.traefik_image,
             args=static.arguments,
@@ -197,162 +202,3 @@ class TraefikIngress(pulumi.ComponentResource):
             # Ping and metrics are Traefik's own entrypoints, reachable on traefik-public only.
             ports=PUBLISHED_PORTS,
         )
-
-    def routing_labels(self, config: StackConfig) -> dict[str, dict[str, str]]:
-        """Service-level labels that route an environment's domains through this Traefik."""
-        return routing_labels(config, self._settings.constraint_label)
-
-
-def _port(service: str) -> int:
-    port = next(p.port for p in APP_PROCESSES if p.service == service)
-    assert port is not None
-    return port
-
-
-def security_headers(settings: IngressSettings) -> dict[str, str]:
-    """Response headers for the environment's middleware.
-
-    nginx in the Frappe image already sends X-Frame-Options, X-Content-Type-Options,
-    X-XSS-Protection, Referrer-Policy and an HSTS header, so those are not repeated here. Traefik
-    *sets* (replaces) a custom response header, and an empty value removes it: that is how HSTS
-    is made an explicit per-environment choice instead of nginx's blanket two-year preload.
-    """
-    headers = {"X-Permitted-Cross-Domain-Policies": "none"}
-    hsts = settings.hsts
-    if hsts.enabled:
-        value = f"max-age={hsts.max_age}"
-        value += "; includeSubDomains" if hsts.include_subdomains else ""
-        value += "; preload" if hsts.preload else ""
-        headers["Strict-Transport-Security"] = value
-    else:
-        headers["Strict-Transport-Security"] = ""
-    if settings.noindex:
-        headers["X-Robots-Tag"] = "noindex, nofollow"
-    if settings.content_security_policy:
-        headers["Content-Security-Policy"] = settings.content_security_policy
-    return headers
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _host_rule(domains: list[str]) -> str:
-    return " || ".join(f"Host(`{domain}`)" for domain in domains)
-
-
-def _middleware(name: str, kind: str, settings: dict[str, str]) -> dict[str, str]:
-    return {f"traefik.http.middlewares.{name}.{kind}.{key}": v for key, v in settings.items()}
-
-
-def routing_labels(config: StackConfig, constraint_label: str) -> dict[str, dict[str, str]]:
-    """Traefik labels per app service. They go on the *service* (``deploy.labels``): on Swarm,
-    Traefik never sees container labels.
-
-    Only the site's own domain is served; every other domain answers with a permanent redirect
-    to it. Frappe's realtime server refuses a connection whose Origin host is not its Host, and
-    one whose namespace is not the site name, so the site works under exactly one name.
-    """
-    env = f"brandclub-{config.environment}"
-    site = config.site_name
-    middleware = f"{env}-headers"
-    observe = config.ingress
-    common = {
-        "traefik.enable": "true",
-        CONSTRAINT_LABEL: constraint_label,
-        "traefik.swarm.network": TRAEFIK_PUBLIC_NETWORK,
-    }
-
-    def router(name: str, service: str, rule: str, *middlewares: str) -> dict[str, str]:
-        prefix = f"traefik.http.routers.{name}"
-        return {
-            f"{prefix}.rule": rule,
-            f"{prefix}.entrypoints": HTTPS_ENTRYPOINT,
-            f"{prefix}.tls": "true",
-            f"{prefix}.tls.certresolver": CERT_RESOLVER,
-            f"{prefix}.middlewares": ",".join(middlewares),
-            f"{prefix}.service": service,
-            # This environment's own choice, within what the Traefik of the swarm records.
-            f"{prefix}.observability.accessLogs": _flag(observe.access_log.enabled),
-            f"{prefix}.observability.metrics": _flag(observe.metrics.enabled),
-        }
-
-    def route(
-        name: str, service: str, rule: str, port: int, cookie: str, *middlewares: str
-    ) -> dict[str, str]:
-        prefix_service = f"traefik.http.services.{service}.loadbalancer"
-        return {
-            **router(name, service, rule, middleware, *middlewares),
-            f"{prefix_service}.server.port": str(port),
-            # Frappe keeps session state per worker process; stickiness keeps a browser on
-            # one replica. Not lbswarm: Swarm's VIP would balance and lose the cookie's effect.
-            f"{prefix_service}.sticky.cookie": "true",
-            f"{prefix_service}.sticky.cookie.name": cookie,
-            f"{prefix_service}.sticky.cookie.secure": "true",
-            f"{prefix_service}.sticky.cookie.httpOnly": "true",
-            f"{prefix_service}.sticky.cookie.sameSite": "lax",
-        }
-
-    frontend_service = f"{env}-frontend"
-    frontend = {
-        **common,
-        **route(
-            env,
-            frontend_service,
-            _host_rule([site]),
-            _port("frontend"),
-            f"{env}-lb".replace("-", "_"),
-        ),
-        **_middleware(
-            middleware,
-            "headers",
-            {f"customResponseHeaders.{k}": v for k, v in security_headers(config.ingress).items()},
-        ),
-    }
-    others = [domain for domain in config.domains if domain != site]
-    if others:
-        # Permanent, to the same path on the site's domain: Traefik v3 answers 301 to a GET and
-        # 308 (method and body kept) to anything else. The router needs a service; the redirect
-        # answers before the request would reach it.
-        to_site = f"{env}-to-site"
-        frontend |= router(
-            f"{env}-redirect", frontend_service, _host_rule(others), middleware, to_site
-        )
-        frontend |= _middleware(
-            to_site,
-            "redirectregex",
-            {"regex": "^https?://[^/]+(.*)$", "replacement": f"https://{site}${{1}}"}
-            | {"permanent": "true"},
-        )
-    labels = {"frontend": frontend}
-    if config.ingress.websocket_direct:
-        # Socket.IO's long-polling transport sends each request anew; unless every request of a
-        # session reaches the same websocket replica, the handshake is lost. nginx reaches the
-        # websocket service through Swarm's balancing, which is not sticky.
-        realtime = f"{env}-realtime"
-        labels["websocket"] = {
-            **common,
-            **route(
-                f"{env}-socketio",
-                f"{env}-websocket",
-                f"{_host_rule([site])} && PathPrefix(`/socket.io`)",
-                _port("websocket"),
-                f"{env}-io".replace("-", "_"),
-                realtime,
-            ),
-            # What nginx sets on its /socket.io location (components/nginx/frappe.conf.template
-            # says why this Origin works): the realtime server checks the session at
-            # <Origin>/api/method/frappe.realtime.get_user_info, and http://<site>:8080 is the
-            # frontend on the realtime network, not the public domain. The host name stays the
-            # site's, which is what Host carries here, so its Origin-equals-Host check passes;
-            # the site header gives the namespace the browser joins (the site name).
-            **_middleware(
-                realtime,
-                "headers",
-                {
-                    "customRequestHeaders.Origin": f"http://{site}:{_port('frontend')}",
-                    "customRequestHeaders.X-Frappe-Site-Name": site,
-                },
-            ),
-        }
-    return labels

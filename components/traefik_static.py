@@ -22,18 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.catalogue import (
+    CONSTRAINT_LABEL,
+    HTTP_PORT,
+    HTTPS_PORT,
+    PING_PORT,
+    TRAEFIK_PUBLIC_NETWORK,
+)
 from components.config import IngressSettings
-from components.naming import TRAEFIK_PUBLIC_NETWORK
 from components.swarm import HostPort
 
-CONSTRAINT_LABEL = "traefik.constraint-label"
 HTTP_ENTRYPOINT = "web"
 HTTPS_ENTRYPOINT = "websecure"
 PING_ENTRYPOINT = "traefik"
 METRICS_ENTRYPOINT = "metrics"
-HTTP_PORT = 80
-HTTPS_PORT = 443
-PING_PORT = 8080
 CERT_RESOLVER = "letsencrypt"
 CERTIFICATES_PATH = "/certificates"
 ACME_CA_CERTIFICATES_PATH = "/etc/traefik/acme-ca-certificates.pem"

@@ -3,8 +3,9 @@
 import sys
 from pathlib import Path
 
-# The policies read the program's own process table (components/), one folder up; guardrails.py
-# sits beside this file whichever way the policy host starts it.
+# The policies read the program's service catalogue (components/catalogue.py, which imports
+# nothing of the program), one folder up; guardrails.py sits beside this file whichever way the
+# policy host starts it.
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 

@@ -1,9 +1,11 @@
 """Brand Club guardrails: rules every preview and deploy must pass, whatever the stack file says.
 
-Which services are data services and which app processes are singletons comes from the program:
-the ``brandclub.layer`` / ``brandclub.environment`` labels every layer puts on its resources, the
-``com.docker.stack.namespace`` label plus the service name (``<stack>_<process>``), and the
-``singleton`` column of ``components/frappe_processes.py``.
+The pack reads facts the resources carry, and the program's service catalogue
+(``components/catalogue.py``, which depends on nothing), never the program itself: the
+``brandclub.layer`` / ``brandclub.environment`` labels every layer puts on its resources, the
+``brandclub.singleton`` label of a service that must run exactly once, the
+``com.docker.stack.namespace`` label plus the service name (``<stack>_<process>``), and from the
+catalogue the swarm-wide names, Traefik's published ports and the retired volumes.
 
 Networks are handed to services by id, and the id of a network being created is unknown during a
 preview. The network rules are therefore stack policies that use two facts: the Network
@@ -33,11 +35,16 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from components.frappe_processes import APP_PROCESSES
-from components.naming import (
+from components.catalogue import (
+    ENVIRONMENT_LABEL,
+    FRONTEND,
+    LAYER_LABEL,
+    MARIADB,
     RETIRED_VOLUMES,
     SHARED_SERVICES_NETWORK,
+    SINGLETON_LABEL,
     STACK_NAMESPACE_LABEL,
+    TRAEFIK,
     TRAEFIK_PUBLIC_NETWORK,
     TRAEFIK_STACK,
     EnvironmentNames,
@@ -47,17 +54,12 @@ SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 SECRET = "docker:index/secret:Secret"
-LAYER_LABEL = "brandclub.layer"
-ENVIRONMENT_LABEL = "brandclub.environment"
 PROD = "prod"
-SINGLETONS = frozenset(p.service for p in APP_PROCESSES if p.singleton)
 # What every environment on the swarm shares: only the stack that runs Traefik creates them.
 SHARED_NETWORKS = frozenset({TRAEFIK_PUBLIC_NETWORK, SHARED_SERVICES_NETWORK})
-TRAEFIK_SERVICE = EnvironmentNames.service(TRAEFIK_STACK, "traefik")
-# Frontend and MariaDB are the two ends the database network keeps apart.
-FRONTEND, MARIADB = "frontend", "mariadb"
+TRAEFIK_SERVICE = EnvironmentNames.service(TRAEFIK_STACK, TRAEFIK.name)
 # The only ports Traefik publishes: its web entrypoints (ping and metrics stay on traefik-public).
-INGRESS_PUBLISHED_PORTS = frozenset({80, 443})
+INGRESS_PUBLISHED_PORTS = frozenset(TRAEFIK.published)
 # Names that say "secret"; *_FILE variables point at a mounted Docker secret instead.
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 
@@ -143,12 +145,13 @@ def _prod_replicas(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if tags.get(ENVIRONMENT_LABEL) != PROD or tags.get(LAYER_LABEL) != "app":
         return
     process = process_name(args.props)
+    singleton = tags.get(SINGLETON_LABEL) == "true"
     replicas = ((args.props.get("mode") or {}).get("replicated") or {}).get("replicas")
-    if process in SINGLETONS and replicas != 1:
+    if singleton and replicas != 1:
         report(
             f"{args.props['name']} runs {_number(replicas)} replicas; {process} must run exactly 1"
         )
-    elif process not in SINGLETONS and (replicas is None or replicas < 2):
+    elif not singleton and (replicas is None or replicas < 2):
         report(f"{args.props['name']} runs {_number(replicas)} replica(s); prod needs at least 2")
 
 
@@ -160,7 +163,7 @@ def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) 
     tags = labels(args.props)
     holds_data = tags.get(LAYER_LABEL) == "data" or args.resource_type == VOLUME
     if args.resource_type == VOLUME and _retired(args.props, tags.get(ENVIRONMENT_LABEL)):
-        return  # mounted by nothing, and unprotected on purpose so it can go (naming.py)
+        return  # mounted by nothing, and unprotected on purpose so it can go (the catalogue)
     if tags.get(ENVIRONMENT_LABEL) == PROD and holds_data and not args.opts.protect:
         report(f"{args.resource_type} {args.name} holds prod data and is not protected")
 
@@ -244,14 +247,14 @@ def _data_services_private(args: StackValidationArgs, report: ReportViolation) -
 
 def _frontend_off_database_network(args: StackValidationArgs, report: ReportViolation) -> None:
     services = _of_type(args.resources, SERVICE)
-    for mariadb in (s for s in services if process_name(s.props) == MARIADB):
+    for mariadb in (s for s in services if process_name(s.props) == MARIADB.name):
         environment = labels(mariadb.props).get(ENVIRONMENT_LABEL)
         database_networks = _network_deps(mariadb)
         database_ids = {i for i in _attachment_ids(mariadb.props) if i is not None}
         for frontend in services:
             tags = labels(frontend.props)
             if (
-                process_name(frontend.props) != FRONTEND
+                process_name(frontend.props) != FRONTEND.name
                 or tags.get(ENVIRONMENT_LABEL) != environment
             ):
                 continue

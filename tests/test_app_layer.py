@@ -9,8 +9,8 @@ import hashlib
 import pytest
 import yaml
 
+from components.catalogue import QUEUE_TIMEOUTS, worker_stop_grace_seconds
 from components.docker_configs import HEALTH_CHECKS
-from components.frappe_processes import QUEUE_TIMEOUTS, worker_stop_grace_seconds
 from components.health_checks import HEALTH_LIBRARY
 from harness import DELETE, REPO, Rendering, pinned, render
 

@@ -27,7 +27,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from harness import Registered, Rendering
-from policy.guardrails import POLICIES, SINGLETONS
+from policy.guardrails import POLICIES
 
 Mutation = Callable[[dict[str, Any]], None]
 POLICY = {policy.name: policy for policy in POLICIES}
@@ -126,7 +126,6 @@ def test_the_pack_has_the_ten_guardrails() -> None:
         "service-memory-limit",
         "shared-ingress-protected",
     ]
-    assert {"scheduler", "backup"} == SINGLETONS
 
 
 # ---- mutations -----------------------------------------------------------------------------

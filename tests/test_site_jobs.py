@@ -56,7 +56,10 @@ def test_jobs_run_after_the_data_services_and_in_order(
     rendering = rendered[stack]
     found = jobs(rendering)
     data_services = {f"data-{s}" for s in ("mariadb", "redis-cache", "redis-queue")}
-    assert data_services <= depends_on(rendering, found["configurator"])
+    # The configurator only writes to the sites volume: it starts beside the data services.
+    assert {"data-sites-volume", "data-logs-volume"} <= depends_on(rendering, found["configurator"])
+    assert not data_services & depends_on(rendering, found["configurator"])
+    assert data_services <= depends_on(rendering, found["create-site"])
     assert "jobs-configurator" in depends_on(rendering, found["create-site"])
     assert "jobs-create-site" in depends_on(rendering, found["migrate"])
     # ...and never the other way round.
@@ -158,8 +161,9 @@ def test_prepare_backup_dir_runs_first_as_root_on_the_data_node(
         "BACKUP_DIR": "/opt/brand-club/backups",
         "BACKUP_DIR_OWNER": "1000:1000",
     }
-    assert {"data-mariadb"} <= depends_on(rendering, job)
-    assert "jobs-prepare-backup-dir" in depends_on(rendering, found["configurator"])
+    # It needs nothing of the data layer; the first job that talks SQL waits for it.
+    assert depends_on(rendering, job) == set()
+    assert "jobs-prepare-backup-dir" in depends_on(rendering, found["create-site"])
     backup = rendering.service("brandclub-prod", "backup")
     assert "jobs-prepare-backup-dir" in depends_on(rendering, backup)
     elsewhere = render("prod", {"brandclub:backup": {"hostPath": "/srv/backups"}})
@@ -336,20 +340,54 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
     }
     rendering = render("prod", secrets=secrets)
     found = jobs(rendering)
-    assert list(found) == [
+    assert set(found) == {
         "prepare-backup-dir",
         "rotate-db-root-password",
         "configurator",
         "create-site",
         "migrate",
         "preflight",
-    ]
+    }
     rotation = found["rotate-db-root-password"]
-    assert "jobs-rotate-db-root-password" in depends_on(rendering, found["configurator"])
-    assert {"data-mariadb"} <= depends_on(rendering, rotation)
+    assert "jobs-rotate-db-root-password" in depends_on(rendering, found["create-site"])
+    assert {"data-mariadb", "jobs-prepare-backup-dir"} <= depends_on(rendering, rotation)
     targets = [s.split(",")[1] for s in rotation.inputs["environment"]["JOB_SECRETS"].splitlines()]
     assert targets == [
         "target=/run/secrets/db-root-password",
         "target=/run/secrets/db-root-password-previous",
     ]
     assert rotation.inputs["environment"]["JOB_NETWORKS"] == "brandclub-prod-mariadb"
+
+
+def _longest_chain(rendering: Rendering, resource: Registered) -> list[str]:
+    """The longest run of registered dependencies that ends at ``resource``, first to last."""
+    chains: dict[str, list[str]] = {}
+
+    def chain(urn: str) -> list[str]:
+        if urn not in chains:
+            found = rendering.by_urn(urn)
+            before = [chain(d) for d in found.options["dependencies"]]
+            chains[urn] = [*max(before, key=len, default=[]), found.name]
+        return chains[urn]
+
+    return chain(resource.urn)
+
+
+def _squash_app(chain: list[str]) -> list[str]:
+    """The app layer's resources (its configs, then the backend) as one level, ``app``."""
+    return [name for name in chain if not name.startswith("app-")] + ["app"]
+
+
+def test_a_first_deploy_waits_through_six_levels(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """networks -> data services -> create-site -> migrate -> preflight -> app; the configurator
+    runs beside the data services, as it needs the sites volume only."""
+    rendering = rendered[stack]
+    backend = rendering.service(f"brandclub-{stack}", "backend")
+    first, data_service, *site_jobs, app = _squash_app(_longest_chain(rendering, backend))
+    assert rendering.named(first).type == "docker:index/network:Network"
+    assert data_service in {"data-mariadb", "data-redis-cache", "data-redis-queue"}
+    assert [*site_jobs, app] == ["jobs-create-site", "jobs-migrate", "jobs-preflight", "app"]
+    configurator = jobs(rendering)["configurator"]
+    assert len(_longest_chain(rendering, configurator)) == 2  # a volume or network, then it
