@@ -1,6 +1,6 @@
 """The test side of the offline renderer: failure rendering and the plain-secret finder.
 
-Everything that runs the program lives in ``brandclub.offline`` so the stack export and the tests
+Everything that runs the program lives in ``stacktools.engine`` so the stack export and the tests
 share one engine; this module re-exports it under the names the tests use.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
-from brandclub.offline import (  # noqa: F401 - re-exported for the tests
+from stacktools.engine import (  # noqa: F401 - re-exported for the tests
     DELETE,
     REPO,
     STACKS,
@@ -60,3 +60,28 @@ def find_plain_secret(value: Any, secret: str, path: str = "") -> list[str]:
     if isinstance(value, str) and secret in value:
         return [path]
     return []
+
+
+COMMAND = "command:local:Command"
+
+
+def jobs(rendering: Rendering) -> dict[str, Registered]:
+    """The site jobs by job name (``configurator``), in registration order."""
+    return {r.name.removeprefix("jobs-"): r for r in rendering.of_type(COMMAND)}
+
+
+def depends_on(rendering: Rendering, resource: Registered) -> set[str]:
+    """Names of every resource this one waits for, directly or through what it waits for."""
+    seen: set[str] = set()
+    pending = list(resource.options["dependencies"])
+    while pending:
+        urn = pending.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        pending += rendering.by_urn(urn).options["dependencies"]
+    return {rendering.by_urn(urn).name for urn in seen}
+
+
+def env_of(job: Registered) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in job.inputs["environment"]["JOB_ENV"].splitlines())

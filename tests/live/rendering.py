@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from brandclub.compose import EXPORT_DEFAULTS, export, write
-from brandclub.offline import Registered, deep_merge
-from brandclub.offline import render as render_program
 from images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
+from stacktools.compose import EXPORT_DEFAULTS, export, write
+from stacktools.engine import Registered, deep_merge
+from stacktools.engine import render as render_program
 from tests.live.rollout import SERVICE, service_layers
 
 REPO = Path(__file__).resolve().parents[2]

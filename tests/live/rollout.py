@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from brandclub.offline import Registered
+from stacktools.engine import Registered
 from tests.live.swarm import ServiceState, docker, service_state, wait_for
 
 SERVICE = "docker:index/service:Service"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from brandclub.offline import Registered
 from images import build
 from images.standin import answers
+from stacktools.engine import Registered
 from tests.live import rollout, swarm
 from tests.live.swarm import ServiceState, Task
 

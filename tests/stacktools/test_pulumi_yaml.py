@@ -1,5 +1,5 @@
-"""Stack config read as the Pulumi CLI reads it (brandclub/pulumi_yaml.py), by the test harness and
-by ``python -m brandclub render --set/--config`` (issue 10 item 6)."""
+"""Stack config read as the Pulumi CLI reads it (stacktools/pulumi_yaml.py), by the test harness and
+by ``python -m stacktools render --set/--config`` (issue 10 item 6)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from brandclub import offline, pulumi_yaml
-from brandclub.__main__ import main
 from harness import REPO, STACKS
+from stacktools import engine, pulumi_yaml
+from stacktools.__main__ import main
 
 # go-yaml v3's resolve() for plain scalars, as Pulumi's stack-file loader applies it.
 PLAIN_SCALARS = [
@@ -88,7 +88,7 @@ def test_committed_stack_files_reach_the_program_as_written(stack: str) -> None:
     text = (REPO / f"Pulumi.{stack}.yaml").read_text()
     assert pulumi_yaml.top_level_rewrites(text) == []
     # Every top-level text value is spelt in the file as the program receives it.
-    for key, value in offline.stack_file_config(stack).items():
+    for key, value in engine.stack_file_config(stack).items():
         assert pulumi_yaml.engine_text(value) == (
             value if isinstance(value, str) else pulumi_yaml.engine_text(value)
         ), key
@@ -103,12 +103,12 @@ def test_the_harness_reads_stack_files_as_pulumi_does(tmp_path: Path, monkeypatc
         "  brandclub:ingress: {noindex: yes}\n"
         "  brandclub:backup: {time: 12:30, retentionDays: 07}\n"
     )
-    monkeypatch.setattr(offline, "REPO", tmp_path)
-    config = offline.stack_file_config("dev")
+    monkeypatch.setattr(engine, "REPO", tmp_path)
+    config = engine.stack_file_config("dev")
     assert yaml.safe_load("a: 12:30")["a"] == 750  # what the old harness read
     assert config["brandclub:ingress"] == {"noindex": "yes"}
     assert config["brandclub:backup"] == {"time": "12:30", "retentionDays": 7}
-    assert offline._as_engine_value(config["brandclub:imageTag"]) == "1.1"
+    assert engine._as_engine_value(config["brandclub:imageTag"]) == "1.1"
 
 
 # --- render --set / --config --------------------------------------------------------------

@@ -4,10 +4,10 @@ The workflows never spell out which branch deploys to which stack: they ask this
 reads the program's own ``BRANCH_FOR_ENVIRONMENT`` and the stack files, so the map lives in one
 place.
 
-    python -m brandclub.pipeline target --branch develop    stack, branch, environment, image
-    python -m brandclub.pipeline target --stack prod
-    python -m brandclub.pipeline drift-stacks --schedule '7 * * * *'
-    python -m brandclub.pipeline drift-stacks --stack all
+    python -m stacktools.pipeline target --branch develop    stack, branch, environment, image
+    python -m stacktools.pipeline target --stack prod
+    python -m stacktools.pipeline drift-stacks --schedule '7 * * * *'
+    python -m stacktools.pipeline drift-stacks --stack all
 
 Results are ``key=value`` lines, appended to ``$GITHUB_OUTPUT`` when it is set (a workflow step)
 and printed either way.
@@ -98,7 +98,7 @@ def _emit(values: dict[str, str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brandclub.pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stacktools.pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     target = commands.add_parser("target", help="stack, branch, environment and image")
     chosen = target.add_mutually_exclusive_group(required=True)

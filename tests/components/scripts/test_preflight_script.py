@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from fake_health import FAKE_CURL, fake_health_bench
-from test_site_jobs import depends_on, env_of, jobs
 
 from components.frappe_jobs import job_script
 from components.health_checks import HEALTH_LIBRARY
 from fake_commands import FakeBin, run_script
-from harness import Rendering
+from harness import Rendering, depends_on, env_of, jobs
 
 SITE = "brandclub.com"
 

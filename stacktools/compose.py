@@ -1,6 +1,6 @@
 """Compose-format stack files from what the Pulumi program registers.
 
-:func:`export` reads a :class:`~brandclub.offline.Rendering` (the real program run under mocks)
+:func:`export` reads a :class:`~stacktools.engine.Rendering` (the real program run under mocks)
 and writes one ``docker stack deploy`` file per swarm stack the program creates. Nothing here
 describes the architecture a second time: services, networks, volumes and secrets come from the
 registered inputs, and every input is either translated or named in :data:`NOT_IN_STACK_FILES`.
@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
-from brandclub.offline import Registered, Rendering, deep_merge, render
 from components.catalogue import STACK_NAMESPACE_LABEL
 from components.units import format_size
+from stacktools.engine import Registered, Rendering, deep_merge, render
 
 SERVICE = "docker:index/service:Service"
 NETWORK = "docker:index/network:Network"
@@ -70,7 +70,7 @@ class UnknownInputError(ExportError):
         listed = "\n".join(f"  - {path}" for path in paths)
         super().__init__(
             f"the program sets {len(paths)} input(s) the stack export does not translate; "
-            f"teach brandclub/compose.py to write them (or name them in NOT_IN_STACK_FILES):\n"
+            f"teach stacktools/compose.py to write them (or name them in NOT_IN_STACK_FILES):\n"
             f"{listed}"
         )
 
@@ -785,7 +785,7 @@ def _escape_interpolation(value: Any) -> Any:
 def _header(stack_export: StackExport, stack_file: StackFile, directory: str) -> str:
     lines = [
         f"Swarm stack {stack_file.stack}, from the Pulumi stack {stack_export.pulumi_stack}.",
-        f"Written by `python -m brandclub render --stack {stack_export.pulumi_stack}` from the",
+        f"Written by `python -m stacktools render --stack {stack_export.pulumi_stack}` from the",
         "resources the Pulumi program registers; regenerate it rather than editing it.",
         "",
         f"Deploy all of {stack_export.pulumi_stack}, in this order (run from this directory;",

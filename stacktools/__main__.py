@@ -1,4 +1,4 @@
-"""``python -m brandclub render``: write Compose-format stack files for a Pulumi stack.
+"""``python -m stacktools render``: write Compose-format stack files for a Pulumi stack.
 
 Runs the real Pulumi program offline under mocks with the stack's config (no Pulumi CLI, no
 swarm) and writes ``OUT/<stack>/<swarm stack>.yml`` for ``docker stack deploy``.
@@ -23,11 +23,11 @@ from typing import Any
 import pulumi
 import yaml
 
-from brandclub import pulumi_yaml
-from brandclub.compose import ExportError, export_stack, write
-from brandclub.offline import STACKS, deep_merge
 from components.config import NAMESPACE
 from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
+from stacktools import pulumi_yaml
+from stacktools.compose import ExportError, export_stack, write
+from stacktools.engine import STACKS, deep_merge
 
 # Stand in for a secret not in the environment; they pass the program's checks (password
 # strength, key length) and are never written.
@@ -125,7 +125,7 @@ def secrets_from_environment(environ: dict[str, str]) -> tuple[dict[str, str], l
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m brandclub", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stacktools", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser(
         "render",

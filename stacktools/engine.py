@@ -5,7 +5,7 @@ overrides) and returns every registered resource with its inputs *and* its resou
 (parent, protect, retainOnDelete, dependencies, ...), which Pulumi's ``Mocks.new_resource`` alone
 does not show: a recording monitor keeps the whole registration request.
 
-The tests and ``python -m brandclub render`` both use it, so what the tests check is what the
+The tests and ``python -m stacktools render`` both use it, so what the tests check is what the
 export writes. No Pulumi CLI, no provider plugin, no network.
 """
 
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the program imports `components` as Pulumi runs it
 
-from brandclub import pulumi_yaml  # noqa: E402 - after the path the program needs
+from stacktools import pulumi_yaml  # noqa: E402 - after the path the program needs
 
 STACKS = ("dev", "staging", "prod")
 TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
@@ -220,7 +220,7 @@ class _WarningCollector(logging.Handler):
 
 def stack_file_config(stack: str) -> dict[str, Any]:
     """The ``config:`` block of ``Pulumi.<stack>.yaml``, its scalars resolved as the Pulumi CLI
-    resolves them (brandclub/pulumi_yaml.py: go-yaml v3, not PyYAML's YAML 1.1)."""
+    resolves them (stacktools/pulumi_yaml.py: go-yaml v3, not PyYAML's YAML 1.1)."""
     document = pulumi_yaml.load((REPO / f"Pulumi.{stack}.yaml").read_text())
     return copy.deepcopy(document["config"])
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from brandclub import pipeline
 from components.config import BRANCH_FOR_ENVIRONMENT
+from stacktools import pipeline
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 LINT = REPO / "tools" / "lint-workflows.sh"
 VALID = """\

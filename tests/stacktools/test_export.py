@@ -1,7 +1,7 @@
-"""The stack export (``python -m brandclub render``) against what the program registers.
+"""The stack export (``python -m stacktools render``) against what the program registers.
 
 Every check here reads the registered inputs itself and compares them with the written files
-parsed back, so a translation mistake in brandclub/compose.py cannot agree with itself.
+parsed back, so a translation mistake in stacktools/compose.py cannot agree with itself.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from brandclub.compose import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
 from components.units import parse_size
 from harness import REPO, STACKS, Registered, Rendering, render, stack_file_config
+from stacktools.compose import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
 
 SECRETS = {
     "brandclub:dbRootPassword": "Export-Root-9c1f!never-in-files",
@@ -680,7 +680,7 @@ def _cli(
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
     return subprocess.run(
-        [sys.executable, "-m", "brandclub", "render", *arguments],
+        [sys.executable, "-m", "stacktools", "render", *arguments],
         cwd=REPO,
         env={**environment, **(secrets or {})},
         capture_output=True,

@@ -6,34 +6,22 @@ from __future__ import annotations
 import pytest
 
 from components.frappe_jobs import job_script
-from harness import TEST_SECRETS, Registered, Rendering, pinned, render, render_error
+from harness import (
+    TEST_SECRETS,
+    Registered,
+    Rendering,
+    depends_on,
+    env_of,
+    jobs,
+    pinned,
+    render,
+    render_error,
+)
 
 COMMAND = "command:local:Command"
 SITES = "/home/frappe/frappe-bench/sites"
 LOGS = "/home/frappe/frappe-bench/logs"
 PINNED = "sha256:" + "cd" * 32
-
-
-def jobs(rendering: Rendering) -> dict[str, Registered]:
-    """The site jobs by job name (``configurator``), in registration order."""
-    return {r.name.removeprefix("jobs-"): r for r in rendering.of_type(COMMAND)}
-
-
-def depends_on(rendering: Rendering, resource: Registered) -> set[str]:
-    """Names of every resource this one waits for, directly or through what it waits for."""
-    seen: set[str] = set()
-    pending = list(resource.options["dependencies"])
-    while pending:
-        urn = pending.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        pending += rendering.by_urn(urn).options["dependencies"]
-    return {rendering.by_urn(urn).name for urn in seen}
-
-
-def env_of(job: Registered) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in job.inputs["environment"]["JOB_ENV"].splitlines())
 
 
 def test_every_stack_runs_configurator_create_site_and_migrate(

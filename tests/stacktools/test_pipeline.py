@@ -1,4 +1,4 @@
-"""brandclub.pipeline: the branch -> stack map the workflows ask for, from the program's own."""
+"""stacktools.pipeline: the branch -> stack map the workflows ask for, from the program's own."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from brandclub import pipeline
-from brandclub.offline import stack_file_config
+from stacktools import pipeline
+from stacktools.engine import stack_file_config
 
 
 @pytest.mark.parametrize(

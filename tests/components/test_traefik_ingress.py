@@ -295,7 +295,7 @@ def test_traefik_reads_a_request_as_long_as_nginx_waits_for_the_backend(
 
 # --- the static configuration, the ACME CA and observability (issue 11) ----------------------
 
-PRIVATE_CA = (Path(__file__).parent / "fixtures" / "acme" / "private-ca.pem").read_text()
+PRIVATE_CA = (Path(__file__).parents[1] / "fixtures" / "acme" / "private-ca.pem").read_text()
 PEBBLE = "https://10.0.0.1:14000/dir"
 CONFIG = "docker:index/serviceConfig:ServiceConfig"
 

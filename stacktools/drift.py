@@ -1,6 +1,6 @@
 """Turn ``pulumi refresh --preview-only --json`` output into a readable drift report.
 
-    python -m brandclub.drift refresh.json [--stack prod] [--summary FILE]
+    python -m stacktools.drift refresh.json [--stack prod] [--summary FILE]
 
 The engine's JSON document (a "preview digest": ``steps`` with ``op``, ``urn``, ``oldState`` /
 ``newState`` and ``detailedDiff``; ``diagnostics``; ``changeSummary``; see
@@ -270,7 +270,7 @@ def text(report: Report) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brandclub.drift", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stacktools.drift", description=__doc__)
     parser.add_argument("document", type=Path, help="output of pulumi refresh ... --json")
     parser.add_argument("--stack", help="stack name for the report's heading")
     parser.add_argument("--summary", type=Path, help="Markdown file (default $GITHUB_STEP_SUMMARY)")

@@ -686,7 +686,7 @@ def test_there_are_at_least_40_guardrail_bad_inputs() -> None:
 
 # --- 2c. Traefik's ACME CA and observability settings (issue 11) --------------------------------
 
-PRIVATE_CA = (Path(__file__).parent / "fixtures" / "acme" / "private-ca.pem").read_text()
+PRIVATE_CA = (Path(__file__).parents[1] / "fixtures" / "acme" / "private-ca.pem").read_text()
 _ROOT = PRIVATE_CA.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
 _PEBBLE = "https://10.0.0.1:14000/dir"
 _ACME_URL = "the https:// URL of an ACME directory"

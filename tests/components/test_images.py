@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from brandclub.compose import EXPORT_DEFAULTS, export
 from harness import SECRET_MARK, SECRET_SIG, TEST_SECRETS, Rendering, mock_digest, pinned, render
+from stacktools.compose import EXPORT_DEFAULTS, export
 
 REGISTRY_LOOKUP = "docker:index/getRegistryImage:getRegistryImage"
 PINNED = "sha256:" + "ab" * 32
@@ -77,7 +77,7 @@ def test_data_and_third_party_images_run_by_digest(
 def test_a_new_push_under_the_same_tag_changes_every_app_service(monkeypatch) -> None:
     before = _frappe_images(render("staging"))
     # The registry now answers with another digest for the same tag.
-    monkeypatch.setattr("brandclub.offline.mock_digest", lambda image: PINNED)
+    monkeypatch.setattr("stacktools.engine.mock_digest", lambda image: PINNED)
     after = _frappe_images(render("staging"))
     assert before.keys() == after.keys()
     for name in before:

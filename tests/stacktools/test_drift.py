@@ -1,4 +1,4 @@
-"""brandclub.drift on the engine documents in tests/fixtures/drift (see its README)."""
+"""stacktools.drift on the engine documents in tests/fixtures/drift (see its README)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from brandclub import drift
+from stacktools import drift
 
-FIXTURES = Path(__file__).parent / "fixtures" / "drift"
-REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "drift"
+REPO = Path(__file__).resolve().parents[2]
 IMAGE = "ghcr.io/brand-club/brandclub:main"
 DIGEST = "sha256:5f0c3f4d7f1f2f6b9a3e1d2c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f40312"
 SERVICE = "docker:index/service:Service"
@@ -134,7 +134,7 @@ def test_unreadable_documents_exit_2(tmp_path: Path, content: str, reason: str) 
     document.write_text(content)
     summary = tmp_path / "summary.md"
     result = subprocess.run(
-        [sys.executable, "-m", "brandclub.drift", str(document), "--summary", str(summary)],
+        [sys.executable, "-m", "stacktools.drift", str(document), "--summary", str(summary)],
         cwd=REPO,
         capture_output=True,
         text=True,
