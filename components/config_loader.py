@@ -15,9 +15,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ValidationError
 
+from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
 from components.config import (
     NAMESPACE,
@@ -57,9 +57,7 @@ class ConfigError(pulumi.RunError):
 def load_stack_config() -> StackConfig:
     """Load the running stack's configuration from the Pulumi runtime."""
     # Every key the runtime has, in any namespace: a near miss of brandclub: is reported.
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
-    secret_keys |= set(runtime_config.get_config_secret_keys_env())
+    values, secret_keys = pulumi_sdk.raw_config()
     return parse_stack_config(pulumi.get_stack(), values, secret_keys)
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi.runtime import rpc
 
+from components import pulumi_sdk
 from components.catalogue import STACK_NAMESPACE_LABEL
 from components.units import format_size
 from stacktools.engine import Registered, Rendering, deep_merge, render
@@ -117,7 +117,7 @@ class _Inputs:
 
 def _holds_secret(value: Any) -> bool:
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if pulumi_sdk.is_secret(value):
             return True
         return any(_holds_secret(item) for item in value.values())
     if isinstance(value, list):

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.pulumi_sdk import SECRET_SIG_KEY
+
 NO_DRIFT, DRIFT, UNREADABLE = 0, 1, 2
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_TEXT = "[secret]"
 # --expect-no-changes turns drift into this error; it is the finding, not an engine failure.
 EXPECTED_NO_CHANGES = "no changes were expected"
@@ -107,7 +108,7 @@ def _lookup(value: Any, parts: Sequence[str | int]) -> Any:
 
 
 def _is_secret(value: Any) -> bool:
-    return value == SECRET_TEXT or (isinstance(value, Mapping) and SECRET_SIG in value)
+    return value == SECRET_TEXT or (isinstance(value, Mapping) and SECRET_SIG_KEY in value)
 
 
 def render_value(value: Any) -> str:

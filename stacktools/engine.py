@@ -1,9 +1,11 @@
-"""Run the real Pulumi program offline, under Pulumi's unit-test mocks, and index what it registers.
+"""The offline engine: the real Pulumi program run under Pulumi's mocks, and an index of what it
+registers.
 
-``render("prod")`` runs ``__main__.py`` with ``Pulumi.prod.yaml`` (plus stand-in secrets and any
-overrides) and returns every registered resource with its inputs *and* its resource options
-(parent, protect, retainOnDelete, dependencies, ...), which Pulumi's ``Mocks.new_resource`` alone
-does not show: a recording monitor keeps the whole registration request.
+``render("prod", secrets=...)`` runs ``__main__.py`` with ``Pulumi.prod.yaml`` (plus the given
+secrets and any overrides) and returns every registered resource with its inputs *and* its
+resource options (parent, protect, retainOnDelete, dependencies, ...), which Pulumi's
+``Mocks.new_resource`` alone does not show: a recording monitor keeps the whole registration
+request (components/pulumi_sdk.py, the one place that touches the SDK's internals).
 
 The tests and ``python -m stacktools render`` both use it, so what the tests check is what the
 export writes. No Pulumi CLI, no provider plugin, no network.
@@ -22,28 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as pulumi_settings
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the program imports `components` as Pulumi runs it
 
-from stacktools import pulumi_yaml  # noqa: E402 - after the path the program needs
+from components import pulumi_sdk  # noqa: E402 - after the path the program needs
+from components.catalogue import ENVIRONMENTS  # noqa: E402
+from stacktools import pulumi_yaml  # noqa: E402
 
-STACKS = ("dev", "staging", "prod")
-TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
-TEST_ADMIN_PASSWORD = "admin-pw-Kx3?unit-test"
-TEST_SECRET_NAME_KEY = "unit-test-secret-name-key-0123456789abcdef"
-# Stand-ins for the stack's encrypted secrets: an offline rendering never sees real ones.
-TEST_SECRETS = {
-    "brandclub:dbRootPassword": TEST_ROOT_PASSWORD,
-    "brandclub:adminPassword": TEST_ADMIN_PASSWORD,
-    "brandclub:secretNameKey": TEST_SECRET_NAME_KEY,
-}
+PROJECT = "brandclub"
+# A Pulumi stack per environment, named after it.
+STACKS = ENVIRONMENTS
 
 
 @dataclass(frozen=True)
@@ -151,18 +142,20 @@ def mock_digest(image: str) -> str:
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
-class _Mocks(pulumi.runtime.Mocks):
+class _Mocks(pulumi_sdk.Mocks):
+    """The provider side: ids for new resources, answers to the two invokes the program makes."""
+
     def __init__(self) -> None:
         self.invokes: list[tuple[str, dict]] = []
         # The provider reference of each invoke, in the same order (an explicit provider's URN
         # and id; empty for the default provider).
         self.invoke_providers: list[str] = []
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi_sdk.MockResourceArgs) -> tuple[str, dict]:
         name = args.inputs.get("name", args.name)
         return f"{name}-id", dict(args.inputs)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+    def call(self, args: pulumi_sdk.MockCallArgs) -> tuple[dict, list]:
         self.invokes.append((args.token, dict(args.args)))
         self.invoke_providers.append(args.provider)
         if args.token == "docker:index/getNetwork:getNetwork":
@@ -171,42 +164,6 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.token == "docker:index/getRegistryImage:getRegistryImage":
             return {"name": args.args["name"], "sha256Digest": mock_digest(args.args["name"])}, []
         raise NotImplementedError(args.token)
-
-
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.registrations: list[Registered] = []
-
-    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(
-                Registered(
-                    type=request.type,
-                    name=request.name,
-                    urn=response.urn,
-                    parent=request.parent,
-                    custom=request.custom,
-                    inputs=rpc.deserialize_properties(request.object),
-                    raw_inputs=json_format.MessageToDict(request.object),
-                    options={
-                        "protect": request.protect if request.HasField("protect") else None,
-                        "retainOnDelete": request.retainOnDelete
-                        if request.HasField("retainOnDelete")
-                        else None,
-                        "dependencies": sorted(request.dependencies),
-                        "deleteBeforeReplace": request.deleteBeforeReplace,
-                        "ignoreChanges": sorted(request.ignoreChanges),
-                        "replaceOnChanges": sorted(request.replaceOnChanges),
-                        "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
-                        "provider": request.provider,
-                        "aliases": [json_format.MessageToDict(a) for a in request.aliases],
-                        "deletedWith": request.deletedWith,
-                    },
-                )
-            )
-        return response
 
 
 class _WarningCollector(logging.Handler):
@@ -252,56 +209,49 @@ def render(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
     *,
+    secrets: Mapping[str, str],
     config: Mapping[str, Any] | None = None,
-    secrets: Mapping[str, str] | None = None,
     program: Callable[[], None] | None = None,
 ) -> Rendering:
     """Run ``__main__.py`` (or ``program``) for ``stack`` under mocks.
 
     ``overrides`` deep-merges into the stack file's config (``{"brandclub:services":
     {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a key. ``config``
-    replaces the stack file entirely. ``secrets`` default to a test root password.
+    replaces the stack file entirely. ``secrets`` are the stack's secret config values.
+    A failure carries what was registered before it as ``error.registered``.
     """
     values = deep_merge(
         dict(config) if config is not None else stack_file_config(stack), overrides or {}
     )
-    if secrets is None:
-        secrets = TEST_SECRETS
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
     engine_config.update(secrets)
-
+    registrations: list[Registered] = []
     mocks = _Mocks()
-    monitor = _RecordingMonitor(mocks)
-    logger = logging.getLogger(f"brandclub.render.{stack}")
+    logger = logging.getLogger(f"stacktools.render.{stack}")
     logger.propagate = False
     collector = _WarningCollector()
     logger.handlers = [collector]
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(
-        mocks, project="brandclub", stack=stack, preview=False, monitor=monitor, logger=logger
-    )
-    pulumi.runtime.set_all_config(engine_config, list(secrets))
-    exports: dict[str, Any] = {}
 
-    @pulumi.runtime.test
-    def run_program():
-        if program is None:
-            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
-        else:
-            program()
-        outputs = pulumi_settings.get_root_resource().outputs
-        return pulumi.Output.all(**outputs).apply(exports.update) if outputs else None
+    def record(request: dict[str, Any], urn: str) -> None:
+        registrations.append(Registered(urn=urn, **request))
+
+    def main() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
     try:
-        run_program()
+        exports = pulumi_sdk.run_under_mocks(
+            program or main,
+            mocks=mocks,
+            monitor=pulumi_sdk.RecordingMonitor(mocks, record),
+            project=PROJECT,
+            stack=stack,
+            config=engine_config,
+            secret_keys=list(secrets),
+            logger=logger,
+        )
     except Exception as error:
-        error.registered = monitor.registrations  # type: ignore[attr-defined]
+        error.registered = registrations  # type: ignore[attr-defined]
         raise
     return Rendering(
-        stack,
-        monitor.registrations,
-        exports,
-        collector.messages,
-        mocks.invokes,
-        mocks.invoke_providers,
+        stack, registrations, exports, collector.messages, mocks.invokes, mocks.invoke_providers
     )

@@ -1,30 +1,86 @@
-"""The test side of the offline renderer: failure rendering and the plain-secret finder.
+"""The tests' side of the offline engine: stand-in secrets, one rendering per distinct stack
+configuration per test session, failure rendering, and small indexes into a rendering.
 
-Everything that runs the program lives in ``stacktools.engine`` so the stack export and the tests
-share one engine; this module re-exports it under the names the tests use.
+Everything that runs the program is ``stacktools.engine``, so the stack export and the tests
+share one engine; this module adds what only tests need.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pulumi.runtime import rpc
-
+from components.pulumi_sdk import is_secret
+from stacktools import engine
 from stacktools.engine import (  # noqa: F401 - re-exported for the tests
     DELETE,
     REPO,
     STACKS,
-    TEST_ADMIN_PASSWORD,
-    TEST_ROOT_PASSWORD,
-    TEST_SECRET_NAME_KEY,
-    TEST_SECRETS,
     Registered,
     Rendering,
+    deep_merge,
     mock_digest,
-    render,
     stack_file_config,
 )
+
+FIXTURES = REPO / "tests" / "fixtures"
+# A private ACME CA's root certificate, as an operator would paste it into the stack file.
+PRIVATE_CA = (FIXTURES / "acme" / "private-ca.pem").read_text()
+
+TEST_ROOT_PASSWORD = "root-pw-Zq8!unit-test"
+TEST_ADMIN_PASSWORD = "admin-pw-Kx3?unit-test"
+TEST_SECRET_NAME_KEY = "unit-test-secret-name-key-0123456789abcdef"
+# Stand-ins for the stack's encrypted secrets: an offline rendering never sees real ones.
+TEST_SECRETS = {
+    "brandclub:dbRootPassword": TEST_ROOT_PASSWORD,
+    "brandclub:adminPassword": TEST_ADMIN_PASSWORD,
+    "brandclub:secretNameKey": TEST_SECRET_NAME_KEY,
+}
+
+# One rendering per distinct (stack, overrides, config, secrets), kept for the test session: a
+# rendering is only read, and rendering the same configuration again gives the same result.
+_RENDERED: dict[str, Rendering] = {}
+
+
+def _key(stack: str, *parts: Any) -> str:
+    def spell(value: Any) -> str:
+        return "<DELETE>" if value is DELETE else repr(value)
+
+    return json.dumps([stack, *parts], sort_keys=True, default=spell)
+
+
+def render(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    program: Callable[[], None] | None = None,
+    cached: bool = True,
+) -> Rendering:
+    """``stacktools.engine.render`` with the test secrets unless given, rendered once per
+    session for each distinct configuration. A test that changes the program (a ``program``
+    of its own, a monkeypatch) renders anew with ``cached=False``."""
+    secrets = TEST_SECRETS if secrets is None else secrets
+    if program is not None or not cached:
+        return engine.render(stack, overrides, config=config, secrets=secrets, program=program)
+    key = _key(stack, overrides, config, secrets)
+    if key not in _RENDERED:
+        _RENDERED[key] = engine.render(stack, overrides, config=config, secrets=secrets)
+    return _RENDERED[key]
+
+
+def render_error(
+    stack: str, overrides: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[Exception, list[Registered]]:
+    """Render a stack that must fail; return the error and whatever was registered before it."""
+    kwargs.setdefault("secrets", TEST_SECRETS)
+    try:
+        engine.render(stack, overrides, **kwargs)
+    except Exception as error:
+        return error, error.registered  # type: ignore[attr-defined]
+    raise AssertionError(f"rendering {stack} with {overrides} did not fail")
 
 
 def pinned(tagged: str) -> str:
@@ -32,25 +88,10 @@ def pinned(tagged: str) -> str:
     return f"{tagged}@{mock_digest(tagged)}"
 
 
-SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
-SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
-
-
-def render_error(
-    stack: str, overrides: Mapping[str, Any] | None = None, **kwargs: Any
-) -> tuple[Exception, list[Registered]]:
-    """Render a stack that must fail; return the error and whatever was registered before it."""
-    try:
-        render(stack, overrides, **kwargs)
-    except Exception as error:
-        return error, error.registered  # type: ignore[attr-defined]
-    raise AssertionError(f"rendering {stack} with {overrides} did not fail")
-
-
 def find_plain_secret(value: Any, secret: str, path: str = "") -> list[str]:
     """Paths in raw (engine-bound) inputs where ``secret`` appears outside a secret wrapper."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG) == SECRET_MARK:
+        if is_secret(value):
             return []
         return [p for k, v in value.items() for p in find_plain_secret(v, secret, f"{path}.{k}")]
     if isinstance(value, list):

@@ -10,15 +10,13 @@ or restart in the database stack.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import STACKS, render
+from harness import PRIVATE_CA, STACKS, render
 
 DATA_LAYER = "brandclub:swarm:DataLayer"
-PRIVATE_CA = (Path(__file__).parent / "fixtures" / "acme" / "private-ca.pem").read_text()
 STATELESS = ("backend", "frontend", "queue-default", "queue-short", "queue-long")
 
 

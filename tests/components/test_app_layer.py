@@ -334,7 +334,7 @@ def test_a_changed_file_is_a_new_config_name(monkeypatch: pytest.MonkeyPatch) ->
     from components import docker_configs
 
     def names() -> list[str]:
-        return sorted(c.inputs["name"] for c in render("dev").of_type(CONFIG))
+        return sorted(c.inputs["name"] for c in render("dev", cached=False).of_type(CONFIG))
 
     before = names()
     monkeypatch.setattr(

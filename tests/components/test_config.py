@@ -7,15 +7,15 @@ expected. Secrets must be encrypted stack secrets and their values are never ech
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.config_loader import ConfigError, Problem
 from components.units import canonical_duration, format_size, parse_duration, parse_size
-from tests.harness import (
+from harness import (
     DELETE,
+    PRIVATE_CA,
     STACKS,
     TEST_SECRETS,
     render,
@@ -686,7 +686,6 @@ def test_there_are_at_least_40_guardrail_bad_inputs() -> None:
 
 # --- 2c. Traefik's ACME CA and observability settings (issue 11) --------------------------------
 
-PRIVATE_CA = (Path(__file__).parents[1] / "fixtures" / "acme" / "private-ca.pem").read_text()
 _ROOT = PRIVATE_CA.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
 _PEBBLE = "https://10.0.0.1:14000/dir"
 _ACME_URL = "the https:// URL of an ACME directory"

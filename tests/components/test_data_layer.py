@@ -13,12 +13,11 @@ from components.swarm_secrets import secret_fingerprint
 from harness import (
     DELETE,
     REPO,
-    SECRET_MARK,
-    SECRET_SIG,
     TEST_ROOT_PASSWORD,
     TEST_SECRET_NAME_KEY,
     Rendering,
     find_plain_secret,
+    is_secret,
     pinned,
     render,
     render_error,
@@ -146,7 +145,7 @@ def test_root_password_is_a_docker_secret_never_an_environment_variable(
     assert secret.inputs["name"] == f"{base_name}-{fingerprint}"
     assert secret_mount["secretId"] == f"{secret.inputs['name']}-id"
     # The data input reaches the engine wrapped as a secret, so state and previews mask it.
-    assert secret.raw_inputs["data"][SECRET_SIG] == SECRET_MARK
+    assert is_secret(secret.raw_inputs["data"])
     encoded = base64.b64encode(TEST_ROOT_PASSWORD.encode()).decode()
     assert secret.raw_inputs["data"]["value"] == encoded
     for resource in rendering.resources:

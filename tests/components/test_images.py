@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from harness import SECRET_MARK, SECRET_SIG, TEST_SECRETS, Rendering, mock_digest, pinned, render
+from harness import TEST_SECRETS, Rendering, is_secret, mock_digest, pinned, render
 from stacktools.compose import EXPORT_DEFAULTS, export
 
 REGISTRY_LOOKUP = "docker:index/getRegistryImage:getRegistryImage"
@@ -78,7 +78,7 @@ def test_a_new_push_under_the_same_tag_changes_every_app_service(monkeypatch) ->
     before = _frappe_images(render("staging"))
     # The registry now answers with another digest for the same tag.
     monkeypatch.setattr("stacktools.engine.mock_digest", lambda image: PINNED)
-    after = _frappe_images(render("staging"))
+    after = _frappe_images(render("staging", cached=False))
     assert before.keys() == after.keys()
     for name in before:
         assert before[name] != after[name], name
@@ -129,7 +129,7 @@ def test_private_registry_credentials_come_from_a_secret() -> None:
     [provider] = rendering.of_type("pulumi:providers:docker")
     # Provider inputs reach the engine as JSON text; the password makes the whole list secret.
     registry_auth = provider.raw_inputs["registryAuth"]
-    assert registry_auth[SECRET_SIG] == SECRET_MARK
+    assert is_secret(registry_auth)
     [auth] = json.loads(registry_auth["value"])
     assert auth == {"address": "ghcr.io", "username": "deploy-bot", "password": "ghp-registry-Zq8"}
     assert provider.inputs["disableDockerDaemonCheck"] == "true"
@@ -147,4 +147,4 @@ def test_private_registry_credentials_come_from_a_secret() -> None:
             continue
         raw_auth = service.raw_inputs["auth"]
         assert raw_auth["username"] == "deploy-bot" and raw_auth["serverAddress"] == "ghcr.io"
-        assert raw_auth["password"][SECRET_SIG] == SECRET_MARK, name
+        assert is_secret(raw_auth["password"]), name

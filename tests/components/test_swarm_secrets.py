@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from harness import (
-    SECRET_MARK,
-    SECRET_SIG,
     TEST_SECRETS,
     Rendering,
     find_plain_secret,
+    is_secret,
     render,
     render_error,
 )
@@ -79,7 +78,7 @@ def test_every_docker_secret_is_wrapped_and_named_by_fingerprint(everything: Ren
         "app-backup-offsite",
     }
     for secret in secrets:
-        assert secret.raw_inputs["data"][SECRET_SIG] == SECRET_MARK, secret.name
+        assert is_secret(secret.raw_inputs["data"]), secret.name
         base, _, fingerprint = secret.inputs["name"].rpartition("-")
         assert len(fingerprint) == 10 and int(fingerprint, 16) >= 0, secret.name
         assert base.startswith(("brandclub-db-prod-", "brandclub-prod-")), secret.name

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 import pytest
 
 from components.config_loader import ConfigError
 from components.docker_configs import NGINX_TEMPLATE
-from harness import Rendering, render, render_error
+from harness import PRIVATE_CA, Rendering, render, render_error
 
 INGRESS = "brandclub:swarm:TraefikIngress"
 NGINX_ALREADY_SENDS = (
@@ -295,7 +294,6 @@ def test_traefik_reads_a_request_as_long_as_nginx_waits_for_the_backend(
 
 # --- the static configuration, the ACME CA and observability (issue 11) ----------------------
 
-PRIVATE_CA = (Path(__file__).parents[1] / "fixtures" / "acme" / "private-ca.pem").read_text()
 PEBBLE = "https://10.0.0.1:14000/dir"
 CONFIG = "docker:index/serviceConfig:ServiceConfig"
 

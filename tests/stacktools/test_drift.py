@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from components import pulumi_sdk
 from stacktools import drift
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "drift"
@@ -98,7 +99,7 @@ def test_secrets_are_never_printed() -> None:
     step = next(s for s in document["steps"] if s["op"] == "update")
     step["oldState"]["outputs"]["taskSpec"]["containerSpec"]["env"]["API_TOKEN"] = "[secret]"
     step["newState"]["outputs"]["taskSpec"]["containerSpec"]["env"]["API_TOKEN"] = {
-        drift.SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270",
+        drift.SECRET_SIG_KEY: pulumi_sdk.SECRET_SIG,
         "plaintext": '"hunter2-live"',
     }
     step["detailedDiff"]["taskSpec.containerSpec.env.API_TOKEN"] = {"kind": "update"}

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
+from components import pulumi_sdk
 from components.units import parse_size
 from harness import REPO, STACKS, Registered, Rendering, render, stack_file_config
 from stacktools.compose import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
@@ -616,7 +616,7 @@ def test_an_untranslated_input_fails_the_export(
 
 
 def test_a_secret_in_a_written_input_fails_the_export(exported: dict[str, Exported]) -> None:
-    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": "hunter2"}
+    wrapped = {pulumi_sdk.SECRET_SIG_KEY: pulumi_sdk.SECRET_SIG, "value": "hunter2"}
     rendering = _with_inputs(
         exported["prod"].rendering,
         "brandclub-prod_backup",
