@@ -26,8 +26,8 @@ import yaml
 from components.config import NAMESPACE
 from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
 from stacktools import pulumi_yaml
-from stacktools.compose import ExportError, export_stack, write
 from stacktools.engine import STACKS, deep_merge
+from stacktools.export import ExportError, export_stack, write
 
 # Stand in for a secret not in the environment; they pass the program's checks (password
 # strength, key length) and are never written.

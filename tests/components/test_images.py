@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from harness import TEST_SECRETS, Rendering, is_secret, mock_digest, pinned, render
-from stacktools.compose import EXPORT_DEFAULTS, export
+from stacktools.export import EXPORT_DEFAULTS, export
 
 REGISTRY_LOOKUP = "docker:index/getRegistryImage:getRegistryImage"
 PINNED = "sha256:" + "ab" * 32

@@ -1,7 +1,7 @@
 """The stack export (``python -m stacktools render``) against what the program registers.
 
 Every check here reads the registered inputs itself and compares them with the written files
-parsed back, so a translation mistake in stacktools/compose.py cannot agree with itself.
+parsed back, so a translation mistake in stacktools/export/ cannot agree with itself.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 from components import pulumi_sdk
 from components.units import parse_size
 from harness import REPO, STACKS, Registered, Rendering, render, stack_file_config
-from stacktools.compose import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
+from stacktools.export import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
 
 SECRETS = {
     "brandclub:dbRootPassword": "Export-Root-9c1f!never-in-files",

@@ -70,7 +70,7 @@ class UnknownInputError(ExportError):
         listed = "\n".join(f"  - {path}" for path in paths)
         super().__init__(
             f"the program sets {len(paths)} input(s) the stack export does not translate; "
-            f"teach stacktools/compose.py to write them (or name them in NOT_IN_STACK_FILES):\n"
+            f"teach stacktools/export/ to write them (or name them in NOT_IN_STACK_FILES):\n"
             f"{listed}"
         )
 
