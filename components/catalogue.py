@@ -232,3 +232,32 @@ def services() -> tuple[Service, ...]:
 
 def service(name: str) -> Service:
     return next(row for row in services() if row.name == name)
+
+
+def markdown() -> str:
+    """The catalogue as the docs show it: ``python -m components.catalogue``."""
+    rows = [
+        "| service | layer | port | networks | runs | once | queues |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in services():
+        runs = "every environment" if not row.optional else "where configured"
+        if row.environments != ENVIRONMENTS:
+            runs += f", only in {', '.join(row.environments)}"
+        if row.required_in:
+            runs += f", required in {', '.join(row.required_in)}"
+        cells = (
+            row.name,
+            row.layer,
+            str(row.port or ", ".join(map(str, row.published)) or ""),
+            ", ".join(sorted(row.networks)),
+            runs,
+            "yes" if row.singleton else "",
+            ", ".join(row.queues),
+        )
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_health import FAKE_CURL, fake_health_bench
 
 from components.docker_configs import HEALTH_CHECKS
 from components.health_checks import HEALTH_LIBRARY, health_test
 from fake_commands import FakeBin
+from fake_health import FAKE_CURL, fake_health_bench
 
 SITE = "brandclub.com"
 

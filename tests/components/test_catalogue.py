@@ -1,0 +1,133 @@
+"""The service catalogue (components/catalogue.py) is the one statement of the services: the
+rendered stacks match it row for row, and a new worker row is all a new queue takes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from components import catalogue
+from components.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
+from components.docker_configs import HEALTH_CHECKS
+from harness import REPO, Rendering, render
+from policy_checks import violations
+
+WORKER_SETTINGS = {
+    "replicas": 2,
+    "limits": {"cpus": 1.0, "memory": "1G"},
+    "reservations": {"cpus": 0.25, "memory": "256M"},
+}
+
+
+def _short_names(rendering: Rendering, stack: str) -> set[str]:
+    prefix = f"{stack}_"
+    return {name.removeprefix(prefix) for name in rendering.services if name.startswith(prefix)}
+
+
+def test_every_rendered_service_is_a_row(rendered: dict[str, Rendering], stack: str) -> None:
+    names = EnvironmentNames(stack)
+    rendering = rendered[stack]
+    assert _short_names(rendering, names.data_stack) == {row.name for row in DATA_SERVICES}
+    enabled = {
+        row.name
+        for row in APP_SERVICES
+        if not row.optional
+        or stack in row.required_in
+        or (row.environments != catalogue.ENVIRONMENTS and stack in row.environments)
+    }
+    assert _short_names(rendering, names.app_stack) == enabled
+
+
+def test_rows_say_what_the_services_do(rendered: dict[str, Rendering], stack: str) -> None:
+    """Singletons carry the label and update stop-first; aliases and networks as the rows say."""
+    rendering = rendered[stack]
+    names = EnvironmentNames(stack)
+    for row in APP_SERVICES:
+        service = rendering.services.get(f"{names.app_stack}_{row.name}")
+        if service is None:
+            continue
+        assert (service.labels.get(catalogue.SINGLETON_LABEL) == "true") is row.singleton
+        order = service.inputs["updateConfig"]["order"]
+        assert order == ("stop-first" if row.singleton else "start-first"), row.name
+        joined = rendering.service_networks(service)
+        assert {names.network(role) for role in row.networks} <= joined, row.name
+        environment = {names.network(r) for r in ("internal", "database")}
+        for attachment in service.inputs["taskSpec"]["networksAdvanceds"]:
+            if rendering.network_name(attachment["id"]) in environment:
+                assert attachment["aliases"] == list(row.aliases), row.name
+
+
+def test_the_catalogue_depends_on_nothing() -> None:
+    script = (
+        "import sys; import components.catalogue; "
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi', 'pulumi_docker', 'pydantic', 'components')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == ["components", "components.catalogue"]
+
+
+# --- a new worker queue -------------------------------------------------------------------
+
+
+@pytest.fixture
+def reports_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[catalogue.Service]:
+    """The catalogue with one more worker row, and the program's modules imported afresh from
+    it for this test (the originals come back afterwards)."""
+    row = catalogue.worker("queue-reports", "long", "short")
+    monkeypatch.setattr(catalogue, "APP_SERVICES", (*catalogue.APP_SERVICES, row))
+    for name in list(sys.modules):
+        if name.startswith("components.") and name != "components.catalogue":
+            monkeypatch.delitem(sys.modules, name)
+    yield row
+
+
+def test_a_new_queue_is_one_row_and_its_numbers(reports_worker: catalogue.Service) -> None:
+    rendering = render(
+        "prod", {"brandclub:services": {"queue-reports": WORKER_SETTINGS}}, cached=False
+    )
+    service = rendering.service("brandclub-prod", "queue-reports")
+    container = service.container
+    assert container["args"] == ["bench", "worker", "--queue", "long,short"]
+    assert container["healthcheck"]["tests"] == [
+        "CMD",
+        "bash",
+        HEALTH_CHECKS.target,
+        "worker_registered",
+        "long,short",
+    ]
+    assert container["stopGracePeriod"] == "26m"  # the long queue's 1500 s and the margin
+    assert service.replicas == 2
+    assert rendering.service_networks(service) == {
+        "brandclub-prod-network",
+        "brandclub-prod-mariadb",
+    }
+    # The policy pack knows it as one more stateless app service.
+    assert violations("prod-replicas", rendering) == []
+    one = {"brandclub:services": {"queue-reports": {**WORKER_SETTINGS, "replicas": 1}}}
+    found = violations("prod-replicas", render("prod", one, cached=False))
+    assert [name for name, _ in found] == ["app-queue-reports"]
+
+
+def test_a_new_queue_needs_its_numbers_in_every_stack(reports_worker: catalogue.Service) -> None:
+    from components.config_loader import ConfigError  # the loader built from the new row
+
+    with pytest.raises(ConfigError) as raised:
+        render("dev", cached=False)
+    [problem] = raised.value.problems
+    assert problem.key == "brandclub:services.queue-reports"
+    assert "required" in problem.expected
+
+
+def test_the_docs_table_has_a_line_per_service() -> None:
+    lines = catalogue.markdown().splitlines()
+    assert len(lines) == 2 + len(catalogue.services())
+    assert (
+        "| queue-long | app |  | database, internal | every environment |  | long, default, short |"
+        in lines
+    )
