@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Set up if needed, lint (Python and the GitHub workflows), and run the whole test suite under
-# Pulumi's mocks (no Pulumi CLI).
-# Extra arguments go to pytest, e.g. ./test.sh -k traefik
-# The live-swarm tier (tests/live, a real dockerd and swarm, needs root) runs last; BRANDCLUB_LIVE=0
-# skips it for a local run.
+# Set up if needed, lint (Python and the GitHub workflows), run the unit tier under Pulumi's mocks
+# (no Pulumi CLI; tools/unit-tier.sh, on every core), then the live-swarm tier (tests/live, a real
+# dockerd and swarm, needs root) in one process. BRANDCLUB_LIVE=0 skips the live tier for a local
+# run. Extra arguments go to pytest, e.g. ./test.sh -k traefik
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,4 +10,13 @@ cd "$(dirname "$0")"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 tools/lint-workflows.sh
-exec .venv/bin/python -m pytest "$@"
+tools/unit-tier.sh "$@"
+if [[ ${BRANDCLUB_LIVE:-1} == 0 ]]; then
+  echo "test.sh: live-swarm tier switched off (BRANDCLUB_LIVE=0)"
+  exit 0
+fi
+status=0
+.venv/bin/python -m pytest -m live "$@" || status=$?
+# 5: the arguments selected no live test (./test.sh -k traefik_static).
+((status == 5)) && status=0
+exit "$status"

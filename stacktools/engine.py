@@ -14,6 +14,7 @@ export writes. No Pulumi CLI, no provider plugin, no network.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -178,8 +179,13 @@ class _WarningCollector(logging.Handler):
 def stack_file_config(stack: str) -> dict[str, Any]:
     """The ``config:`` block of ``Pulumi.<stack>.yaml``, its scalars resolved as the Pulumi CLI
     resolves them (stacktools/pulumi_yaml.py: go-yaml v3, not PyYAML's YAML 1.1)."""
-    document = pulumi_yaml.load((REPO / f"Pulumi.{stack}.yaml").read_text())
-    return copy.deepcopy(document["config"])
+    return copy.deepcopy(_config_block((REPO / f"Pulumi.{stack}.yaml").read_text()))
+
+
+@functools.lru_cache(maxsize=16)
+def _config_block(text: str) -> dict[str, Any]:
+    # Parsed once per distinct file text: every rendering of a stack reads the same file.
+    return pulumi_yaml.load(text)["config"]
 
 
 def _as_engine_value(value: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
@@ -75,16 +76,39 @@ def test_the_catalogue_depends_on_nothing() -> None:
 # --- a new worker queue -------------------------------------------------------------------
 
 
+def _program_modules() -> dict[str, ModuleType]:
+    return {
+        name: module
+        for name, module in sys.modules.items()
+        if name.startswith("components.") and name != "components.catalogue"
+    }
+
+
+def _install(modules: dict[str, ModuleType]) -> None:
+    """Exactly ``modules`` as the program's modules, in sys.modules and on the package."""
+    import components
+
+    for name in _program_modules():
+        del sys.modules[name]
+        if hasattr(components, name.partition(".")[2]):
+            delattr(components, name.partition(".")[2])
+    for name, module in modules.items():
+        sys.modules[name] = module
+        setattr(components, name.partition(".")[2], module)
+
+
 @pytest.fixture
 def reports_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[catalogue.Service]:
     """The catalogue with one more worker row, and the program's modules imported afresh from
-    it for this test (the originals come back afterwards)."""
+    it for this test; the originals come back afterwards."""
     row = catalogue.worker("queue-reports", "long", "short")
     monkeypatch.setattr(catalogue, "APP_SERVICES", (*catalogue.APP_SERVICES, row))
-    for name in list(sys.modules):
-        if name.startswith("components.") and name != "components.catalogue":
-            monkeypatch.delitem(sys.modules, name)
-    yield row
+    original = _program_modules()
+    _install({})
+    try:
+        yield row
+    finally:
+        _install(original)
 
 
 def test_a_new_queue_is_one_row_and_its_numbers(reports_worker: catalogue.Service) -> None:

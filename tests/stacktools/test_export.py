@@ -7,7 +7,9 @@ parsed back, so a translation mistake in stacktools/export/ cannot agree with it
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -24,6 +27,7 @@ import yaml
 from components import pulumi_sdk
 from components.units import parse_size
 from harness import REPO, STACKS, Registered, Rendering, render, stack_file_config
+from stacktools.__main__ import main
 from stacktools.export import EXPORT_DEFAULTS, ExportError, UnknownInputError, export, write
 
 SECRETS = {
@@ -675,19 +679,38 @@ SECRET_VARIABLES = (
 )
 
 
+def _environment(secrets: dict[str, str] | None) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    return {**environment, **(secrets or {})}
+
+
 def _cli(
     *arguments: str, secrets: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    return subprocess.run(
-        [sys.executable, "-m", "stacktools", "render", *arguments],
+    """``python -m stacktools render ARGUMENTS``, run in this process (a new one costs a
+    second of imports; test_cli_runs_as_a_module runs the module itself)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, _environment(secrets), clear=True),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        status = main(["render", *arguments])
+    return subprocess.CompletedProcess(arguments, status, stdout.getvalue(), stderr.getvalue())
+
+
+def test_cli_runs_as_a_module(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "stacktools", "render", "--stack", "dev", "--out", str(tmp_path)],
         cwd=REPO,
-        env={**environment, **(secrets or {})},
+        env=_environment(None),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "dev" / "manifest.json").exists()
 
 
 def test_cli_writes_files_with_config_overlays(tmp_path: Path) -> None:

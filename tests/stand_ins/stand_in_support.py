@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ def snapshot_processes(by: str) -> None:
     target = os.environ.get("FAKE_PROC_SNAPSHOTS")
     if not target:
         return
+    import subprocess  # here only: every stand-in process would pay for its import
+
     processes = [
         {
             "pid": int(proc.name),

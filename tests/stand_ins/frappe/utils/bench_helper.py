@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
-import traceback
 from pathlib import Path
 
 from stand_in_support import AccessDeniedError, database_server, record_call, snapshot_processes
@@ -110,6 +108,8 @@ def new_site(argv: list[str]) -> int:
         return 1
     failure = os.environ.get("FAKE_NEW_SITE_FAIL", "")
     try:
+        import secrets  # here only: most calls make no site, and every call is a new process
+
         db_name = f"_{secrets.token_hex(8)}"
         for folder in ("private/backups", "private/files", "public/files", "locks"):
             (site_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -140,6 +140,8 @@ def new_site(argv: list[str]) -> int:
             set_config(None, ["-g", "default_site", site])
             print(f"Current Site set to {site}")
     except Exception:
+        import traceback  # as secrets: only where it fails
+
         traceback.print_exc()
         if sys.__stdin__ is not None and sys.__stdin__.isatty():
             print("Site creation failed, do you want to rollback the site? [y/N]: ")
@@ -231,6 +233,8 @@ def main() -> int:
         return run(args)
     except Exception:
         # As Frappe: an uncaught error is a traceback and exit status 1.
+        import traceback  # as secrets: only where it fails
+
         traceback.print_exc()
         return 1
 
