@@ -26,7 +26,8 @@ from components.catalogue import (
     NetworkRole,
     layer_labels,
 )
-from components.config import HealthcheckSettings, Placement, RolloutSettings, StackConfig
+from components.config import StackConfig
+from components.config_sections import HealthcheckSettings, Placement, RolloutSettings
 from components.docker_configs import CONFIG_FILES, ConfigRole, fingerprinted_config
 from components.frappe_processes import (
     BACKUPS_PATH,

@@ -19,12 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
-from components.config import (
-    NAMESPACE,
-    RuleViolationError,
-    StackConfig,
-    Violation,
-)
+from components.config import NAMESPACE, StackConfig
+from components.config_types import RuleViolationError, Violation
 
 # Keys that must be encrypted stack secrets; their values are never echoed in errors.
 SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")

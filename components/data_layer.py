@@ -23,13 +23,13 @@ from components.catalogue import (
     Service,
     layer_labels,
 )
-from components.config import (
+from components.config import StackConfig
+from components.config_sections import (
     DataProtection,
     HealthcheckSettings,
     MariaDBSettings,
     RedisSettings,
     RolloutSettings,
-    StackConfig,
 )
 from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
 from components.swarm import (

@@ -34,7 +34,8 @@ from components.catalogue import (
     NetworkRole,
     worker_stop_grace_seconds,
 )
-from components.config import Placement, RestoreRequest, StackConfig
+from components.config import StackConfig
+from components.config_sections import Placement, RestoreRequest
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # How a job script sources one of its libraries in components/scripts/lib.

@@ -25,13 +25,13 @@ from components.catalogue import (
     WEBSOCKET,
     Service,
 )
-from components.config import (
+from components.config import StackConfig
+from components.config_sections import (
     AppServices,
     BackupSettings,
     FrappeSettings,
     RsyncOffsite,
     S3Offsite,
-    StackConfig,
 )
 from components.docker_configs import ConfigRole
 from components.health_checks import health_test

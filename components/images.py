@@ -27,7 +27,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.catalogue import MAILPIT
-from components.config import RegistrySettings, StackConfig
+from components.config import StackConfig
+from components.config_sections import RegistrySettings
 
 # The images a stack can run, in the order they are looked up.
 IMAGE_ROLES = ("app", "mariadb", "redis", "traefik", "mailpit")

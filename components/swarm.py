@@ -15,7 +15,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.catalogue import STACK_NAMESPACE_LABEL
-from components.config import HealthcheckSettings, Resources, RolloutSettings
+from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
 from components.units import canonical_duration
 
 UpdateOrder = Literal["start-first", "stop-first"]

@@ -23,13 +23,9 @@ from components.catalogue import (
     EnvironmentNames,
     layer_labels,
 )
-from components.config import (
-    HealthcheckSettings,
-    IngressSettings,
-    Resources,
-    RolloutSettings,
-    StackConfig,
-)
+from components.config import StackConfig
+from components.config_ingress import IngressSettings
+from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
 from components.docker_configs import fingerprinted_config
 from components.swarm import (
     Attachment,

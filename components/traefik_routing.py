@@ -16,7 +16,8 @@ from components.catalogue import (
     WEBSOCKET,
     EnvironmentNames,
 )
-from components.config import IngressSettings, StackConfig
+from components.config import StackConfig
+from components.config_ingress import IngressSettings
 from components.traefik_static import CERT_RESOLVER, HTTPS_ENTRYPOINT
 
 # Service name -> the Traefik labels on that service.

@@ -29,7 +29,7 @@ from components.catalogue import (
     PING_PORT,
     TRAEFIK_PUBLIC_NETWORK,
 )
-from components.config import IngressSettings
+from components.config_ingress import IngressSettings
 from components.swarm import HostPort
 
 HTTP_ENTRYPOINT = "web"

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from components.config import BRANCH_FOR_ENVIRONMENT, NAMESPACE, Images
+from components.config import BRANCH_FOR_ENVIRONMENT, NAMESPACE
+from components.config_sections import Images
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS: tuple[str, ...] = tuple(BRANCH_FOR_ENVIRONMENT)

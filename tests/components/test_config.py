@@ -1257,7 +1257,7 @@ def test_a_non_finite_cpu_count_is_called_what_it_is(cpus: float) -> None:
     """Not "less than or equal to 64": a NaN that reached the model is no number at all."""
     from pydantic import ValidationError
 
-    from components.config import Resources
+    from components.config_sections import Resources
 
     with pytest.raises(ValidationError) as raised:
         Resources.model_validate({"cpus": cpus, "memory": "1G"})

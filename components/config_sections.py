@@ -1,0 +1,299 @@
+"""The sections of the stack configuration (``services``, ``mariadb``, ``backup``, ...), one model
+each; components/config.py assembles them into the stack's configuration and its cross-section
+rules, components/config_ingress.py holds the ingress section.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    create_model,
+    field_validator,
+)
+
+from components.catalogue import APP_SERVICES, Service
+from components.config_types import (
+    AppName,
+    ByteSize,
+    CalendarDate,
+    ClockTime,
+    CpuCount,
+    Duration,
+    Hostname,
+    ImageReference,
+    ImageRepository,
+    MemorySize,
+    Model,
+    NginxSize,
+    NodePath,
+    PlacementConstraint,
+    PrivateCidr,
+    RegistryHost,
+    Violation,
+    matching,
+)
+from components.mariadb_series import SUPPORTED_SERIES
+from components.units import format_size
+
+
+class Resources(Model):
+    cpus: CpuCount
+    memory: MemorySize
+
+
+class Sized(Model):
+    limits: Resources
+    reservations: Resources
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if self.reservations.memory > self.limits.memory:
+            broken.append(
+                Violation(
+                    "reservations.memory",
+                    format_size(self.reservations.memory),
+                    f"at most limits.memory ({format_size(self.limits.memory)})",
+                )
+            )
+        if self.reservations.cpus > self.limits.cpus:
+            broken.append(
+                Violation(
+                    "reservations.cpus",
+                    self.reservations.cpus,
+                    f"at most limits.cpus ({self.limits.cpus})",
+                )
+            )
+        return broken
+
+
+class ServiceSettings(Sized):
+    replicas: int = Field(ge=1, le=32)
+
+
+class SingletonSettings(ServiceSettings):
+    """A service that must run exactly once."""
+
+    @field_validator("replicas")
+    @classmethod
+    def _exactly_one(cls, replicas: int) -> int:
+        if replicas != 1:
+            raise ValueError(
+                "exactly 1: a second replica would run every scheduled job or backup twice"
+            )
+        return replicas
+
+
+class _Services(Model):
+    def get(self, service: str) -> ServiceSettings | None:
+        """Settings of a service by its swarm name (``queue-long``), None when it is disabled."""
+        return getattr(self, _field_name(service))
+
+
+def _field_name(service: str) -> str:
+    return service.replace("-", "_")
+
+
+def _service_field(row: Service) -> tuple[object, object]:
+    settings = SingletonSettings if row.singleton else ServiceSettings
+    if row.optional:
+        return settings | None, Field(default=None, alias=row.name)
+    return settings, Field(alias=row.name)
+
+
+def app_services_model() -> type[_Services]:
+    """``services.*``: one key per app row of the catalogue, as it stands when called."""
+    fields: dict[str, Any] = {_field_name(row.name): _service_field(row) for row in APP_SERVICES}
+    return create_model("AppServices", __base__=_Services, **fields)
+
+
+AppServices = app_services_model()
+
+
+class Images(Model):
+    app: ImageRepository = "ghcr.io/brand-club/brandclub"
+    # None means the official image of the configured MariaDB series.
+    mariadb: ImageReference | None = None
+    redis: ImageReference = "redis:6.2-alpine"
+    traefik: ImageReference = "traefik:v3.5"
+    mailpit: ImageReference = "axllent/mailpit:v1.27"
+
+
+class MariaDBSettings(Sized):
+    # frappe_docker's series for new environments; a stack created on an older series states
+    # it in its Pulumi.<stack>.yaml, so a new default never upgrades a database silently.
+    version: str = "11.8"
+    buffer_pool_size: ByteSize
+    slow_query_log: bool = False
+    long_query_time: float = Field(default=2.0, gt=0)
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if self.version not in SUPPORTED_SERIES:
+            broken.append(
+                Violation(
+                    "version", self.version, f"one of {', '.join(map(repr, SUPPORTED_SERIES))}"
+                )
+            )
+        if self.buffer_pool_size >= self.limits.memory:
+            broken.append(
+                Violation(
+                    "bufferPoolSize",
+                    format_size(self.buffer_pool_size),
+                    f"less than limits.memory ({format_size(self.limits.memory)}): MariaDB needs "
+                    "memory beyond the buffer pool and is killed when it reaches the limit",
+                )
+            )
+        return broken
+
+
+class RedisSettings(Sized):
+    maxmemory: ByteSize
+    appendonly: bool = False
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if self.maxmemory >= self.limits.memory:
+            broken.append(
+                Violation(
+                    "maxmemory",
+                    format_size(self.maxmemory),
+                    f"less than limits.memory ({format_size(self.limits.memory)}): Redis forks to "
+                    "persist and needs headroom above maxmemory",
+                )
+            )
+        return broken
+
+
+class FrappeSettings(Model):
+    site_name: Hostname | None = None
+    # Installed by the create-site job, in this order, when the site is first created.
+    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1)
+    gunicorn_workers: int = Field(default=2, ge=1, le=64)
+    gunicorn_threads: int = Field(default=4, ge=1, le=64)
+    gunicorn_timeout: int = Field(default=120, ge=1)
+    client_max_body_size: NginxSize = "50m"
+    proxy_read_timeout: int = Field(default=120, ge=1)
+    # Traefik reaches nginx over an overlay network; trust X-Forwarded-For only from there.
+    real_ip_from: PrivateCidr = "10.0.0.0/8"
+    # Frappe creates sites with the scheduler off until the setup wizard is completed; the
+    # create-site job switches it on for the site it creates (once, at creation).
+    enable_scheduler: bool = True
+
+
+class HealthcheckSettings(Model):
+    interval: Duration = "30s"
+    timeout: Duration = "10s"
+    retries: int = Field(default=3, ge=1, le=20)
+    start_period: Duration = "60s"
+
+
+class RolloutSettings(Model):
+    parallelism: int = Field(default=1, ge=1)
+    delay: Duration = "10s"
+    monitor: Duration = "30s"
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    converge_timeout: Duration = "10m"
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if round(self.max_failure_ratio, 1) != self.max_failure_ratio:
+            broken.append(
+                Violation(
+                    "maxFailureRatio",
+                    self.max_failure_ratio,
+                    "a multiple of 0.1: the swarm keeps one decimal, so any other value "
+                    "would show as drift on every refresh",
+                )
+            )
+        return broken
+
+
+class S3Offsite(Model):
+    kind: Literal["s3"]
+    endpoint: Annotated[str, matching(r"https?://\S+", "an http(s) URL")]
+    bucket: Annotated[str, matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
+    prefix: Annotated[
+        str, matching(r"[A-Za-z0-9!_.*'()/-]*", "an S3 key prefix (letters, digits, !_.*'()/-)")
+    ] = ""
+    access_key_id: Annotated[str, matching(r"\S+", "an access key id")]
+
+
+class RsyncOffsite(Model):
+    kind: Literal["rsync"]
+    target: Annotated[str, matching(r"[^\s:]+@[^\s:]+:/\S*", "user@host:/absolute/path")]
+    # The target's SSH host key lines; without them the first connection is trusted.
+    known_hosts: (
+        Annotated[
+            str,
+            matching(
+                r"[^\x00-\x09\x0b-\x1f\x7f]*",
+                "host key lines (no control characters but line breaks)",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class BackupSettings(Model):
+    time: ClockTime = "02:00"
+    retention_days: int = Field(default=7, ge=1, le=366)
+    host_path: NodePath = "/opt/brand-club/backups"
+    offsite: Annotated[S3Offsite | RsyncOffsite, Field(discriminator="kind")] | None = None
+
+
+class RegistrySettings(Model):
+    # Where the app image lives and who may read it; the password is the secret
+    # brandclub:registryPassword.
+    server: RegistryHost = "ghcr.io"
+    username: (
+        Annotated[
+            str,
+            matching(
+                r"[!-9;-~]{1,255}",
+                "a registry user name: 1 to 255 printable characters, no space or ':'",
+            ),
+        ]
+        | None
+    ) = None
+    # Deploy repo:tag@sha256:... so a new push under the same branch tag rolls out. Off only
+    # for images that exist on the swarm node alone (the live test tier).
+    resolve_digest: bool = True
+
+
+class RestoreRequest(Model):
+    """Restore one dated backup into a site; applied once per distinct request."""
+
+    # Named explicitly, never defaulted: restoring overwrites this site's database.
+    site: Hostname
+    date: CalendarDate
+    # Whose backups to restore, e.g. prod's into staging; defaults to the site itself.
+    from_site: Hostname | None = None
+    # Where those backups are on the data node; defaults to backup.hostPath.
+    host_path: NodePath | None = None
+    # Write the backup's encryption_key into the site's config. None: only when create-site
+    # made the site in the same deploy for this request (a disaster recovery).
+    use_backup_encryption_key: bool | None = None
+
+    @property
+    def source_site(self) -> str:
+        return self.from_site or self.site
+
+    @property
+    def request_id(self) -> str:
+        """The same for create-site and restore in one deploy; another date or source is
+        another request."""
+        return f"{self.source_site}@{self.date}"
+
+
+class DataProtection(Model):
+    protect: bool = True
+    retain_volumes: bool = True
+
+
+class Placement(Model):
+    # Local volumes live on one node: pin the data services there or a rescheduled MariaDB
+    # starts on an empty volume elsewhere.
+    data: list[PlacementConstraint] = Field(default_factory=lambda: ["node.role == manager"])
+    app: list[PlacementConstraint] = Field(default_factory=list)
