@@ -8,12 +8,12 @@ application roll out.
 
 import pulumi
 
-from components.app_layer import AppLayer, AppLayerArgs, AppNetworks, AppVolumes
+from components.app_layer import AppLayer, AppLayerArgs, AppVolumes
 from components.catalogue import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
 from components.config_loader import load_docker_host, load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
 from components.images import Images, ImagesArgs
-from components.site_jobs import JobNetworks, SiteJobs, SiteJobsArgs
+from components.site_jobs import SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
 config = load_stack_config()
@@ -38,9 +38,7 @@ jobs = SiteJobs(
     SiteJobsArgs.from_config(
         config,
         image=image,
-        networks=JobNetworks(
-            internal=data.internal_network.name, database=data.database_network.name
-        ),
+        networks={role: network.name for role, network in data.networks.items()},
         sites_volume=data.volumes["sites"].name,
         logs_volume=data.volumes["logs"].name,
         data_layer=data,
@@ -54,12 +52,10 @@ app = AppLayer(
         config,
         image=image,
         mailpit_image=images.references.get("mailpit"),
-        networks=AppNetworks(
-            internal=data.internal_network.id,
-            database=data.database_network.id,
-            realtime=data.realtime_network.id,
-            public=ingress.public_network_id,
-        ),
+        networks={
+            **{role: network.id for role, network in data.networks.items()},
+            "public": ingress.public_network_id,
+        },
         volumes=AppVolumes(sites=data.volumes["sites"].name, logs=data.volumes["logs"].name),
         routing=ingress.routing,
     ),
@@ -74,10 +70,8 @@ pulumi.export("siteJobs", list(jobs.jobs))
 pulumi.export(
     "networks",
     {
-        "internal": data.internal_network.name,
-        "database": data.database_network.name,
+        **{role: network.name for role, network in data.networks.items()},
         "public": TRAEFIK_PUBLIC_NETWORK,
-        "realtime": data.realtime_network.name,
         "sharedServices": SHARED_SERVICES_NETWORK,
     },
 )

@@ -14,6 +14,7 @@ failed backend (the preflight job has already run the same checks against the ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -21,6 +22,7 @@ import pulumi
 from components.catalogue import (
     BACKEND,
     FRONTEND,
+    NETWORK_ROLES,
     SINGLETON_LABEL,
     EnvironmentNames,
     NetworkRole,
@@ -50,13 +52,8 @@ from components.swarm import (
 from components.swarm_secrets import rotating_secret
 from components.traefik_routing import Routing
 
-
-@dataclass(frozen=True)
-class AppNetworks:
-    internal: pulumi.Input[str]
-    database: pulumi.Input[str]
-    realtime: pulumi.Input[str]
-    public: pulumi.Input[str]
+# The networks by role (components/catalogue.py), as ids: every role, traefik-public included.
+AppNetworks = Mapping[NetworkRole, pulumi.Input[str]]
 
 
 @dataclass(frozen=True)
@@ -193,30 +190,27 @@ class AppLayer(pulumi.ComponentResource):
         routed: frozenset[NetworkRole] = frozenset({"public"})
         return process.row.networks | (routed if process.service in self._args.routing else set())
 
-    def _attachments(self, process: AppProcess) -> list[Attachment]:
-        networks = self._args.networks
-        roles = self._network_roles(process)
-        attachments = []
+    def _dns_names(self, process: AppProcess, role: NetworkRole) -> tuple[str, ...]:
         # The short alias ("backend", "redis-queue") is the name Frappe's config and nginx use.
         # It is given only on the environment's own networks: on traefik-public every
         # environment's frontend would answer to "frontend".
-        aliases = process.row.aliases
-        if "internal" in roles:
-            attachments.append(Attachment(networks.internal, aliases))
-        if "database" in roles:
-            attachments.append(Attachment(networks.database, aliases))
-        if "realtime" in roles:
-            # On the realtime network the frontend answers to the site's name, so the realtime
-            # server's session check (http://<site>:8080/...) reaches nginx. Only the websocket
-            # shares this network: the backend and workers still resolve the site's name to the
-            # public site, as links they build must.
-            site = (self._args.settings.site_name,)
-            attachments.append(
-                Attachment(networks.realtime, site if process.row == FRONTEND else ())
-            )
-        if "public" in roles:
-            attachments.append(Attachment(networks.public))
-        return attachments
+        if role in ("internal", "database"):
+            return process.row.aliases
+        # On the realtime network the frontend answers to the site's name, so the realtime
+        # server's session check (http://<site>:8080/...) reaches nginx. Only the websocket
+        # shares this network: the backend and workers still resolve the site's name to the
+        # public site, as links they build must.
+        if role == "realtime" and process.row == FRONTEND:
+            return (self._args.settings.site_name,)
+        return ()
+
+    def _attachments(self, process: AppProcess) -> list[Attachment]:
+        roles = self._network_roles(process)
+        return [
+            Attachment(self._args.networks[role], self._dns_names(process, role))
+            for role in NETWORK_ROLES
+            if role in roles
+        ]
 
     def _mounts(self, process: AppProcess) -> list[Mount]:
         mounts = []

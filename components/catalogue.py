@@ -118,6 +118,8 @@ def worker_stop_grace_seconds(queues: tuple[str, ...]) -> int:
 #   public   - traefik-public: Traefik, and every app service Traefik routes to (the ingress
 #              says which: the frontend always, the websocket where ingress.websocketDirect).
 NetworkRole = Literal["internal", "database", "realtime", "public"]
+# The order a service's attachments are listed in.
+NETWORK_ROLES: tuple[NetworkRole, ...] = ("internal", "database", "realtime", "public")
 SQL: frozenset[NetworkRole] = frozenset({"internal", "database"})
 
 

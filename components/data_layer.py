@@ -16,10 +16,12 @@ import pulumi_docker as docker
 
 from components.catalogue import (
     MARIADB,
+    NETWORK_ROLES,
     REDIS_CACHE,
     REDIS_QUEUE,
     RETIRED_VOLUMES,
     EnvironmentNames,
+    NetworkRole,
     Service,
     layer_labels,
 )
@@ -109,9 +111,8 @@ class DataLayerArgs:
 
 
 class DataLayer(pulumi.ComponentResource):
-    internal_network: docker.Network
-    database_network: docker.Network
-    realtime_network: docker.Network
+    # The environment's networks by role (components/catalogue.py): internal, database, realtime.
+    networks: dict[NetworkRole, docker.Network]
 
     def __init__(
         self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None
@@ -123,9 +124,7 @@ class DataLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
         )
-        self.internal_network, self.database_network, self.realtime_network = self._networks(
-            name, child
-        )
+        self.networks = self._networks(name, child)
         self.volumes = self._volumes(name, child)
         self.root_password_secret = self._root_password(name, child)
         self._warn_if_end_of_life()
@@ -133,16 +132,14 @@ class DataLayer(pulumi.ComponentResource):
         self.service_names = pulumi.Output.all(*(s.name for s in self.services.values()))
         self.register_outputs(
             {
-                "internalNetwork": self.internal_network.name,
-                "databaseNetwork": self.database_network.name,
-                "realtimeNetwork": self.realtime_network.name,
+                **{f"{role}Network": n.name for role, n in self.networks.items()},
                 "serviceNames": self.service_names,
             }
         )
 
     def _networks(
         self, name: str, opts: pulumi.ResourceOptions
-    ) -> tuple[docker.Network, docker.Network, docker.Network]:
+    ) -> dict[NetworkRole, docker.Network]:
         labels = self._label_values()
         internal = overlay_network(
             f"{name}-internal-network",
@@ -163,7 +160,7 @@ class DataLayer(pulumi.ComponentResource):
         realtime = overlay_network(
             f"{name}-realtime-network", self._names.network("realtime"), labels, opts, internal=True
         )
-        return internal, database, realtime
+        return {"internal": internal, "database": database, "realtime": realtime}
 
     def _volumes(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Volume]:
         kept = pulumi.ResourceOptions.merge(
@@ -287,8 +284,11 @@ class DataLayer(pulumi.ComponentResource):
 
     def _attachments(self, row: Service) -> list[Attachment]:
         """The catalogue's networks of a data service, under its alias."""
-        networks = {"internal": self.internal_network, "database": self.database_network}
-        return [Attachment(networks[role].id, row.aliases) for role in sorted(row.networks)]
+        return [
+            Attachment(self.networks[role].id, row.aliases)
+            for role in NETWORK_ROLES
+            if role in row.networks
+        ]
 
     def _redis(self, row: Service, settings: RedisSettings) -> ServiceSpec:
         service = row.name

@@ -14,13 +14,14 @@ swarm one-shot task on the environment's networks and volumes, and a failed job 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.catalogue import EnvironmentNames, layer_labels
+from components.catalogue import NETWORK_ROLES, EnvironmentNames, NetworkRole, layer_labels
 from components.config import StackConfig
 from components.frappe_jobs import (
     HOST_ROOT,
@@ -35,13 +36,9 @@ from components.frappe_jobs import (
 from components.frappe_processes import LOGS_PATH, SITES_PATH
 from components.swarm_secrets import rotating_secret
 
-
-@dataclass(frozen=True)
-class JobNetworks:
-    """Network names (the docker CLI attaches by name)."""
-
-    internal: pulumi.Input[str]
-    database: pulumi.Input[str]
+# The environment's networks by role (components/catalogue.py), as names: the docker CLI
+# attaches by name.
+JobNetworks = Mapping[NetworkRole, pulumi.Input[str]]
 
 
 @dataclass(frozen=True)
@@ -175,14 +172,7 @@ class SiteJobs(pulumi.ComponentResource):
         # The backups and the data volumes live on the data node's disk.
         placement = settings.placement
         constraints = list(placement.data if job.node == "data" else placement.app)
-        networks = [
-            network
-            for role, network in (
-                ("internal", args.networks.internal),
-                ("database", args.networks.database),
-            )
-            if role in job.networks
-        ]
+        networks = [args.networks[role] for role in NETWORK_ROLES if role in job.networks]
         environment: dict[str, pulumi.Input[str]] = {
             "JOB_NAME": f"{args.names.app_stack}-job-{job.name}",
             "JOB_IMAGE": args.image,
