@@ -8,12 +8,14 @@ application roll out.
 
 import pulumi
 
-from components.app_layer import AppLayer, AppLayerArgs, AppVolumes
+from components.app_layer import AppLayer, AppLayerArgs, AppSecrets, AppVolumes
 from components.catalogue import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
 from components.config_loader import load_docker_host, load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
+from components.frappe_jobs import JobSettings
+from components.frappe_processes import AppSettings
 from components.images import Images, ImagesArgs
-from components.site_jobs import SiteJobs, SiteJobsArgs
+from components.site_jobs import JobSecrets, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
 config = load_stack_config()
@@ -35,8 +37,9 @@ ingress = TraefikIngress(
 # database wait for the data layer (SiteJobsArgs.data_layer), the app services for every job.
 jobs = SiteJobs(
     "jobs",
-    SiteJobsArgs.from_config(
-        config,
+    SiteJobsArgs(
+        settings=JobSettings.from_config(config),
+        secrets=JobSecrets.from_config(config),
         image=image,
         networks={role: network.name for role, network in data.networks.items()},
         sites_volume=data.volumes["sites"].name,
@@ -48,8 +51,9 @@ jobs = SiteJobs(
 )
 app = AppLayer(
     "app",
-    AppLayerArgs.from_config(
-        config,
+    AppLayerArgs(
+        settings=AppSettings.from_config(config),
+        secrets=AppSecrets.from_config(config),
         image=image,
         mailpit_image=images.references.get("mailpit"),
         networks={

@@ -14,7 +14,6 @@ failed backend (the preflight job has already run the same checks against the ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -29,7 +28,6 @@ from components.catalogue import (
     layer_labels,
 )
 from components.config import StackConfig
-from components.config_sections import HealthcheckSettings, Placement, RolloutSettings
 from components.docker_configs import CONFIG_FILES, ConfigRole, fingerprinted_config
 from components.frappe_processes import (
     BACKUPS_PATH,
@@ -44,6 +42,7 @@ from components.swarm import (
     Attachment,
     ConfigFile,
     Mount,
+    Networks,
     RegistryCredentials,
     SecretFile,
     ServiceSpec,
@@ -51,9 +50,6 @@ from components.swarm import (
 )
 from components.swarm_secrets import rotating_secret
 from components.traefik_routing import Routing
-
-# The networks by role (components/catalogue.py), as ids: every role, traefik-public included.
-AppNetworks = Mapping[NetworkRole, pulumi.Input[str]]
 
 
 @dataclass(frozen=True)
@@ -63,38 +59,18 @@ class AppVolumes:
 
 
 @dataclass(frozen=True)
-class AppLayerArgs:
-    settings: AppSettings
-    healthcheck: HealthcheckSettings
-    rollout: RolloutSettings
-    placement: Placement
-    endpoint_mode: str
-    # The app image by digest (components/images.py).
-    image: pulumi.Input[str]
-    networks: AppNetworks
-    volumes: AppVolumes
-    # What the ingress routes to, and how: Traefik's labels per service.
-    routing: Routing
-    # The backup service's off-site credentials as files, where it copies off site.
-    offsite: OffsiteFiles | None
+class AppSecrets:
+    """Of the stack's secrets, only those the app services use."""
+
     # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
     secret_name_key: str
+    # The backup service's off-site credentials as files, where it copies off site.
+    offsite: OffsiteFiles | None = None
+    # Where the app image is private: what every node pulls it with.
     registry: RegistryCredentials | None = None
-    # mailpit by digest, where services.mailpit is set.
-    mailpit_image: pulumi.Input[str] | None = None
 
     @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        *,
-        image: pulumi.Input[str],
-        networks: AppNetworks,
-        volumes: AppVolumes,
-        routing: Routing,
-        mailpit_image: pulumi.Input[str] | None = None,
-    ) -> AppLayerArgs:
-        """Application settings, and of the secrets only the ones the app services use."""
+    def from_config(cls, config: StackConfig) -> AppSecrets:
         registry = None
         if config.registry.username is not None and config.registry_password is not None:
             registry = RegistryCredentials(
@@ -102,21 +78,26 @@ class AppLayerArgs:
                 config.registry.username,
                 config.registry_password.get_secret_value(),
             )
-        return cls(
-            settings=AppSettings.from_config(config),
-            healthcheck=config.healthcheck,
-            rollout=config.rollout,
-            placement=config.placement,
-            endpoint_mode=config.endpoint_mode,
-            image=image,
-            networks=networks,
-            volumes=volumes,
-            routing=routing,
-            offsite=OffsiteFiles.from_config(config),
-            secret_name_key=config.secret_name_key.get_secret_value(),
-            registry=registry,
-            mailpit_image=mailpit_image,
-        )
+        name_key = config.secret_name_key.get_secret_value()
+        return cls(name_key, OffsiteFiles.from_config(config), registry)
+
+
+@dataclass(frozen=True)
+class AppLayerArgs:
+    """Application settings and secrets (``AppSettings.from_config``, ``AppSecrets.from_config``)
+    and what the other layers hand over."""
+
+    settings: AppSettings
+    secrets: AppSecrets
+    # The app image by digest (components/images.py).
+    image: pulumi.Input[str]
+    # By id, every role, traefik-public included.
+    networks: Networks
+    volumes: AppVolumes
+    # What the ingress routes to, and how: Traefik's labels per service.
+    routing: Routing
+    # mailpit by digest, where services.mailpit is set.
+    mailpit_image: pulumi.Input[str] | None = None
 
 
 class AppLayer(pulumi.ComponentResource):
@@ -156,7 +137,7 @@ class AppLayer(pulumi.ComponentResource):
 
     def _offsite_secrets(self, name: str, opts: pulumi.ResourceOptions) -> list[SecretFile]:
         """The backup service's off-site credentials (and pinned SSH host keys) as secret files."""
-        offsite = self._args.offsite
+        offsite = self._args.secrets.offsite
         if offsite is None:
             return []
         secrets = []
@@ -168,7 +149,7 @@ class AppLayer(pulumi.ComponentResource):
                 value,
                 self._labels(),
                 opts,
-                name_key=self._args.secret_name_key,
+                name_key=self._args.secrets.secret_name_key,
             )
             secrets.append(SecretFile(secret.id, secret.name, path))
         return secrets
@@ -231,7 +212,8 @@ class AppLayer(pulumi.ComponentResource):
         image = args.image if process.runs_frappe else args.mailpit_image
         assert image is not None, f"{process.service}: no image resolved"
         # Backups are written next to the database volume's node, so follow the data placement.
-        constraints = args.placement.data if process.backups_mount else args.placement.app
+        placement = args.settings.placement
+        constraints = placement.data if process.backups_mount else placement.app
         labels = self._labels() | ({SINGLETON_LABEL: "true"} if process.row.singleton else {})
         return ServiceSpec(
             name=EnvironmentNames.service(self._names.app_stack, process.service),
@@ -247,12 +229,12 @@ class AppLayer(pulumi.ComponentResource):
             secrets=self._backup_secrets if process.backups_mount else (),
             configs=[self._configs[role] for role in process.configs],
             health_test=process.health(args.settings),
-            health_timing=args.healthcheck,
-            rollout=args.rollout,
+            health_timing=args.settings.healthcheck,
+            rollout=args.settings.rollout,
             update_order="stop-first" if process.row.singleton else "start-first",
-            endpoint_mode=args.endpoint_mode,
+            endpoint_mode=args.settings.endpoint_mode,
             labels={**labels, **args.routing.get(process.service, {})},
             constraints=tuple(constraints),
             stop_grace_period=process.stop_grace_period,
-            registry=args.registry if process.runs_frappe else None,
+            registry=args.secrets.registry if process.runs_frappe else None,
         )

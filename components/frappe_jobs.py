@@ -66,6 +66,7 @@ class JobSettings:
     """What the site jobs are built from: which site, its apps, and which services and
     requests this deploy has; no secret."""
 
+    environment: str
     site_name: str
     apps: tuple[str, ...]
     enable_scheduler: bool
@@ -82,6 +83,7 @@ class JobSettings:
     @classmethod
     def from_config(cls, config: StackConfig) -> JobSettings:
         return cls(
+            environment=config.environment,
             site_name=config.site_name,
             apps=tuple(config.frappe.apps),
             enable_scheduler=config.frappe.enable_scheduler,

@@ -30,6 +30,9 @@ from components.config_sections import (
     AppServices,
     BackupSettings,
     FrappeSettings,
+    HealthcheckSettings,
+    Placement,
+    RolloutSettings,
     RsyncOffsite,
     S3Offsite,
 )
@@ -57,11 +60,23 @@ class AppSettings:
     services: AppServices
     frappe: FrappeSettings
     backup: BackupSettings
+    healthcheck: HealthcheckSettings
+    rollout: RolloutSettings
+    placement: Placement
+    endpoint_mode: str
 
     @classmethod
     def from_config(cls, config: StackConfig) -> AppSettings:
         return cls(
-            config.environment, config.site_name, config.services, config.frappe, config.backup
+            config.environment,
+            config.site_name,
+            config.services,
+            config.frappe,
+            config.backup,
+            config.healthcheck,
+            config.rollout,
+            config.placement,
+            config.endpoint_mode,
         )
 
 

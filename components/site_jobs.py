@@ -14,14 +14,13 @@ swarm one-shot task on the environment's networks and volumes, and a failed job 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.catalogue import NETWORK_ROLES, EnvironmentNames, NetworkRole, layer_labels
+from components.catalogue import NETWORK_ROLES, EnvironmentNames, layer_labels
 from components.config import StackConfig
 from components.frappe_jobs import (
     HOST_ROOT,
@@ -34,66 +33,53 @@ from components.frappe_jobs import (
     SiteJob,
 )
 from components.frappe_processes import LOGS_PATH, SITES_PATH
+from components.swarm import Networks
 from components.swarm_secrets import rotating_secret
 
-# The environment's networks by role (components/catalogue.py), as names: the docker CLI
-# attaches by name.
-JobNetworks = Mapping[NetworkRole, pulumi.Input[str]]
+
+@dataclass(frozen=True)
+class JobSecrets:
+    """Of the stack's secrets, only those the jobs mount (the root password comes as the data
+    layer's Docker secret)."""
+
+    admin_password: str
+    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    secret_name_key: str
+    # The password MariaDB still has, during a root password rotation.
+    db_root_password_previous: str | None = None
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> JobSecrets:
+        previous = config.db_root_password_previous
+        return cls(
+            config.admin_password.get_secret_value(),
+            config.secret_name_key.get_secret_value(),
+            previous.get_secret_value() if previous else None,
+        )
 
 
 @dataclass(frozen=True)
 class SiteJobsArgs:
-    environment: str
+    """The site's settings and the jobs' secrets (``JobSettings.from_config``,
+    ``JobSecrets.from_config``) and what the data layer hands over."""
+
     settings: JobSettings
+    secrets: JobSecrets
     image: pulumi.Input[str]
-    networks: JobNetworks
+    # By name: the docker CLI attaches by name.
+    networks: Networks
     sites_volume: pulumi.Input[str]
     logs_volume: pulumi.Input[str]
     # The data layer: the jobs that talk to the database wait for it.
     data_layer: pulumi.Resource
     # The data layer's root password secret: jobs mount the very secret MariaDB was given.
     db_root_password_secret: docker.Secret
-    admin_password: str
-    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
-    secret_name_key: str
-    # The password MariaDB still has, during a root password rotation.
-    db_root_password_previous: str | None = None
     # The swarm to run jobs on: the docker provider's own `docker:host`; None is the local engine.
     docker_host: str | None = None
 
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        *,
-        image: pulumi.Input[str],
-        networks: JobNetworks,
-        sites_volume: pulumi.Input[str],
-        logs_volume: pulumi.Input[str],
-        data_layer: pulumi.Resource,
-        db_root_password_secret: docker.Secret,
-        docker_host: str | None,
-    ) -> SiteJobsArgs:
-        """The site's settings, and of the secrets only the ones the jobs mount."""
-        previous = config.db_root_password_previous
-        return cls(
-            environment=config.environment,
-            settings=JobSettings.from_config(config),
-            image=image,
-            networks=networks,
-            sites_volume=sites_volume,
-            logs_volume=logs_volume,
-            data_layer=data_layer,
-            db_root_password_secret=db_root_password_secret,
-            admin_password=config.admin_password.get_secret_value(),
-            secret_name_key=config.secret_name_key.get_secret_value(),
-            db_root_password_previous=previous.get_secret_value() if previous else None,
-            docker_host=docker_host,
-        )
-
     @property
     def names(self) -> EnvironmentNames:
-        return EnvironmentNames(self.environment)
+        return EnvironmentNames(self.settings.environment)
 
 
 class SiteJobs(pulumi.ComponentResource):
@@ -129,12 +115,12 @@ class SiteJobs(pulumi.ComponentResource):
     ) -> dict[SecretRole, docker.Secret]:
         args = self._args
         names = args.names
-        labels = layer_labels("jobs", args.environment)
+        labels = layer_labels("jobs", args.settings.environment)
         values: dict[SecretRole, str | None] = {
-            "admin-password": args.admin_password,
-            "db-root-password-previous": args.db_root_password_previous,
+            "admin-password": args.secrets.admin_password,
+            "db-root-password-previous": args.secrets.db_root_password_previous,
         }
-        name_key = args.secret_name_key
+        name_key = args.secrets.secret_name_key
         secrets: dict[SecretRole, docker.Secret] = {
             role: rotating_secret(
                 f"{name}-{role}",

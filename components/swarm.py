@@ -14,11 +14,14 @@ from typing import Literal
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import STACK_NAMESPACE_LABEL
+from components.catalogue import STACK_NAMESPACE_LABEL, NetworkRole
 from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
 from components.units import canonical_duration
 
 UpdateOrder = Literal["start-first", "stop-first"]
+# An environment's networks by role (components/catalogue.py): their ids for a service to join,
+# their names for the docker CLI.
+Networks = Mapping[NetworkRole, pulumi.Input[str]]
 
 # Left to the engine on purpose. The Docker provider creates a service with QueryRegistry, so the
 # Docker client fills Placement.Platforms with the image's platforms before the spec is stored,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FakeBin, add_frappe, make_bench, run_script
+from fake_commands import FakeBin, make_bench, run_script
 
 REDIS_QUEUE = "redis://:queue-pass@redis-queue:6379"
 
@@ -21,14 +21,7 @@ def bench(tmp_path: Path) -> Path:
     return bench
 
 
-@pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    add_frappe(fakes)
-    return fakes
-
-
-def _env(fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
+def _env(frappe_fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
     defaults = dict(
         BENCH_DIR=str(bench),
         DB_HOST="mariadb",
@@ -39,7 +32,7 @@ def _env(fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
         SOCKETIO_PORT="9000",
         HOST_NAME="https://dev.brandclub.com",
     )
-    return fakes.env(**{**defaults, **extra})
+    return frappe_fakes.env(**{**defaults, **extra})
 
 
 EXPECTED = [
@@ -69,62 +62,64 @@ def _common(bench: Path) -> dict:
     return json.loads((bench / "sites" / "common_site_config.json").read_text())
 
 
-def test_lists_the_apps_and_sets_the_global_config(fakes: FakeBin, bench: Path) -> None:
-    result = run_script("configurator.sh", _env(fakes, bench))
+def test_lists_the_apps_and_sets_the_global_config(frappe_fakes: FakeBin, bench: Path) -> None:
+    result = run_script("configurator.sh", _env(frappe_fakes, bench))
 
     assert result.returncode == 0, result.stderr
     assert (bench / "sites" / "apps.txt").read_text() == "brandclub\nerpnext\nfrappe\n"
-    assert fakes.calls() == [*EXPECTED, *NO_MAIL]
+    assert frappe_fakes.calls() == [*EXPECTED, *NO_MAIL]
     assert _common(bench)["host_name"] == "https://dev.brandclub.com"
     assert _common(bench)["mail_server"] == ""
     assert "queue-pass" not in result.stdout + result.stderr
 
 
-def test_points_frappes_outgoing_mail_at_mailpit(fakes: FakeBin, bench: Path) -> None:
+def test_points_frappes_outgoing_mail_at_mailpit(frappe_fakes: FakeBin, bench: Path) -> None:
     result = run_script(
-        "configurator.sh", _env(fakes, bench, MAIL_SERVER="mailpit", MAIL_PORT="1025")
+        "configurator.sh", _env(frappe_fakes, bench, MAIL_SERVER="mailpit", MAIL_PORT="1025")
     )
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [*EXPECTED, *MAILPIT]
+    assert frappe_fakes.calls() == [*EXPECTED, *MAILPIT]
     common = _common(bench)
     assert (common["mail_server"], common["mail_port"], common["use_tls"]) == ("mailpit", 1025, 0)
     assert common["disable_mail_smtp_authentication"] == 1
 
 
-def test_bench_backup_retention_is_not_set_any_more(fakes: FakeBin, bench: Path) -> None:
+def test_bench_backup_retention_is_not_set_any_more(frappe_fakes: FakeBin, bench: Path) -> None:
     """keep_backups_for_hours only prunes sites/<site>/private/backups, which the backup
     service never writes to (it passes --backup-path): the setting protected nothing."""
-    result = run_script("configurator.sh", _env(fakes, bench, KEEP_BACKUPS_FOR_HOURS="192"))
+    result = run_script("configurator.sh", _env(frappe_fakes, bench, KEEP_BACKUPS_FOR_HOURS="192"))
 
     assert result.returncode == 0, result.stderr
     assert "keep_backups_for_hours" not in _common(bench)
 
 
-def test_a_missing_variable_fails_before_changing_anything(fakes: FakeBin, bench: Path) -> None:
-    env = _env(fakes, bench)
+def test_a_missing_variable_fails_before_changing_anything(
+    frappe_fakes: FakeBin, bench: Path
+) -> None:
+    env = _env(frappe_fakes, bench)
     del env["REDIS_CACHE"]
     env["SOCKETIO_PORT"] = ""
     result = run_script("configurator.sh", env)
 
     assert result.returncode == 1
     assert ("missing required environment variable(s): REDIS_CACHE SOCKETIO_PORT") in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
     assert not (bench / "sites" / "apps.txt").exists()
 
 
 @pytest.mark.parametrize("variable", ["DB_PORT", "SOCKETIO_PORT", "MAIL_PORT"])
-def test_numbers_must_be_numbers(fakes: FakeBin, bench: Path, variable: str) -> None:
-    env = _env(fakes, bench, MAIL_SERVER="mailpit", **{variable: "7d"})
+def test_numbers_must_be_numbers(frappe_fakes: FakeBin, bench: Path, variable: str) -> None:
+    env = _env(frappe_fakes, bench, MAIL_SERVER="mailpit", **{variable: "7d"})
     result = run_script("configurator.sh", env)
 
     assert result.returncode == 1
     assert f"{variable} must be a whole number, got '7d'" in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
-def test_stops_at_the_first_failing_setting(fakes: FakeBin, bench: Path) -> None:
-    result = run_script("configurator.sh", _env(fakes, bench, BENCH_FAIL="redis_cache"))
+def test_stops_at_the_first_failing_setting(frappe_fakes: FakeBin, bench: Path) -> None:
+    result = run_script("configurator.sh", _env(frappe_fakes, bench, BENCH_FAIL="redis_cache"))
 
     assert result.returncode == 1
-    assert fakes.calls() == EXPECTED[:3]
+    assert frappe_fakes.calls() == EXPECTED[:3]

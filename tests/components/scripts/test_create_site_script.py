@@ -17,7 +17,6 @@ import pytest
 
 from fake_commands import (
     FakeBin,
-    add_frappe,
     database_state,
     make_bench,
     new_database_server,
@@ -69,13 +68,6 @@ def _port(sock: socket.socket) -> int:
 
 
 @pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    add_frappe(fakes)
-    return fakes
-
-
-@pytest.fixture
 def db(tmp_path: Path) -> Path:
     return new_database_server(tmp_path / "db.json", DB_ROOT_PASSWORD)
 
@@ -86,7 +78,7 @@ def bench(tmp_path: Path) -> Path:
 
 
 def _env(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], **extra: str
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], **extra: str
 ) -> dict[str, str]:
     secrets = tmp_path / "secrets"
     secrets.mkdir(exist_ok=True)
@@ -106,7 +98,7 @@ def _env(
         WAIT_TIMEOUT="5",
         WAIT_INTERVAL="0.05",
     )
-    return fakes.env(**{**defaults, **extra})
+    return frappe_fakes.env(**{**defaults, **extra})
 
 
 def _marker(bench: Path) -> dict | None:
@@ -128,13 +120,13 @@ def _half_made(bench: Path) -> list[Path]:
 
 @pytest.mark.parametrize("failure", ["create-user", "install-app"])
 def test_the_stand_in_new_site_fails_as_frappe_v15_does(
-    fakes: FakeBin, tmp_path: Path, bench: Path, db: Path, failure: str
+    frappe_fakes: FakeBin, tmp_path: Path, bench: Path, db: Path, failure: str
 ) -> None:
     """The stand-in's contract (frappe/installer.py _new_site, frappe/commands/site.py
     new_site): site_config.json is written before the database user and database exist; a
     failure prints the traceback and exits 1, and without a terminal nothing is rolled back, so
     the folder stays and `list-apps` cannot open the site."""
-    env = fakes.env(FAKE_DB=str(db), FAKE_NEW_SITE_FAIL=failure)
+    env = frappe_fakes.env(FAKE_DB=str(db), FAKE_NEW_SITE_FAIL=failure)
     new_site = NEW_SITE[1:11]  # new-site <site> ... --install-app erpnext
     created = subprocess.run(
         ["bench", *new_site],
@@ -162,13 +154,13 @@ def test_the_stand_in_new_site_fails_as_frappe_v15_does(
 
 
 def test_creates_the_site_with_its_apps_and_enables_its_scheduler(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 0, result.stderr
     # Frappe gets the passwords (the stand-in records the arguments it was handed)...
-    assert fakes.calls() == [NEW_SITE, ENABLE_SCHEDULER]
+    assert frappe_fakes.calls() == [NEW_SITE, ENABLE_SCHEDULER]
     database = _site_database(bench, db)
     assert database == {"apps": ["frappe", "erpnext", "brandclub"], "enable_scheduler": 1}
     marker = _marker(bench)
@@ -187,20 +179,20 @@ def test_creates_the_site_with_its_apps_and_enables_its_scheduler(
 
 
 def test_the_scheduler_can_be_left_as_frappe_sets_it(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports, ENABLE_SCHEDULER="0"))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports, ENABLE_SCHEDULER="0"))
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [NEW_SITE]
+    assert frappe_fakes.calls() == [NEW_SITE]
     assert _site_database(bench, db)["enable_scheduler"] == 0
     assert "scheduler left as Frappe sets it: disabled" in result.stdout
 
 
 def test_the_restore_request_of_the_same_deploy_is_recorded(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports, RESTORE_REQUEST="brandclub.com@2026-11-20")
+    env = _env(frappe_fakes, tmp_path, ports, RESTORE_REQUEST="brandclub.com@2026-11-20")
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 0, result.stderr
@@ -208,12 +200,12 @@ def test_the_restore_request_of_the_same_deploy_is_recorded(
 
 
 def test_a_created_site_is_left_alone(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports)
+    env = _env(frappe_fakes, tmp_path, ports)
     assert run_script("create-site.sh", env).returncode == 0
     before = (bench / "sites" / SITE / "site_config.json").read_text()
-    fakes.log.write_text("")
+    frappe_fakes.log.write_text("")
     for sock in ports.values():
         sock.close()  # nothing to wait for: an existing site needs no service
 
@@ -221,17 +213,17 @@ def test_a_created_site_is_left_alone(
 
     assert result.returncode == 0, result.stderr
     assert f"site {SITE} exists, nothing to do" in result.stdout
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
     assert (bench / "sites" / SITE / "site_config.json").read_text() == before
 
 
 def test_a_failed_first_run_leaves_nothing_behind_and_the_next_run_creates_the_site(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     """Issue 9 item 1: an app fails to install after Frappe wrote site_config.json and made the
     site's database user and database; Frappe rolls nothing back without a terminal."""
     failing = run_script(
-        "create-site.sh", _env(fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="install-app")
+        "create-site.sh", _env(frappe_fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="install-app")
     )
 
     assert failing.returncode == 1
@@ -251,7 +243,7 @@ def test_a_failed_first_run_leaves_nothing_behind_and_the_next_run_creates_the_s
         f"DROP USER IF EXISTS '{config['db_user']}'@'localhost';",
     ]
 
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 0, result.stderr
     assert _site_database(bench, db)["apps"] == ["frappe", "erpnext", "brandclub"]
@@ -259,7 +251,7 @@ def test_a_failed_first_run_leaves_nothing_behind_and_the_next_run_creates_the_s
 
 
 def test_a_run_that_died_midway_is_cleaned_up_by_the_next_run(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     """The job was killed after `new-site` made the user and database: the marker still says
     "creating", so the site is half-made and this job's own."""
@@ -276,7 +268,7 @@ def test_a_run_that_died_midway_is_cleaned_up_by_the_next_run(
         databases={"_dead01": {"apps": ["frappe"]}, "_other": {"apps": ["frappe"]}},
     )
 
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 0, result.stderr
     assert f"site {SITE} is half-made" in result.stdout
@@ -285,17 +277,17 @@ def test_a_run_that_died_midway_is_cleaned_up_by_the_next_run(
     assert "_dead01" not in state["databases"] and "_dead01@%" not in state["users"]
     assert "_other" in state["databases"] and "_other@%" in state["users"]
     assert len(_half_made(bench)) == 1
-    assert [call[1] for call in fakes.calls("bench")] == ["new-site", "--site"]
+    assert [call[1] for call in frappe_fakes.calls("bench")] == ["new-site", "--site"]
     assert _site_database(bench, db)["enable_scheduler"] == 1
 
 
 def test_a_clean_up_that_fails_is_left_to_the_next_run(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     """Frappe refused by MariaDB (user creation fails), and the clean-up cannot log in either:
     the marker keeps saying "creating" so that the next run cleans up."""
     new_database_server(db, "another-root-password")
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 1
     assert "Access denied for user 'root'" in result.stderr
@@ -305,9 +297,9 @@ def test_a_clean_up_that_fails_is_left_to_the_next_run(
 
 
 def test_a_user_creation_failure_is_cleaned_up(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="create-user")
+    env = _env(frappe_fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="create-user")
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 1
@@ -317,7 +309,7 @@ def test_a_user_creation_failure_is_cleaned_up(
 
 
 def test_a_site_made_before_the_marker_is_adopted(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     site = bench / "sites" / SITE
     site.mkdir()
@@ -326,16 +318,16 @@ def test_a_site_made_before_the_marker_is_adopted(
         db, DB_ROOT_PASSWORD, users={"_old1@%": "p"}, databases={"_old1": {"apps": ["frappe"]}}
     )
 
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [["bench", "--site", SITE, "list-apps"]]
+    assert frappe_fakes.calls() == [["bench", "--site", SITE, "list-apps"]]
     assert _marker(bench)["state"] == "created"  # type: ignore[index]
     assert "recorded as created" in result.stdout
 
 
 def test_a_site_this_job_did_not_start_is_never_touched(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     """Half-made by someone else (or by a run before markers existed): Frappe cannot open it,
     and the job fails without dropping or moving anything."""
@@ -344,68 +336,68 @@ def test_a_site_this_job_did_not_start_is_never_touched(
     (site / "site_config.json").write_text('{"db_name": "_3b6f", "db_password": "p"}')
     new_database_server(db, DB_ROOT_PASSWORD, databases={"_3b6f": {"apps": ["frappe"]}})
 
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports))
 
     assert result.returncode == 1
     assert "Access denied for user '_3b6f'" in result.stderr
     assert "this job did not create it" in result.stderr and "left untouched" in result.stderr
-    assert fakes.calls("mariadb") == []
+    assert frappe_fakes.calls("mariadb") == []
     assert database_state(db)["databases"] == {"_3b6f": {"apps": ["frappe"]}}
     assert (site / "site_config.json").is_file() and _half_made(bench) == []
     assert _marker(bench) is None
 
 
 def test_a_scheduler_switch_on_that_failed_is_retried(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
+    env = _env(frappe_fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
     first = run_script("create-site.sh", env)
     assert first.returncode == 1
     assert "enabling its scheduler failed; the next run tries again" in first.stderr
-    fakes.log.write_text("")
+    frappe_fakes.log.write_text("")
 
     del env["BENCH_FAIL"]
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [ENABLE_SCHEDULER]
+    assert frappe_fakes.calls() == [ENABLE_SCHEDULER]
     assert _marker(bench)["scheduler"] == "enabled"  # type: ignore[index]
 
 
 def test_a_failed_switch_on_no_longer_wanted_is_dropped(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
+    env = _env(frappe_fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
     assert run_script("create-site.sh", env).returncode == 1
-    fakes.log.write_text("")
+    frappe_fakes.log.write_text("")
 
     del env["BENCH_FAIL"]
     result = run_script("create-site.sh", {**env, "ENABLE_SCHEDULER": "0"})
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
     assert "scheduler" not in _marker(bench)  # type: ignore[operator]
 
 
 def test_a_site_dropped_by_hand_is_created_again(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, tmp_path, ports)
+    env = _env(frappe_fakes, tmp_path, ports)
     assert run_script("create-site.sh", env).returncode == 0
     shutil.rmtree(bench / "sites" / SITE)  # as `bench drop-site` moves it away
-    fakes.log.write_text("")
+    frappe_fakes.log.write_text("")
 
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 0, result.stderr
-    assert [call[1] for call in fakes.calls()] == ["new-site", "--site"]
+    assert [call[1] for call in frappe_fakes.calls()] == ["new-site", "--site"]
 
 
 def test_waits_for_a_service_that_comes_up_late(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     late = _bound_socket()
-    env = _env(fakes, tmp_path, ports, REDIS_QUEUE=f"redis://127.0.0.1:{_port(late)}")
+    env = _env(frappe_fakes, tmp_path, ports, REDIS_QUEUE=f"redis://127.0.0.1:{_port(late)}")
     timer = threading.Timer(0.5, late.listen)
     timer.start()
     try:
@@ -418,15 +410,15 @@ def test_waits_for_a_service_that_comes_up_late(
 
     assert result.returncode == 0, result.stderr
     assert elapsed >= 0.5
-    assert [call[1] for call in fakes.calls()] == ["new-site", "--site"]
+    assert [call[1] for call in frappe_fakes.calls()] == ["new-site", "--site"]
 
 
 def test_gives_up_on_an_unreachable_service(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
     closed = _bound_socket()  # bound, never listening: connections are refused
     closed_port = _port(closed)
-    env = _env(fakes, tmp_path, ports, REDIS_CACHE=f"redis://127.0.0.1:{closed_port}")
+    env = _env(frappe_fakes, tmp_path, ports, REDIS_CACHE=f"redis://127.0.0.1:{closed_port}")
     env["WAIT_TIMEOUT"] = "1"
     try:
         started = time.monotonic()
@@ -438,18 +430,18 @@ def test_gives_up_on_an_unreachable_service(
     assert result.returncode == 1
     assert 1 <= elapsed < 5
     assert (f"cache Redis at 127.0.0.1:{closed_port} not reachable after 1s") in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
     assert _marker(bench) is None
 
 
 def test_without_apps_only_frappe_is_installed(
-    fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    result = run_script("create-site.sh", _env(fakes, tmp_path, ports, INSTALL_APPS=""))
+    result = run_script("create-site.sh", _env(frappe_fakes, tmp_path, ports, INSTALL_APPS=""))
 
     assert result.returncode == 0, result.stderr
-    assert "--install-app" not in fakes.calls()[0]
-    assert fakes.calls()[0][-1] == "--set-default"
+    assert "--install-app" not in frappe_fakes.calls()[0]
+    assert frappe_fakes.calls()[0][-1] == "--set-default"
     assert _site_database(bench, db)["apps"] == ["frappe"]
 
 
@@ -461,7 +453,7 @@ def test_without_apps_only_frappe_is_installed(
     ],
 )
 def test_a_missing_or_empty_secret_fails_clearly(
-    fakes: FakeBin,
+    frappe_fakes: FakeBin,
     tmp_path: Path,
     ports: dict[str, socket.socket],
     bench: Path,
@@ -470,7 +462,7 @@ def test_a_missing_or_empty_secret_fails_clearly(
     content: str | None,
     message: str,
 ) -> None:
-    env = _env(fakes, tmp_path, ports)
+    env = _env(frappe_fakes, tmp_path, ports)
     secret = tmp_path / "broken-secret"
     if content is not None:
         secret.write_text(content)
@@ -480,7 +472,7 @@ def test_a_missing_or_empty_secret_fails_clearly(
     assert result.returncode == 1
     assert message in result.stderr
     assert str(secret) in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
 @pytest.mark.parametrize(
@@ -491,7 +483,7 @@ def test_a_missing_or_empty_secret_fails_clearly(
     ],
 )
 def test_bad_input_is_named(
-    fakes: FakeBin,
+    frappe_fakes: FakeBin,
     tmp_path: Path,
     ports: dict[str, socket.socket],
     bench: Path,
@@ -500,7 +492,7 @@ def test_bad_input_is_named(
     value: str | None,
     message: str,
 ) -> None:
-    env = _env(fakes, tmp_path, ports)
+    env = _env(frappe_fakes, tmp_path, ports)
     if value is None:
         del env[variable]
     else:
@@ -509,4 +501,4 @@ def test_bad_input_is_named(
 
     assert result.returncode == 1
     assert message in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []

@@ -11,7 +11,6 @@ import pytest
 
 from fake_commands import (
     FakeBin,
-    add_frappe,
     database_state,
     make_bench,
     new_database_server,
@@ -32,13 +31,6 @@ def bench(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    add_frappe(fakes)
-    return fakes
-
-
-@pytest.fixture
 def db(tmp_path: Path) -> Path:
     return new_database_server(
         tmp_path / "db.json",
@@ -48,8 +40,8 @@ def db(tmp_path: Path) -> Path:
     )
 
 
-def _env(fakes: FakeBin, bench: Path, db: Path, **extra: str) -> dict[str, str]:
-    return fakes.env(BENCH_DIR=str(bench), FAKE_DB=str(db), **extra)
+def _env(frappe_fakes: FakeBin, bench: Path, db: Path, **extra: str) -> dict[str, str]:
+    return frappe_fakes.env(BENCH_DIR=str(bench), FAKE_DB=str(db), **extra)
 
 
 def _set(site: str, key: str, value: int) -> list[str]:
@@ -96,11 +88,13 @@ AFTER = {
 HELD = dict.fromkeys(SITES, (1, 1))
 
 
-def test_holds_every_site_migrates_and_releases(fakes: FakeBin, bench: Path, db: Path) -> None:
-    result = run_script("migrate.sh", _env(fakes, bench, db))
+def test_holds_every_site_migrates_and_releases(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
+    assert frappe_fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
     assert _modes(bench) == AFTER
     assert _records(bench) == {}
     assert "migration finished" in result.stdout
@@ -109,16 +103,18 @@ def test_holds_every_site_migrates_and_releases(fakes: FakeBin, bench: Path, db:
 
 
 def test_apps_added_to_the_configuration_are_installed(
-    fakes: FakeBin, bench: Path, db: Path
+    frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
-    env = _env(fakes, bench, db, SITE_NAME="brandclub.com", INSTALL_APPS="erpnext hrms brandclub")
+    env = _env(
+        frappe_fakes, bench, db, SITE_NAME="brandclub.com", INSTALL_APPS="erpnext hrms brandclub"
+    )
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 0, result.stderr
     install = [
         ["bench", "--site", "brandclub.com", "install-app", app] for app in ("hrms", "brandclub")
     ]
-    assert fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *install, *RELEASE]
+    assert frappe_fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *install, *RELEASE]
     assert database_state(db)["databases"]["_a1"]["apps"] == [
         "frappe",
         "erpnext",
@@ -128,24 +124,26 @@ def test_apps_added_to_the_configuration_are_installed(
     assert "installing hrms on brandclub.com (configured, not installed yet)" in result.stdout
 
 
-def test_nothing_to_install_when_every_app_is_there(fakes: FakeBin, bench: Path, db: Path) -> None:
-    env = _env(fakes, bench, db, SITE_NAME="brandclub.com", INSTALL_APPS="erpnext")
+def test_nothing_to_install_when_every_app_is_there(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
+    env = _env(frappe_fakes, bench, db, SITE_NAME="brandclub.com", INSTALL_APPS="erpnext")
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *RELEASE]
+    assert frappe_fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *RELEASE]
 
 
 def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
-    fakes: FakeBin, bench: Path, db: Path
+    frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
     """The database may be partly migrated: lifting maintenance would let the old release
     serve it. The previous modes stay recorded for the next successful run."""
-    env = _env(fakes, bench, db, BENCH_FAIL="all migrate", BENCH_FAIL_STATUS="3")
+    env = _env(frappe_fakes, bench, db, BENCH_FAIL="all migrate", BENCH_FAIL_STATUS="3")
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 3
-    assert fakes.calls() == [*HOLD, MIGRATE]
+    assert frappe_fakes.calls() == [*HOLD, MIGRATE]
     assert _modes(bench) == HELD
     assert {
         site: (r["maintenance_mode"], r["pause_scheduler"]) for site, r in _records(bench).items()
@@ -161,19 +159,21 @@ def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
     )
 
     # The next run that succeeds gives the recorded values back, not the held 1/1.
-    fakes.log.write_text("")
-    again = run_script("migrate.sh", _env(fakes, bench, db))
+    frappe_fakes.log.write_text("")
+    again = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert again.returncode == 0, again.stderr
-    assert fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
+    assert frappe_fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
     assert _modes(bench) == AFTER
     assert _records(bench) == {}
     assert "(were: 0 1, as recorded by a migrate run of" in again.stdout
 
 
-def test_a_failed_app_install_keeps_the_sites_held(fakes: FakeBin, bench: Path, db: Path) -> None:
+def test_a_failed_app_install_keeps_the_sites_held(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
     env = _env(
-        fakes,
+        frappe_fakes,
         bench,
         db,
         SITE_NAME="brandclub.com",
@@ -188,7 +188,7 @@ def test_a_failed_app_install_keeps_the_sites_held(fakes: FakeBin, bench: Path, 
 
 
 def test_a_killed_run_cannot_overwrite_the_operators_choice(
-    fakes: FakeBin, bench: Path, db: Path
+    frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
     """A run killed (SIGKILL: no trap runs) while holding the sites left them at 1/1 and left
     its records; the next run must not take 1/1 for the operator's choice."""
@@ -203,7 +203,7 @@ def test_a_killed_run_cannot_overwrite_the_operators_choice(
             json.dumps({"db_name": "_x", "maintenance_mode": 1, "pause_scheduler": 1})
         )
 
-    result = run_script("migrate.sh", _env(fakes, bench, db))
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 0, result.stderr
     assert _modes(bench) == AFTER
@@ -211,35 +211,39 @@ def test_a_killed_run_cannot_overwrite_the_operators_choice(
 
 
 def test_a_site_that_cannot_be_held_releases_the_others_and_skips_migrate(
-    fakes: FakeBin, bench: Path, db: Path
+    frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
     """Nothing changed the database yet: the sites go back to their values at once."""
-    env = _env(fakes, bench, db, BENCH_FAIL="shop.brandclub.com set-config -p maintenance_mode 1")
+    env = _env(
+        frappe_fakes, bench, db, BENCH_FAIL="shop.brandclub.com set-config -p maintenance_mode 1"
+    )
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 1
-    assert fakes.calls() == [*HOLD[:3], *RELEASE[:4]]
-    assert MIGRATE not in fakes.calls()
+    assert frappe_fakes.calls() == [*HOLD[:3], *RELEASE[:4]]
+    assert MIGRATE not in frappe_fakes.calls()
     assert _records(bench) == {}
 
 
-def test_a_site_left_in_maintenance_fails_the_job(fakes: FakeBin, bench: Path, db: Path) -> None:
-    env = _env(fakes, bench, db, BENCH_FAIL="brandclub.com set-config -p pause_scheduler 0")
+def test_a_site_left_in_maintenance_fails_the_job(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
+    env = _env(frappe_fakes, bench, db, BENCH_FAIL="brandclub.com set-config -p pause_scheduler 0")
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 1
     assert "could not restore maintenance_mode/pause_scheduler of brandclub.com" in result.stderr
     # the other sites are still released; the failed one keeps its record for the next run
-    assert fakes.calls()[-4:] == RELEASE[2:]
+    assert frappe_fakes.calls()[-4:] == RELEASE[2:]
     assert list(_records(bench)) == ["brandclub.com"]
 
 
 def test_a_bench_without_sites_has_nothing_to_migrate(
-    fakes: FakeBin, tmp_path: Path, db: Path
+    frappe_fakes: FakeBin, tmp_path: Path, db: Path
 ) -> None:
     bench = make_bench(tmp_path / "empty", {})
-    result = run_script("migrate.sh", _env(fakes, bench, db))
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 0, result.stderr
     assert "no sites on this bench" in result.stdout
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []

@@ -16,19 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FakeBin, add_frappe, make_bench, new_database_server, run_script
+from fake_commands import FakeBin, make_bench, new_database_server, run_script
 
 
 def _secret(label: str) -> str:
     # A quote, a space and a dollar sign: nothing a shell or an option parser may eat.
     return f"{label}-{secrets.token_hex(12)} q'$x"
-
-
-@pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    add_frappe(fakes)
-    return fakes
 
 
 @pytest.fixture
@@ -70,11 +63,13 @@ def _assert_no_secret_seen(tmp_path: Path, *values: str) -> set[str]:
     return {snapshot["by"] for snapshot in snapshots}
 
 
-def test_create_site_and_its_clean_up(fakes: FakeBin, tmp_path: Path, listening: int) -> None:
+def test_create_site_and_its_clean_up(
+    frappe_fakes: FakeBin, tmp_path: Path, listening: int
+) -> None:
     admin, root = _secret("admin"), _secret("root")
     bench = make_bench(tmp_path, {})
     db = new_database_server(tmp_path / "db.json", root)
-    env = fakes.env(
+    env = frappe_fakes.env(
         BENCH_DIR=str(bench),
         FAKE_DB=str(db),
         FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
@@ -97,11 +92,11 @@ def test_create_site_and_its_clean_up(fakes: FakeBin, tmp_path: Path, listening:
     assert failing.returncode == 1
     assert result.returncode == 0, result.stderr
     # Frappe was handed the passwords: its argv inside Python is not /proc's cmdline.
-    new_sites = [call for call in fakes.calls("bench") if call[1] == "new-site"]
+    new_sites = [call for call in frappe_fakes.calls("bench") if call[1] == "new-site"]
     assert {admin, root} <= set(new_sites[-1])
 
 
-def test_restore(fakes: FakeBin, tmp_path: Path) -> None:
+def test_restore(frappe_fakes: FakeBin, tmp_path: Path) -> None:
     root, key = _secret("root"), _secret("encryption-key")
     site = "brandclub.com"
     bench = make_bench(tmp_path, {site: {"db_name": "_a1", "db_password": "pa"}})
@@ -113,7 +108,7 @@ def test_restore(fakes: FakeBin, tmp_path: Path) -> None:
     (day / "20261120_020000-brandclub_com-database.sql.gz").write_text("dump")
     config = {"db_name": "_prod", "encryption_key": key}
     (day / "20261120_020000-brandclub_com-site_config_backup.json").write_text(json.dumps(config))
-    env = fakes.env(
+    env = frappe_fakes.env(
         BENCH_DIR=str(bench),
         FAKE_DB=str(db),
         FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
@@ -132,10 +127,10 @@ def test_restore(fakes: FakeBin, tmp_path: Path) -> None:
     assert restored["encryption_key"] == key
 
 
-def test_root_password_rotation(fakes: FakeBin, tmp_path: Path) -> None:
+def test_root_password_rotation(frappe_fakes: FakeBin, tmp_path: Path) -> None:
     new, previous = _secret("new"), _secret("previous")
     db = new_database_server(tmp_path / "db.json", previous)
-    env = fakes.env(
+    env = frappe_fakes.env(
         BENCH_DIR=str(tmp_path),
         FAKE_DB=str(db),
         FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),

@@ -10,7 +10,6 @@ import pytest
 
 from fake_commands import (
     FakeBin,
-    add_frappe,
     database_state,
     make_bench,
     new_database_server,
@@ -47,15 +46,8 @@ def backups(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def fakes(tmp_path: Path) -> FakeBin:
-    fakes = FakeBin(tmp_path)
-    add_frappe(fakes)
-    return fakes
-
-
 def _env(
-    fakes: FakeBin, tmp_path: Path, backups: Path, site: str = SITE, **extra: str
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, site: str = SITE, **extra: str
 ) -> dict[str, str]:
     (tmp_path / "db-root").write_text(ROOT_PASSWORD + "\n")
     target = {
@@ -80,7 +72,7 @@ def _env(
         BACKUP_ROOT=str(backups),
         DB_ROOT_PASSWORD_FILE=str(tmp_path / "db-root"),
     )
-    return fakes.env(**{**defaults, **extra})
+    return frappe_fakes.env(**{**defaults, **extra})
 
 
 def _set(key: str, value: int, site: str = SITE) -> list[str]:
@@ -129,14 +121,19 @@ def _mark_created_for(env: dict[str, str], site: str, request: str) -> None:
 
 
 def test_restores_the_newest_set_of_the_day_then_migrates(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
-    env = _env(fakes, tmp_path, backups)
+    env = _env(frappe_fakes, tmp_path, backups)
     result = run_script("restore.sh", env)
 
     assert result.returncode == 0, result.stderr
     folder = backups / SITE / DAY
-    assert fakes.calls() == [*HOLD, _restore(folder, *_with_files(folder)), MIGRATE, *RELEASE]
+    assert frappe_fakes.calls() == [
+        *HOLD,
+        _restore(folder, *_with_files(folder)),
+        MIGRATE,
+        *RELEASE,
+    ]
     config = site_config(Path(env["BENCH_DIR"]), SITE)
     assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
     restored = database_state(Path(env["FAKE_DB"]))["databases"]["_a1"]["restored_from"]
@@ -147,22 +144,24 @@ def test_restores_the_newest_set_of_the_day_then_migrates(
     assert "keeps its own encryption key, which is not the backup's" in result.stderr
 
 
-def test_restores_another_sites_backups(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
+def test_restores_another_sites_backups(
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
+) -> None:
     """staging from prod's backups: the files are named after prod (issue 9 item 2)."""
-    env = _env(fakes, tmp_path, backups, site=STAGING)
+    env = _env(frappe_fakes, tmp_path, backups, site=STAGING)
     result = run_script("restore.sh", env)
 
     assert result.returncode == 0, result.stderr
     folder = backups / SITE / DAY
     restore = _restore(folder, *_with_files(folder), site=STAGING)
-    assert fakes.calls()[2:4] == [restore, ["bench", "--site", STAGING, "migrate"]]
+    assert frappe_fakes.calls()[2:4] == [restore, ["bench", "--site", STAGING, "migrate"]]
     assert f"restored {STAGING} from {SITE}'s backups of {DAY}" in result.stdout
 
 
 def test_the_backups_encryption_key_is_carried_on_request(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
-    env = _env(fakes, tmp_path, backups, site=STAGING, USE_BACKUP_ENCRYPTION_KEY="true")
+    env = _env(frappe_fakes, tmp_path, backups, site=STAGING, USE_BACKUP_ENCRYPTION_KEY="true")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 0, result.stderr
@@ -172,10 +171,10 @@ def test_the_backups_encryption_key_is_carried_on_request(
 
 
 def test_auto_carries_the_key_into_a_site_made_for_this_restore(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
     """Disaster recovery: create-site made the site in the same deploy for this request."""
-    env = _env(fakes, tmp_path, backups, RESTORE_REQUEST=f"{SITE}@{DAY}")
+    env = _env(frappe_fakes, tmp_path, backups, RESTORE_REQUEST=f"{SITE}@{DAY}")
     _mark_created_for(env, SITE, f"{SITE}@{DAY}")
     result = run_script("restore.sh", env)
 
@@ -190,10 +189,10 @@ def test_auto_carries_the_key_into_a_site_made_for_this_restore(
     ids=["made-for-another-request", "switched-off"],
 )
 def test_the_site_keeps_its_key_otherwise(
-    fakes: FakeBin, tmp_path: Path, backups: Path, marker_request: str, setting: str
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, marker_request: str, setting: str
 ) -> None:
     env = _env(
-        fakes,
+        frappe_fakes,
         tmp_path,
         backups,
         RESTORE_REQUEST=f"{SITE}@{DAY}",
@@ -208,54 +207,56 @@ def test_the_site_keeps_its_key_otherwise(
 
 
 def test_carrying_needs_the_sets_site_config_backup(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
     (backups / SITE / DAY / f"{NEWEST}-site_config_backup.json").unlink()
-    env = _env(fakes, tmp_path, backups, USE_BACKUP_ENCRYPTION_KEY="true")
+    env = _env(frappe_fakes, tmp_path, backups, USE_BACKUP_ENCRYPTION_KEY="true")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 1
     assert f"has no {NEWEST}-site_config_backup.json" in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
-def test_file_archives_are_optional(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
+def test_file_archives_are_optional(frappe_fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
     folder = backups / SITE / DAY
     (folder / f"{NEWEST}-files.tar").unlink()
     (folder / f"{NEWEST}-private-files.tar").unlink()
-    result = run_script("restore.sh", _env(fakes, tmp_path, backups))
+    result = run_script("restore.sh", _env(frappe_fakes, tmp_path, backups))
 
     assert result.returncode == 0, result.stderr
     # the older set's archives belong to another backup: never mixed in
-    assert fakes.calls()[2] == _restore(folder)
+    assert frappe_fakes.calls()[2] == _restore(folder)
 
 
-def test_an_encrypted_set_is_refused(fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
+def test_an_encrypted_set_is_refused(frappe_fakes: FakeBin, tmp_path: Path, backups: Path) -> None:
     (backups / SITE / DAY / "20260220_040000-brandclub_com-database-enc.sql.gz").write_text("x")
-    result = run_script("restore.sh", _env(fakes, tmp_path, backups))
+    result = run_script("restore.sh", _env(frappe_fakes, tmp_path, backups))
 
     assert result.returncode == 1
     assert "(20260220_040000) is encrypted" in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
 def test_a_missing_day_lists_the_days_there_are(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
-    result = run_script("restore.sh", _env(fakes, tmp_path, backups, BACKUP_DATE="2026-02-21"))
+    result = run_script(
+        "restore.sh", _env(frappe_fakes, tmp_path, backups, BACKUP_DATE="2026-02-21")
+    )
 
     assert result.returncode == 1
     assert "no backups of brandclub.com for 2026-02-21" in result.stderr
     assert "dates available: 2026-02-19 2026-02-20" in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
 def test_a_day_without_the_sources_database_backup_says_what_is_there(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
     for dump in (backups / SITE / DAY).glob("????????_??????-brandclub_com-database.sql.gz"):
         dump.unlink()
-    result = run_script("restore.sh", _env(fakes, tmp_path, backups))
+    result = run_script("restore.sh", _env(frappe_fakes, tmp_path, backups))
 
     assert result.returncode == 1
     assert "no database backup <YYYYMMDD_HHMMSS>-brandclub_com-database.sql.gz" in result.stderr
@@ -263,7 +264,7 @@ def test_a_day_without_the_sources_database_backup_says_what_is_there(
         "database backups there: 20260220_030000-my-brandclub_com-database.sql.gz "
         "20260220_030000-shop_brandclub_com-database.sql.gz"
     ) in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
 
 
 @pytest.mark.parametrize(
@@ -271,15 +272,15 @@ def test_a_day_without_the_sources_database_backup_says_what_is_there(
     [("restore", 1), ("migrate", 2)],
 )
 def test_a_failure_keeps_the_site_in_maintenance(
-    fakes: FakeBin, tmp_path: Path, backups: Path, failing: str, calls_after_hold: int
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, failing: str, calls_after_hold: int
 ) -> None:
     """A partly restored database must not be served: the site stays held, its previous
     modes recorded for the next successful run (issue 9 item 16)."""
-    env = _env(fakes, tmp_path, backups, BENCH_FAIL=f"{SITE} {failing}")
+    env = _env(frappe_fakes, tmp_path, backups, BENCH_FAIL=f"{SITE} {failing}")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 1
-    calls = fakes.calls()
+    calls = frappe_fakes.calls()
     assert calls[:2] == HOLD
     assert [call[3] for call in calls[2:]] == ["restore", "migrate"][:calls_after_hold]
     assert f"bench {failing} of brandclub.com failed" in result.stderr
@@ -289,9 +290,9 @@ def test_a_failure_keeps_the_site_in_maintenance(
 
 
 def test_a_wrong_root_password_fails_the_restore(
-    fakes: FakeBin, tmp_path: Path, backups: Path
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path
 ) -> None:
-    env = _env(fakes, tmp_path, backups)
+    env = _env(frappe_fakes, tmp_path, backups)
     (tmp_path / "db-root").write_text("not-the-root-password")
     result = run_script("restore.sh", env)
 
@@ -310,10 +311,10 @@ def test_a_wrong_root_password_fails_the_restore(
     ],
 )
 def test_bad_input_fails_before_touching_the_site(
-    fakes: FakeBin, tmp_path: Path, backups: Path, extra: dict[str, str], message: str
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, extra: dict[str, str], message: str
 ) -> None:
-    result = run_script("restore.sh", _env(fakes, tmp_path, backups, **extra))
+    result = run_script("restore.sh", _env(frappe_fakes, tmp_path, backups, **extra))
 
     assert result.returncode == 1
     assert message in result.stderr
-    assert fakes.calls() == []
+    assert frappe_fakes.calls() == []
