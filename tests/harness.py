@@ -38,6 +38,14 @@ TEST_SECRETS = {
     "brandclub:secretNameKey": TEST_SECRET_NAME_KEY,
 }
 
+# An S3 off-site target for the backups, as an operator would configure one.
+S3_OFFSITE = {
+    "kind": "s3",
+    "endpoint": "https://s3.eu-central-1.amazonaws.com",
+    "bucket": "brandclub-backups",
+    "accessKeyId": "AKIAEXAMPLE",
+}
+
 # One rendering per distinct (stack, overrides, config, secrets), kept for the test session: a
 # rendering is only read, and rendering the same configuration again gives the same result.
 _RENDERED: dict[str, Rendering] = {}

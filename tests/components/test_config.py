@@ -16,6 +16,7 @@ from components.units import canonical_duration, format_size, parse_duration, pa
 from harness import (
     DELETE,
     PRIVATE_CA,
+    S3_OFFSITE,
     STACKS,
     TEST_SECRETS,
     render,
@@ -313,12 +314,7 @@ def test_bad_input_is_reported_before_anything_is_registered(
 # --- 2b. Bad inputs that reach mounts, constraints, images and headers (issue 10) ----------
 
 _RESTORE = {"site": "dev.brandclub.com", "date": "2026-11-20"}
-_S3 = {
-    "kind": "s3",
-    "endpoint": "https://s3.eu-central-1.amazonaws.com",
-    "bucket": "brandclub-backups",
-    "accessKeyId": "AKIAEXAMPLE",
-}
+_S3 = S3_OFFSITE
 _HOST_PATH = "an absolute, normalised path"
 _OUTSIDE = "outside system and Docker directories"
 

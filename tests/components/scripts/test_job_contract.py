@@ -13,15 +13,9 @@ import subprocess
 import pytest
 
 from fake_commands import SCRIPTS, FakeBin, add_frappe, make_bench
-from harness import TEST_SECRETS, Registered, Rendering, render
+from harness import S3_OFFSITE, TEST_SECRETS, Registered, Rendering, render
 
 RESTORE = {"site": "brandclub.com", "date": "2026-11-20"}
-S3 = {
-    "kind": "s3",
-    "endpoint": "https://s3.example.net",
-    "bucket": "brandclub-backups",
-    "accessKeyId": "AKIAEXAMPLE",
-}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +26,7 @@ def every_job() -> Rendering:
         "brandclub:dbRootPasswordPrevious": "previous-Zq8",
         "brandclub:backupOffsiteSecret": "s3-secret-Zq8",
     }
-    overrides = {"brandclub:restore": RESTORE, "brandclub:backup": {"offsite": S3}}
+    overrides = {"brandclub:restore": RESTORE, "brandclub:backup": {"offsite": S3_OFFSITE}}
     return render("prod", overrides, secrets=secrets)
 
 

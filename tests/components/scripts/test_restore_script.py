@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import (
-    FakeBin,
-    database_state,
-    make_bench,
-    new_database_server,
-    run_script,
-    site_config,
-)
+import fake_commands
+from fake_commands import FakeBin, make_bench, new_database_server, run_script
 
 SITE = "brandclub.com"
 STAGING = "staging.brandclub.com"
@@ -110,7 +104,7 @@ def _with_files(folder: Path) -> list[str]:
 
 
 def _key(env: dict[str, str], site: str = SITE) -> object:
-    return site_config(Path(env["BENCH_DIR"]), site)["encryption_key"]
+    return fake_commands.site_config(Path(env["BENCH_DIR"]), site)["encryption_key"]
 
 
 def _mark_created_for(env: dict[str, str], site: str, request: str) -> None:
@@ -134,9 +128,11 @@ def test_restores_the_newest_set_of_the_day_then_migrates(
         MIGRATE,
         *RELEASE,
     ]
-    config = site_config(Path(env["BENCH_DIR"]), SITE)
+    config = fake_commands.site_config(Path(env["BENCH_DIR"]), SITE)
     assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
-    restored = database_state(Path(env["FAKE_DB"]))["databases"]["_a1"]["restored_from"]
+    restored = fake_commands.database_state(Path(env["FAKE_DB"]))["databases"]["_a1"][
+        "restored_from"
+    ]
     assert restored == [f"{NEWEST}-{part}" for part in PARTS[:3]]
     assert ROOT_PASSWORD not in result.stdout + result.stderr
     # the site's own key stays: no request says otherwise (auto, site not made for it)
@@ -285,7 +281,7 @@ def test_a_failure_keeps_the_site_in_maintenance(
     assert [call[3] for call in calls[2:]] == ["restore", "migrate"][:calls_after_hold]
     assert f"bench {failing} of brandclub.com failed" in result.stderr
     assert f"site(s) {SITE} stay in maintenance mode" in result.stderr
-    config = site_config(Path(env["BENCH_DIR"]), SITE)
+    config = fake_commands.site_config(Path(env["BENCH_DIR"]), SITE)
     assert (config["maintenance_mode"], config["pause_scheduler"]) == (1, 1)
 
 
