@@ -11,6 +11,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pytest
+
+from components.config_loader import ConfigError, Problem
 from components.pulumi_sdk import is_secret
 from stacktools import engine
 from stacktools.engine import (  # noqa: F401 - re-exported for the tests
@@ -37,6 +40,7 @@ TEST_SECRETS = {
     "brandclub:adminPassword": TEST_ADMIN_PASSWORD,
     "brandclub:secretNameKey": TEST_SECRET_NAME_KEY,
 }
+NO_ROOT_PASSWORD = {k: v for k, v in TEST_SECRETS.items() if k != "brandclub:dbRootPassword"}
 
 # An S3 off-site target for the backups, as an operator would configure one.
 S3_OFFSITE = {
@@ -91,6 +95,36 @@ def render_error(
     raise AssertionError(f"rendering {stack} with {overrides} did not fail")
 
 
+def problem_at(error: Exception, key: str) -> Problem:
+    """The one problem a ConfigError reports for ``key``."""
+    assert isinstance(error, ConfigError), f"{type(error).__name__}: {error}"
+    matches = [problem for problem in error.problems if problem.key == key]
+    assert matches, f"no problem for {key}; problems: {error.problems}"
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def bad_input(
+    stack: str, overrides: Mapping[str, Any], key: str, expected: str, found: str, id: str
+) -> Any:
+    """One case for :func:`assert_reported_before_registering`."""
+    return pytest.param(stack, overrides, key, expected, found, id=id)
+
+
+def assert_reported_before_registering(
+    stack: str, overrides: Mapping[str, Any], key: str, expected: str, found: str
+) -> None:
+    """Rendering fails with a ConfigError before anything is registered, and it names ``key``,
+    what was found and what is expected."""
+    error, registered = render_error(stack, overrides)
+    assert isinstance(error, ConfigError), f"{type(error).__name__}: {error}"
+    assert registered == []
+    problem = problem_at(error, key)
+    assert expected in problem.expected
+    assert found in problem.found
+    assert str(problem) in str(error)
+
+
 def pinned(tagged: str) -> str:
     """``repo:tag`` as the program deploys it: pinned to the (mocked) registry digest."""
     return f"{tagged}@{mock_digest(tagged)}"
@@ -130,6 +164,16 @@ def depends_on(rendering: Rendering, resource: Registered) -> set[str]:
         seen.add(urn)
         pending += rendering.by_urn(urn).options["dependencies"]
     return {rendering.by_urn(urn).name for urn in seen}
+
+
+def app_services(rendering: Rendering) -> dict[str, Registered]:
+    """The app stack's services by their short name (``backend``)."""
+    prefix = f"brandclub-{rendering.stack}_"
+    return {
+        name.removeprefix(prefix): service
+        for name, service in rendering.services.items()
+        if name.startswith(prefix)
+    }
 
 
 def env_of(job: Registered) -> dict[str, str]:

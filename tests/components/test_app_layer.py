@@ -1,5 +1,5 @@
-"""AppLayer: commands, environment, health, rollout policy, resources, and that it only
-*references* networks."""
+"""AppLayer: the backend first, only *references* to networks and volumes, the Docker configs it
+mounts, the optional services and the images."""
 
 from __future__ import annotations
 
@@ -7,204 +7,14 @@ import base64
 import hashlib
 
 import pytest
-import yaml
 
-from components.catalogue import QUEUE_TIMEOUTS, worker_stop_grace_seconds
 from components.docker_configs import HEALTH_CHECKS
-from components.health_checks import HEALTH_LIBRARY
-from harness import DELETE, REPO, Rendering, pinned, render
+from harness import DELETE, REPO, Rendering, app_services, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
 CONFIG = "docker:index/serviceConfig:ServiceConfig"
 SITES_OF = {"dev": "dev.brandclub.com", "staging": "staging.brandclub.com", "prod": "brandclub.com"}
 BENCH = "/home/frappe/frappe-bench"
-
-COMMANDS = {
-    "backend": None,
-    "frontend": ["nginx-entrypoint.sh"],
-    "websocket": ["node", f"{BENCH}/apps/frappe/socketio.js"],
-    "queue-default": ["bench", "worker", "--queue", "default"],
-    "queue-short": ["bench", "worker", "--queue", "short,default"],
-    "queue-long": ["bench", "worker", "--queue", "long,default,short"],
-    "scheduler": ["bench", "schedule"],
-}
-SINGLETONS = {"scheduler", "backup"}
-
-
-def _app_services(rendering: Rendering) -> dict[str, object]:
-    prefix = f"brandclub-{rendering.stack}_"
-    return {
-        name.removeprefix(prefix): service
-        for name, service in rendering.services.items()
-        if name.startswith(prefix)
-    }
-
-
-def _stack_services_config(stack: str) -> dict:
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
-    return document["config"]["brandclub:services"]
-
-
-def test_frappe_commands_are_frappe_dockers(rendered: dict[str, Rendering], stack: str) -> None:
-    services = _app_services(rendered[stack])
-    for name, command in COMMANDS.items():
-        # The image's CMD, never its ENTRYPOINT, which links the baked assets at start.
-        assert services[name].container.get("args") == command, name
-        assert "commands" not in services[name].container, name
-
-
-def test_frontend_environment(rendered: dict[str, Rendering], stack: str) -> None:
-    env = rendered[stack].service(f"brandclub-{stack}", "frontend").container["env"]
-    site = {"dev": "dev.brandclub.com", "staging": "staging.brandclub.com"}.get(
-        stack, "brandclub.com"
-    )
-    assert env == {
-        "BACKEND": "backend:8000",
-        "SOCKETIO": "websocket:9000",
-        "FRAPPE_SITE_NAME_HEADER": site,
-        "UPSTREAM_REAL_IP_ADDRESS": "10.0.0.0/8",
-        "UPSTREAM_REAL_IP_HEADER": "X-Forwarded-For",
-        "UPSTREAM_REAL_IP_RECURSIVE": "off",
-        "PROXY_READ_TIMEOUT": "120",
-        "CLIENT_MAX_BODY_SIZE": "50m",
-    }
-
-
-def test_backend_gunicorn_settings_come_from_config() -> None:
-    rendering = render("dev", {"brandclub:frappe": {"gunicornWorkers": 5, "gunicornThreads": 2}})
-    env = rendering.service("brandclub-dev", "backend").container["env"]
-    assert env == {
-        "GUNICORN_WORKERS": "5",
-        "GUNICORN_THREADS": "2",
-        "GUNICORN_TIMEOUT": "120",
-        "FORWARDED_ALLOW_IPS": "*",
-    }
-
-
-def test_gunicorn_trusts_nginx_forwarded_scheme_with_a_value_v15_gunicorn_accepts(
-    rendered: dict[str, Rendering], stack: str
-) -> None:
-    """Frappe v15's gunicorn (23.0.0) checks each FORWARDED_ALLOW_IPS entry with
-    ipaddress.ip_address and compares peers by equality: a CIDR would stop it at start, and
-    nginx's task address is not fixed. Without the variable Frappe sees http behind HTTPS."""
-    import ipaddress
-
-    value = (
-        rendered[stack]
-        .service(f"brandclub-{stack}", "backend")
-        .container["env"]["FORWARDED_ALLOW_IPS"]
-    )
-    for entry in value.split(","):
-        if entry.strip() != "*":
-            ipaddress.ip_address(entry.strip())  # raises for a network, as gunicorn does
-    assert value == "*"
-
-
-def test_replicas_and_resources_follow_the_stack_file(
-    rendered: dict[str, Rendering], stack: str
-) -> None:
-    from components.units import parse_size
-
-    for name, settings in _stack_services_config(stack).items():
-        service = rendered[stack].service(f"brandclub-{stack}", name)
-        resources = service.inputs["taskSpec"]["resources"]
-        assert service.replicas == settings["replicas"], name
-        assert resources["limits"]["memoryBytes"] == parse_size(settings["limits"]["memory"])
-        assert resources["limits"]["nanoCpus"] == round(settings["limits"]["cpus"] * 1e9)
-        assert resources["reservation"]["memoryBytes"] == parse_size(
-            settings["reservations"]["memory"]
-        )
-        assert resources["reservation"]["nanoCpus"] == round(settings["reservations"]["cpus"] * 1e9)
-
-
-def test_rolling_updates_start_first_and_roll_back(
-    rendered: dict[str, Rendering], stack: str
-) -> None:
-    for name, service in _app_services(rendered[stack]).items():
-        update = service.inputs["updateConfig"]
-        rollback = service.inputs["rollbackConfig"]
-        assert update["failureAction"] == "rollback", name
-        assert rollback["failureAction"] == "pause", name
-        # A singleton never overlaps two tasks, not even during an update.
-        expected_order = "stop-first" if name in SINGLETONS else "start-first"
-        assert update["order"] == rollback["order"] == expected_order, name
-        assert service.inputs["taskSpec"]["restartPolicy"]["condition"] == "any", name
-
-
-def test_every_app_service_has_a_health_check(rendered: dict[str, Rendering], stack: str) -> None:
-    healthcheck = {
-        # As the stack files say them, in the spelling the swarm reads back (120s is 2m).
-        "dev": ("30s", "10s", 3, "2m"),
-        "staging": ("15s", "5s", 3, "1m"),
-        "prod": ("15s", "5s", 3, "1m"),
-    }[stack]
-    for name, service in _app_services(rendered[stack]).items():
-        check = service.container["healthcheck"]
-        assert check["tests"][0] in ("CMD", "CMD-SHELL"), name
-        assert (check["interval"], check["timeout"], check["retries"], check["startPeriod"]) == (
-            healthcheck
-        ), name
-
-
-@pytest.mark.parametrize(
-    ("service", "check"),
-    [
-        # Frappe answers for the site, not just a port that opens.
-        ("backend", ["backend_healthy", "brandclub.com"]),
-        # nginx itself, independent of the backend.
-        ("frontend", ["frontend_healthy"]),
-        # The engine.io handshake of the socket.io server.
-        ("websocket", ["websocket_healthy"]),
-        # Registered in the queue Redis for the worker's own queues.
-        ("queue-default", ["worker_registered", "default"]),
-        ("queue-short", ["worker_registered", "short,default"]),
-        ("queue-long", ["worker_registered", "long,default,short"]),
-    ],
-)
-def test_health_checks_prove_the_process_works(
-    rendered: dict[str, Rendering], service: str, check: list[str]
-) -> None:
-    rendering = rendered["prod"]
-    container = rendering.service("brandclub-prod", service).container
-    # The one library the preflight job runs too, mounted as a Docker config, then the check
-    # with its arguments.
-    assert container["healthcheck"]["tests"] == ["CMD", "bash", HEALTH_CHECKS.target, *check]
-    [mounted] = [c for c in container["configs"] if c["fileName"] == HEALTH_CHECKS.target]
-    config = next(
-        c
-        for c in rendering.of_type("docker:index/serviceConfig:ServiceConfig")
-        if c.inputs["name"] == mounted["configName"]
-    )
-    assert base64.b64decode(config.inputs["data"]).decode() == HEALTH_LIBRARY.read_text()
-
-
-def test_backend_health_check_names_the_configured_site() -> None:
-    rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
-    tests = rendering.service("brandclub-prod", "backend").container["healthcheck"]["tests"]
-    assert tests[3:] == ["backend_healthy", "www.brandclub.com"]
-
-
-def test_scheduler_still_probes_the_queue_redis(rendered: dict[str, Rendering]) -> None:
-    # The scheduler registers as no worker; reaching its queue Redis is what it needs.
-    tests = rendered["prod"].service("brandclub-prod", "scheduler").container["healthcheck"]
-    assert "/dev/tcp/redis-queue/6379" in tests["tests"][-1]
-
-
-@pytest.mark.parametrize(
-    ("worker", "grace"),
-    # In Go's short spelling, as the swarm reads them back.
-    [("queue-default", "6m"), ("queue-short", "6m"), ("queue-long", "26m")],
-)
-def test_worker_grace_outlasts_the_longest_job_of_its_queues(
-    rendered: dict[str, Rendering], worker: str, grace: str
-) -> None:
-    """Frappe v15's queue timeouts (short/default 300 s, long 1500 s) plus 60 s, as bench's
-    supervisor config gives the long worker (stopwaitsecs 1560)."""
-    assert QUEUE_TIMEOUTS == {"short": 300, "default": 300, "long": 1500}
-    service = rendered["prod"].service("brandclub-prod", worker)
-    assert service.container["stopGracePeriod"] == grace
-    queues = service.container["args"][-1].split(",")
-    assert worker_stop_grace_seconds(tuple(queues)) == int(grace.removesuffix("m")) * 60
 
 
 def test_backend_rolls_out_before_every_other_frappe_service(
@@ -218,13 +28,13 @@ def test_backend_rolls_out_before_every_other_frappe_service(
         rendering.by_urn(urn).type == "docker:index/service:Service"
         for urn in backend.options["dependencies"]
     )
-    for name, service in _app_services(rendering).items():
+    for name, service in app_services(rendering).items():
         if name in ("backend", "mailpit"):
             continue
         assert backend.urn in service.options["dependencies"], name
-    if "mailpit" in _app_services(rendering):
+    if "mailpit" in app_services(rendering):
         # Not a Frappe process: it runs whatever the backend does.
-        assert backend.urn not in _app_services(rendering)["mailpit"].options["dependencies"]
+        assert backend.urn not in app_services(rendering)["mailpit"].options["dependencies"]
 
 
 def test_app_layer_creates_no_network(rendered: dict[str, Rendering], stack: str) -> None:
@@ -281,7 +91,7 @@ def test_frontend_answers_to_the_site_name_only_on_the_realtime_network(
     realtime = f"brandclub-{stack}-realtime"
     site = SITES_OF[stack]
     on_realtime = {}
-    for name, service in _app_services(rendering).items():
+    for name, service in app_services(rendering).items():
         for network in service.inputs["taskSpec"]["networksAdvanceds"]:
             if rendering.network_name(network["id"]) == realtime:
                 on_realtime[name] = network.get("aliases") or []
@@ -313,7 +123,7 @@ def test_frontend_serves_the_programs_nginx_template(
         "fileName": "/templates/nginx/frappe.conf.template",
     } in frontend.container["configs"]
     assert frontend.container["args"] == ["nginx-entrypoint.sh"]
-    for name, service in _app_services(rendering).items():
+    for name, service in app_services(rendering).items():
         if name != "frontend":
             mounted = [c["fileName"] for c in service.container.get("configs") or []]
             assert "/templates/nginx/frappe.conf.template" not in mounted, name
@@ -323,7 +133,7 @@ def test_health_checked_services_mount_the_library_they_run(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     """A health test that names the library's path needs the config there, and only those."""
-    for name, service in _app_services(rendered[stack]).items():
+    for name, service in app_services(rendered[stack]).items():
         mounted = [c["fileName"] for c in service.container.get("configs") or []]
         runs_library = HEALTH_CHECKS.target in service.container["healthcheck"]["tests"]
         assert (HEALTH_CHECKS.target in mounted) == runs_library, name
@@ -386,7 +196,7 @@ def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering])
 
 def test_app_image_tag_is_the_single_imagetag_key() -> None:
     rendering = render("staging", {"brandclub:imageTag": "release-42"})
-    for name, service in _app_services(rendering).items():
+    for name, service in app_services(rendering).items():
         assert service.container["image"] == pinned("ghcr.io/brand-club/brandclub:release-42"), name
     for name in ("mariadb", "redis-cache", "redis-queue"):
         image = rendering.service("brandclub-db-staging", name).container["image"]
