@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from create_site_support import bound_socket
 from fake_commands import FakeBin, add_frappe
 
 
@@ -16,3 +19,14 @@ def frappe_fakes(tmp_path: Path) -> FakeBin:
     fakes = FakeBin(tmp_path)
     add_frappe(fakes)
     return fakes
+
+
+@pytest.fixture
+def ports() -> Iterator[dict[str, socket.socket]]:
+    """Database, cache and queue ports, listening."""
+    sockets = {name: bound_socket() for name in ("db", "cache", "queue")}
+    for sock in sockets.values():
+        sock.listen()
+    yield sockets
+    for sock in sockets.values():
+        sock.close()
