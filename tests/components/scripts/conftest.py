@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from create_site_support import bound_socket
-from fake_commands import FakeBin, add_frappe
+from create_site_support import DB_ROOT_PASSWORD, bound_socket
+from fake_commands import FakeBin, add_frappe, make_bench, new_database_server
 
 
 @pytest.fixture
@@ -30,3 +30,14 @@ def ports() -> Iterator[dict[str, socket.socket]]:
     yield sockets
     for sock in sockets.values():
         sock.close()
+
+
+# The create-site tests' database server and bench; the other scripts' tests bring their own.
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return new_database_server(tmp_path / "db.json", DB_ROOT_PASSWORD)
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Path:
+    return make_bench(tmp_path, {})

@@ -7,8 +7,6 @@ import json
 import socket
 from pathlib import Path
 
-import pytest
-
 from create_site_support import (
     DB_ROOT_PASSWORD,
     ENABLE_SCHEDULER,
@@ -21,20 +19,9 @@ from create_site_support import (
 from fake_commands import (
     FakeBin,
     database_state,
-    make_bench,
     new_database_server,
     run_script,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return new_database_server(tmp_path / "db.json", DB_ROOT_PASSWORD)
-
-
-@pytest.fixture
-def bench(tmp_path: Path) -> Path:
-    return make_bench(tmp_path, {})
 
 
 def test_a_failed_first_run_leaves_nothing_behind_and_the_next_run_creates_the_site(

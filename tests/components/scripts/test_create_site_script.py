@@ -29,20 +29,8 @@ from create_site_support import (
 from fake_commands import (
     FakeBin,
     database_state,
-    make_bench,
-    new_database_server,
     run_script,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return new_database_server(tmp_path / "db.json", DB_ROOT_PASSWORD)
-
-
-@pytest.fixture
-def bench(tmp_path: Path) -> Path:
-    return make_bench(tmp_path, {})
 
 
 @pytest.mark.parametrize("failure", ["create-user", "install-app"])
