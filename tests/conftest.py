@@ -1,4 +1,9 @@
-"""One rendering of each stack file under Pulumi's mocks, shared by every test that only reads."""
+"""One rendering of each stack file under Pulumi's mocks, shared by every test that only reads.
+
+A rendering (stacktools.engine.Rendering) is the index tests read: every registered resource with
+its inputs and options, the services by swarm name, the networks they join, the invokes made.
+Any other configuration a test renders with harness.render is rendered once per session too.
+"""
 
 from __future__ import annotations
 
