@@ -19,6 +19,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from components import pulumi_sdk
+from stacktools import drift
 
 # (module, attribute) for each name outside the SDK's documented API.
 INTERNALS = [
@@ -41,8 +42,8 @@ def test_every_internal_name_is_still_there(module: Any, name: str) -> None:
 
 
 def test_secrets_are_marked_as_the_engine_marks_them() -> None:
-    # The engine's wire format (sdk/go/common/resource/sig): a drift report reads these too.
-    assert pulumi_sdk.SECRET_SIG_KEY == "4dabf18193072939515e22adb298388d"
+    # The engine's wire format (sdk/go/common/resource/sig): the drift report reads it too.
+    assert pulumi_sdk.SECRET_SIG_KEY == drift.SECRET_SIG_KEY == "4dabf18193072939515e22adb298388d"
     assert pulumi_sdk.SECRET_SIG == "1b47061264138c4ac30d75fd1eb44270"
     assert pulumi_sdk.is_secret({pulumi_sdk.SECRET_SIG_KEY: pulumi_sdk.SECRET_SIG, "value": 1})
     assert not pulumi_sdk.is_secret({"value": 1})
