@@ -159,7 +159,7 @@ def test_configs_are_defined_from_files_written_beside_the_stack_file(
         assert result.manifest["configs"] == [{"name": n, "file": n} for n in sorted(registered)]
 
 
-def test_secrets_are_external_and_their_data_isnever_written(
+def test_secrets_are_external_and_their_data_is_never_written(
     exported: dict[str, Exported],
 ) -> None:
     for stack, result in exported.items():
