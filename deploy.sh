@@ -20,10 +20,11 @@ case $action in up | preview) ;; *)
   exit 2
   ;;
 esac
+# The virtualenv first: it is all the tests and the stack export need, even without Pulumi.
+./setup.sh
 if ! command -v pulumi >/dev/null; then
-  echo "deploy.sh: the Pulumi CLI is not installed (see README, Prerequisites)" >&2
+  echo "deploy.sh: .venv is ready, but the Pulumi CLI is not installed; install it with:" >&2
+  echo "  curl -fsSL https://get.pulumi.com | sh" >&2
   exit 1
 fi
-
-./setup.sh
 exec pulumi "$action" --stack "$stack" --policy-pack policy "$@"

@@ -61,3 +61,26 @@ def test_refuses_bad_arguments_before_doing_anything(
     assert result.returncode != 0
     assert message in result.stderr
     assert not (workspace / "calls").exists()
+
+
+def test_sets_up_the_virtualenv_even_without_the_pulumi_cli(workspace: Path) -> None:
+    # Only what deploy.sh and the stand-in setup.sh call, so no real pulumi can be found.
+    tools = workspace / "tools"
+    tools.mkdir()
+    for tool in ("bash", "env", "dirname"):
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (tools / tool).symlink_to(found)
+    (workspace / "bin" / "pulumi").unlink()
+    result = subprocess.run(
+        ["bash", str(workspace / "deploy.sh"), "dev"],
+        cwd=workspace,
+        env={"PATH": f"{workspace / 'bin'}:{tools}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert (workspace / "calls").read_text().splitlines() == ["setup"]
+    assert "the Pulumi CLI is not installed" in result.stderr
+    assert "curl -fsSL https://get.pulumi.com | sh" in result.stderr
