@@ -66,13 +66,20 @@ def test_workflows_exist_and_are_linted_by_test_sh() -> None:
         "build-image.yml",
         "deploy.yml",
         "drift.yml",
+        "live.yml",
         "preview.yml",
     ]
     assert "tools/lint-workflows.sh" in (REPO / "test.sh").read_text()
 
 
 @pytest.mark.parametrize(
-    ("name", "event"), [("deploy.yml", "push"), ("preview.yml", "pull_request")]
+    ("name", "event"),
+    [
+        ("deploy.yml", "push"),
+        ("preview.yml", "pull_request"),
+        ("live.yml", "push"),
+        ("live.yml", "pull_request"),
+    ],
 )
 def test_triggering_branches_are_the_programs(name: str, event: str) -> None:
     branches = workflow(name)[True][event]["branches"]
@@ -140,7 +147,7 @@ def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request(
 def test_preview_runs_tests_first_and_uses_the_policy_pack() -> None:
     jobs = workflow("preview.yml")["jobs"]
     assert jobs["preview"]["needs"] == "tests"
-    assert any(step.get("run") == "./test.sh" for step in jobs["tests"]["steps"])
+    assert any(step.get("run") == UNIT_TIER for step in jobs["tests"]["steps"])
     action = next(s for s in jobs["preview"]["steps"] if s.get("with", {}).get("command"))
     assert action["with"]["command"] == "preview"
     assert action["with"]["policyPacks"] == "policy"
@@ -191,3 +198,85 @@ def test_image_is_built_with_frappe_dockers_python_and_node_for_the_branch() -> 
     for key in expected:
         assert args[key] == f"${{{{ env.{key} }}}}", key
     assert args["FRAPPE_BRANCH"] == "${{ env.FRAPPE_BRANCH }}"
+
+
+# --- each tier where it can run ------------------------------------------------------------
+# A hosted runner is not root and already has Docker: the live tier would fail at its first
+# apt-get there, or add its minutes to every pull request. Preview and deploy wait for lint and
+# the unit tier only; the live tier is its own workflow, which nothing waits for.
+
+UNIT_TIER = "BRANDCLUB_LIVE=0 ./test.sh"
+GATED = ("preview.yml", "deploy.yml")
+
+
+def _steps(document: dict) -> list[tuple[str, dict]]:
+    return [(job, step) for job, spec in document["jobs"].items() for step in spec.get("steps", [])]
+
+
+def _live_tier_steps(document: dict) -> list[tuple[str, dict]]:
+    """Steps that run the live tier: test.sh without BRANDCLUB_LIVE=0, pytest -m live, .ci/run."""
+    found = []
+    for job, step in _steps(document):
+        script = step.get("run", "")
+        live_switch = {**document.get("env", {}), **step.get("env", {})}.get("BRANDCLUB_LIVE")
+        runs_test_sh = "./test.sh" in script and "BRANDCLUB_LIVE=0" not in script
+        if (
+            (runs_test_sh and str(live_switch) != "0")
+            or "BRANDCLUB_LIVE=1" in script
+            or "-m live" in script
+            or ".ci/run" in script
+        ):
+            found.append((job, step))
+    return found
+
+
+@pytest.mark.parametrize("name", GATED)
+def test_preview_and_deploy_gate_on_lint_and_the_unit_tier_only(name: str) -> None:
+    document = workflow(name)
+    assert _live_tier_steps(document) == []
+    unit = [job for job, step in _steps(document) if step.get("run") == UNIT_TIER]
+    # The job that computes the target runs the tier, so everything after it waits for it.
+    assert unit == [next(iter(document["jobs"]))]
+
+
+def test_the_live_tier_is_its_own_workflow_that_nothing_waits_for() -> None:
+    live = workflow("live.yml")
+    assert [job for job, _ in _live_tier_steps(live)] == ["live"]
+    assert set(live[True]) == {"pull_request", "push", "workflow_dispatch"}
+    # No workflow waits for it: no needs across workflows, no workflow_run trigger.
+    for path in WORKFLOWS.glob("*.yml"):
+        document = yaml.safe_load(path.read_text())
+        assert "workflow_run" not in document[True], path.name
+        if path.name != "live.yml":
+            assert _live_tier_steps(document) == [], path.name
+    # It uses no secret, so pull requests from forks get it too.
+    assert "secrets." not in (WORKFLOWS / "live.yml").read_text()
+    assert live["permissions"] == {"contents": "read"}
+
+
+def test_the_live_tier_runs_on_a_hosted_runner() -> None:
+    job = workflow("live.yml")["jobs"]["live"]
+    assert job["runs-on"] == "ubuntu-latest"
+    steps = job["steps"]
+    runs = [step.get("run", "") for step in steps]
+    [tier] = [i for i, script in enumerate(runs) if "-m live" in script]
+    # Root for apt-get, debootstrap, /var/cache and the daemon; the runner's own dockerd is used
+    # because it answers; PATH is sudo's, so the virtualenv's python by path.
+    assert (
+        runs[tier] == "sudo BRANDCLUB_LIVE=1 .venv/bin/python -m pytest -m live -p no:cacheprovider"
+    )
+    [setup] = [i for i, script in enumerate(runs) if script == "./setup.sh"]
+    [apt] = [i for i, script in enumerate(runs) if "sudo apt-get install" in script]
+    assert setup < tier and apt < tier
+    assert "debootstrap" in runs[apt] and "debian-archive-keyring" in runs[apt]
+    # Every apt-get runs through sudo: the runner user is not root.
+    for script in runs:
+        for line in script.splitlines():
+            assert "apt-get" not in line or line.strip().startswith("sudo apt-get"), line
+    # The report is kept whether the tier passed or not.
+    [report] = [
+        step for step in steps if step.get("uses", "").startswith("actions/upload-artifact")
+    ]
+    assert report["if"] == "always()"
+    assert report["with"]["path"] == "build/live-report.json"
+    assert steps.index(report) > tier
