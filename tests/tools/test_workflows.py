@@ -162,7 +162,7 @@ def test_drift_schedules_cover_every_stack_once() -> None:
     assert sorted(s for stacks in picked for s in stacks) == sorted(pipeline.STACKS)
     script = "\n".join(step.get("run", "") for step in drift["jobs"]["drift"]["steps"])
     assert 'pulumi refresh --stack "$STACK" --preview-only --expect-no-changes --json' in script
-    assert "python -m brandclub.drift" in script
+    assert "python -m stacktools.drift" in script
 
 
 # frappe_docker's release workflow (core-build-stable.yml) builds version-15 with this pair;
