@@ -3,8 +3,9 @@
 The keys come from the configuration models themselves: every field of ``StackConfig`` and of
 every model below it, named as the operator writes it (its alias, dotted). The documentation's
 keys come from its key tables: a table whose header starts with ``Key`` and has a ``Default``
-column; each backticked name in a row's first cell is a key (``<service>`` stands for each
-service the tables name under ``services``).
+column; each backticked name in a row's first cell is a key. The service catalogue's table
+(header ``| service | layer |``) documents ``services.<name>`` for each app row: required where
+it runs in every environment. ``<service>`` stands for the services documented so.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic.fields import FieldInfo
 
 from components.config import StackConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "docs" / "configuration.md"
 NAMESPACE = "brandclub:"
 PLACEHOLDER = re.compile(r"<[a-z-]+>")
@@ -98,7 +99,12 @@ def parse_reference(text: str) -> Reference:
         if columns is None:
             columns = cells
             continue
-        if set("".join(cells)) <= set("-: ") or columns[0] != "Key" or "Default" not in columns:
+        if set("".join(cells)) <= set("-: "):
+            continue
+        if columns[:2] == ["service", "layer"]:
+            reference.rows += _catalogue_row(number, dict(zip(columns, cells, strict=True)))
+            continue
+        if columns[0] != "Key" or "Default" not in columns:
             continue
         names = [name.removeprefix(NAMESPACE) for name in re.findall(r"`([^`]+)`", cells[0])]
         assert names, f"docs/configuration.md:{number}: no key in {cells[0]!r}"
@@ -111,6 +117,14 @@ def parse_reference(text: str) -> Reference:
         if keys:
             reference.rows.append(Row(number, keys, cells[columns.index("Default")]))
     return reference
+
+
+def _catalogue_row(number: int, row: dict[str, str]) -> list[Row]:
+    """An app service of the catalogue is a ``services`` key, required where it always runs."""
+    if row["layer"] != "app":
+        return []
+    required = row["runs"].startswith("every environment")
+    return [Row(number, [f"services.{row['service']}"], "required" if required else "unset")]
 
 
 def matches(pattern: str, key: str, explicit: set[str]) -> bool:
@@ -226,8 +240,9 @@ def test_the_models_are_walked_as_the_operator_writes_them(
 # The checker itself: each kind of drift is reported.
 
 
-def _reference_without(text: str, key: str) -> str:
-    lines = [line for line in text.splitlines() if not line.startswith(f"| `{key}` |")]
+def _reference_without(text: str, key: str, code: bool = True) -> str:
+    cell = f"`{key}`" if code else key
+    lines = [line for line in text.splitlines() if not line.startswith(f"| {cell} |")]
     assert len(lines) == len(text.splitlines()) - 1, key
     return "\n".join(lines)
 
@@ -245,7 +260,7 @@ def test_a_service_missing_from_the_reference_is_reported(
     keys: dict[str, list[FieldInfo]],
 ) -> None:
     # Its per-service keys no longer match services.<service>.*: the placeholder needs the row.
-    text = _reference_without(REFERENCE.read_text(), "services.queue-long")
+    text = _reference_without(REFERENCE.read_text(), "queue-long", code=False)
     found = problems(parse_reference(text), keys)
     assert (
         "missing: services.queue-long.replicas is a key the program reads, not in the "
@@ -297,3 +312,15 @@ def test_a_new_model_field_is_reported(reference: Reference) -> None:
     assert problems(reference, extended) == [
         "missing: maintenanceWindow is a key the program reads, not in the reference"
     ]
+
+
+def test_a_required_service_stated_optional_is_reported(
+    keys: dict[str, list[FieldInfo]],
+) -> None:
+    text = REFERENCE.read_text()
+    line = next(line for line in text.splitlines() if line.startswith("| scheduler | app |"))
+    found = problems(
+        parse_reference(text.replace(line, line.replace("every environment", "where configured"))),
+        keys,
+    )
+    assert len(found) == 1 and "services.scheduler: required, but" in found[0], found
