@@ -1,5 +1,5 @@
 """One rendering of the program for the live tier: the stack files, through the export's own
-code (``python -m brandclub render``), the site jobs as pulumi-command runs them
+code (``python -m stacktools render``), the site jobs as pulumi-command runs them
 (``run-swarm-job.sh`` with each command's environment), and the services' dependency layers.
 Rendered with a test overlay that points the images at the locally built ones and shortens
 timings; every mechanism stays the program's."""
@@ -157,7 +157,7 @@ class Rendered:
 
 
 def render(out: Path, image_tag: str, secrets: dict[str, str]) -> Rendered:
-    """One rendering of the program, exported as ``python -m brandclub render`` does, and its
+    """One rendering of the program, exported as ``python -m stacktools render`` does, and its
     site jobs; the secrets only name the Docker secrets as ``pulumi up`` would."""
     overrides = deep_merge(EXPORT_DEFAULTS, {**TEST_OVERLAY, "brandclub:imageTag": image_tag})
     rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)

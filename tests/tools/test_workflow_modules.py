@@ -18,10 +18,3 @@ def test_every_module_a_workflow_runs_exists() -> None:
     }
     assert modules, "no workflow runs a module: the pattern is stale"
     assert [m for m in sorted(modules) if importlib.util.find_spec(m) is None] == []
-
-
-def test_the_old_package_name_runs_the_tools() -> None:
-    """brandclub/ forwards to stacktools/ until the workflows and the README call it by name."""
-    for tool in ("__main__", "drift", "pipeline"):
-        old, new = f"brandclub.{tool}", f"stacktools.{tool}"
-        assert importlib.import_module(old).main is importlib.import_module(new).main

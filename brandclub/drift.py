@@ -1,8 +1,0 @@
-"""``python -m brandclub.drift``: the same as ``python -m stacktools.drift``."""
-
-import sys
-
-from stacktools.drift import main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,0 @@
-"""``python -m brandclub.pipeline``: the same as ``python -m stacktools.pipeline``."""
-
-import sys
-
-from stacktools.pipeline import main
-
-if __name__ == "__main__":
-    sys.exit(main())
