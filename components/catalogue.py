@@ -52,7 +52,7 @@ TRAEFIK_CERTIFICATES_VOLUME = "traefik-certificates"
 # Volumes no service mounts any more, kept declared so that no `pulumi up` has to delete a volume
 # that was protected when it was created (Pulumi refuses to delete a protected resource). They
 # are unprotected, retained on delete, and exempt from the prod protection policy; removing
-# their declaration later forgets them without touching Docker (README, "Retired volumes").
+# their declaration later forgets them without touching Docker (docs/operations.md#retired-volumes).
 # A volume's labels cannot change without replacing it, so this list, not a label, marks them.
 #   redis-cache: the cache keeps no snapshots since issue 9 item 15.
 RETIRED_VOLUMES: tuple[str, ...] = ("redis-cache",)

@@ -39,7 +39,7 @@ Environment = Literal["dev", "staging", "prod"]
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
 # brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
 SECRET_NAME_KEY_MIN_LENGTH = 32
-# dbRootPassword / adminPassword: length and character classes (README, "Secrets").
+# dbRootPassword / adminPassword: length and character classes (docs/secrets.md#password-strength).
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MIN_CLASSES = 3
 _CHARACTER_CLASSES = (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
@@ -80,7 +80,8 @@ class StackConfig(Model):
     placement: Placement = Field(default_factory=Placement)
     restore: RestoreRequest | None = None
     db_root_password: SecretStr
-    # Only during a root password rotation: the password MariaDB still has (README, "Secrets").
+    # Only during a root password rotation: the password MariaDB still has
+    # (docs/secrets.md#rotating-a-secret).
     db_root_password_previous: SecretStr | None = None
     admin_password: SecretStr
     # Keys the fingerprint that ends every Docker secret's name (components/swarm_secrets.py).

@@ -76,8 +76,8 @@ class IngressSettings(Model):
     # and shared-services; the others look the two networks up by name.
     manage: bool = False
     acme_email: Email | None = None
-    # The ACME directory Traefik's resolver orders certificates from (README, "Traefik
-    # observability and private CAs").
+    # The ACME directory Traefik's resolver orders certificates from
+    # (docs/traefik.md#where-the-certificates-come-from).
     acme_ca_server: Annotated[str, AfterValidator(acme_directory_url)] = LETS_ENCRYPT
     # A private ACME CA's root (PEM): the only roots the resolver then trusts for that server.
     acme_ca_certificate: Annotated[str, AfterValidator(pem_certificates)] | None = None

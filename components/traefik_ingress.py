@@ -110,7 +110,7 @@ class TraefikIngress(pulumi.ComponentResource):
     ) -> None:
         # Every environment's routing goes through these: deleting them (say, ingress.manage
         # set false in this stack) would take all environments offline, so Pulumi refuses to
-        # until someone unprotects them on purpose (README, "Moving Traefik").
+        # until someone unprotects them on purpose (docs/operations.md#moving-traefik).
         shared_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
         public = overlay_network(
             f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, LABELS, shared_opts, attachable=True

@@ -137,7 +137,7 @@ PY
     # Frappe names them _<16 hex>; anything else is not quoted into SQL.
     if [[ ! $db_name =~ ^[A-Za-z0-9_]+$ || ! $db_user =~ ^[A-Za-z0-9_]+$ ]]; then
       log "ERROR: $site_dir/site_config.json names database '$db_name' and user '$db_user';" \
-        "not dropping those: clean the site up by hand (README: a half-made site)" >&2
+        "not dropping those: clean the site up by hand (docs/operations.md: Runbook: a half-made site)" >&2
       return 1
     fi
     log "dropping database $db_name and user $db_user of the half-made site $SITE_NAME"
@@ -176,7 +176,7 @@ elif [[ -e $site_dir ]]; then
   fi
   die "$site_dir exists, but this job did not create it (no $SITE_MARKERS/$SITE_NAME.json)" \
     "and Frappe cannot open it: it is left untouched. Inspect it, then remove it or make it" \
-    "work by hand (README: a half-made site) and run the deploy again"
+    "work by hand (docs/operations.md: Runbook: a half-made site) and run the deploy again"
 fi
 
 new_site_args=(

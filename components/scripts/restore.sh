@@ -87,7 +87,7 @@ if [[ $database == *-database-enc.sql.gz ]]; then
   # Frappe decrypts with `gpg --passphrase <key>`: the key would be on a command line.
   die "the newest backup set of $SOURCE_SITE on $BACKUP_DATE ($set_stamp) is encrypted" \
     "(System Settings: Encrypt Backups); this job does not restore encrypted sets. Restore" \
-    "it by hand (README: Backups and restore)"
+    "it by hand (docs/backups.md)"
 fi
 
 restore_args=("$database")

@@ -1,8 +1,8 @@
-"""The dev stack on the local swarm, deployed the way the README tells an operator to.
+"""The dev stack on the local swarm, deployed the way docs/operations.md tells an operator to.
 
 One offline rendering of the program (``brandclub.offline.render``, with a test overlay that
 points the images at the locally built ones and shortens the timings) gives both the stack
-files, through the export's own code (``python -m brandclub render``), and the program's site
+files, through the export's own code (``python -m stacktools render``), and the program's site
 jobs, which run as pulumi-command would run them: ``run-swarm-job.sh`` with each command's
 environment. Secrets and the external networks are created by hand as the export's manifest
 asks; the site is created by the program's own jobs.

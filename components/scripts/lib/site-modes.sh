@@ -129,7 +129,7 @@ release_sites() {
     log "ERROR: $JOB failed; site(s) ${kept[*]} stay in maintenance mode with the scheduler" \
       "paused, because the database may be partly changed and the running release must not" \
       "serve it. Their previous values are kept in $HELD_RECORDS/. Fix the cause and deploy" \
-      "again: the next successful $JOB gives them back (README: runbook for a failed migrate)" >&2
+      "again: the next successful $JOB gives them back (docs/operations.md: Runbook: a failed migrate)" >&2
   fi
   exit "$status"
 }
