@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from images.build import build_all
 from tests.live.deployment import DevDeployment
+from tests.live.images.build import build_all
 from tests.live.rendering import REPO
 from tests.live.swarm import Daemon
 

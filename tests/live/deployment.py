@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from images.build import APP_REPOSITORY
+from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
     JOB_TIMINGS,
     JobRun,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from images.build import APP_REPOSITORY
 from tests.live.deployment import DevDeployment
+from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import SITE, SITES_PATH, JobRun, SiteJobCommand
 from tests.live.rollout import Rollout
 from tests.live.swarm import docker, docker_ok, exec_in, service_image, the_task
@@ -17,7 +17,7 @@ LOOP_INTERVAL = 0.05
 LOOP_TIMEOUT = 5.0
 # The Frappe processes whose health check exercises the image itself (a port it must open).
 PORT_CHECKED = ("backend", "frontend", "websocket")
-# Tables of the stand-in's site database (images/bench/apps/frappe/frappe).
+# Tables of the stand-in's site database (tests/live/images/bench/apps/frappe/frappe).
 INSTALLED_APPS_TABLE = "tabInstalled Application"
 MIGRATIONS_TABLE = "tabBrandclub Migration"
 

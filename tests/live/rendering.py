@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
 from stacktools.engine import Registered, deep_merge
 from stacktools.engine import render as render_program
 from stacktools.export import EXPORT_DEFAULTS, export, write
+from tests.live.images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
 from tests.live.rollout import SERVICE, service_layers
 
 REPO = Path(__file__).resolve().parents[2]

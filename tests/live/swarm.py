@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from images.build import apt_install
+from tests.live.images.build import apt_install
 
 DOCKERD_LOG = Path("/var/log/brandclub-live/dockerd.log")
 # Marks what the tier creates outside a stack (secrets, networks, jobs, probe containers) so that

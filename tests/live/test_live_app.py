@@ -13,12 +13,6 @@ from typing import Any
 
 import pytest
 
-from images.build import (
-    APP_REPOSITORY,
-    BROKEN_HTTP500_VERSION,
-    BROKEN_VERSION,
-    BROKEN_WORKER_VERSION,
-)
 from tests.live.deployment import FRONTEND_URL, PROBE_NETWORK, DevDeployment
 from tests.live.helpers import (
     LOOP_COUNT,
@@ -28,6 +22,12 @@ from tests.live.helpers import (
     ensure_app_version,
     mariadb,
     notes,
+)
+from tests.live.images.build import (
+    APP_REPOSITORY,
+    BROKEN_HTTP500_VERSION,
+    BROKEN_VERSION,
+    BROKEN_WORKER_VERSION,
 )
 from tests.live.rendering import SITE
 from tests.live.swarm import (

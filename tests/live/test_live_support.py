@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from images import build
-from images.standin import answers
 from stacktools.engine import Registered
 from tests.live import rollout, swarm
+from tests.live.images import build
+from tests.live.images.standin import answers
 from tests.live.swarm import ServiceState, Task
 
 

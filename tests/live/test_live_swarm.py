@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from images.build import APP_REPOSITORY
-from images.standin import answers
 from tests.live.deployment import PROBE, PROBE_NETWORK, DevDeployment
 from tests.live.helpers import (
     INSTALLED_APPS_TABLE,
@@ -35,6 +33,8 @@ from tests.live.helpers import (
     sql,
     timed_rollout,
 )
+from tests.live.images.build import APP_REPOSITORY
+from tests.live.images.standin import answers
 from tests.live.rendering import SITE, SITES_PATH
 from tests.live.swarm import (
     docker,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from images import build
+from tests.live.images import build
 
 IMAGES = build.IMAGES_DIR
 

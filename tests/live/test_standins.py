@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from harness import render
-from images import build
+from tests.live.images import build
 
 # --- the stand-in bench, as the real job scripts call it (no database needed) ----------------
 
 IMAGES = Path(build.IMAGES_DIR)
-SCRIPTS = IMAGES.parent / "components" / "scripts"
+SCRIPTS = IMAGES.parents[2] / "components" / "scripts"
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """Build the live-swarm tier's local images; reuse every one whose build inputs are unchanged.
 
-    python -m images.build          # as root, on a machine whose dockerd is running
+    python -m tests.live.images.build   # as root, on a machine whose dockerd is running
 
 1. A minbase Debian bookworm root filesystem with MariaDB, Redis and Python, made once with
    ``debootstrap`` and kept as a tarball in the cache directory (``BRANDCLUB_LIVE_CACHE``,
    default ``/var/cache/brandclub-live``), named by a hash of its recipe.
 2. That tarball ``docker import``-ed once as the base image, tagged with the same hash.
-3. The images the tier deploys, one ``images/Dockerfile`` stage each, labelled with a hash of
-   the base, the files in ``images/`` and the build arguments; an image whose label matches is
-   not rebuilt.
+3. The images the tier deploys, one stage of this directory's ``Dockerfile`` each, labelled with
+   a hash of the base, the files in this directory and the build arguments; an image whose label
+   matches is not rebuilt.
 """
 
 from __future__ import annotations

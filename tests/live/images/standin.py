@@ -4,7 +4,7 @@
 inside the swarm: plain HTTP with any headers, bounded request loops, protocol-level
 reachability, and a socket.io client that logs in and joins a site's realtime namespace).
 
-The Frappe processes themselves are in the stand-in bench (``images/bench``).
+The Frappe processes themselves are in the stand-in bench (``tests/live/images/bench``).
 """
 
 from __future__ import annotations
