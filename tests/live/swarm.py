@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -308,6 +309,12 @@ def remove_stacks(stacks: Iterable[str], timeout: float = 120) -> None:
     stacks = list(stacks)
     for stack in stacks:
         docker("stack", "rm", stack, check=False)
+    # Removing a stack stops its tasks gracefully (routed services drain first); nothing is
+    # served any more, so end them now.
+    for stack in stacks:
+        running = docker("ps", "-q", "--filter", f"label=com.docker.stack.namespace={stack}")
+        if running:
+            docker("kill", *running.split(), check=False)
 
     def gone() -> bool:
         return not any(
@@ -330,3 +337,29 @@ def remove_all(kind: str, names: Iterable[str], timeout: float = 60) -> None:
         return not pending
 
     wait_for(f"{kind}s {', '.join(pending)} to be removed", removed, timeout)
+
+
+# --- this machine's addresses -----------------------------------------------------------------
+
+
+def host_address() -> str:
+    """The host's own address on its default route: where a client on the host's network reaches
+    the ports Traefik publishes (in host mode), with that address as its source. (Loopback would
+    go through Docker's userland proxy, which hides the client's address.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("203.0.113.1", 9))  # a UDP "connect" only picks the route; nothing is sent
+        return probe.getsockname()[0]
+
+
+def gateway_address() -> str:
+    """The host's address on the bridge that swarm containers leave by (docker_gwbridge): where
+    a container, Traefik's, reaches a server on the host."""
+    found = docker(
+        "network",
+        "inspect",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+        "docker_gwbridge",
+        check=False,
+    ).split()
+    return found[0] if found else host_address()

