@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -78,7 +79,13 @@ def request(
     """One HTTP request with exactly these headers (Host included, if given); no redirects
     followed. Returns status, headers (lower-case names, every value), body."""
     parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    if parts.scheme == "https":
+        # Verified against the default roots (SSL_CERT_FILE names the tier's Pebble root).
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, parts.port or 443, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
         connection.putrequest(
@@ -213,6 +220,8 @@ async def realtime(spec: dict[str, Any]) -> dict[str, Any]:
         )
         result["connected"] = namespace in client.namespaces
         result["transport"] = client.transport()
+        # Engine.IO's session id: every polling request of the session carries it (?sid=...).
+        result["eio_sid"] = client.eio.sid
     except Exception as error:
         result["error"] = result["error"] or repr(error)
     if result["connected"] and spec.get("publish"):
@@ -229,6 +238,9 @@ async def realtime(spec: dict[str, Any]) -> dict[str, Any]:
         result["published"] = json.loads(answer) if status == 200 else f"HTTP {status}"
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(received.wait(), timeout)
+    # When the client began to leave: it closes its HTTP session on the way out, so a last
+    # request may go without the session's cookies (a browser keeps them).
+    result["disconnect_at"] = time.time()
     await client.disconnect()
     if client.eio.http is not None and not client.eio.http.closed:
         await client.eio.http.close()  # a refused connection leaves Engine.IO's session open

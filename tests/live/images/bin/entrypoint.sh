@@ -9,8 +9,9 @@ mkdir -p "$(dirname "$ASSETS_PATH")"
 ln -s "$BAKED_PATH" "$ASSETS_PATH"
 
 # A release whose processes never open their ports (STANDIN_BROKEN=port): nginx stays down
-# too. (The other processes check it themselves; bench commands and jobs still run.)
-if [[ ${STANDIN_BROKEN:-no} == port && $1 == nginx-entrypoint.sh ]]; then
+# too, whatever runs it (the program may wrap the command). (The other processes check it
+# themselves; bench commands and jobs still run.)
+if [[ ${STANDIN_BROKEN:-no} == port && " $* " == *" nginx-entrypoint.sh "* ]]; then
   echo "broken build: nginx never starts" >&2
   trap 'exit 0' TERM INT
   sleep infinity &

@@ -47,6 +47,7 @@ class Request:
         self.site = host.split(":", 1)[0]
         allowed = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         self.scheme = auth.url_scheme(handler.headers, handler.client_address[0], allowed)
+        self.ip = auth.request_ip(handler.headers, handler.client_address[0])
         # Frappe's Session takes the sid from the form first, then the cookie.
         self.sid = self.form.get("sid") or self.cookies.get("sid")
         self.set_cookies: list[str] = []
@@ -138,6 +139,17 @@ def enqueue(request: Request) -> tuple[int, dict[str, Any]]:
     return 200, {"message": {"job": job.id, "queue": job.origin}}
 
 
+def request_ip(request: Request) -> tuple[int, dict[str, Any]]:
+    """The client's address as Frappe sees it (frappe.local.request_ip), and what it came from."""
+    return 200, {
+        "message": {
+            "request_ip": request.ip,
+            "x_forwarded_for": request.headers.get("X-Forwarded-For"),
+            "scheme": request.scheme,
+        }
+    }
+
+
 def publish_realtime(request: Request) -> tuple[int, dict[str, Any]]:
     """frappe.publish_realtime as Python code calls it: a message on the queue Redis channel
     ``events`` that the realtime server relays to the site's namespace (to the user's room)."""
@@ -165,6 +177,7 @@ ROUTES = {
     ("POST", "/api/resource/Note"): add_note,
     ("POST", "/api/method/enqueue"): enqueue,
     ("POST", "/api/method/brandclub.publish_realtime"): publish_realtime,
+    ("GET", "/api/method/brandclub.request_ip"): request_ip,
 }
 
 

@@ -50,6 +50,16 @@ def url_scheme(headers, peer: str, allowed: str) -> str:
     return "http"
 
 
+def request_ip(headers, peer: str) -> str:
+    """frappe.local.request_ip as Frappe v15's HTTPRequest.set_request_ip sets it: the first
+    address of X-Forwarded-For, else the peer (gunicorn's REMOTE_ADDR). What Frappe records as
+    the client (login history, rate limits, the activity log)."""
+    forwarded = headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",", 1)[0].strip()
+    return peer or "127.0.0.1"
+
+
 def cookie(name: str, value: str, *, secure: bool, httponly: bool, max_age: int | None) -> str:
     """A Set-Cookie value in werkzeug's attribute order."""
     parts = [f"{name}={value}"]

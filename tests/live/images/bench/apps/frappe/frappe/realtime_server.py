@@ -104,6 +104,12 @@ def main() -> int:
     app = web.Application()
     server.attach(app)
 
+    async def mark_version(request: web.Request, response: web.StreamResponse) -> None:
+        # Which release answered (the tier's request loops count old and new versions).
+        response.headers["X-Standin-Version"] = frappe.VERSION
+
+    app.on_response_prepare.append(mark_version)
+
     async def start_relay(app: web.Application) -> None:
         app["relay"] = asyncio.create_task(relay_events(server))
 
