@@ -17,8 +17,10 @@ import pytest
 
 from tests.live.deployment import DevDeployment
 from tests.live.images.build import build_all
-from tests.live.rendering import REPO
-from tests.live.swarm import Daemon
+from tests.live.ingress import Client
+from tests.live.pebble import Pebble
+from tests.live.rendering import REPO, PrivateAcme
+from tests.live.swarm import Daemon, gateway_address, host_address
 
 SWITCH = "BRANDCLUB_LIVE"
 # Leave the stacks (and a dockerd the tier started) running after the tier, to look at them.
@@ -26,9 +28,10 @@ KEEP = os.environ.get("BRANDCLUB_LIVE_KEEP") == "1"
 REPORT = REPO / "build" / "live-report.json"
 
 
-# The live modules share one deployment and run in this order: the app tests (item 6, 7, 12, 13
+# The live modules share one deployment and run in this order: the ingress tests (Traefik,
+# Pebble) after the site's own, and the app tests (rollouts through Traefik, item 6, 7, 12, 13
 # and the killed tasks) change the most and come last.
-LIVE_MODULES = ("test_live_swarm.py", "test_live_app.py")
+LIVE_MODULES = ("test_live_swarm.py", "test_live_traefik.py", "test_live_app.py")
 
 
 def _module_rank(item: pytest.Item) -> int:
@@ -79,10 +82,29 @@ def images(daemon: Daemon, live_report: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def pebble(daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    """Pebble for the whole session: it makes a new root on every start, so Traefik must
+    start after it with an empty certificates volume (the dev fixture's bring-up removes
+    the volume an earlier run left)."""
+    running = Pebble(Path(tmp_path_factory.mktemp("pebble")), gateway_address())
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
 def dev(
-    images: list[str], tmp_path_factory: pytest.TempPathFactory, live_report: dict[str, Any]
+    images: list[str],
+    pebble: Pebble,
+    tmp_path_factory: pytest.TempPathFactory,
+    live_report: dict[str, Any],
 ) -> Iterator[DevDeployment]:
-    deployment = DevDeployment(Path(tmp_path_factory.mktemp("live-dev")))
+    deployment = DevDeployment(
+        Path(tmp_path_factory.mktemp("live-dev")),
+        PrivateAcme(pebble.directory_url, pebble.ca_certificate),
+        host_address=host_address(),
+        pebble_root=pebble.root_file,
+    )
     try:
         deployment.up("v1")
         live_report["initialConvergeSeconds"] = deployment.converge_seconds
@@ -90,3 +112,14 @@ def dev(
     finally:
         if deployment.rendered is not None and not KEEP:
             deployment.down()
+
+
+@pytest.fixture(scope="session")
+def client(dev: DevDeployment, pebble: Pebble, live_report: dict[str, Any]) -> Client:
+    """HTTP(S) from the host to Traefik's published ports, verifying against Pebble's root;
+    returned once Traefik serves a Pebble certificate for every domain."""
+    started = time.monotonic()
+    ingress = Client(dev.host_address, pebble.root_file)
+    ingress.wait_certificates(timeout=90)
+    live_report["certificatesSeconds"] = round(time.monotonic() - started, 1)
+    return ingress

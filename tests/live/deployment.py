@@ -1,6 +1,6 @@
 """The dev stack on the local swarm, deployed the way docs/operations.md tells an operator to.
 
-One offline rendering of the program (``brandclub.offline.render``, with a test overlay that
+One offline rendering of the program (``stacktools.engine.render``, with a test overlay that
 points the images at the locally built ones and shortens the timings) gives both the stack
 files, through the export's own code (``python -m stacktools render``), and the program's site
 jobs, which run as pulumi-command would run them: ``run-swarm-job.sh`` with each command's
@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.catalogue import TRAEFIK_STACK
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
+    DOMAINS,
     JOB_TIMINGS,
     JobRun,
+    PrivateAcme,
     Rendered,
     SiteJobCommand,
     render,
@@ -42,7 +45,12 @@ from tests.live.swarm import (
 
 PROBE = "brandclub-live-probe"
 PROBE_NETWORK = "traefik-public"
+# A client on the host's network, where a browser is: it reaches Traefik's published ports at
+# the host's address, the site's domains resolving there, and trusts Pebble's root.
+CLIENT = "brandclub-live-client"
+CLIENT_ROOT = "/etc/brandclub-live/pebble-root.pem"
 FRONTEND_URL = "http://brandclub-dev_frontend:8080"
+TRAEFIK_SERVICE = f"{TRAEFIK_STACK}_traefik"
 CONVERGE_TIMEOUT = 240
 
 
@@ -55,9 +63,14 @@ def deploy_stack(rendered: Rendered, stack: str) -> None:
 
 @dataclass
 class DevDeployment:
-    """dev's two stacks, the objects around them, and the probe the tests send requests from."""
+    """dev's stacks (data, Traefik, app), the objects around them, and the containers the tests
+    send requests from."""
 
     workdir: Path
+    acme: PrivateAcme
+    # Where clients reach Traefik's published ports, and Pebble's root for the client.
+    host_address: str = "127.0.0.1"
+    pebble_root: Path | None = None
     rendered: Rendered | None = None
     renderings: dict[str, Rendered] = field(default_factory=dict)
     created_networks: list[str] = field(default_factory=list)
@@ -82,13 +95,18 @@ class DevDeployment:
             "brandclub:secretNameKey": self.secret_name_key,
         }
 
-    def rendering(self, image_tag: str) -> Rendered:
-        """The program rendered with ``image_tag`` (once per tag)."""
-        if image_tag not in self.renderings:
-            self.renderings[image_tag] = render(
-                self.workdir / image_tag, image_tag, self.secret_values
+    def rendering(
+        self, image_tag: str, extra: dict[str, Any] | None = None, name: str | None = None
+    ) -> Rendered:
+        """The program rendered with ``image_tag`` (once per tag); ``extra`` changes settings
+        over the tier's overlay, cached under ``name``."""
+        key = name or image_tag
+        assert (extra is None) == (name is None), "a rendering with extra settings needs a name"
+        if key not in self.renderings:
+            self.renderings[key] = render(
+                self.workdir / key, image_tag, self.secret_values, self.acme, extra
             )
-        return self.renderings[image_tag]
+        return self.renderings[key]
 
     @property
     def data_stack(self) -> str:
@@ -97,6 +115,11 @@ class DevDeployment:
     @property
     def app_stack(self) -> str:
         return self._rendered.stacks[-1]
+
+    @property
+    def ingress_stack(self) -> str:
+        assert TRAEFIK_STACK in self._rendered.stacks, "the tier's dev runs Traefik"
+        return TRAEFIK_STACK
 
     @property
     def _rendered(self) -> Rendered:
@@ -159,6 +182,9 @@ class DevDeployment:
             docker("secret", "create", *flags, name, "-", stdin=value)
         started = time.monotonic()
         deploy_stack(self._rendered, self.data_stack)
+        # Traefik comes up while the data services and the site jobs do; it has no routes until
+        # the app's services exist.
+        deploy_stack(self._rendered, self.ingress_stack)
         wait_converged(self.services(self.data_stack), CONVERGE_TIMEOUT)
         self.converge_seconds["data"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
@@ -175,18 +201,28 @@ class DevDeployment:
             )
             assert not outcome.failed, f"{outcome.failed} rolled back on the first deploy"
         self.converge_seconds["app"] = round(time.monotonic() - started, 1)
+        wait_converged(self.services(self.ingress_stack), CONVERGE_TIMEOUT)
+        image = f"{APP_REPOSITORY}:{image_tag}"
+        label = ["--label", f"{TEST_LABEL}=1"]
         docker(
             "run",
             "-d",
             "--name",
             PROBE,
-            "--label",
-            f"{TEST_LABEL}=1",
+            *label,
             "--network",
             PROBE_NETWORK,
-            f"{APP_REPOSITORY}:{image_tag}",
+            image,
             "sleep",
             "infinity",
+        )
+        assert self.pebble_root is not None
+        hosts = [f"--add-host={domain}:{self.host_address}" for domain in DOMAINS]
+        docker(
+            *("run", "-d", "--name", CLIENT, *label, "--network", "host", *hosts),
+            *("--volume", f"{self.pebble_root}:{CLIENT_ROOT}:ro"),
+            *("--env", f"SSL_CERT_FILE={CLIENT_ROOT}"),
+            *(image, "sleep", "infinity"),
         )
 
     def run_site_jobs(self) -> None:
@@ -300,9 +336,17 @@ class DevDeployment:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def realtime(self, spec: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
-        """The probe's socket.io client: log in, join a namespace, wait for an event."""
-        result = self.probe("realtime", json.dumps(spec), timeout=timeout)
+    def realtime(
+        self, spec: dict[str, Any], timeout: float = 90, container: str = PROBE
+    ) -> dict[str, Any]:
+        """The probe's socket.io client: log in, join a namespace, wait for an event (from the
+        probe on traefik-public, or from the client on the host's network)."""
+        result = subprocess.run(
+            ["docker", "exec", container, "probe", "realtime", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -330,7 +374,7 @@ class DevDeployment:
     # --- tear-down ----------------------------------------------------------------------------
 
     def down(self) -> None:
-        docker("rm", "-f", PROBE, check=False)
+        docker("rm", "-f", PROBE, CLIENT, check=False)
         for service in docker("service", "ls", "-q", "--filter", f"label={TEST_LABEL}").split():
             docker("service", "rm", service, check=False)
         self.remove_jobs()

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from tests.live.deployment import DevDeployment
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import SITE, SITES_PATH, JobRun, SiteJobCommand
 from tests.live.rollout import Rollout
-from tests.live.swarm import docker, docker_ok, exec_in, service_image, the_task
+from tests.live.swarm import (
+    container_ip,
+    docker,
+    docker_ok,
+    exec_in,
+    running_tasks,
+    service_image,
+    the_task,
+    wait_for,
+)
 
 # Bounded request loops: at most LOOP_COUNT requests, LOOP_INTERVAL apart, each with a timeout.
 LOOP_COUNT = 4000
@@ -62,7 +72,11 @@ def timed_rollout(dev: DevDeployment, tag: str) -> Rollout:
 
 
 def backend_container(dev: DevDeployment) -> str:
-    return the_task(dev.service(dev.app_stack, "backend")).container_id
+    """A running backend task's container (any of the replicas: they share the sites volume)."""
+    tasks = running_tasks(dev.service(dev.app_stack, "backend"))
+    running = sorted(t.container_id for t in tasks if t.state == "running" and t.container_id)
+    assert running, "no backend task is running"
+    return running[0]
 
 
 def sites_file(dev: DevDeployment, path: str) -> str:
@@ -119,3 +133,75 @@ def assert_failed(job_name: str, run: JobRun) -> str:
     assert last.startswith(f"job {job_name} failed: "), run.stderr
     assert not docker_ok("service", "inspect", job_name), f"{job_name} was left behind"
     return last
+
+
+# --- Traefik's side ----------------------------------------------------------------------------
+
+
+def task_addresses(service: str, network: str, port: int) -> set[str]:
+    """``address:port`` of every running task of ``service`` on ``network``: what Traefik's
+    access log names as the server that answered (ServiceAddr)."""
+    return {
+        f"{container_ip(task.container_id, network)}:{port}"
+        for task in running_tasks(service)
+        if task.state == "running" and task.container_id
+    }
+
+
+def access_log(service: str, since: str) -> list[dict[str, Any]]:
+    """Traefik's JSON access-log lines since ``since`` (a Docker time), from every task of the
+    service (its own log lines are text and are skipped)."""
+    raw = docker("service", "logs", "--raw", "--since", since, service, timeout=60)
+    entries = []
+    for line in raw.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if "RequestPath" in entry:
+                entries.append(entry)
+    return entries
+
+
+def logged(
+    service: str, since: str, paths: set[str], timeout: float = 30
+) -> dict[str, dict[str, Any]]:
+    """The access-log line of each request path in ``paths`` (each sent once), waiting until
+    Traefik's log has them all."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def complete() -> bool:
+        found.clear()
+        for entry in access_log(service, since):
+            if entry["RequestPath"] in paths:
+                assert entry["RequestPath"] not in found, f"logged twice: {entry}"
+                found[entry["RequestPath"]] = entry
+        return set(found) == paths
+
+    wait_for(
+        "Traefik's access log to record the requests",
+        complete,
+        timeout,
+        diagnose=lambda: f"missing: {sorted(paths - set(found))[:5]}",
+    )
+    return found
+
+
+def wait_old_containers_gone(dev: DevDeployment, old_tag: str, timeout: float = 120) -> float:
+    """Until no container of an app service runs ``old_tag`` any more (a replaced task may keep
+    running a while after its service converged: Docker's own delay before it signals the task,
+    and the program's drain); returns the seconds waited."""
+    old = f"{APP_REPOSITORY}:{old_tag}"
+    started = time.monotonic()
+
+    def gone() -> bool:
+        listing = docker(
+            "ps",
+            "--filter",
+            f"label=com.docker.stack.namespace={dev.app_stack}",
+            "--format",
+            "{{.Image}}",
+        )
+        return old not in listing.split()
+
+    wait_for(f"the {old_tag} containers to stop", gone, timeout, interval=0.5)
+    return round(time.monotonic() - started, 1)

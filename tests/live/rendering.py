@@ -16,15 +16,24 @@ from typing import Any
 
 import yaml
 
-from stacktools.engine import Registered, deep_merge
+from stacktools.engine import Registered, deep_merge, stack_file_config
 from stacktools.engine import render as render_program
 from stacktools.export import EXPORT_DEFAULTS, export, write
-from tests.live.images.build import APP_REPOSITORY, MAILPIT_IMAGE, MARIADB_IMAGE, REDIS_IMAGE
+from tests.live.images.build import (
+    APP_REPOSITORY,
+    MAILPIT_IMAGE,
+    MARIADB_IMAGE,
+    REDIS_IMAGE,
+    traefik_image,
+)
 from tests.live.rollout import SERVICE, service_layers
 
 REPO = Path(__file__).resolve().parents[2]
 PULUMI_STACK = "dev"
 SITE = "dev.brandclub.com"
+# dev's one domain, plus a second one that redirects to it (as prod's www.brandclub.com).
+SECOND_DOMAIN = f"www.{SITE}"
+DOMAINS = (SITE, SECOND_DOMAIN)
 SITES_PATH = "/home/frappe/frappe-bench/sites"
 SITE_JOBS = "brandclub:swarm:SiteJobs"
 COMMAND = "command:local:Command"
@@ -34,8 +43,9 @@ JOB_RUN_TIMEOUT = 300
 # Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': the preflight gives
 # each process of the new image this long to become healthy (the program's default: 300 s).
 JOB_TIMINGS: dict[str, dict[str, str]] = {"preflight": {"PREFLIGHT_TIMEOUT": "30"}}
-# Only images and timings change; the mechanisms (start-first, rollback on failure, health
-# checks, networks) stay exactly as the program sets them.
+# Only images, shape and timings change; the mechanisms (start-first, rollback on failure, health
+# checks, networks, routing labels, Traefik's static configuration) stay exactly as the program
+# sets them.
 TEST_OVERLAY: dict[str, Any] = {
     "brandclub:endpointMode": "dnsrr",  # this kernel has no IPVS, so no VIPs
     "brandclub:images": {
@@ -43,16 +53,50 @@ TEST_OVERLAY: dict[str, Any] = {
         "mariadb": MARIADB_IMAGE,
         "redis": REDIS_IMAGE,
         "mailpit": MAILPIT_IMAGE,
+        "traefik": traefik_image(),
     },
     "brandclub:mariadb": {"version": MARIADB_IMAGE.rsplit(":", 1)[1]},
-    # The websocket's direct route (Traefik -> websocket) is on, so the tier can join the
-    # realtime namespace both ways, as a browser would through Traefik.
-    "brandclub:ingress": {"websocketDirect": True},
-    # The program's start period (60 s) stays: the stand-in backend, like gunicorn with
-    # --preload on 2 cores, opens its port only after about 18 s.
-    "brandclub:healthcheck": {"interval": "2s", "timeout": "2s", "retries": 2},
+    # One deployment carries the whole tier: dev in the shape the user's path has in prod.
+    # Two domains (the second one redirects to the site's, as prod's www does), and 2 replicas
+    # of every process Traefik or nginx routes to, so that balancing, stickiness and rolling
+    # updates of two tasks are what the tier sees.
+    "brandclub:domains": [SITE, SECOND_DOMAIN],
+    "brandclub:services": {name: {"replicas": 2} for name in ("backend", "frontend", "websocket")},
+    # The program's start period is 60 s; the stand-in backend, like gunicorn with --preload on
+    # 2 cores, opens its port after about 18 s, so 30 s still covers every healthy start and
+    # halves how long a release that never listens takes to be rolled back.
+    "brandclub:healthcheck": {
+        "interval": "2s",
+        "timeout": "2s",
+        "retries": 2,
+        "startPeriod": "30s",
+    },
     "brandclub:rollout": {"delay": "1s", "monitor": "10s", "convergeTimeout": "3m"},
 }
+
+
+@dataclass(frozen=True)
+class PrivateAcme:
+    """The ACME server Traefik orders from (the tier's Pebble) and the CA that signed its HTTPS
+    certificate: the program's ingress.acmeCaServer and ingress.acmeCaCertificate."""
+
+    server: str
+    ca_certificate: str
+
+
+def ingress_overlay(acme: PrivateAcme) -> dict[str, Any]:
+    """Prod's ingress settings as Pulumi.prod.yaml states them (this stack runs Traefik; HSTS,
+    noindex, the websocket's direct route, the log level), trusting ``acme`` instead of
+    Let's Encrypt."""
+    prod = stack_file_config("prod")["brandclub:ingress"]
+    assert prod["manage"] and prod["websocketDirect"], "prod runs Traefik, websocket direct"
+    return {
+        "brandclub:ingress": {
+            **prod,
+            "acmeCaServer": acme.server,
+            "acmeCaCertificate": acme.ca_certificate,
+        }
+    }
 
 
 @dataclass(frozen=True)
@@ -156,10 +200,19 @@ class Rendered:
         }
 
 
-def render(out: Path, image_tag: str, secrets: dict[str, str]) -> Rendered:
+def render(
+    out: Path,
+    image_tag: str,
+    secrets: dict[str, str],
+    acme: PrivateAcme,
+    extra: dict[str, Any] | None = None,
+) -> Rendered:
     """One rendering of the program, exported as ``python -m stacktools render`` does, and its
-    site jobs; the secrets only name the Docker secrets as ``pulumi up`` would."""
-    overrides = deep_merge(EXPORT_DEFAULTS, {**TEST_OVERLAY, "brandclub:imageTag": image_tag})
+    site jobs; the secrets only name the Docker secrets as ``pulumi up`` would. ``extra``
+    deep-merges over the tier's overlay (a setting a test changes)."""
+    overlay = deep_merge(TEST_OVERLAY, ingress_overlay(acme))
+    overlay = deep_merge(overlay, {**(extra or {}), "brandclub:imageTag": image_tag})
+    overrides = deep_merge(EXPORT_DEFAULTS, overlay)
     rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)
     write(export(rendering), out)
     directory = out / PULUMI_STACK

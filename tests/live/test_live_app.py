@@ -1,11 +1,15 @@
-"""Issue 9 items 6, 7, 12 and 13 on the swarm: the frontend follows backend task replacements
-(and frappe_docker's default template does not), realtime authentication works on both routes
-(and a broken path fails as Frappe fails), bad releases never leave the Frappe services on two
-images, and a killed task is replaced. Runs after test_live_swarm.py (conftest orders them);
-the destructive tests come last."""
+"""Rollouts as users see them, and issue 9 items 6, 7, 12 and 13 on the swarm: a rolling update
+of the backend, frontend and websocket (2 replicas each) answered without a failed request
+through Traefik (issue 11, property 8) and through the frontend itself, which follows backend
+task replacements (and frappe_docker's default template does not); realtime authentication
+works on both routes (and a broken path fails as Frappe fails); bad releases never leave the
+Frappe services on two images, with every request through Traefik answered by the running
+release; killed tasks are replaced. Runs after test_live_traefik.py (conftest orders them); the
+destructive tests come last."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ from tests.live.helpers import (
     ensure_app_version,
     mariadb,
     notes,
+    wait_old_containers_gone,
 )
 from tests.live.images.build import (
     APP_REPOSITORY,
@@ -29,10 +34,12 @@ from tests.live.images.build import (
     BROKEN_VERSION,
     BROKEN_WORKER_VERSION,
 )
+from tests.live.ingress import Client, Loop
 from tests.live.rendering import SITE
 from tests.live.swarm import (
     TEST_LABEL,
     docker,
+    running_tasks,
     service_state,
     the_task,
     wait_converged,
@@ -46,6 +53,8 @@ DEFAULT_FRONTEND = "brandclub-live-default-frontend"
 DEFAULT_FRONTEND_URL = f"http://{DEFAULT_FRONTEND}:8080"
 WEBSOCKET_URL = "http://brandclub-dev_websocket:9000"
 NAMESPACE = f"/{SITE}"
+# How long the loops go on after a rollout converged: past the old tasks' stop.
+LOOPS_AFTER_ROLLOUT = 3
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,10 @@ def default_frontend(dev: DevDeployment) -> Iterator[str]:
         environment = [f"{key}={value}" for key, value in environment.items()]
     for pair in environment:
         flags += ["--env", pair]
-    docker("service", "create", "--detach", *flags, spec["image"], *spec["command"])
+    # The image's own frontend command (without the program's drain wrapper, whose script is a
+    # config this twin does not mount).
+    command = spec["command"][spec["command"].index("nginx-entrypoint.sh") :]
+    docker("service", "create", "--detach", *flags, spec["image"], *command)
     wait_converged([DEFAULT_FRONTEND], 120)
     yield DEFAULT_FRONTEND
     docker("service", "rm", DEFAULT_FRONTEND, check=False)
@@ -75,8 +87,20 @@ def restart(service: str) -> None:
     wait_for(f"{service} to restart", lambda: service_state(service).converged, 120)
 
 
-def get_status(dev: DevDeployment, url: str) -> int:
-    return dev.http("GET", "/api/method/ping", url=url)["status"]
+def get_status(dev: DevDeployment, url: str) -> int | str:
+    """The status of /api/method/ping at ``url``, or "timeout": nginx holding a dead task's
+    address either gets "no route to host" (502) or waits for a connection until the probe's
+    10 s timeout."""
+    spec = {"method": "GET", "url": url + "/api/method/ping", "headers": {}}
+    result = dev.probe("http", json.dumps(spec))
+    if result.returncode != 0 and "TimeoutError" in result.stderr:
+        return "timeout"
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["status"]
+
+
+# The site stayed down: nginx answers 502 or nothing at all within the timeout.
+SITE_DOWN = (502, "timeout")
 
 
 def same_image_everywhere(dev: DevDeployment, tag: str) -> None:
@@ -84,49 +108,90 @@ def same_image_everywhere(dev: DevDeployment, tag: str) -> None:
     assert set(images.values()) == {f"{APP_REPOSITORY}:{tag}"}, images
 
 
-# --- item 6: the frontend follows task replacements --------------------------------------------
+# --- rollouts through Traefik (issue 11, property 8) and item 6 --------------------------------
 
 
-def test_zero_downtime_rollout_and_the_frontend_follows_the_backend(
-    dev: DevDeployment, default_frontend: str, live_report: dict[str, Any]
+def traefik_loops(client: Client) -> dict[str, Loop]:
+    """Bounded request loops from the host's network through Traefik (HTTPS, the site's Host):
+    one to the app (frontend -> backend), one to the realtime server (an Engine.IO handshake
+    on /socket.io, Traefik -> websocket). No sticky cookie: Traefik balances every request."""
+    return {
+        name: Loop(
+            name,
+            lambda: client.connection(SITE, timeout=LOOP_TIMEOUT),
+            path,
+            LOOP_COUNT,
+            LOOP_INTERVAL,
+        ).start()
+        for name, path in (
+            ("traefikFrontend", "/api/method/version"),
+            ("traefikWebsocket", "/socket.io/?EIO=4&transport=polling"),
+        )
+    }
+
+
+def test_rollout_through_traefik_loses_no_request_and_the_frontend_follows_the_backend(
+    dev: DevDeployment, client: Client, default_frontend: str, live_report: dict[str, Any]
 ) -> None:
-    """v2 -> v3 in the program's order under a bounded request loop: every request through the
-    program's frontend is answered (by v2 or v3, or by Frappe's 503 while the migrate job holds
-    the site in maintenance), although the backend's task is replaced under dnsrr. The same
-    nginx with the image's default template, loaded at the same time, keeps the replaced
-    task's address: it fails requests and still answers 502 after everything converged."""
-    ensure_app_version(dev, "v2")
+    """v1 -> v2 in the program's order (the backend's two tasks, then the frontend's, the
+    websocket's and the workers'), start-first, under bounded request loops through Traefik
+    and straight at the program's frontend: no request fails and every one is answered by v1 or
+    v2 (or by Frappe's 503 while the migrate job holds the site in maintenance, counted apart),
+    although every task of every service Traefik or nginx routes to is replaced under dnsrr. The
+    same nginx with the image's default template, loaded at the same time, keeps the replaced
+    tasks' addresses: it fails requests and still answers 502 after everything converged. The
+    site's data and the data services are untouched."""
+    ensure_app_version(dev, "v1")
+    title = f"written under v1 at {time.time():.0f}"
+    dev.post("/api/resource/Note", {"title": title})
+    database_before = the_task(mariadb(dev))
+    data_versions = {name: service_state(name).version for name in dev.services(dev.data_stack)}
     restart(default_frontend)
     assert get_status(dev, DEFAULT_FRONTEND_URL) == 200
+    through_traefik = traefik_loops(client)
     ours = dev.start_request_loop(LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT)
     theirs = dev.start_request_loop(LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT, DEFAULT_FRONTEND_URL)
     time.sleep(2)  # requests are flowing before the rollout starts
-    rollout = dev.rollout("v3")
-    time.sleep(3)
+    rollout = dev.rollout("v2")
+    # The loops go on until the last v1 task has stopped (Docker signals a replaced task a
+    # moment after its service converged, and the program's drain keeps it serving before
+    # that), and a little past it.
+    old_gone = wait_old_containers_gone(dev, "v1")
+    time.sleep(LOOPS_AFTER_ROLLOUT)
+    summaries = {name: loop.finish() for name, loop in through_traefik.items()}
     summary, default_summary = ours.finish(), theirs.finish()
     after = get_status(dev, DEFAULT_FRONTEND_URL)
-    live_report["zeroDowntimeRollout"] = {
+    live_report["rolloutThroughTraefik"] = {
         "rollout": rollout.report(),
-        "programTemplate": summary,
+        "oldTasksStoppedSecondsAfter": old_gone,
+        **summaries,
+        "programFrontend": summary,
         "defaultTemplate": default_summary,
         "defaultTemplateStatusAfter": after,
     }
-    print(f"v2 -> v3 in {rollout.seconds}s: {summary}; default template: {default_summary}")
+    print(f"v1 -> v2 in {rollout.seconds}s: {summaries}; frontend: {summary}")
     assert rollout.ok, rollout.report()
-    assert summary["versions"].get("v2", 0) > 0 and summary["versions"].get("v3", 0) > 0
-    assert summary["sent"] < LOOP_COUNT, "the loop ran out before the rollout converged"
+    # A new image re-runs exactly the jobs whose inputs take the image (create-site ignores it),
+    # then the services go in the program's order: the backend alone, then the rest.
+    assert list(rollout.job_seconds) == ["jobs-configurator", "jobs-migrate", "jobs-preflight"]
+    backend = dev.service(dev.app_stack, "backend")
+    assert rollout.layers[0].changed == [backend], rollout.report()
+    assert set(rollout.layers[1].changed) == set(app_images(dev)) - {backend}, rollout.report()
+    same_image_everywhere(dev, "v2")
+    for name, loop_summary in {**summaries, "programFrontend": summary}.items():
+        assert loop_summary["failed"] == 0, (name, loop_summary["errors"])
+        assert set(loop_summary["versions"]) == {"v1", "v2"}, (name, loop_summary)
+        assert loop_summary["sent"] < LOOP_COUNT, f"{name}: the loop ran out before the end"
     assert default_summary["failed"] > 0, default_summary
-    assert after == 502, "frappe_docker's template should keep the replaced backend's address"
-    if summary["failed"]:
-        # Measured: the program's template follows the new task, but for up to its resolver's
-        # valid=5s after Swarm stops the old backend task nginx may still hold only the old
-        # address (the new task is listed moments before the old one stops): a few 502/504.
-        # Closing that window needs the old backend to keep serving past the cache (a
-        # pre-stop delay), which the program does not have yet. Reported, not hidden.
-        pytest.xfail(
-            f"issue 9 item 6 not closed: {summary['failed']} of {summary['sent']} requests "
-            f"failed while the old backend task stopped: {summary['errors']}"
-        )
+    assert after in SITE_DOWN, "frappe_docker's template should keep the replaced backend's address"
+    # The site's data, and the data services, untouched by an app rollout.
+    assert title in notes(dev)
+    database_after = the_task(mariadb(dev))
+    assert (database_after.container_id, database_after.started_at) == (
+        database_before.container_id,
+        database_before.started_at,
+    ), "the MariaDB task was restarted by an app rollout"
+    assert {name: service_state(name).version for name in data_versions} == data_versions
 
 
 # --- item 7: realtime ---------------------------------------------------------------------------
@@ -135,7 +200,11 @@ def test_zero_downtime_rollout_and_the_frontend_follows_the_backend(
 def realtime_spec(dev: DevDeployment, url: str, headers: dict[str, str], **extra: Any) -> dict:
     """Log in through the program's frontend as a browser on the site would (Host is the
     site, as Traefik passes it), join the site's namespace at ``url`` with ``headers``, and have
-    the site publish an event to the Administrator's room."""
+    the site publish an event to the Administrator's room. Over a WebSocket from the start: the
+    tier runs two websocket replicas, and only Traefik's sticky route keeps a polling session on
+    one of them (nginx and Swarm's DNS balance each request; which is why the program requires
+    ingress.websocketDirect for more than one replica). Polling through Traefik is proven in
+    test_live_traefik.py."""
     site = {"Host": SITE}
     return {
         "url": url,
@@ -154,6 +223,7 @@ def realtime_spec(dev: DevDeployment, url: str, headers: dict[str, str], **extra
             "headers": site,
         },
         "timeout": 15,
+        "transports": ["websocket"],
         **extra,
     }
 
@@ -168,13 +238,12 @@ def direct_route_headers(dev: DevDeployment) -> dict[str, str]:
     return {"Host": SITE, **headers}
 
 
-@pytest.mark.parametrize("transport", ["polling", "websocket"])
 def test_logged_in_session_joins_the_site_through_the_frontend(
-    dev: DevDeployment, transport: str, live_report: dict[str, Any]
+    dev: DevDeployment, live_report: dict[str, Any]
 ) -> None:
-    spec = realtime_spec(dev, FRONTEND_URL, {"Host": SITE}, transports=[transport])
+    spec = realtime_spec(dev, FRONTEND_URL, {"Host": SITE})
     joined = dev.realtime(spec)
-    live_report.setdefault("realtime", {})[f"frontend-{transport}"] = joined
+    live_report.setdefault("realtime", {})["frontend-websocket"] = joined
     assert joined["connected"], joined
     # Published to the room "user:Administrator": only a socket Frappe authenticated as the
     # logged-in user is in it.
@@ -202,83 +271,95 @@ def test_broken_realtime_paths_fail_as_frappe_fails(
     # frontend on 8080; in a swarm without that network it does not resolve at all:
     # "Unauthorized: Error: getaddrinfo ENOTFOUND <site>" (the stand-in's unit tests show it).
     refused = re.compile(r"^Unauthorized: Error: connect ECONNREFUSED [0-9.]+:(80|443)$")
+    # A refusal arrives within a second; the client would otherwise wait its whole timeout.
+    quick = {"publish": None, "timeout": 5}
     # The image's default template: Origin http://<site> (port 80, served by nothing).
     through_default = dev.realtime(
-        realtime_spec(dev, DEFAULT_FRONTEND_URL, {"Host": SITE}, publish=None)
+        realtime_spec(dev, DEFAULT_FRONTEND_URL, {"Host": SITE}, **quick)
     )
     assert not through_default["connected"], through_default
     assert refused.match(through_default["error"] or ""), through_default
     # The direct route without Traefik's middleware: the browser's own Origin (https, 443).
     browser = {"Host": SITE, "Origin": f"https://{SITE}"}
-    direct = dev.realtime(realtime_spec(dev, WEBSOCKET_URL, browser, publish=None))
+    direct = dev.realtime(realtime_spec(dev, WEBSOCKET_URL, browser, **quick))
     assert not direct["connected"] and refused.match(direct["error"] or ""), direct
     other = dev.realtime(
-        {**realtime_spec(dev, FRONTEND_URL, {"Host": SITE}, publish=None), "namespace": "/x.com"}
+        {**realtime_spec(dev, FRONTEND_URL, {"Host": SITE}, **quick), "namespace": "/x.com"}
     )
     assert (other["connected"], other["error"]) == (False, "Invalid namespace")
-    www = dev.realtime(realtime_spec(dev, FRONTEND_URL, {"Host": f"www.{SITE}"}, publish=None))
+    www = dev.realtime(realtime_spec(dev, FRONTEND_URL, {"Host": f"www.{SITE}"}, **quick))
     assert (www["connected"], www["error"]) == (False, "Invalid origin")
 
 
 # --- items 12 and 13: a bad release never splits the Frappe services ----------------------------
 
 
-def refused_release(dev: DevDeployment, tag: str, live_report: dict[str, Any], key: str) -> None:
-    """Roll out a bad release in the program's order under a request loop: the preflight job
-    fails, no service moves, every request is answered by the running release (or by Frappe's
-    503 while the migrate job, which runs before the preflight, holds the site)."""
-    ensure_app_version(dev, "v3")
+def running_release_answers(summaries: dict[str, dict[str, Any]], tag: str) -> None:
+    for name, summary in summaries.items():
+        assert summary["failed"] == 0, (name, summary["errors"])
+        assert set(summary["versions"]) == {tag}, (name, summary)
+        assert summary["sent"] < LOOP_COUNT, f"{name}: the loop ran out before the end"
+
+
+def refused_release(
+    dev: DevDeployment, client: Client, tag: str, live_report: dict[str, Any], key: str
+) -> None:
+    """Roll out a bad release in the program's order under request loops through Traefik: the
+    preflight job fails, no service moves, every request is answered by the running release
+    (or by Frappe's 503 while the migrate job, which runs before the preflight, holds the
+    site)."""
+    ensure_app_version(dev, "v2")
     versions = {name: service_state(name).version for name in dev.services(dev.app_stack)}
-    loop = dev.start_request_loop(LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT)
+    loops = traefik_loops(client)
     time.sleep(2)
     rollout = dev.rollout(tag)
-    summary = loop.finish()
-    live_report[key] = {"rollout": rollout.report(), "requests": summary}
+    summaries = {name: loop.finish() for name, loop in loops.items()}
+    live_report[key] = {"rollout": rollout.report(), **summaries}
     assert rollout.failed_job == "jobs-preflight", rollout.report()
     assert rollout.layers == [], "a service moved although the preflight failed"
     assert {name: service_state(name).version for name in versions} == versions
-    same_image_everywhere(dev, "v3")
-    assert summary["failed"] == 0, summary["errors"]
-    assert set(summary["versions"]) == {"v3"}, summary
-    assert summary["sent"] < LOOP_COUNT, "the loop ran out before the rollout ended"
+    same_image_everywhere(dev, "v2")
+    running_release_answers(summaries, "v2")
 
 
 def test_release_answering_500_is_refused_before_any_service_moves(
-    dev: DevDeployment, live_report: dict[str, Any]
+    dev: DevDeployment, client: Client, live_report: dict[str, Any]
 ) -> None:
-    refused_release(dev, BROKEN_HTTP500_VERSION, live_report, "http500Release")
+    refused_release(dev, client, BROKEN_HTTP500_VERSION, live_report, "http500Release")
     assert "/api/method/ping answered 500" in dev.rollouts[-1].failed_job_log
 
 
 def test_worker_that_never_registers_is_refused_before_any_service_moves(
-    dev: DevDeployment, live_report: dict[str, Any]
+    dev: DevDeployment, client: Client, live_report: dict[str, Any]
 ) -> None:
-    refused_release(dev, BROKEN_WORKER_VERSION, live_report, "unregisteredWorkerRelease")
+    refused_release(dev, client, BROKEN_WORKER_VERSION, live_report, "unregisteredWorkerRelease")
     assert "worker: no worker of" in dev.rollouts[-1].failed_job_log
 
 
 def test_swarm_rolls_back_a_backend_that_never_listens_and_nothing_else_moves(
-    dev: DevDeployment, live_report: dict[str, Any]
+    dev: DevDeployment, client: Client, live_report: dict[str, Any]
 ) -> None:
-    """Swarm's own safety net, without the preflight: the backend goes first, its health check
-    (after the program's 60 s start period) fails, Swarm rolls it back, and pulumi up stops
-    there, so no other service ever takes the release. A completed rollback is a failed
-    rollout, never a converged one."""
-    ensure_app_version(dev, "v3")
-    loop = dev.start_request_loop(LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT)
+    """Swarm's own safety net, without the preflight: the backend goes first, its new task's
+    health check (after the start period) fails, Swarm rolls it back, and pulumi up stops there,
+    so no other service ever takes the release. Through Traefik and straight at the frontend,
+    every request is answered by the running release. A completed rollback is a failed rollout,
+    never a converged one."""
+    ensure_app_version(dev, "v2")
+    loops = traefik_loops(client)
+    direct = dev.start_request_loop(LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT)
     time.sleep(2)
     rollout = dev.rollout(BROKEN_VERSION, run_jobs=False)
-    summary = loop.finish()
-    live_report["failedRollout"] = {"rollout": rollout.report(), "requests": summary}
+    summaries = {name: loop.finish() for name, loop in loops.items()}
+    summaries["programFrontend"] = direct.finish()
+    live_report["failedRollout"] = {"rollout": rollout.report(), **summaries}
     backend = dev.service(dev.app_stack, "backend")
     assert not rollout.ok and rollout.rolled_back == [backend], rollout.report()
     assert len(rollout.layers) == 1, "services after the backend moved"
     assert service_state(backend).update_state == "rollback_completed"
     dev.converge_app()
-    same_image_everywhere(dev, "v3")
-    assert summary["failed"] == 0 and summary["maintenance"] == 0, summary
-    assert set(summary["versions"]) == {"v3"}, summary
-    assert summary["sent"] < LOOP_COUNT, "the loop ran out before the rollback ended"
+    same_image_everywhere(dev, "v2")
+    running_release_answers(summaries, "v2")
+    assert all(summary["maintenance"] == 0 for summary in summaries.values()), summaries
 
 
 # --- destructive: killed tasks ------------------------------------------------------------------
@@ -299,29 +380,34 @@ def notes_once_answering(dev: DevDeployment, timeout: float = 60) -> list[str]:
 def test_killed_backend_is_replaced_and_the_frontend_follows(
     dev: DevDeployment, default_frontend: str, live_report: dict[str, Any]
 ) -> None:
-    """After docker kill of the backend, Swarm starts a new task (a new address under dnsrr);
-    the program's frontend answers again within seconds of it becoming healthy, the default
-    template's keeps answering 502 (the site "stayed down after it converged")."""
+    """After docker kill of every backend task, Swarm starts new ones (new addresses under
+    dnsrr); the program's frontend answers again within seconds of one becoming healthy, the
+    default template's keeps answering 502 (the site "stayed down after it converged")."""
     backend = dev.service(dev.app_stack, "backend")
     dev.converge_app()
     restart(default_frontend)
     before = notes(dev)
     assert before, "precondition: the earlier tests wrote rows"
-    killed = the_task(backend)
+    killed = {task.container_id for task in running_tasks(backend)}
     started = time.monotonic()
-    docker("kill", killed.container_id)
-    wait_replaced(backend, killed, 180)
-    replaced = round(time.monotonic() - started, 1)
+    docker("kill", *killed)
+
+    def replaced() -> bool:
+        state = service_state(backend)
+        return state.converged and not killed & {t.container_id for t in state.tasks}
+
+    wait_for(f"{backend} to replace its killed containers", replaced, 180)
+    replaced_seconds = round(time.monotonic() - started, 1)
     dev.converge_app()
     assert notes_once_answering(dev, timeout=15) == before
     answering = round(time.monotonic() - started, 1)
     default_status = get_status(dev, DEFAULT_FRONTEND_URL)
     live_report["killedBackend"] = {
-        "replacedSeconds": replaced,
+        "replacedSeconds": replaced_seconds,
         "programFrontendAnsweringSeconds": answering,
         "defaultTemplateStatus": default_status,
     }
-    assert default_status == 502
+    assert default_status in SITE_DOWN
 
 
 def test_killed_mariadb_is_replaced(dev: DevDeployment, live_report: dict[str, Any]) -> None:

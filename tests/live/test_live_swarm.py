@@ -8,7 +8,6 @@ needs (e.g. "the app runs v2") instead of trusting the test before it, and the d
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ import pytest
 from tests.live.deployment import PROBE, PROBE_NETWORK, DevDeployment
 from tests.live.helpers import (
     INSTALLED_APPS_TABLE,
-    app_images,
     assert_completed,
     assert_failed,
     backend_container,
@@ -25,13 +23,11 @@ from tests.live.helpers import (
     job_services,
     mariadb,
     migrations,
-    notes,
     served_version,
     set_site_config,
     site_config,
     sites_file,
     sql,
-    timed_rollout,
 )
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.images.standin import answers
@@ -40,6 +36,7 @@ from tests.live.swarm import (
     docker,
     exec_in,
     inspect,
+    running_tasks,
     service_state,
     the_task,
 )
@@ -217,13 +214,15 @@ def test_isolation(dev: DevDeployment) -> None:
         data_targets += [("redis", address, 6379) for address in addresses(redis)]
 
     # Inside the environment: only the processes that talk SQL reach MariaDB.
-    backend = the_task(dev.service(dev.app_stack, "backend")).container_id
+    backend = backend_container(dev)
     assert answers_from(backend, "mariadb", "mariadb", 3306), "backend cannot reach mariadb:3306"
     for name in ("frontend", "websocket"):
-        task = the_task(dev.service(dev.app_stack, name)).container_id
-        assert answers_from(task, "redis", "redis-queue", 6379), f"{name} lost Redis"
-        for protocol, host, port in [("mariadb", "mariadb", 3306), *mariadb_targets]:
-            assert not answers_from(task, protocol, host, port), f"{name} reaches {host}:{port}"
+        for task in running_tasks(dev.service(dev.app_stack, name)):
+            lost = not answers_from(task.container_id, "redis", "redis-queue", 6379)
+            assert not lost, f"{name} lost Redis"
+            for protocol, host, port in [("mariadb", "mariadb", 3306), *mariadb_targets]:
+                reached = answers_from(task.container_id, protocol, host, port)
+                assert not reached, f"{name} reaches {host}:{port}"
 
     # Outside the swarm: no published port, and neither the host, nor a container on the
     # default bridge, nor one on the public overlay gets an answer from a data service.
@@ -249,34 +248,6 @@ def test_isolation(dev: DevDeployment) -> None:
     assert from_bridge == "", f"a container on the default bridge reaches {from_bridge}"
     from_public = [t for t in data_targets if answers_from(PROBE, *t)]
     assert from_public == [], f"a container on {PROBE_NETWORK} reaches {from_public}"
-
-
-def test_data_survives_app_rollout(dev: DevDeployment, live_report: dict[str, Any]) -> None:
-    ensure_app_version(dev, "v1")
-    title = f"written under v1 at {time.time():.0f}"
-    dev.post("/api/resource/Note", {"title": title})
-    database_before = the_task(mariadb(dev))
-    data_versions = {name: service_state(name).version for name in dev.services(dev.data_stack)}
-
-    rollout = timed_rollout(dev, "v2")
-
-    # A new image re-runs exactly the jobs whose inputs take the image (create-site ignores it),
-    # then the services go in the program's order: the backend alone, then the rest.
-    # (The configurator takes the image too and runs on every deploy.)
-    assert list(rollout.job_seconds) == ["jobs-configurator", "jobs-migrate", "jobs-preflight"]
-    backend = dev.service(dev.app_stack, "backend")
-    # (mailpit, another image, has no reason to wait for the backend, and does not change.)
-    assert rollout.layers[0].changed == [backend], rollout.report()
-    assert set(rollout.layers[1].changed) == set(app_images(dev)) - {backend}, rollout.report()
-    assert served_version(dev) == "v2"
-    assert title in notes(dev)
-    database_after = the_task(mariadb(dev))
-    assert (database_after.container_id, database_after.started_at) == (
-        database_before.container_id,
-        database_before.started_at,
-    ), "the MariaDB task was restarted by an app rollout"
-    assert {name: service_state(name).version for name in data_versions} == data_versions
-    live_report["rolloutV1toV2"] = rollout.report()
 
 
 def test_a_new_image_runs_migrate_again(dev: DevDeployment) -> None:
