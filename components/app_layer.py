@@ -159,7 +159,8 @@ class AppLayer(pulumi.ComponentResource):
     ) -> dict[ConfigRole, ConfigFile]:
         """The Docker configs the enabled processes mount, one per role."""
         configs = {}
-        for role in sorted({role for process in enabled for role in process.configs}):
+        roles = {role for process in enabled for role in process.config_roles(self._args.settings)}
+        for role in sorted(roles):
             file = CONFIG_FILES[role]
             config = fingerprinted_config(
                 f"{name}-{role}", f"{self.stack_name}-{role}", file.content, self._labels(), opts
@@ -219,7 +220,7 @@ class AppLayer(pulumi.ComponentResource):
             name=EnvironmentNames.service(self._names.app_stack, process.service),
             stack=self._names.app_stack,
             image=image,
-            args=process.command,
+            args=process.service_command(args.settings),
             env=dict(process.env(args.settings)),
             replicas=settings.replicas,
             limits=settings.limits,
@@ -227,7 +228,7 @@ class AppLayer(pulumi.ComponentResource):
             networks=self._attachments(process),
             mounts=self._mounts(process),
             secrets=self._backup_secrets if process.backups_mount else (),
-            configs=[self._configs[role] for role in process.configs],
+            configs=[self._configs[role] for role in process.config_roles(args.settings)],
             health_test=process.health(args.settings),
             health_timing=args.settings.healthcheck,
             rollout=args.settings.rollout,
@@ -235,6 +236,6 @@ class AppLayer(pulumi.ComponentResource):
             endpoint_mode=args.settings.endpoint_mode,
             labels={**labels, **args.routing.get(process.service, {})},
             constraints=tuple(constraints),
-            stop_grace_period=process.stop_grace_period,
+            stop_grace_period=process.service_stop_grace_period(args.settings),
             registry=args.secrets.registry if process.runs_frappe else None,
         )

@@ -34,6 +34,7 @@ from components.config_types import (
     Violation,
     matching,
 )
+from components.drain import DRAIN_SECONDS, DRAIN_SECONDS_MIN
 from components.mariadb_series import SUPPORTED_SERIES
 from components.units import format_size
 
@@ -195,9 +196,24 @@ class RolloutSettings(Model):
     monitor: Duration = "30s"
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
     converge_timeout: Duration = "10m"
+    # Seconds a stopping task of a routed service (backend, frontend, websocket) keeps serving
+    # after Swarm signals it, before its process is told to stop: longer than what routes to it
+    # caches the task's address (nginx's resolver, Traefik's Swarm provider). 0 switches the
+    # drain off (components/drain.py, components/scripts/drain.sh).
+    drain_seconds: int = Field(default=DRAIN_SECONDS, ge=0, le=300)
 
     def _broken_rules(self) -> list[Violation]:
         broken = super()._broken_rules()
+        if 0 < self.drain_seconds < DRAIN_SECONDS_MIN:
+            broken.append(
+                Violation(
+                    "drainSeconds",
+                    self.drain_seconds,
+                    f"0 (no drain) or at least {DRAIN_SECONDS_MIN}: a shorter drain ends before "
+                    "Traefik's Swarm provider and nginx's resolver have let go of the task, so "
+                    "requests still fail",
+                )
+            )
         if round(self.max_failure_ratio, 1) != self.max_failure_ratio:
             broken.append(
                 Violation(

@@ -24,11 +24,12 @@ from typing import Literal
 import pulumi
 import pulumi_docker as docker
 
+from components.drain import DRAIN_SCRIPT, DRAIN_TARGET
 from components.swarm import label_list
 
 _FINGERPRINT_HEX_DIGITS = 10
 
-ConfigRole = Literal["nginx-template", "health-checks"]
+ConfigRole = Literal["nginx-template", "health-checks", "drain"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,13 @@ HEALTH_CHECKS = ServiceConfigFile(
     "/usr/local/lib/brandclub/health-checks.sh",
 )
 
+# The routed services' stop wrapper (components/drain.py): their command runs under it.
+DRAIN = ServiceConfigFile(DRAIN_SCRIPT, DRAIN_TARGET)
+
 CONFIG_FILES: dict[ConfigRole, ServiceConfigFile] = {
     "nginx-template": NGINX_TEMPLATE,
     "health-checks": HEALTH_CHECKS,
+    "drain": DRAIN,
 }
 
 

@@ -37,6 +37,7 @@ from components.config_sections import (
     S3Offsite,
 )
 from components.docker_configs import ConfigRole
+from components.drain import drain_command
 from components.health_checks import health_test
 from components.swarm import tcp_probe
 
@@ -48,6 +49,10 @@ BACKUPS_PATH = "/backups"
 OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text()
+# The backend's command where the program must name it (the drain wraps it): the image's
+# start.sh (gunicorn), which is also what the preflight job starts. Otherwise the backend keeps
+# the image's default command.
+BACKEND_START_COMMAND = ("start.sh",)
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,9 @@ class AppProcess:
     backups_mount: bool = False
     # Docker configs mounted read-only (components/docker_configs.py).
     configs: tuple[ConfigRole, ...] = ()
+    # Traefik or nginx routes requests to it through a cache of its task addresses, so a
+    # stopping task drains first (components/drain.py).
+    routed: bool = False
 
     @property
     def service(self) -> str:
@@ -194,6 +202,26 @@ class AppProcess:
     @property
     def runs_frappe(self) -> bool:
         return self.image == "app"
+
+    def drains(self, settings: AppSettings) -> bool:
+        return self.routed and settings.rollout.drain_seconds > 0
+
+    def service_command(self, settings: AppSettings) -> tuple[str, ...] | None:
+        """The service's CMD: its own command, run under the drain where it has one."""
+        if not self.drains(settings):
+            return self.command
+        own = self.command if self.command is not None else BACKEND_START_COMMAND
+        return drain_command(settings.rollout.drain_seconds, own)
+
+    def config_roles(self, settings: AppSettings) -> tuple[ConfigRole, ...]:
+        return (*self.configs, "drain") if self.drains(settings) else self.configs
+
+    def service_stop_grace_period(self, settings: AppSettings) -> str:
+        """Its own grace period, plus the drain, during which Swarm must not kill it."""
+        if not self.drains(settings):
+            return self.stop_grace_period
+        own = int(self.stop_grace_period.removesuffix("s"))
+        return f"{own + settings.rollout.drain_seconds}s"
 
 
 def _worker(row: Service) -> AppProcess:
@@ -215,6 +243,7 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
         lambda settings: health_test("backend_healthy", settings.site_name),
         env=_backend_env,
         configs=("health-checks",),
+        routed=True,
     ),
     FRONTEND.name: lambda row: AppProcess(
         row,
@@ -223,12 +252,14 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
         _fixed(health_test("frontend_healthy")),
         env=_frontend_env,
         configs=("nginx-template", "health-checks"),
+        routed=True,
     ),
     WEBSOCKET.name: lambda row: AppProcess(
         row,
         ("node", f"{BENCH}/apps/frappe/socketio.js"),
         _fixed(health_test("websocket_healthy")),
         configs=("health-checks",),
+        routed=True,
     ),
     SCHEDULER.name: lambda row: AppProcess(
         row, ("bench", "schedule"), _fixed(tcp_probe(REDIS_QUEUE.name, REDIS_QUEUE.port))

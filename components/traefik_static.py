@@ -30,6 +30,7 @@ from components.catalogue import (
     TRAEFIK_PUBLIC_NETWORK,
 )
 from components.config_ingress import IngressSettings
+from components.drain import TRAEFIK_SWARM_REFRESH_SECONDS
 from components.swarm import HostPort
 
 HTTP_ENTRYPOINT = "web"
@@ -83,6 +84,10 @@ def _providers(settings: IngressSettings) -> list[str]:
         "--providers.swarm.exposedByDefault=false",
         f"--providers.swarm.network={TRAEFIK_PUBLIC_NETWORK}",
         f"--providers.swarm.constraints={constraint}",
+        # Traefik polls the swarm for tasks (Swarm has no events for them): how long it may
+        # still route to a task Swarm has removed, which the routed services' drain outlasts
+        # (components/drain.py). Traefik's default is 15 s.
+        f"--providers.swarm.refreshSeconds={TRAEFIK_SWARM_REFRESH_SECONDS}s",
     ]
 
 

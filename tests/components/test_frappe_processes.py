@@ -8,11 +8,15 @@ import base64
 import pytest
 
 from components.catalogue import QUEUE_TIMEOUTS, worker_stop_grace_seconds
-from components.docker_configs import HEALTH_CHECKS
+from components.docker_configs import DRAIN, HEALTH_CHECKS
+from components.drain import DRAIN_SECONDS, DRAIN_TARGET
+from components.frappe_processes import BACKEND_START_COMMAND
 from components.health_checks import HEALTH_LIBRARY
+from components.units import canonical_duration
 from harness import Rendering, app_services, render, stack_file_config
 
 BENCH = "/home/frappe/frappe-bench"
+CONFIG = "docker:index/serviceConfig:ServiceConfig"
 
 COMMANDS = {
     "backend": None,
@@ -26,12 +30,51 @@ COMMANDS = {
 SINGLETONS = {"scheduler", "backup"}
 
 
+# Traefik or nginx route to these through a cache of their task addresses: they drain.
+ROUTED = {"backend", "frontend", "websocket"}
+
+
 def test_frappe_commands_are_frappe_dockers(rendered: dict[str, Rendering], stack: str) -> None:
+    """frappe_docker's commands; the routed services' run under the drain (the backend's
+    start.sh named, as the preflight job names it)."""
     services = app_services(rendered[stack])
     for name, command in COMMANDS.items():
         # The image's CMD, never its ENTRYPOINT, which links the baked assets at start.
+        if name in ROUTED:
+            own = command if command is not None else list(BACKEND_START_COMMAND)
+            command = ["bash", DRAIN_TARGET, str(DRAIN_SECONDS), *own]
         assert services[name].container.get("args") == command, name
         assert "commands" not in services[name].container, name
+
+
+def test_without_a_drain_the_commands_are_the_images_own() -> None:
+    services = app_services(render("prod", {"brandclub:rollout": {"drainSeconds": 0}}))
+    for name, command in COMMANDS.items():
+        assert services[name].container.get("args") == command, name
+        if name in ROUTED:
+            assert services[name].container["stopGracePeriod"] == "30s", name
+        mounted = [c["fileName"] for c in services[name].container.get("configs") or []]
+        assert DRAIN_TARGET not in mounted, name
+
+
+@pytest.mark.parametrize("seconds", [8, 10, 45])
+def test_routed_services_drain_and_their_grace_period_covers_it(seconds: int) -> None:
+    """backend, frontend and websocket keep serving ``drainSeconds`` after Swarm signals them
+    (the script mounted where their command runs it), and Swarm waits that much longer before
+    it kills them; nothing else drains."""
+    rendering = render("prod", {"brandclub:rollout": {"drainSeconds": seconds}})
+    [config] = [c for c in rendering.of_type(CONFIG) if "-drain-" in c.inputs["name"]]
+    assert base64.b64decode(config.inputs["data"]).decode() == DRAIN.content
+    for name, service in app_services(rendering).items():
+        container = service.container
+        mounted = [c["fileName"] for c in container.get("configs") or []]
+        if name in ROUTED:
+            assert container["args"][:3] == ["bash", DRAIN_TARGET, str(seconds)], name
+            assert DRAIN_TARGET in mounted, name
+            assert container["stopGracePeriod"] == canonical_duration(f"{30 + seconds}s"), name
+        else:
+            assert DRAIN_TARGET not in (container.get("args") or []), name
+            assert DRAIN_TARGET not in mounted, name
 
 
 def test_frontend_environment(rendered: dict[str, Rendering], stack: str) -> None:

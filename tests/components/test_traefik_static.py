@@ -28,6 +28,7 @@ def test_the_static_configuration_as_prod_renders_it(rendered: dict[str, Renderi
         "--providers.swarm.exposedByDefault=false",
         "--providers.swarm.network=traefik-public",
         "--providers.swarm.constraints=Label(`traefik.constraint-label`,`traefik-public`)",
+        "--providers.swarm.refreshSeconds=5s",
         "--entrypoints.web.address=:80",
         "--entrypoints.web.http.redirections.entrypoint.to=websecure",
         "--entrypoints.web.http.redirections.entrypoint.scheme=https",

@@ -142,9 +142,10 @@ def test_configs_are_defined_from_files_written_beside_the_stack_file(
             ]
             assert found == expected, service.inputs["name"]
             mounted += len(found)
-        # The frontend's nginx template, and the health-check library on the backend, the
-        # frontend, the websocket and the three workers.
-        assert mounted == 7
+        # The frontend's nginx template, the health-check library on the backend, the
+        # frontend, the websocket and the three workers, and the drain script on the backend,
+        # the frontend and the websocket.
+        assert mounted == 10
         for name, config in registered.items():
             [(stack, entry)] = [
                 (stack, document["configs"][name])
