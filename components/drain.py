@@ -10,12 +10,13 @@ the change only later:
 - Traefik's Swarm provider lists the services' tasks every ``refreshSeconds`` and applies a new
   configuration at most every ``providersThrottleDuration`` (2 s, Traefik's default).
 
-Measured on the live tier (README, "Rollout"), requests sent to the stopped task in that window
-fail: timeouts and 502s through Traefik and through nginx during every rolling update. So the
-processes Traefik or nginx route to (backend, frontend, websocket) run under
-``components/scripts/drain.sh``, which holds the stop signal back for ``rollout.drainSeconds``:
-the task goes on answering whatever still reaches it, and stops once nothing does. Their stop
-grace period grows by the same amount, so Swarm does not kill them during the drain.
+Measured on the live tier (docs/traefik.md, "Rolling updates without a failed request"):
+without a drain, requests sent to the stopped task in that window fail, as timeouts and 502s
+through Traefik and through nginx. So the processes Traefik or nginx route to (backend,
+frontend, websocket) run under ``components/scripts/drain.sh``, which holds the stop signal
+back for ``rollout.drainSeconds``: the task goes on answering whatever still reaches it, and
+stops once nothing does. Their stop grace period grows by the same amount, so Swarm does not
+kill them during the drain.
 """
 
 from __future__ import annotations
