@@ -78,6 +78,9 @@ class DevDeployment:
     applied_jobs: dict[str, dict[str, str]] = field(default_factory=dict)
     rollouts: list[Rollout] = field(default_factory=list)
     converge_seconds: dict[str, float] = field(default_factory=dict)
+    # When the first deploy's app services had converged: Traefik's routers (and so its
+    # certificate orders) exist from then on.
+    app_converged_at: float | None = None
     # The site jobs of the first deployment, as they ran.
     job_runs: list[JobRun] = field(default_factory=list)
     # Quotes and shell characters on purpose: the entrypoint and the jobs must pass them intact.
@@ -201,6 +204,7 @@ class DevDeployment:
             )
             assert not outcome.failed, f"{outcome.failed} rolled back on the first deploy"
         self.converge_seconds["app"] = round(time.monotonic() - started, 1)
+        self.app_converged_at = time.monotonic()
         wait_converged(self.services(self.ingress_stack), CONVERGE_TIMEOUT)
         image = f"{APP_REPOSITORY}:{image_tag}"
         label = ["--label", f"{TEST_LABEL}=1"]
