@@ -84,7 +84,12 @@ def default_frontend(dev: DevDeployment) -> Iterator[str]:
 def restart(service: str) -> None:
     """A fresh task (nginx resolves its upstreams again), as restarting a frontend does."""
     docker("service", "update", "--force", "--detach", service)
-    wait_for(f"{service} to restart", lambda: service_state(service).converged, 120)
+    wait_for(
+        f"{service} to restart",
+        lambda: service_state(service).converged,
+        120,
+        diagnose=lambda: service_state(service).describe(),
+    )
 
 
 def get_status(dev: DevDeployment, url: str) -> int | str:
