@@ -16,6 +16,11 @@ starts them once per session, as processes on the host:
   empty certificates volume, and fetch the root (``/roots/0``) after the start.
 
 Every request Pebble serves is one line of its log; :meth:`Pebble.orders` counts new orders.
+
+For any live test: the session fixture ``pebble`` (tests/live/conftest.py), or
+``Pebble(directory, gateway_address()).start()`` and ``.stop()``; its ``directory_url`` and
+``ca_certificate`` are what ``ingress.acmeCaServer`` and ``ingress.acmeCaCertificate`` take
+(``tests.live.rendering.PrivateAcme``), its ``root_file`` what a client verifies against.
 """
 
 from __future__ import annotations

@@ -291,7 +291,9 @@ def traefik_image() -> str:
 
 
 def build_traefik() -> bool:
-    """The Traefik image, unless one with the same version and recipe exists; True when built."""
+    """The Traefik image (:func:`traefik_image` names it), unless one with the same version and
+    recipe exists; True when built. :func:`build_all` builds it too; any live test may call
+    either."""
     from tests.live.traefik_binary import VERSION, traefik_binary
 
     tag = traefik_image()
