@@ -15,11 +15,15 @@ import pulumi
 import pytest
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from components import pulumi_sdk
 from stacktools import drift
+
+# The SDK's own, taken when this module is imported (collection), before any rendering.
+SDK_STACK_WALK = runtime_resource._get_stack_trace
 
 # (module, attribute) for each name outside the SDK's documented API.
 INTERNALS = [
@@ -27,6 +31,8 @@ INTERNALS = [
     (rpc, "_special_secret_sig"),
     (rpc, "deserialize_properties"),
     (runtime_mocks, "MockMonitor"),
+    (runtime_resource, "_get_stack_trace"),
+    (runtime_resource, "source_pb2"),
     (runtime_settings, "ROOT"),
     (runtime_settings, "get_root_resource"),
     (runtime_config, "CONFIG"),
@@ -97,6 +103,22 @@ def test_a_program_under_mocks_is_recorded_with_its_options_and_exports() -> Non
     assert pulumi_sdk.is_secret(second["raw_inputs"]["secret"])
     assert first["options"]["protect"] is None  # unset, not False
     assert exports == {"second": second_urn}
+
+
+def test_a_rendering_skips_the_stack_walk_and_gives_it_back() -> None:
+    """The SDK's stack walk for source positions is left out while the program runs under
+    mocks (the monitor drops it), and is the SDK's own again afterwards."""
+    seen: list[Any] = []
+
+    def program() -> None:
+        seen.append(runtime_resource._get_stack_trace)
+        pulumi.CustomResource("test:index:Thing", "first", {"size": 1})
+
+    recorded, _ = _run(program, {}, [])
+    assert len(recorded) == 1
+    assert seen[0] is not SDK_STACK_WALK
+    assert seen[0]() == runtime_resource.source_pb2.StackTrace()
+    assert runtime_resource._get_stack_trace is SDK_STACK_WALK
 
 
 def test_the_program_sees_every_raw_key_and_which_are_secret() -> None:

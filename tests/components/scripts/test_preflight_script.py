@@ -58,11 +58,14 @@ def test_every_new_image_is_preflighted(rendered: dict[str, Rendering]) -> None:
 
 # --- the script -------------------------------------------------------------------------------
 
-# Each stand-in process records its start, runs until SIGTERM, then records its stop.
+# Each stand-in process records its start, runs until SIGTERM, then records its stop. It idles
+# in bash's own `read` on a pipe nobody writes to: a trapped signal interrupts it at once, and
+# no `sleep` process is started every few milliseconds while the preflight polls.
 _RUNS_UNTIL_TERM = """
 trap 'echo "{name}" >> "$FAKE_STOPPED"; {on_stop} exit 0' TERM
 {on_start}
-while :; do sleep 0.05; done
+exec 3<> <(:)
+while :; do read -r -t 60 -u 3 || :; done
 """
 FAKE_START_SH = _RUNS_UNTIL_TERM.format(
     name="backend",
@@ -90,7 +93,8 @@ if [[ ${FAKE_WORKER_IGNORES_TERM:-} == yes ]]; then
 else
   trap 'echo worker >> "$FAKE_STOPPED"; register ""; exit 0' TERM
 fi
-while :; do sleep 0.05; done
+exec 3<> <(:)  # idles as the stand-ins above do
+while :; do read -r -t 60 -u 3 || :; done
 """
 
 
@@ -120,7 +124,7 @@ def run_preflight(
             FAKE_REDIS=str(root / "redis.json"),
             FAKE_REDIS_LOG=str(root / "redis-log"),
             FAKE_STOPPED=str(root / "stopped"),
-            PREFLIGHT_TIMEOUT="2",
+            PREFLIGHT_TIMEOUT="1",
             PREFLIGHT_INTERVAL="0.2",
             **env,
         ),
@@ -157,10 +161,10 @@ def test_a_working_release_passes_and_everything_it_started_is_stopped(
     [
         (
             {"FAKE_STATUS_8000": "500"},
-            "backend not healthy after 2s: backend: /api/method/ping answered 500",
+            "backend not healthy after 1s: backend: /api/method/ping answered 500",
         ),
-        ({"FAKE_WORKER_REGISTERS": "no"}, "worker not healthy after 2s: worker: no worker of"),
-        ({"FAKE_STATUS_9000": "000"}, "websocket not healthy after 2s: websocket: no engine.io"),
+        ({"FAKE_WORKER_REGISTERS": "no"}, "worker not healthy after 1s: worker: no worker of"),
+        ({"FAKE_STATUS_9000": "000"}, "websocket not healthy after 1s: websocket: no engine.io"),
     ],
 )
 def test_a_broken_release_fails_before_any_service_moves(
