@@ -219,6 +219,19 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def _docker_stack_config(stack_file: Path) -> dict[str, Any]:
+    """The stack file as ``docker stack config`` reads it back; it must accept it."""
+    completed = subprocess.run(
+        ["docker", "stack", "config", "-c", str(stack_file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return yaml.safe_load(completed.stdout)
+
+
 @pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker client")
 def test_docker_reads_every_file_back_to_the_registered_values(
     exported: dict[str, Exported],
@@ -228,15 +241,7 @@ def test_docker_reads_every_file_back_to_the_registered_values(
     for result in exported.values():
         by_name = {s.inputs["name"]: s for s in result.services()}
         for stack, entry in ((e["name"], e) for e in result.manifest["stacks"]):
-            completed = subprocess.run(
-                ["docker", "stack", "config", "-c", str(result.directory / entry["file"])],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-            assert completed.returncode == 0, completed.stderr
-            read_back = yaml.safe_load(completed.stdout)
+            read_back = _docker_stack_config(result.directory / entry["file"])
             for key, service in read_back["services"].items():
                 container = by_name[f"{stack}_{key}"].container
                 assert service.get("command") == container.get("args")
@@ -268,14 +273,6 @@ def test_a_private_acme_ca_reaches_traefiks_stack_file(tmp_path: Path) -> None:
     assert {"name": name, "file": name} in result.manifest["configs"]
     assert [p["published"] for p in written["ports"]] == [80, 443]
     if shutil.which("docker") is not None:  # the compose schema and the config file, client-side
-        completed = subprocess.run(
-            ["docker", "stack", "config", "-c", str(result.directory / "traefik.yml")],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr
-        read_back = yaml.safe_load(completed.stdout)
+        read_back = _docker_stack_config(result.directory / "traefik.yml")
         assert read_back["services"]["traefik"]["environment"] == written["environment"]
         assert read_back["configs"][name]["name"] == name

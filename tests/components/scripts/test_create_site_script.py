@@ -206,6 +206,14 @@ def test_without_apps_only_frappe_is_installed(
     assert site_database(bench, db)["apps"] == ["frappe"]
 
 
+@pytest.fixture
+def ready_env(
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+) -> dict[str, str]:
+    """A job environment create-site.sh would run with: ports listening, bench and server ready."""
+    return create_site_env(frappe_fakes, tmp_path, ports)
+
+
 @pytest.mark.parametrize(
     ("variable", "content", "message"),
     [
@@ -216,24 +224,17 @@ def test_without_apps_only_frappe_is_installed(
 def test_a_missing_or_empty_secret_fails_clearly(
     frappe_fakes: FakeBin,
     tmp_path: Path,
-    ports: dict[str, socket.socket],
-    bench: Path,
-    db: Path,
+    ready_env: dict[str, str],
     variable: str,
     content: str | None,
     message: str,
 ) -> None:
-    env = create_site_env(frappe_fakes, tmp_path, ports)
     secret = tmp_path / "broken-secret"
     if content is not None:
         secret.write_text(content)
-    env[variable] = str(secret)
-    result = run_script("create-site.sh", env)
-
-    assert result.returncode == 1
-    assert message in result.stderr
+    ready_env[variable] = str(secret)
+    result = _refused_before_any_call(frappe_fakes, ready_env, message)
     assert str(secret) in result.stderr
-    assert frappe_fakes.calls() == []
 
 
 @pytest.mark.parametrize(
@@ -244,22 +245,21 @@ def test_a_missing_or_empty_secret_fails_clearly(
     ],
 )
 def test_bad_input_is_named(
-    frappe_fakes: FakeBin,
-    tmp_path: Path,
-    ports: dict[str, socket.socket],
-    bench: Path,
-    db: Path,
-    variable: str,
-    value: str | None,
-    message: str,
+    frappe_fakes: FakeBin, ready_env: dict[str, str], variable: str, value: str | None, message: str
 ) -> None:
-    env = create_site_env(frappe_fakes, tmp_path, ports)
     if value is None:
-        del env[variable]
+        del ready_env[variable]
     else:
-        env[variable] = value
-    result = run_script("create-site.sh", env)
+        ready_env[variable] = value
+    _refused_before_any_call(frappe_fakes, ready_env, message)
 
+
+def _refused_before_any_call(
+    frappe_fakes: FakeBin, env: dict[str, str], message: str
+) -> subprocess.CompletedProcess[str]:
+    """create-site.sh fails with ``message`` before it runs bench or the mariadb client."""
+    result = run_script("create-site.sh", env)
     assert result.returncode == 1
     assert message in result.stderr
     assert frappe_fakes.calls() == []
+    return result
