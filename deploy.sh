@@ -1,30 +1,116 @@
 #!/usr/bin/env bash
 # One command from a fresh checkout to a deployed environment:
-#   ./deploy.sh dev            set up .venv, then `pulumi up --stack dev`
-#   ./deploy.sh prod preview   set up .venv, then `pulumi preview --stack prod`
-# Further arguments go to pulumi (e.g. ./deploy.sh staging up --yes). Both run the policy pack
-# (policy/) that CI enforces, so a local deploy passes the same guardrails.
+#   ./deploy.sh local            the whole platform on this machine's Docker (docs/local.md)
+#   ./deploy.sh local destroy    remove it again, volumes included
+#   ./deploy.sh dev              set up .venv, then `pulumi up --stack dev`
+#   ./deploy.sh prod preview     set up .venv, then `pulumi preview --stack prod`
+# Further arguments go to pulumi (e.g. ./deploy.sh staging up --yes). Every up and preview runs the
+# policy pack (policy/) that CI enforces, so a local deploy passes the same guardrails.
+# `./deploy.sh local pulumi ARGS` runs any pulumi command against the local stack's state.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-stack=${1:?usage: ./deploy.sh dev|staging|prod [up|preview] [pulumi arguments]}
+usage="usage: ./deploy.sh local [up|preview|destroy|pulumi] | dev|staging|prod [up|preview]"
+stack=${1:?$usage}
 action=${2:-up}
 shift $(($# < 2 ? $# : 2))
-case $stack in dev | staging | prod) ;; *)
-  echo "deploy.sh: unknown stack '$stack' (dev, staging or prod)" >&2
+case $stack in dev | staging | prod | local) ;; *)
+  echo "deploy.sh: unknown stack '$stack' (local, dev, staging or prod)" >&2
   exit 2
   ;;
 esac
-case $action in up | preview) ;; *)
-  echo "deploy.sh: unknown action '$action' (up or preview)" >&2
+case $stack/$action in */up | */preview | local/destroy | local/pulumi) ;; *)
+  echo "deploy.sh: unknown action '$action' for $stack ($usage)" >&2
   exit 2
   ;;
 esac
+
+say() { echo "deploy.sh: $*"; }
+
 # The virtualenv first: it is all the tests and the stack export need, even without Pulumi.
+[[ $stack == local ]] && say "setting up the virtualenv (.venv, ./setup.sh)"
 ./setup.sh
 if ! command -v pulumi >/dev/null; then
   echo "deploy.sh: .venv is ready, but the Pulumi CLI is not installed; install it with:" >&2
   echo "  curl -fsSL https://get.pulumi.com | sh" >&2
   exit 1
 fi
-exec pulumi "$action" --stack "$stack" --policy-pack policy "$@"
+if [[ $stack != local ]]; then
+  exec pulumi "$action" --stack "$stack" --policy-pack policy "$@"
+fi
+
+# ---- local: this machine's Docker engine, state and secrets in .pulumi-local/ -----------------
+state=$PWD/.pulumi-local
+config=$state/Pulumi.$stack.yaml
+# Only this stack's: a file backend in the checkout (no login), a passphrase of its own.
+export PULUMI_BACKEND_URL=file://$state
+export PULUMI_CONFIG_PASSPHRASE_FILE=$state/passphrase
+unset PULUMI_CONFIG_PASSPHRASE
+local_stack() { .venv/bin/python -m stacktools.local_stack "$@"; }
+# Every pulumi command of this stack reads its settings from the file written below.
+pulumi_local() { pulumi "$@" --stack "$stack" --config-file "$config"; }
+
+if [[ $action == pulumi ]]; then
+  [[ -d $state ]] && local_stack prepare "$state"
+  exec pulumi "$@" --config-file "$config"
+fi
+
+if [[ $action == destroy ]]; then
+  if [[ ! -d $state ]]; then
+    say "nothing to destroy: no local stack here ($state does not exist)"
+    exit 0
+  fi
+  say "destroying the local stack: every service, network, secret and volume it created"
+  local_stack prepare "$state"
+  # Pulumi asks before it deletes anything (--yes to skip: ./deploy.sh local destroy --yes).
+  pulumi_local destroy "$@"
+  pulumi stack rm "$stack" --yes --non-interactive
+  if [[ -e $state/swarm-initialised ]]; then
+    if [[ -z $(docker service ls --quiet) ]]; then
+      say "leaving the swarm ./deploy.sh local initialised (nothing else runs on it)"
+      docker swarm leave --force
+    else
+      say "keeping the swarm ./deploy.sh local initialised: other services run on it" \
+        "(docker service ls; leave it with: docker swarm leave --force)"
+    fi
+  fi
+  say "removing the local stack's state, passphrase and secrets ($state)"
+  rm -rf "$state"
+  exit 0
+fi
+
+say "state of the local stack in $state (a file backend: no login)"
+mkdir -p "$state"
+chmod 700 "$state"
+# The passphrase on first use; the config file: Pulumi.local.yaml's settings plus this
+# machine's salt and secrets (docs/local.md#secrets).
+local_stack prepare "$state"
+say "selecting the stack '$stack' (created on first use)"
+pulumi stack select --create "$stack" --config-file "$config" --non-interactive
+# Each secret the stack lacks, from the OS's CSPRNG into pulumi config set --secret's STDIN.
+local_stack secrets "$state"
+
+if ! swarm=$(docker info --format '{{.Swarm.LocalNodeState}}'); then
+  echo "deploy.sh: no Docker engine answers on this machine; start Docker and run again" >&2
+  exit 1
+fi
+if [[ $swarm != active ]]; then
+  # 127.0.0.1: a laptop often has several addresses (Wi-Fi, VPN, docker0), and swarm init
+  # refuses to pick one; a single-node swarm needs none that others can reach.
+  say "this Docker engine is not in swarm mode ($swarm): docker swarm init --advertise-addr 127.0.0.1"
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  touch "$state/swarm-initialised"
+fi
+
+if [[ $action == preview ]]; then
+  say "pulumi preview of the local stack (with the policy pack)"
+  pulumi_local preview --policy-pack policy "$@"
+  exit 0
+fi
+say "pulumi up: the local stack (with the policy pack)"
+pulumi_local up --yes --policy-pack policy "$@"
+site=$(pulumi_local stack output siteUrl)
+say "done: open $site (Traefik's self-signed certificate: accept it once; http:// redirects there)"
+say "log in as Administrator; the password: ./deploy.sh local pulumi config get" \
+  "brandclub:adminPassword --show-secrets --stack local"
+say "remove it all (volumes included): ./deploy.sh local destroy"

@@ -41,7 +41,11 @@ def layer_labels(layer: Layer, environment: str | None = None) -> dict[str, str]
 
 # --- names ----------------------------------------------------------------------------------
 
-ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod", "local")
+# Environments alone on a swarm of their own (one machine: `./deploy.sh local`). Their Traefik
+# serves them only, so nothing of the ingress is shared, protected or kept past a destroy, and
+# it carries the environment's label like the rest of the stack.
+STANDALONE_ENVIRONMENTS: tuple[str, ...] = ("local",)
 
 # Swarm-wide objects, shared by every environment on the swarm.
 TRAEFIK_STACK = "traefik"
@@ -56,6 +60,8 @@ TRAEFIK_CERTIFICATES_VOLUME = "traefik-certificates"
 # A volume's labels cannot change without replacing it, so this list, not a label, marks them.
 #   redis-cache: the cache keeps no snapshots since issue 9 item 15.
 RETIRED_VOLUMES: tuple[str, ...] = ("redis-cache",)
+# The environments that existed when they retired; an environment made later never had them.
+RETIRED_VOLUME_ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,7 @@ MAILPIT = Service(
     frozenset({"internal"}),
     port=1025,
     optional=True,
-    environments=("dev",),
+    environments=("dev", "local"),
     because="it would swallow real customer e-mail",
 )
 

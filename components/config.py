@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from components.catalogue import APP_SERVICES, BACKUP, WEBSOCKET
+from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
 from components.config_ingress import IngressSettings
 from components.config_sections import (
     AppServices,
@@ -34,9 +34,14 @@ from components.config_sections import (
 from components.config_types import Hostname, ImageDigest, ImageTag, Model, Violation
 
 NAMESPACE = "brandclub"
-Environment = Literal["dev", "staging", "prod"]
-# The branch whose image each environment runs (architecture section 2).
+Environment = Literal["dev", "staging", "prod", "local"]
+# The branch whose image each environment runs (architecture section 2). local has none: no
+# pipeline deploys it, and its stack file names the image's tag (imageTag).
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
+# Keys that must be encrypted stack secrets; their values are never echoed in errors.
+SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")
+# Secrets that only some settings need (the model says which); encrypted when present.
+OPTIONAL_SECRET_KEYS = ("dbRootPasswordPrevious", "registryPassword", "backupOffsiteSecret")
 # brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
 SECRET_NAME_KEY_MIN_LENGTH = 32
 # dbRootPassword / adminPassword: length and character classes (docs/secrets.md#password-strength).
@@ -105,6 +110,24 @@ class StackConfig(Model):
                 )
             )
         broken += self._missing_secrets()
+        if self.image_tag is None and self.environment not in BRANCH_FOR_ENVIRONMENT:
+            broken.append(
+                Violation(
+                    "imageTag",
+                    None,
+                    f"an image tag: no branch deploys {self.environment}, so no branch tag "
+                    "stands in for it",
+                )
+            )
+        if self.environment in STANDALONE_ENVIRONMENTS and not self.ingress.manage:
+            broken.append(
+                Violation(
+                    "ingress.manage",
+                    False,
+                    f"true: {self.environment} is alone on its swarm, and no other stack runs "
+                    "a Traefik there",
+                )
+            )
         registry = self.registry
         if registry.username is not None and not self.images.app.startswith(f"{registry.server}/"):
             broken.append(
@@ -244,6 +267,7 @@ class StackConfig(Model):
 
     @property
     def app_tag(self) -> str:
+        # Validated: an environment without a branch states its tag.
         return self.image_tag or BRANCH_FOR_ENVIRONMENT[self.environment]
 
     @property

@@ -63,18 +63,25 @@ class MetricsSettings(Model):
 
 # Traefik's static configuration: read only from the stack that runs it (ingress.manage).
 TRAEFIK_ONLY_KEYS = (
+    "certificates",
     "acmeCaServer",
     "acmeCaCertificate",
     "accessLog.format",
     "accessLog.headers",
     "metrics.port",
 )
+# The ACME resolver's settings: meaningless where ingress.certificates is default.
+ACME_KEYS = ("acmeEmail", "acmeCaServer", "acmeCaCertificate")
 
 
 class IngressSettings(Model):
     # True in exactly one stack per swarm: that stack runs Traefik and creates traefik-public
     # and shared-services; the others look the two networks up by name.
     manage: bool = False
+    # Where Traefik's certificates come from: "acme", its ACME resolver; "default", Traefik's
+    # own self-signed default certificate and no resolver at all, for a machine no CA can
+    # reach (local; docs/traefik.md#where-the-certificates-come-from).
+    certificates: Literal["acme", "default"] = "acme"
     acme_email: Email | None = None
     # The ACME directory Traefik's resolver orders certificates from
     # (docs/traefik.md#where-the-certificates-come-from).
@@ -94,12 +101,24 @@ class IngressSettings(Model):
 
     def _broken_rules(self) -> list[Violation]:
         broken = super()._broken_rules()
-        if self.manage and self.acme_email is None:
+        if self.certificates == "default":
+            broken += [
+                Violation(
+                    key,
+                    _value(self, key),
+                    "unset where ingress.certificates is default: Traefik then runs no ACME "
+                    "resolver",
+                )
+                for key in ACME_KEYS
+                if _is_set(self, key)
+            ]
+        elif self.manage and self.acme_email is None:
             broken.append(
                 Violation(
                     "acmeEmail",
                     None,
-                    "the Let's Encrypt account e-mail, required where ingress.manage is true",
+                    "the Let's Encrypt account e-mail, required where ingress.manage is true "
+                    "and ingress.certificates is acme",
                 )
             )
         if not self.manage:

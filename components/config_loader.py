@@ -19,13 +19,14 @@ from pydantic import BaseModel, ValidationError
 
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
-from components.config import NAMESPACE, StackConfig
+from components.config import (  # noqa: F401 - the secret keys, re-exported
+    NAMESPACE,
+    OPTIONAL_SECRET_KEYS,
+    SECRET_KEYS,
+    StackConfig,
+)
 from components.config_types import RuleViolationError, Violation
 
-# Keys that must be encrypted stack secrets; their values are never echoed in errors.
-SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")
-# Secrets that only some settings need (the model says which); encrypted when present.
-OPTIONAL_SECRET_KEYS = ("dbRootPasswordPrevious", "registryPassword", "backupOffsiteSecret")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from components.catalogue import (
     NETWORK_ROLES,
     REDIS_CACHE,
     REDIS_QUEUE,
+    RETIRED_VOLUME_ENVIRONMENTS,
     RETIRED_VOLUMES,
     EnvironmentNames,
     NetworkRole,
@@ -178,7 +179,9 @@ class DataLayer(pulumi.ComponentResource):
         retired = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(protect=False, retain_on_delete=True)
         )
-        for purpose in RETIRED_VOLUMES:
+        # An environment made after they retired (local) never had them.
+        had_them = self._args.environment in RETIRED_VOLUME_ENVIRONMENTS
+        for purpose in RETIRED_VOLUMES if had_them else ():
             volumes[purpose] = self._volume(
                 name,
                 purpose,

@@ -2,7 +2,8 @@
 
 One Traefik serves dev, staging and prod. The stack with ``ingress.manage: true`` runs it and
 creates ``traefik-public`` and ``shared-services``; every other stack only looks the two networks
-up by name. Either way the ingress hands the app layer its ``routing``: which services Traefik
+up by name. A standalone environment (local, alone on its own swarm) runs a Traefik of its own,
+which is nobody else's: neither protected nor kept past a destroy. Either way the ingress hands the app layer its ``routing``: which services Traefik
 routes to and their labels (``components/traefik_routing.py``). What Traefik starts with (its
 arguments and environment) is ``components/traefik_static.py``.
 """
@@ -21,6 +22,7 @@ from components.catalogue import (
     TRAEFIK_PUBLIC_NETWORK,
     TRAEFIK_STACK,
     EnvironmentNames,
+    STANDALONE_ENVIRONMENTS,
     layer_labels,
 )
 from components.config import StackConfig
@@ -108,27 +110,28 @@ class TraefikIngress(pulumi.ComponentResource):
     def _run_traefik(
         self, name: str, args: TraefikIngressArgs, opts: pulumi.ResourceOptions
     ) -> None:
+        environment = args.site.environment
+        standalone = environment in STANDALONE_ENVIRONMENTS
         # Every environment's routing goes through these: deleting them (say, ingress.manage
         # set false in this stack) would take all environments offline, so Pulumi refuses to
-        # until someone unprotects them on purpose (docs/operations.md#moving-traefik).
-        shared_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+        # until someone unprotects them on purpose (docs/operations.md#moving-traefik). A
+        # standalone environment's are its own, and its destroy removes them.
+        shared_opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=not standalone)
+        )
+        labels = layer_labels("ingress", environment) if standalone else LABELS
+        self._labels = labels
         public = overlay_network(
-            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, LABELS, shared_opts, attachable=True
+            f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, labels, shared_opts, attachable=True
         )
         shared = overlay_network(
-            f"{name}-shared-network", SHARED_SERVICES_NETWORK, LABELS, shared_opts, attachable=True
+            f"{name}-shared-network", SHARED_SERVICES_NETWORK, labels, shared_opts, attachable=True
         )
         self.public_network_id = public.id
         self.shared_network_id = shared.id
-        # Let's Encrypt limits how often a certificate may be reissued: keep the account and
-        # certificates even when this stack is destroyed.
-        certificates = docker.Volume(
-            f"{name}-certificates-volume",
-            name=TRAEFIK_CERTIFICATES_VOLUME,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
-        )
+        certificates = self._certificates(name, args.settings, opts)
         # Not protected: a new CA certificate is a new config, and the old one must go.
-        ca_certificates = self._ca_certificates(name, args.settings, opts)
+        ca_certificates = self._ca_certificates(name, args.settings, labels, opts)
         self.service = swarm_service(
             f"{name}-traefik",
             self._traefik(args, public, certificates, ca_certificates),
@@ -136,8 +139,23 @@ class TraefikIngress(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _ca_certificates(
+    def _certificates(
         name: str, settings: IngressSettings, opts: pulumi.ResourceOptions
+    ) -> docker.Volume | None:
+        """Where the ACME resolver keeps its account and certificates; none without one."""
+        if settings.certificates != "acme":
+            return None
+        # Let's Encrypt limits how often a certificate may be reissued: keep the account and
+        # certificates even when this stack is destroyed.
+        return docker.Volume(
+            f"{name}-certificates-volume",
+            name=TRAEFIK_CERTIFICATES_VOLUME,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+        )
+
+    @staticmethod
+    def _ca_certificates(
+        name: str, settings: IngressSettings, labels: dict[str, str], opts: pulumi.ResourceOptions
     ) -> list[ConfigFile]:
         """The private ACME CA's certificates as a Docker config (public, named by content)."""
         if settings.acme_ca_certificate is None:
@@ -146,7 +164,7 @@ class TraefikIngress(pulumi.ComponentResource):
             f"{name}-acme-ca-certificates",
             f"{TRAEFIK_STACK}-acme-ca-certificates",
             settings.acme_ca_certificate,
-            LABELS,
+            labels,
             opts,
         )
         return [ConfigFile(config.id, config.name, ACME_CA_CERTIFICATES_PATH)]
@@ -165,7 +183,7 @@ class TraefikIngress(pulumi.ComponentResource):
         self,
         args: TraefikIngressArgs,
         public: docker.Network,
-        certificates: docker.Volume,
+        certificates: docker.Volume | None,
         ca_certificates: list[ConfigFile],
     ) -> ServiceSpec:
         assert args.traefik_image is not None, "ingress.manage: the images resolve Traefik's"
@@ -182,7 +200,7 @@ class TraefikIngress(pulumi.ComponentResource):
             networks=[Attachment(public.id)],
             mounts=[
                 Mount("/var/run/docker.sock", "/var/run/docker.sock", type="bind", read_only=True),
-                Mount(CERTIFICATES_PATH, certificates.name),
+                *([Mount(CERTIFICATES_PATH, certificates.name)] if certificates else []),
             ],
             configs=ca_certificates,
             health_test=("CMD", "traefik", "healthcheck", "--ping"),
@@ -192,7 +210,7 @@ class TraefikIngress(pulumi.ComponentResource):
             # start-first update could never start its new task.
             update_order="stop-first",
             endpoint_mode=args.endpoint_mode,
-            labels=LABELS,
+            labels=self._labels,
             # The Swarm provider reads services from the manager's Docker API.
             constraints=("node.role == manager",),
             # Ping and metrics are Traefik's own entrypoints, reachable on traefik-public only.

@@ -92,11 +92,18 @@ def routing_labels(site: SiteRoute, settings: IngressSettings) -> Routing:
 
     def router(name: str, service: str, rule: str, *middlewares: str) -> dict[str, str]:
         prefix = f"traefik.http.routers.{name}"
+        # Without a resolver (ingress.certificates: default) Traefik serves its default
+        # certificate for a TLS router.
+        resolver = (
+            {f"{prefix}.tls.certresolver": CERT_RESOLVER}
+            if settings.certificates == "acme"
+            else {}
+        )
         return {
             f"{prefix}.rule": rule,
             f"{prefix}.entrypoints": HTTPS_ENTRYPOINT,
             f"{prefix}.tls": "true",
-            f"{prefix}.tls.certresolver": CERT_RESOLVER,
+            **resolver,
             f"{prefix}.middlewares": ",".join(middlewares),
             f"{prefix}.service": service,
             # This environment's own choice, within what the Traefik of the swarm records.

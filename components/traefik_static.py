@@ -11,7 +11,9 @@ Entrypoints:
 - ``metrics`` (``ingress.metrics.port``, 8082): ``/metrics`` in Prometheus' format, reachable on
   ``traefik-public`` only.
 
-The ACME resolver orders from ``ingress.acmeCaServer``. A private CA's certificate
+The ACME resolver orders from ``ingress.acmeCaServer``; with ``ingress.certificates: default``
+there is no resolver, and Traefik serves every router's TLS with its own self-signed default
+certificate (local). A private CA's certificate
 (``ingress.acmeCaCertificate``) reaches Traefik as a Docker config file, named by
 ``LEGO_CA_CERTIFICATES``: Traefik's ACME client (``pkg/provider/acme/provider.go``, 3.x) builds
 its pool of trusted roots from the files listed there (separated by ``:``) when the resolver sets
@@ -107,6 +109,8 @@ def _entrypoints(read_timeout: int) -> list[str]:
 
 
 def _resolver(settings: IngressSettings) -> list[str]:
+    if settings.certificates != "acme":
+        return []
     acme = f"--certificatesresolvers.{CERT_RESOLVER}.acme"
     return [
         f"{acme}.caServer={settings.acme_ca_server}",

@@ -44,6 +44,7 @@ from components.catalogue import (
     SHARED_SERVICES_NETWORK,
     SINGLETON_LABEL,
     STACK_NAMESPACE_LABEL,
+    STANDALONE_ENVIRONMENTS,
     TRAEFIK,
     TRAEFIK_PUBLIC_NETWORK,
     TRAEFIK_STACK,
@@ -173,6 +174,9 @@ def _shared_ingress_protected(args: ResourceValidationArgs, report: ReportViolat
     shared = (args.resource_type == NETWORK and name in SHARED_NETWORKS) or (
         args.resource_type == SERVICE and name == TRAEFIK_SERVICE
     )
+    # A standalone environment's ingress (labelled with it) serves that environment alone.
+    if labels(args.props).get(ENVIRONMENT_LABEL) in STANDALONE_ENVIRONMENTS:
+        return
     if shared and not args.opts.protect:
         report(
             f"{args.resource_type} {name} is shared by every environment on the swarm and is "
@@ -337,7 +341,8 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     ),
     ResourceValidationPolicy(
         name="shared-ingress-protected",
-        description="traefik-public, shared-services and the Traefik service are protected.",
+        description="traefik-public, shared-services and the Traefik service are protected "
+        "(except on a standalone environment's own swarm: local).",
         validate=_shared_ingress_protected,
     ),
     ResourceValidationPolicy(
