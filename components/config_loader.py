@@ -19,14 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
-from components.config import (  # noqa: F401 - the secret keys, re-exported
+from components.config import (  # the secret keys, re-exported for the tools
     NAMESPACE,
     OPTIONAL_SECRET_KEYS,
     SECRET_KEYS,
     StackConfig,
 )
 from components.config_types import RuleViolationError, Violation
-
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 One Traefik serves dev, staging and prod. The stack with ``ingress.manage: true`` runs it and
 creates ``traefik-public`` and ``shared-services``; every other stack only looks the two networks
 up by name. A standalone environment (local, alone on its own swarm) runs a Traefik of its own,
-which is nobody else's: neither protected nor kept past a destroy. Either way the ingress hands the app layer its ``routing``: which services Traefik
-routes to and their labels (``components/traefik_routing.py``). What Traefik starts with (its
+which is nobody else's: neither protected nor kept past a destroy. Either way the ingress hands
+the app layer its ``routing``: which services Traefik routes to and their labels
+(``components/traefik_routing.py``). What Traefik starts with (its
 arguments and environment) is ``components/traefik_static.py``.
 """
 
@@ -17,12 +18,12 @@ import pulumi_docker as docker
 
 from components.catalogue import (
     SHARED_SERVICES_NETWORK,
+    STANDALONE_ENVIRONMENTS,
     TRAEFIK,
     TRAEFIK_CERTIFICATES_VOLUME,
     TRAEFIK_PUBLIC_NETWORK,
     TRAEFIK_STACK,
     EnvironmentNames,
-    STANDALONE_ENVIRONMENTS,
     layer_labels,
 )
 from components.config import StackConfig

@@ -95,9 +95,7 @@ def routing_labels(site: SiteRoute, settings: IngressSettings) -> Routing:
         # Without a resolver (ingress.certificates: default) Traefik serves its default
         # certificate for a TLS router.
         resolver = (
-            {f"{prefix}.tls.certresolver": CERT_RESOLVER}
-            if settings.certificates == "acme"
-            else {}
+            {f"{prefix}.tls.certresolver": CERT_RESOLVER} if settings.certificates == "acme" else {}
         )
         return {
             f"{prefix}.rule": rule,

@@ -8,8 +8,8 @@ file, so deploy.sh hands Pulumi a file of its own under ``.pulumi-local/`` (``--
 values it already held. The tracked file never holds ciphertext, so ``git status`` stays clean and
 nobody commits a salt that every other machine's passphrase would then fail against.
 
-    python -m stacktools.local_stack prepare DIR   the passphrase (once, mode 600) and the config file
-    python -m stacktools.local_stack secrets DIR   generate and store each secret the stack lacks
+    python -m stacktools.local_stack prepare DIR   passphrase (once, mode 600), config file
+    python -m stacktools.local_stack secrets DIR   generate and store the secrets it lacks
 
 ``secrets`` hands each value to ``pulumi config set --secret`` on its STDIN (Pulumi reads a
 value there when none is given): never an argument, an environment variable, or a line printed.
@@ -73,7 +73,9 @@ def _kept(path: Path) -> tuple[str | None, dict[str, str]]:
 def config_file_text(tracked: str, salt: str | None, secure: dict[str, str]) -> str:
     """The tracked file's text, with the salt first and the secret entries last."""
     if re.search(r"^\s*secure:", tracked, re.M) or re.search(rf"^{SALT_KEY}:", tracked, re.M):
-        raise LocalStackError(f"{TRACKED.name} holds encrypted values; they belong in .pulumi-local")
+        raise LocalStackError(
+            f"{TRACKED.name} holds encrypted values; they belong in .pulumi-local"
+        )
     _config_block_start(tracked)
     head = (
         "# Written by ./deploy.sh local from Pulumi.local.yaml on every run; edit that file.\n"

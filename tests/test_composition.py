@@ -41,7 +41,15 @@ SERVICES = {
         "brandclub-db-prod": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
         "traefik": {"traefik": 1},
     },
+    # One machine: one replica of everything, mailpit, its own Traefik, no backup.
+    "local": {
+        "brandclub-local": {**dict.fromkeys(FRAPPE_PROCESSES, 1), "mailpit": 1},
+        "brandclub-db-local": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
+        "traefik": {"traefik": 1},
+    },
 }
+# The stacks that run a Traefik (ingress.manage).
+RUNS_TRAEFIK = {"prod", "local"}
 
 # Network roles per service; websocket joins traefik-public where Traefik routes /socket.io
 # to it directly (staging and prod). Only websocket and frontend share the realtime network.
@@ -61,18 +69,20 @@ NETWORKS = {
     "redis-queue": {INTERNAL},
     "traefik": {PUBLIC},
 }
-WEBSOCKET_DIRECT = {"dev": False, "staging": True, "prod": True}
+WEBSOCKET_DIRECT = {"dev": False, "staging": True, "prod": True, "local": False}
 
 # (buffer pool, memory limit, slow query log) and (maxmemory, appendonly) per environment.
 MARIADB = {
     "dev": (512 * MiB, 1 * GiB, False),
     "staging": (768 * MiB, 1536 * MiB, False),
     "prod": (1 * GiB, 2 * GiB, True),
+    "local": (256 * MiB, 1 * GiB, False),
 }
 REDIS = {
     "dev": {"redis-cache": (256 * MiB, "no"), "redis-queue": (256 * MiB, "no")},
     "staging": {"redis-cache": (384 * MiB, "no"), "redis-queue": (384 * MiB, "no")},
     "prod": {"redis-cache": (512 * MiB, "no"), "redis-queue": (512 * MiB, "yes")},
+    "local": {"redis-cache": (128 * MiB, "no"), "redis-queue": (128 * MiB, "no")},
 }
 
 
@@ -122,7 +132,7 @@ def test_only_the_entry_points_join_traefik_public(
         if "traefik-public" in rendering.service_networks(service)
     }
     expected = {"frontend"} | ({"websocket"} if WEBSOCKET_DIRECT[stack] else set())
-    expected |= {"traefik"} if stack == "prod" else set()
+    expected |= {"traefik"} if stack in RUNS_TRAEFIK else set()
     assert public == expected
 
 
@@ -141,10 +151,10 @@ def test_frontend_and_websocket_can_never_reach_mariadb(
 def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
     rendering = rendered[stack]
     volumes = {v.inputs["name"] for v in rendering.of_type("docker:index/volume:Volume")}
-    expected_volumes = {
-        f"brandclub-{stack}-{purpose}"
-        for purpose in ("sites", "logs", "mariadb", "redis-cache", "redis-queue")
-    }
+    # local never had the retired cache volume, and keeps no ACME certificates.
+    purposes = {"sites", "logs", "mariadb", "redis-queue"}
+    purposes |= {"redis-cache"} if stack != "local" else set()
+    expected_volumes = {f"brandclub-{stack}-{purpose}" for purpose in purposes}
     if stack == "prod":
         expected_volumes.add("traefik-certificates")
     assert volumes == expected_volumes
@@ -166,10 +176,9 @@ def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
         elif short == "redis-queue":
             expected = {("/data", f"brandclub-{stack}-{short}", "volume")}
         elif short == "traefik":
-            expected = {
-                ("/var/run/docker.sock", "/var/run/docker.sock", "bind"),
-                ("/certificates", "traefik-certificates", "volume"),
-            }
+            expected = {("/var/run/docker.sock", "/var/run/docker.sock", "bind")}
+            if stack == "prod":
+                expected.add(("/certificates", "traefik-certificates", "volume"))
         else:
             expected = set()
         assert mounts == expected, swarm_name
@@ -200,9 +209,15 @@ def test_redis_tuning(rendered: dict[str, Rendering], stack: str, redis: str) ->
 def test_images_follow_the_branch_of_each_environment(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    branch = {"dev": "develop", "staging": "staging", "prod": "main"}[stack]
+    # local, which no branch deploys, runs frappe_docker's published ERPNext v15 image.
+    image = {
+        "dev": "ghcr.io/brand-club/brandclub:develop",
+        "staging": "ghcr.io/brand-club/brandclub:staging",
+        "prod": "ghcr.io/brand-club/brandclub:main",
+        "local": "frappe/erpnext:v15.96.1",
+    }[stack]
     app = rendered[stack].service(f"brandclub-{stack}", "backend")
-    assert app.container["image"] == pinned(f"ghcr.io/brand-club/brandclub:{branch}")
+    assert app.container["image"] == pinned(image)
 
 
 def test_no_service_replaces_its_images_entrypoint(

@@ -27,7 +27,10 @@ from harness import REPO
 # Pulumi's passphrase provider, as far as these tests need it: a salt on stack creation, and a
 # "ciphertext" the test can read back (base64, never the value itself).
 FAKE_PULUMI = r"""
-arg() { local want=$1; shift; while (($#)); do [[ $1 == "$want" ]] && { echo "$2"; return; }; shift; done; }
+arg() {
+  local want=$1; shift
+  while (($#)); do [[ $1 == "$want" ]] && { echo "$2"; return; }; shift; done
+}
 [[ -s ${PULUMI_CONFIG_PASSPHRASE_FILE:-} ]] || { echo "pulumi: passphrase required" >&2; exit 1; }
 backend=${PULUMI_BACKEND_URL#file://}
 config=$(arg --config-file "$@")

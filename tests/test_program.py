@@ -26,14 +26,16 @@ def test_project_file_uses_python_with_a_virtualenv() -> None:
     assert project["runtime"]["options"]["virtualenv"] == ".venv"
 
 
+# The tag each stack file names: its branch's; local (no branch) a release of the public image.
+APP_TAG = {"dev": "develop", "staging": "staging", "prod": "main", "local": "v15.96.1"}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_stack_file_targets_a_swarm_and_its_branch(stack: str) -> None:
     config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
     assert config["docker:host"].startswith(("ssh://", "tcp://", "unix://"))
     assert config["brandclub:environment"] == stack
-    assert config["brandclub:imageTag"] == {"dev": "develop", "staging": "staging"}.get(
-        stack, "main"
-    )
+    assert config["brandclub:imageTag"] == APP_TAG[stack]
     # Secrets never live in a stack file in plain text.
     for key in ("dbRootPassword", "adminPassword", "registryPassword", "backupOffsiteSecret"):
         assert f"brandclub:{key}" not in config
@@ -87,6 +89,7 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
             "dev": "https://dev.brandclub.com",
             "staging": "https://staging.brandclub.com",
             "prod": "https://brandclub.com",
+            "local": "https://brandclub.localhost",
         }[stack]
     )
     assert exports["networks"] == {
@@ -103,10 +106,9 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     assert set(stacks[f"brandclub-{stack}"]) == {
         name for name in rendered[stack].services if name.startswith(f"brandclub-{stack}_")
     }
-    assert ("traefik" in stacks) is (stack == "prod")
-    tagged = "ghcr.io/brand-club/brandclub:" + {"dev": "develop", "staging": "staging"}.get(
-        stack, "main"
-    )
+    assert ("traefik" in stacks) is (stack in ("prod", "local"))
+    repository = "frappe/erpnext" if stack == "local" else "ghcr.io/brand-club/brandclub"
+    tagged = f"{repository}:{APP_TAG[stack]}"
     assert exports["appImage"] == pinned(tagged)
     assert exports["appImageDigest"] == mock_digest(tagged)
     # Where the backup service runs, its host directory is prepared first.

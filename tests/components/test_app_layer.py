@@ -13,7 +13,12 @@ from harness import DELETE, REPO, Rendering, app_services, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
 CONFIG = "docker:index/serviceConfig:ServiceConfig"
-SITES_OF = {"dev": "dev.brandclub.com", "staging": "staging.brandclub.com", "prod": "brandclub.com"}
+SITES_OF = {
+    "dev": "dev.brandclub.com",
+    "staging": "staging.brandclub.com",
+    "prod": "brandclub.com",
+    "local": "brandclub.localhost",
+}
 BENCH = "/home/frappe/frappe-bench"
 
 

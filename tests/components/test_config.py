@@ -63,7 +63,7 @@ BAD_INPUTS = [
         "prod",
         {"brandclub:environment": "prd"},
         "brandclub:environment",
-        "'dev', 'staging' or 'prod'",
+        "'dev', 'staging', 'prod' or 'local'",
         "'prd'",
         id="environment-typo-prd",
     ),

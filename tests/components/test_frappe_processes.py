@@ -79,9 +79,11 @@ def test_routed_services_drain_and_their_grace_period_covers_it(seconds: int) ->
 
 def test_frontend_environment(rendered: dict[str, Rendering], stack: str) -> None:
     env = rendered[stack].service(f"brandclub-{stack}", "frontend").container["env"]
-    site = {"dev": "dev.brandclub.com", "staging": "staging.brandclub.com"}.get(
-        stack, "brandclub.com"
-    )
+    site = {
+        "dev": "dev.brandclub.com",
+        "staging": "staging.brandclub.com",
+        "local": "brandclub.localhost",
+    }.get(stack, "brandclub.com")
     assert env == {
         "BACKEND": "backend:8000",
         "SOCKETIO": "websocket:9000",
@@ -161,6 +163,7 @@ def test_every_app_service_has_a_health_check(rendered: dict[str, Rendering], st
         "dev": ("30s", "10s", 3, "2m"),
         "staging": ("15s", "5s", 3, "1m"),
         "prod": ("15s", "5s", 3, "1m"),
+        "local": ("30s", "10s", 3, "2m"),
     }[stack]
     for name, service in app_services(rendered[stack]).items():
         check = service.container["healthcheck"]

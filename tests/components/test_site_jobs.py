@@ -73,7 +73,10 @@ def test_jobs_run_the_runner_against_the_providers_swarm(
     for name, job in jobs(rendered[stack]).items():
         assert job.inputs["create"] == "bash components/scripts/run-swarm-job.sh", name
         environment = job.inputs["environment"]
-        assert environment["DOCKER_HOST"] == "ssh://deploy@swarm.brandclub.com", name
+        swarm = {"local": "unix:///var/run/docker.sock"}.get(
+            stack, "ssh://deploy@swarm.brandclub.com"
+        )
+        assert environment["DOCKER_HOST"] == swarm, name
         assert environment["JOB_NAME"] == f"brandclub-{stack}-job-{name}"
         assert environment["JOB_SCRIPT"] == job_script(f"{name}.sh"), name
         if name == "prepare-backup-dir":
