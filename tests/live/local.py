@@ -20,6 +20,7 @@ from stacktools.engine import deep_merge
 from stacktools.engine import render as render_program
 from stacktools.export import EXPORT_DEFAULTS, export, write
 from tests.live.deployment import CONVERGE_TIMEOUT, deploy_stack
+from tests.live.images.build import APP_VERSIONS
 from tests.live.rendering import (
     COMMAND,
     JOB_TIMINGS,
@@ -43,11 +44,15 @@ from tests.live.swarm import (
 
 STACK = "local"
 SITE = "brandclub.localhost"
-# The tier's images, endpoint mode and timings; local's own domains, replicas and ingress stay.
+# The tier's images (its first release of the stand-in app), endpoint mode and timings; local's
+# own domains, replicas and ingress stay.
 LOCAL_OVERLAY: dict[str, Any] = {
-    key: value
-    for key, value in TEST_OVERLAY.items()
-    if key not in ("brandclub:domains", "brandclub:services")
+    **{
+        key: value
+        for key, value in TEST_OVERLAY.items()
+        if key not in ("brandclub:domains", "brandclub:services")
+    },
+    "brandclub:imageTag": APP_VERSIONS[0],
 }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,26 +72,25 @@ def _wait_routed(client: Client, timeout: float = 90) -> Any:
 
 
 def test_the_site_answers_through_traefik_with_its_default_certificate(
-    local: LocalDeployment, live_report: dict[str, Any]
+    local: LocalDeployment, live_report: dict[str, Any], tmp_path: Path
 ) -> None:
     started = time.monotonic()
     served = _served_certificate()
-    with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
-        pem.write(ssl.DER_cert_to_PEM_cert(served))
-        pem.flush()
-        client = Client(ADDRESS, Path(pem.name))
-        answer = _wait_routed(client)
-        live_report.setdefault("local", {})["routedSeconds"] = round(time.monotonic() - started, 1)
-        assert answer.json()["message"]["site"] == SITE, answer
-        # The handshake verifies against exactly that certificate (the name aside: the default
-        # certificate names no site), and it is Traefik's default one.
-        context = client.context()
-        context.check_hostname = False
-        with (
-            socket.create_connection((ADDRESS, 443), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname=SITE) as tls,
-        ):
-            certificate = tls.getpeercert()
+    pem = tmp_path / "served.pem"
+    pem.write_text(ssl.DER_cert_to_PEM_cert(served))
+    client = Client(ADDRESS, pem)
+    answer = _wait_routed(client)
+    live_report.setdefault("local", {})["routedSeconds"] = round(time.monotonic() - started, 1)
+    assert answer.json()["message"]["site"] == SITE, answer
+    # The handshake verifies against exactly that certificate (the name aside: the default
+    # certificate names no site), and it is Traefik's default one.
+    context = client.context()
+    context.check_hostname = False
+    with (
+        socket.create_connection((ADDRESS, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=SITE) as tls,
+    ):
+        certificate = tls.getpeercert()
     subject = {k: v for rdn in certificate["subject"] for k, v in rdn}
     assert subject["commonName"] == DEFAULT_CERT, certificate
     # No resolver orders anything: every name gets the same default certificate.
