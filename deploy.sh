@@ -62,6 +62,13 @@ if [[ $action == destroy ]]; then
   fi
   say "destroying the local stack: every service, network, secret and volume it created"
   local_stack prepare "$state"
+  # Swarm keeps the exited containers of the site jobs after their services are gone, and they
+  # still hold the sites and logs volumes that the destroy removes: this stack's go first.
+  docker ps --all --filter status=exited --filter label=com.docker.swarm.service.name \
+    --format '{{.ID}} {{.Label "com.docker.swarm.service.name"}}' |
+    while read -r container service; do
+      if [[ $service == brandclub-$stack-job-* ]]; then docker rm "$container" >/dev/null; fi
+    done
   # Pulumi asks before it deletes anything (--yes to skip: ./deploy.sh local destroy --yes).
   pulumi_local destroy "$@"
   pulumi stack rm "$stack" --yes --non-interactive

@@ -69,6 +69,7 @@ case "$1 $2" in
 "swarm init") echo active > "$state" ;;
 "swarm leave") echo inactive > "$state" ;;
 "service ls") cat "$FAKE_STATE/services" 2>/dev/null || true ;;
+"ps --all") printf '%s\n' "c1 brandclub-local-job-migrate" "c2 brandclub-dev-job-migrate" ;;
 esac
 """
 SECRET_KEYS = ("brandclub:adminPassword", "brandclub:dbRootPassword", "brandclub:secretNameKey")
@@ -225,6 +226,19 @@ def test_destroy_removes_the_stack_its_state_and_the_swarm_it_made(checkout, oth
     assert result.returncode == 0, result.stderr
     config = str(root / ".pulumi-local" / "Pulumi.local.yaml")
     expected = [
+        # The site jobs' exited containers of this stack only (they hold its volumes).
+        [
+            "docker",
+            "ps",
+            "--all",
+            "--filter",
+            "status=exited",
+            "--filter",
+            "label=com.docker.swarm.service.name",
+            "--format",
+            '{{.ID}} {{.Label "com.docker.swarm.service.name"}}',
+        ],
+        ["docker", "rm", "c1"],
         ["pulumi", "destroy", "--yes", "--stack", "local", "--config-file", config],
         ["pulumi", "stack", "rm", "local", "--yes", "--non-interactive"],
         ["docker", "service", "ls", "--quiet"],
