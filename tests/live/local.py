@@ -142,6 +142,18 @@ class LocalDeployment:
         wait_converged([s for stack in stacks for s in self.services(stack)], CONVERGE_TIMEOUT)
         self.seconds["up"] = round(time.monotonic() - started, 1)
 
+    def job_containers(self) -> list[str]:
+        """Containers of this stack's site jobs still on the node (their services are gone)."""
+        prefix = f"{self._rendered.stacks[-1]}-job-"
+        label = "com.docker.swarm.service.name"
+        listing = docker("ps", "-a", "--filter", f"label={label}", "--format",
+                         f'{{{{.ID}}}} {{{{.Label "{label}"}}}}')  # fmt: skip
+        return [
+            line.split(" ", 1)[0]
+            for line in listing.splitlines()
+            if line.split(" ", 1)[1].startswith(prefix)
+        ]
+
     def down(self) -> None:
         """Everything the stack made, by name, volumes included (``./deploy.sh local destroy``)."""
         rendered = self._rendered
@@ -149,13 +161,8 @@ class LocalDeployment:
         for service in docker("service", "ls", "--format", "{{.Name}}").split():
             if service.startswith(prefix):
                 docker("service", "rm", service, check=False)
-        label = "com.docker.swarm.service.name"
-        listing = docker("ps", "-a", "--filter", f"label={label}", "--format",
-                         f'{{{{.ID}}}} {{{{.Label "{label}"}}}}')  # fmt: skip
-        for line in listing.splitlines():
-            container, service = line.split(" ", 1)
-            if service.startswith(prefix):
-                docker("rm", "-f", container, check=False)
+        for container in self.job_containers():
+            docker("rm", "-f", container, check=False)
         remove_stacks(reversed(rendered.stacks))
         job_volumes = {volume for job in rendered.jobs for volume in job.volumes}
         remove_all("volume", sorted(rendered.volumes | job_volumes))

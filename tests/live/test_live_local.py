@@ -34,8 +34,12 @@ def local(
         yield deployment
     finally:
         if deployment.rendered is not None:
+            # What ./deploy.sh local destroy removes before pulumi destroy (they hold volumes).
+            kept = len(deployment.job_containers())
             deployment.down()
             live_report["local"] = {
+                **live_report.get("local", {}),
+                "jobContainersKept": kept,
                 **deployment.seconds,
                 "leftovers": deployment.leftovers(),
                 "seconds": round(time.monotonic() - started, 1),
