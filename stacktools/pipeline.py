@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from components.catalogue import ENVIRONMENTS
 from components.config import BRANCH_FOR_ENVIRONMENT, NAMESPACE
 from components.config_sections import Images
 
@@ -56,6 +57,11 @@ def _app_image(stack: str) -> str:
 
 
 def target_for_stack(stack: str) -> Target:
+    if stack in ENVIRONMENTS and stack not in BRANCH_FOR_ENVIRONMENT:
+        raise PipelineError(
+            f"no branch deploys stack {stack!r}: it is deployed by ./deploy.sh {stack}; the "
+            f"pipeline's stacks are {', '.join(STACKS)}"
+        )
     if stack not in BRANCH_FOR_ENVIRONMENT:
         raise PipelineError(f"no stack {stack!r}; the stacks are {', '.join(STACKS)}")
     return Target(

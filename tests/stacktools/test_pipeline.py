@@ -32,6 +32,13 @@ def test_image_is_the_programs_app_repository() -> None:
     assert pipeline.target_for_stack("prod").image == "ghcr.io/brand-club/brandclub"
 
 
+def test_the_local_stack_is_never_the_pipelines() -> None:
+    assert "local" not in pipeline.STACKS
+    assert "local" not in pipeline.drift_stacks(stack="all")
+    with pytest.raises(pipeline.PipelineError, match=r"deployed by \./deploy\.sh local"):
+        pipeline.target_for_stack("local")
+
+
 @pytest.mark.parametrize("branch", ["feature/x", "master", ""])
 def test_other_branches_deploy_nowhere(branch: str) -> None:
     with pytest.raises(pipeline.PipelineError, match="deploys nowhere"):
