@@ -5,8 +5,8 @@ creates ``traefik-public`` and ``shared-services``; every other stack only looks
 up by name. A standalone environment (local, alone on its own swarm) runs a Traefik of its own,
 which is nobody else's: neither protected nor kept past a destroy. Either way the ingress hands
 the app layer its ``routing``: which services Traefik routes to and their labels
-(``components/traefik_routing.py``). What Traefik starts with (its
-arguments and environment) is ``components/traefik_static.py``.
+(``components/traefik_routing.py``). What Traefik starts with (its arguments and environment) is
+``components/traefik_static.py``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,6 @@ class TraefikIngress(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(protect=not standalone)
         )
         labels = layer_labels("ingress", environment) if standalone else LABELS
-        self._labels = labels
         public = overlay_network(
             f"{name}-public-network", TRAEFIK_PUBLIC_NETWORK, labels, shared_opts, attachable=True
         )
@@ -135,7 +134,7 @@ class TraefikIngress(pulumi.ComponentResource):
         ca_certificates = self._ca_certificates(name, args.settings, labels, opts)
         self.service = swarm_service(
             f"{name}-traefik",
-            self._traefik(args, public, certificates, ca_certificates),
+            self._traefik(args, labels, public, certificates, ca_certificates),
             shared_opts,
         )
 
@@ -183,6 +182,7 @@ class TraefikIngress(pulumi.ComponentResource):
     def _traefik(
         self,
         args: TraefikIngressArgs,
+        labels: dict[str, str],
         public: docker.Network,
         certificates: docker.Volume | None,
         ca_certificates: list[ConfigFile],
@@ -211,7 +211,7 @@ class TraefikIngress(pulumi.ComponentResource):
             # start-first update could never start its new task.
             update_order="stop-first",
             endpoint_mode=args.endpoint_mode,
-            labels=self._labels,
+            labels=labels,
             # The Swarm provider reads services from the manager's Docker API.
             constraints=("node.role == manager",),
             # Ping and metrics are Traefik's own entrypoints, reachable on traefik-public only.
