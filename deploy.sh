@@ -71,7 +71,9 @@ if [[ $action == destroy ]]; then
     done
   # Pulumi asks before it deletes anything (--yes to skip: ./deploy.sh local destroy --yes).
   pulumi_local destroy "$@"
-  pulumi stack rm "$stack" --yes --non-interactive
+  # --preserve-config: without it Pulumi deletes ./Pulumi.local.yaml, the tracked settings (it
+  # ignores --config-file there); the config file of its own goes with $state below.
+  pulumi stack rm "$stack" --yes --preserve-config --non-interactive
   if [[ -e $state/swarm-initialised ]]; then
     if [[ -z $(docker service ls --quiet) ]]; then
       say "leaving the swarm ./deploy.sh local initialised (nothing else runs on it)"

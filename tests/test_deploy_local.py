@@ -59,7 +59,10 @@ yaml.safe_dump(document, open(path, "w"))
 ' "$config" "$4"
   ;;
 "stack output") echo "https://brandclub.localhost" ;;
-"stack rm") rm -f "$backend/stack-local" ;;
+"stack rm")
+  rm -f "$backend/stack-local"
+  # Pulumi removes the stack's file where it detects it, whatever --config-file says.
+  [[ " $* " == *" --preserve-config "* ]] || rm -f "Pulumi.local.yaml" ;;
 esac
 """
 FAKE_DOCKER = r"""
@@ -82,6 +85,7 @@ def checkout(tmp_path: Path) -> tuple[Path, FakeBin]:
     root = tmp_path / "checkout"
     root.mkdir()
     shutil.copy(REPO / "deploy.sh", root / "deploy.sh")
+    shutil.copy(REPO / "Pulumi.local.yaml", root / "Pulumi.local.yaml")
     (root / "setup.sh").write_text("#!/usr/bin/env bash\necho setup\n")
     (root / "setup.sh").chmod(0o755)
     (root / ".venv" / "bin").mkdir(parents=True)
@@ -240,13 +244,15 @@ def test_destroy_removes_the_stack_its_state_and_the_swarm_it_made(checkout, oth
         ],
         ["docker", "rm", "c1"],
         ["pulumi", "destroy", "--yes", "--stack", "local", "--config-file", config],
-        ["pulumi", "stack", "rm", "local", "--yes", "--non-interactive"],
+        ["pulumi", "stack", "rm", "local", "--yes", "--preserve-config", "--non-interactive"],
         ["docker", "service", "ls", "--quiet"],
     ]
     if not others:
         expected.append(["docker", "swarm", "leave", "--force"])
     assert fakes.calls() == expected
     assert not (root / ".pulumi-local").exists()
+    # The tracked settings stay.
+    assert (root / "Pulumi.local.yaml").read_bytes() == (REPO / "Pulumi.local.yaml").read_bytes()
     assert (fakes.log.parent / "swarm").read_text().strip() == ("active" if others else "inactive")
     assert ("keeping the swarm" in result.stdout) == others
 
