@@ -14,7 +14,8 @@ failed backend (the preflight job has already run the same checks against the ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -56,6 +57,8 @@ from components.traefik_routing import Routing
 class AppVolumes:
     sites: pulumi.Input[str]
     logs: pulumi.Input[str]
+    # The sites volume's local-driver options where it lives on shared storage.
+    sites_driver_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,11 @@ class AppLayer(pulumi.ComponentResource):
         mounts = []
         if process.runs_frappe:
             mounts += [
-                Mount(SITES_PATH, self._args.volumes.sites),
+                Mount(
+                    SITES_PATH,
+                    self._args.volumes.sites,
+                    driver_options=self._args.volumes.sites_driver_options,
+                ),
                 Mount(LOGS_PATH, self._args.volumes.logs),
             ]
         if process.backups_mount:
@@ -214,7 +221,9 @@ class AppLayer(pulumi.ComponentResource):
         assert image is not None, f"{process.service}: no image resolved"
         # Backups are written next to the database volume's node, so follow the data placement.
         placement = args.settings.placement
-        constraints = placement.data if process.backups_mount else placement.app
+        constraints = placement.data_constraints if process.backups_mount else placement.app
+        # Two or more replicas: spread over nodes, so one node's loss never takes them all.
+        spread = settings.replicas >= 2
         labels = self._labels() | ({SINGLETON_LABEL: "true"} if process.row.singleton else {})
         return ServiceSpec(
             name=EnvironmentNames.service(self._names.app_stack, process.service),
@@ -236,6 +245,8 @@ class AppLayer(pulumi.ComponentResource):
             endpoint_mode=args.settings.endpoint_mode,
             labels={**labels, **args.routing.get(process.service, {})},
             constraints=tuple(constraints),
+            spread=placement.spread if spread else None,
+            max_replicas=placement.max_replicas_per_node if spread else None,
             stop_grace_period=process.service_stop_grace_period(args.settings),
             registry=args.secrets.registry if process.runs_frappe else None,
         )

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
 from components.config_ingress import IngressSettings
+from components.config_nodes import Placement, Storage
 from components.config_sections import (
     AppServices,
     BackupSettings,
@@ -25,7 +26,6 @@ from components.config_sections import (
     HealthcheckSettings,
     Images,
     MariaDBSettings,
-    Placement,
     RedisSettings,
     RegistrySettings,
     RestoreRequest,
@@ -83,6 +83,7 @@ class StackConfig(Model):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     data_protection: DataProtection = Field(default_factory=DataProtection)
     placement: Placement = Field(default_factory=Placement)
+    storage: Storage = Field(default_factory=Storage)
     restore: RestoreRequest | None = None
     db_root_password: SecretStr
     # Only during a root password rotation: the password MariaDB still has
@@ -185,6 +186,17 @@ class StackConfig(Model):
                     "at least one constraint where dataProtection.protect is true: the data "
                     "volumes live on one node, and MariaDB rescheduled elsewhere starts on an "
                     "empty volume",
+                )
+            )
+        if self.data_protection.protect and self.placement.data_node_label is None:
+            broken.append(
+                Violation(
+                    "placement.dataNodeLabel",
+                    None,
+                    "the label of the data node where dataProtection.protect is true (label it "
+                    "with docker node update --label-add <label>=true <node>): on a swarm with "
+                    "more than one node, only a label pins the data services to the node that "
+                    "holds their volumes",
                 )
             )
         return broken

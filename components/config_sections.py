@@ -28,7 +28,6 @@ from components.config_types import (
     Model,
     NginxSize,
     NodePath,
-    PlacementConstraint,
     PrivateCidr,
     RegistryHost,
     Violation,
@@ -306,10 +305,3 @@ class RestoreRequest(Model):
 class DataProtection(Model):
     protect: bool = True
     retain_volumes: bool = True
-
-
-class Placement(Model):
-    # Local volumes live on one node: pin the data services there or a rescheduled MariaDB
-    # starts on an empty volume elsewhere.
-    data: list[PlacementConstraint] = Field(default_factory=lambda: ["node.role == manager"])
-    app: list[PlacementConstraint] = Field(default_factory=list)

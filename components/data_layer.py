@@ -8,7 +8,7 @@ and the site jobs need it before any app service exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pulumi
@@ -27,6 +27,7 @@ from components.catalogue import (
     layer_labels,
 )
 from components.config import StackConfig
+from components.config_nodes import LocalStorage, VolumeStorage, driver_options, storage_suffix
 from components.config_sections import (
     DataProtection,
     HealthcheckSettings,
@@ -86,6 +87,8 @@ class DataLayerArgs:
     placement: tuple[str, ...]
     endpoint_mode: str
     today: date | None = None
+    # Where the sites volume lives: on the node (the default) or on storage every node mounts.
+    sites_storage: VolumeStorage = field(default_factory=lambda: LocalStorage(kind="local"))
 
     @classmethod
     def from_config(
@@ -106,8 +109,9 @@ class DataLayerArgs:
             db_root_password=config.db_root_password.get_secret_value(),
             secret_name_key=config.secret_name_key.get_secret_value(),
             protection=config.data_protection,
-            placement=tuple(config.placement.data),
+            placement=tuple(config.placement.data_constraints),
             endpoint_mode=config.endpoint_mode,
+            sites_storage=config.storage.sites,
         )
 
 
@@ -126,6 +130,8 @@ class DataLayer(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(protect=args.protection.protect, parent=self)
         )
         self.networks = self._networks(name, child)
+        # What every mount of the sites volume carries, so each node creates the same volume.
+        self.sites_driver_options = driver_options(args.sites_storage)
         self.volumes = self._volumes(name, child)
         self.root_password_secret = self._root_password(name, child)
         self._warn_if_end_of_life()
@@ -196,10 +202,19 @@ class DataLayer(pulumi.ComponentResource):
     def _volume(
         self, name: str, purpose: str, opts: pulumi.ResourceOptions, suffix: str = ""
     ) -> docker.Volume:
+        # Only the sites volume can live on shared storage. Another storage is another Docker
+        # volume name under the same resource: a replacement, which Pulumi refuses for a
+        # protected volume until the operator has copied the files and unprotected it
+        # (docs/multi-node.md#moving-sites-to-shared-storage); retained on delete, the old
+        # volume stays on its node.
+        storage = self._args.sites_storage if purpose == "sites" else LocalStorage(kind="local")
+        options = driver_options(storage)
         return docker.Volume(
             f"{name}-{purpose}-volume{suffix}",
-            name=self._names.volume(purpose),
+            name=self._names.volume(purpose) + storage_suffix(storage),
             labels=self._labels(docker.VolumeLabelArgs),
+            driver="local" if options else None,
+            driver_opts=options or None,
             opts=opts,
         )
 

@@ -35,7 +35,8 @@ from components.catalogue import (
     worker_stop_grace_seconds,
 )
 from components.config import StackConfig
-from components.config_sections import Placement, RestoreRequest
+from components.config_nodes import Placement
+from components.config_sections import RestoreRequest
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # How a job script sources one of its libraries in components/scripts/lib.

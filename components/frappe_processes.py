@@ -26,12 +26,12 @@ from components.catalogue import (
     Service,
 )
 from components.config import StackConfig
+from components.config_nodes import Placement
 from components.config_sections import (
     AppServices,
     BackupSettings,
     FrappeSettings,
     HealthcheckSettings,
-    Placement,
     RolloutSettings,
     RsyncOffsite,
     S3Offsite,

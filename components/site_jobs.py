@@ -14,7 +14,8 @@ swarm one-shot task on the environment's networks and volumes, and a failed job 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_command as command
@@ -76,6 +77,9 @@ class SiteJobsArgs:
     db_root_password_secret: docker.Secret
     # The swarm to run jobs on: the docker provider's own `docker:host`; None is the local engine.
     docker_host: str | None = None
+    # The sites volume's local-driver options where it lives on shared storage: a job may run
+    # on any node, and the node creates the volume from the job's mount the first time.
+    sites_driver_options: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> EnvironmentNames:
@@ -145,7 +149,10 @@ class SiteJobs(pulumi.ComponentResource):
         if job.mounts_sites:
             mounts += [
                 pulumi.Output.concat(
-                    "type=volume,source=", args.sites_volume, f",target={SITES_PATH}"
+                    "type=volume,source=",
+                    args.sites_volume,
+                    f",target={SITES_PATH}",
+                    volume_driver_fields(args.sites_driver_options),
                 ),
                 pulumi.Output.concat(
                     "type=volume,source=", args.logs_volume, f",target={LOGS_PATH}"
@@ -157,7 +164,7 @@ class SiteJobs(pulumi.ComponentResource):
             mounts.append(f"type=bind,source=/,target={HOST_ROOT}")
         # The backups and the data volumes live on the data node's disk.
         placement = settings.placement
-        constraints = list(placement.data if job.node == "data" else placement.app)
+        constraints = list(placement.data_constraints if job.node == "data" else placement.app)
         networks = [args.networks[role] for role in NETWORK_ROLES if role in job.networks]
         environment: dict[str, pulumi.Input[str]] = {
             "JOB_NAME": f"{args.names.app_stack}-job-{job.name}",
@@ -200,3 +207,21 @@ class SiteJobs(pulumi.ComponentResource):
             f"type=bind,source={host_path}/{restore.source_site},"
             f"target={RESTORE_BACKUPS_PATH}/{restore.source_site},readonly"
         )
+
+
+def _csv_field(text: str) -> str:
+    """One field of ``--mount``'s value, which the docker CLI reads as CSV: an NFS volume's
+    ``o`` option holds commas."""
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def volume_driver_fields(options: Mapping[str, str]) -> str:
+    """``--mount`` fields that create the volume with the local driver and these options on a
+    node that has none of that name yet ("" for a plain local volume)."""
+    if not options:
+        return ""
+    fields = ["volume-driver=local"]
+    fields += [_csv_field(f"volume-opt={key}={value}") for key, value in sorted(options.items())]
+    return "," + ",".join(fields)

@@ -49,6 +49,9 @@ class Mount:
     source: pulumi.Input[str]
     type: Literal["volume", "bind"] = "volume"
     read_only: bool = False
+    # The local driver's options of a volume on shared storage (components/config_nodes.py):
+    # each node creates the volume from the mount itself the first time a task needs it there.
+    driver_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ class ServiceSpec:
     configs: Sequence[ConfigFile] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     constraints: Sequence[str] = ()
+    # A placement preference (spread over node.id or a node label) and the most tasks one node
+    # runs; for services with more than one replica.
+    spread: str | None = None
+    max_replicas: int | None = None
     ports: Sequence[HostPort] = ()
     stop_grace_period: str = "30s"
     registry: RegistryCredentials | None = None
@@ -142,7 +149,15 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         env=dict(spec.env) or None,
         mounts=[
             docker.ServiceTaskSpecContainerSpecMountArgs(
-                target=mount.target, source=mount.source, type=mount.type, read_only=mount.read_only
+                target=mount.target,
+                source=mount.source,
+                type=mount.type,
+                read_only=mount.read_only,
+                volume_options=docker.ServiceTaskSpecContainerSpecMountVolumeOptionsArgs(
+                    driver_name="local", driver_options=dict(mount.driver_options)
+                )
+                if mount.driver_options
+                else None,
             )
             for mount in spec.mounts
         ]
@@ -197,7 +212,13 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
         # Always registered, if only with no constraints: the engine resets an ignoreChanges
         # path from the old inputs and fails "one or more elements of the path are missing" when
         # an object on the path was registered before and is missing now (PropertyPath.Reset).
-        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.constraints)),
+        # The provider reads prefs back as a set of descriptors and max_replicas as a number,
+        # 0 when unset (flattenTaskPlacement): unset and 0 are the same to Terraform.
+        placement=docker.ServiceTaskSpecPlacementArgs(
+            constraints=list(spec.constraints),
+            prefs=[spec.spread] if spec.spread else None,
+            max_replicas=spec.max_replicas,
+        ),
     )
     return docker.ServiceArgs(
         name=spec.name,

@@ -67,6 +67,8 @@ class TraefikIngressArgs:
     site: SiteRoute
     # Seconds Traefik may spend reading one request, body included (a slow upload).
     read_timeout: int = 120
+    # Where Traefik runs: managers, those that hold its certificate volume (placement.ingress).
+    constraints: tuple[str, ...] = ("node.role == manager",)
 
     @classmethod
     def from_config(
@@ -81,6 +83,7 @@ class TraefikIngressArgs:
             config.endpoint_mode,
             SiteRoute.from_config(config),
             read_timeout=config.frappe.proxy_read_timeout,
+            constraints=tuple(config.placement.ingress),
         )
 
 
@@ -212,8 +215,9 @@ class TraefikIngress(pulumi.ComponentResource):
             update_order="stop-first",
             endpoint_mode=args.endpoint_mode,
             labels=labels,
-            # The Swarm provider reads services from the manager's Docker API.
-            constraints=("node.role == manager",),
+            # The Swarm provider reads services from a manager's Docker API (config refuses
+            # constraints without node.role == manager); the certificates are on that node.
+            constraints=args.constraints,
             # Ping and metrics are Traefik's own entrypoints, reachable on traefik-public only.
             ports=PUBLISHED_PORTS,
         )

@@ -7,7 +7,7 @@ import shlex
 from typing import Any
 
 from stacktools.engine import Registered
-from stacktools.export.inputs import Inputs, Walk, labels, without_empty
+from stacktools.export.inputs import Inputs, Walk, labels, sorted_map, without_empty
 
 
 def _walked(resource: Registered, translate: Any) -> Any:
@@ -33,7 +33,14 @@ def network_definition(network: Registered) -> dict[str, Any]:
 
 def volume_definition(volume: Registered) -> dict[str, Any]:
     def translate(inputs: Inputs) -> dict[str, Any]:
-        return {"name": inputs.take("name"), "labels": labels(inputs.take("labels"))}
+        return {
+            "name": inputs.take("name"),
+            "labels": labels(inputs.take("labels")),
+            # Shared storage (components/config_nodes.py): each node creates the volume with
+            # these options the first time a task mounts it there.
+            "driver": inputs.take("driver"),
+            "driver_opts": sorted_map(inputs.take("driverOpts")),
+        }
 
     return without_empty(_walked(volume, translate))
 

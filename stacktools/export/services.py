@@ -98,13 +98,28 @@ def _resources(resources: Inputs) -> dict[str, Any]:
     return without_empty(written)
 
 
-def _mount(mount: Inputs, refs: References) -> dict[str, Any]:
+def _mount(mount: Inputs, index: Index, refs: References) -> dict[str, Any]:
     kind = mount.take("type")
     source = mount.take("source")
     if kind not in ("volume", "bind"):
         raise ExportError(f"mount type {kind!r} has no stack-file form")
     if kind == "volume":
         refs.volumes.add(source)
+    # A stack file states a volume's driver options once, on the volume, and `docker stack
+    # deploy` puts them on every mount; so they must be the registered volume's.
+    options = mount.child("volumeOptions")
+    driver = options.take("driverName")
+    driver_options = options.take("driverOptions")
+    if driver is not None or driver_options:
+        volume = index.volumes.get(source)
+        registered = (
+            (volume.inputs.get("driver"), volume.inputs.get("driverOpts")) if volume else None
+        )
+        if registered != (driver, driver_options):
+            raise ExportError(
+                f"a mount of volume {source!r} has driver options {driver_options!r}, the "
+                f"registered volume {registered!r}: a stack file holds one set per volume"
+            )
     written: dict[str, Any] = {"type": kind, "source": source, "target": mount.take("target")}
     if mount.take("readOnly"):
         written["read_only"] = True
@@ -152,6 +167,16 @@ def _ports(endpoint: Inputs, refs: References) -> list[dict[str, Any]]:
     return ports
 
 
+def _placement(placement: Inputs) -> dict[str, Any]:
+    return without_empty(
+        {
+            "constraints": placement.take("constraints"),
+            "preferences": [{"spread": spread} for spread in placement.take("prefs") or []],
+            "max_replicas_per_node": placement.take("maxReplicas"),
+        }
+    )
+
+
 def _deploy(inputs: Inputs, task: Inputs, endpoint: Inputs, refs: References) -> dict[str, Any]:
     replicated = inputs.child("mode").child("replicated")
     deploy: dict[str, Any] = {
@@ -161,7 +186,7 @@ def _deploy(inputs: Inputs, task: Inputs, endpoint: Inputs, refs: References) ->
         "labels": labels(inputs.take("labels")),
         "resources": _resources(task.child("resources")),
         "restart_policy": task.child("restartPolicy").renamed(_RESTART_KEYS),
-        "placement": without_empty({"constraints": task.child("placement").take("constraints")}),
+        "placement": _placement(task.child("placement")),
         "update_config": inputs.child("updateConfig").renamed(_POLICY_KEYS),
         "rollback_config": inputs.child("rollbackConfig").renamed(_POLICY_KEYS),
     }
@@ -180,7 +205,7 @@ def compose_service(service: Registered, index: Index, refs: References) -> dict
     task = inputs.child("taskSpec")
     container = task.child("containerSpec")
     written = container.renamed(_CONTAINER_KEYS)
-    written["volumes"] = [_mount(m, refs) for m in container.children("mounts")]
+    written["volumes"] = [_mount(m, index, refs) for m in container.children("mounts")]
     written["secrets"] = [
         _file(s, "secret", index, refs.secrets) for s in container.children("secrets")
     ]

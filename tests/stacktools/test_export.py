@@ -57,6 +57,7 @@ SCALAR_FIELDS: dict[str, tuple[str, str]] = {
     "taskSpec.restartPolicy.delay": ("deploy.restart_policy.delay", "text"),
     "taskSpec.restartPolicy.window": ("deploy.restart_policy.window", "text"),
     "taskSpec.placement.constraints": ("deploy.placement.constraints", "list"),
+    "taskSpec.placement.maxReplicas": ("deploy.placement.max_replicas_per_node", "number"),
     **{
         f"{policy}Config.{key}": (f"deploy.{policy}_config.{compose_key}", kind)
         for policy in ("update", "rollback")
@@ -79,6 +80,7 @@ STRUCTURED_FIELDS = (
     "taskSpec.containerSpec.secrets[]",
     "taskSpec.containerSpec.configs[]",
     "endpointSpec.ports[]",
+    "taskSpec.placement.prefs",
 )
 # Inputs no stack file can hold; each is named in the file header instead.
 NOT_IN_FILES = ("auth", "convergeConfig.", "endpointSpec.ports[].name")
@@ -206,6 +208,20 @@ def test_mounts_match(exported: dict[str, Exported]) -> None:
             assert found == expected, service.inputs["name"]
 
 
+def test_placement_preferences_match(exported: dict[str, Exported]) -> None:
+    spread = 0
+    for result in exported.values():
+        for service in result.services():
+            _, written = result.compose_service(service)
+            expected = [
+                {"spread": s} for s in service.inputs["taskSpec"]["placement"].get("prefs") or []
+            ]
+            found = written.get("deploy", {}).get("placement", {}).get("preferences", [])
+            assert found == expected, service.inputs["name"]
+            spread += bool(found)
+    assert spread, "no service spreads its replicas: the comparison compared nothing"
+
+
 def test_secrets_match(exported: dict[str, Exported]) -> None:
     mounted = 0
     for result in exported.values():
@@ -263,7 +279,7 @@ def _with_inputs(rendering: Rendering, name: str, change: dict[str, Any]) -> Ren
         ("taskSpec.containerSpec.privileges", {"noNewPrivileges": True}),
         ("taskSpec.forceUpdate", 1),
         ("taskSpec.containerSpec.groups", ["wheel"]),
-        ("taskSpec.containerSpec.mounts.0.volumeOptions", {"driverName": "nfs"}),
+        ("taskSpec.containerSpec.mounts.0.volumeOptions", {"noCopy": True}),
         ("taskSpec.restartPolicy.somethingNew", "x"),
     ],
 )

@@ -1,0 +1,275 @@
+"""Three Docker Engines on this machine, each its own swarm node, joined into one swarm.
+
+Each node is a dockerd in its own network namespace (a veth pair into one host bridge), with its
+own hostname, socket, data root and exec root; overlay traffic (VXLAN) crosses the bridge between
+the namespaces like it crosses a LAN between machines. The nodes share this machine's file system,
+so a directory here stands in for storage every node mounts at the same path (an NFS, CephFS or
+GlusterFS mount on each host). ``nsenter`` rather than ``ip netns exec``: the latter remounts
+/sys and hides the cgroup mounts dockerd needs.
+
+    python -m tests.multinode.cluster up|down   # by hand, as root
+
+Everything is found again by name (bridge, namespaces, pid files), so ``down`` also cleans up
+after an aborted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BRIDGE = "bcmn0"
+HOST_ADDRESS = "10.77.0.1"
+PREFIX = 24
+LOG_DIR = Path("/var/log/brandclub-multinode")
+# The namespace, veth and file names all start with this, so leftovers are found by name.
+NAME = "bcmn"
+NODE_COUNT = 3
+START_TIMEOUT = 90
+# Each node its own hostname (Swarm names nodes by it).
+UTS = ("unshare", "--uts")
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+
+    @property
+    def hostname(self) -> str:
+        return f"{NAME}-node{self.index}"
+
+    @property
+    def netns(self) -> str:
+        return self.hostname
+
+    @property
+    def address(self) -> str:
+        return f"10.77.0.{10 + self.index}"
+
+    @property
+    def veth_host(self) -> str:
+        return f"{NAME}{self.index}h"
+
+    @property
+    def veth_node(self) -> str:
+        return f"{NAME}{self.index}n"
+
+    @property
+    def socket(self) -> str:
+        return f"/var/run/docker-{self.hostname}.sock"
+
+    @property
+    def host(self) -> str:
+        """The engine's address for ``docker -H`` and ``DOCKER_HOST``."""
+        return f"unix://{self.socket}"
+
+    @property
+    def data_root(self) -> Path:
+        return Path(f"/var/lib/docker-{self.hostname}")
+
+    @property
+    def exec_root(self) -> Path:
+        return Path(f"/var/run/docker-{self.hostname}")
+
+    @property
+    def pidfile(self) -> Path:
+        return Path(f"/var/run/docker-{self.hostname}.pid")
+
+    @property
+    def log(self) -> Path:
+        return LOG_DIR / f"{self.hostname}.log"
+
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+    ) -> str:
+        result = subprocess.run(
+            ["docker", "-H", self.host, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+        )
+        if check and result.returncode != 0:
+            detail = result.stderr.strip() or result.stdout
+            raise RuntimeError(f"{self.hostname}: docker {' '.join(args)}: {detail}")
+        return result.stdout.strip()
+
+    def answers(self) -> bool:
+        try:
+            result = subprocess.run(
+                ["docker", "-H", self.host, "info", "--format", "{{.ID}}"],
+                capture_output=True,
+                timeout=10,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return result.returncode == 0
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+
+NODES = tuple(Node(index) for index in range(1, NODE_COUNT + 1))
+FORWARD_RULE = ("FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT")
+
+
+def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)}: {result.stderr.strip()}")
+    return result
+
+
+def _network_up() -> None:
+    run("ip", "link", "add", BRIDGE, "type", "bridge")
+    run("ip", "addr", "add", f"{HOST_ADDRESS}/{PREFIX}", "dev", BRIDGE)
+    run("ip", "link", "set", BRIDGE, "up")
+    # Once any dockerd has run here, FORWARD drops by default and bridged frames go through
+    # iptables: without this rule the joins time out.
+    run("iptables", "-I", *FORWARD_RULE)
+    for node in NODES:
+        run("ip", "netns", "add", node.netns)
+        run("ip", "link", "add", node.veth_host, "type", "veth", "peer", "name", node.veth_node)
+        run("ip", "link", "set", node.veth_host, "master", BRIDGE, "up")
+        run("ip", "link", "set", node.veth_node, "netns", node.netns)
+        inside = ("ip", "-n", node.netns)
+        run(*inside, "addr", "add", f"{node.address}/{PREFIX}", "dev", node.veth_node)
+        run(*inside, "link", "set", node.veth_node, "up")
+        run(*inside, "link", "set", "lo", "up")
+        run(*inside, "route", "add", "default", "via", HOST_ADDRESS)
+
+
+def _start_engine(node: Node) -> None:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    dockerd = (
+        f"hostname {node.hostname}; exec dockerd --data-root {node.data_root} "
+        f"--exec-root {node.exec_root} -H {node.host} --pidfile {node.pidfile} "
+        "--storage-driver overlay2"
+    )
+    with node.log.open("ab") as log:
+        subprocess.Popen(
+            ["nsenter", f"--net=/var/run/netns/{node.netns}", *UTS, "sh", "-c", dockerd],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_engines(nodes: tuple[Node, ...], timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        while not node.answers():
+            if time.monotonic() > deadline:
+                tail = node.log.read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(f"{node.hostname} did not come up:\n" + "\n".join(tail))
+            time.sleep(0.5)
+
+
+def up() -> tuple[Node, ...]:
+    """The bridge, the namespaces, three engines, and a swarm: node 1 its only manager (a
+    worker's loss never touches the quorum), nodes 2 and 3 workers."""
+    down()  # leftovers of an aborted run
+    _network_up()
+    for node in NODES:
+        _start_engine(node)
+    _wait_engines(NODES)
+    manager, *workers = NODES
+    manager.docker("swarm", "init", "--advertise-addr", manager.address)
+    token = manager.docker("swarm", "join-token", "-q", "worker")
+    for node in workers:
+        node.docker(
+            "swarm",
+            "join",
+            "--advertise-addr",
+            node.address,
+            "--token",
+            token,
+            f"{manager.address}:2377",
+            timeout=60,
+        )
+    return NODES
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (containerd, the shims, the containers' processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def crash(node: Node) -> None:
+    """The node fails as a machine does when its power goes: its engine, containerd and every
+    container are killed at once, nothing is stopped cleanly."""
+    pid = node.pid()
+    if pid is None:
+        raise RuntimeError(f"{node.hostname} is not running")
+    for victim in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
+def _stop_engine(node: Node, timeout: float = 60) -> None:
+    pid = node.pid()
+    if pid is not None:
+        below = descendants(pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for victim in [pid, *below]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+    # A crashed node leaves its containers' mounts behind; unmount them before removing roots.
+    roots = (str(node.data_root), str(node.exec_root))
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/self/mounts").read_text().splitlines()
+        if line.split()[1].startswith(roots)
+    ]
+    for mountpoint in sorted(mounts, key=len, reverse=True):
+        run("umount", "-l", mountpoint, check=False)
+    for path in (node.data_root, node.exec_root):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in (node.pidfile, Path(node.socket)):
+        path.unlink(missing_ok=True)
+
+
+def down() -> None:
+    """Stop every engine by its pid file, then remove the namespaces (their veths go with
+    them), the bridge, the iptables rule and the data roots."""
+    for node in NODES:
+        _stop_engine(node)
+    for node in NODES:
+        if Path(f"/var/run/netns/{node.netns}").exists():
+            run("ip", "netns", "del", node.netns, check=False)
+        run("ip", "link", "del", node.veth_host, check=False)
+    run("ip", "link", "del", BRIDGE, check=False)
+    while run("iptables", "-C", *FORWARD_RULE, check=False).returncode == 0:
+        run("iptables", "-D", *FORWARD_RULE)
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down}[sys.argv[1]]()
