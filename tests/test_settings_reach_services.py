@@ -45,7 +45,8 @@ def test_app_placement_reaches_app_services_only() -> None:
         if name == "traefik_traefik":
             assert constraints == ["node.role == manager"]
         elif name.startswith("brandclub-db-prod_") or name == "brandclub-prod_backup":
-            assert constraints == ["node.hostname == db1"], name
+            # Pulumi.prod.yaml's data node label comes on top.
+            assert constraints == ["node.hostname == db1", "node.labels.brandclub.data == true"]
         else:
             assert constraints == ["node.labels.tier == app"], name
 

@@ -194,7 +194,10 @@ def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering])
         "BENCH_DIR": BENCH,
         "OFFSITE_KIND": "none",
     }
-    assert backup.inputs["taskSpec"]["placement"]["constraints"] == ["node.role == manager"]
+    assert backup.inputs["taskSpec"]["placement"]["constraints"] == [
+        "node.role == manager",
+        "node.labels.brandclub.data == true",
+    ]
     assert "brandclub-dev_backup" not in rendered["dev"].services
     assert "brandclub-staging_backup" not in rendered["staging"].services
 

@@ -144,7 +144,10 @@ def test_prepare_backup_dir_runs_first_as_root_on_the_data_node(
     environment = job.inputs["environment"]
     assert environment["JOB_USER"] == "0:0"
     assert environment["JOB_MOUNTS"].splitlines() == ["type=bind,source=/,target=/host"]
-    assert environment["JOB_CONSTRAINTS"] == "node.role == manager"
+    assert environment["JOB_CONSTRAINTS"].splitlines() == [
+        "node.role == manager",
+        "node.labels.brandclub.data == true",
+    ]
     assert environment["JOB_NETWORKS"] == ""
     assert environment["JOB_SECRETS"] == ""
     assert env_of(job) == {
