@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from components.config_types import (
     Model,
     NodePath,
     PlacementConstraint,
-    Violation,
     matching,
 )
 
@@ -76,19 +75,16 @@ class Placement(Model):
     spread: SpreadDescriptor = "node.id"
     max_replicas_per_node: int | None = Field(default=None, ge=1, le=32)
 
-    def _broken_rules(self) -> list[Violation]:
-        broken = super()._broken_rules()
-        written = {constraint.replace(" ", "") for constraint in self.ingress}
-        if MANAGER_CONSTRAINT.replace(" ", "") not in written:
-            broken.append(
-                Violation(
-                    "ingress",
-                    self.ingress,
-                    f"a list with {MANAGER_CONSTRAINT!r}: Traefik's Swarm provider reads the "
-                    "services from a manager's Docker API",
-                )
+    @field_validator("ingress")
+    @classmethod
+    def _on_a_manager(cls, ingress: list[str]) -> list[str]:
+        # A field rule, so it is reported with every other problem of the section.
+        if MANAGER_CONSTRAINT.replace(" ", "") not in {c.replace(" ", "") for c in ingress}:
+            raise ValueError(
+                f"a list with {MANAGER_CONSTRAINT!r}: Traefik's Swarm provider reads the "
+                "services from a manager's Docker API"
             )
-        return broken
+        return ingress
 
     @property
     def data_constraints(self) -> list[str]:

@@ -34,6 +34,10 @@ SERVICE = "docker:index/service:Service"
 PLATFORMS = [{"architecture": "amd64", "os": "linux"}]
 # Optional + Computed blocks in the provider's schema: absent from the config, the state stays.
 COMPUTED_BLOCKS = (("taskSpec", "placement"),)
+# Optional ints the provider always reads back, 0 when the engine has none (flattenTaskPlacement
+# sets max_replicas from Placement.MaxReplicas): to Terraform 0 and unset are the same.
+ZERO_IS_UNSET = (("taskSpec", "placement", "maxReplicas"),)
+VOLUME = "docker:index/volume:Volume"
 
 
 def stored_by_docker(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +46,19 @@ def stored_by_docker(inputs: dict[str, Any]) -> dict[str, Any]:
     container = state["taskSpec"]["containerSpec"]
     if "@" not in container["image"]:
         container["image"] = f"{container['image']}@{mock_digest(container['image'])}"
-    state["taskSpec"].setdefault("placement", {})["platforms"] = copy.deepcopy(PLATFORMS)
+    placement = state["taskSpec"].setdefault("placement", {})
+    placement["platforms"] = copy.deepcopy(PLATFORMS)
+    placement["maxReplicas"] = placement.get("maxReplicas") or 0
     return state
+
+
+def _zero_is_unset(value: dict[str, Any]) -> None:
+    for *parents, leaf in ZERO_IS_UNSET:
+        level = value
+        for key in parents:
+            level = level.get(key) if isinstance(level, dict) else None
+        if isinstance(level, dict) and level.get(leaf) == 0:
+            level.pop(leaf)
 
 
 def _drop(value: dict[str, Any], path: str) -> None:
@@ -80,6 +95,8 @@ def bridge_diff(state: dict[str, Any], inputs: dict[str, Any], ignored: list[str
     for path in ignored:
         _drop(state, path)
         _drop(inputs, path)
+    _zero_is_unset(state)
+    _zero_is_unset(inputs)
     for block in COMPUTED_BLOCKS:
         parent_state, parent_inputs = state, inputs
         for key in block[:-1]:
@@ -106,6 +123,44 @@ def test_the_next_up_after_a_deploy_changes_no_service(
         upcoming = next_run[urn]
         found = bridge_diff(state, upcoming.inputs, upcoming.options["ignoreChanges"])
         assert found == [], f"{service.inputs['name']} would be updated: {found}"
+
+
+# Where prod spreads its replicas and keeps sites on a shared path (docs/multi-node.md).
+MULTI_NODE = {
+    "brandclub:placement": {"dataNodeLabel": "brandclub.data", "maxReplicasPerNode": 1},
+    "brandclub:storage": {"sites": {"kind": "path", "path": "/mnt/shared/prod-sites"}},
+}
+
+
+def test_the_next_up_of_a_multi_node_prod_changes_nothing() -> None:
+    """Placement preferences and the per-node maximum, and the sites mounts' driver options, as
+    the provider reads them back; the volumes' driver (Optional + Computed) and options."""
+    deployed, next_run = render("prod", MULTI_NODE), render("prod", MULTI_NODE, cached=False)
+    services = _services(next_run)
+    for urn, service in _services(deployed).items():
+        state = stored_by_docker(service.inputs)
+        upcoming = services[urn]
+        found = bridge_diff(state, upcoming.inputs, upcoming.options["ignoreChanges"])
+        assert found == [], f"{service.inputs['name']} would be updated: {found}"
+    volumes = {v.urn: v for v in next_run.of_type(VOLUME)}
+    for volume in deployed.of_type(VOLUME):
+        # VolumeInspect: the driver always, the options as created.
+        state = {**volume.inputs, "driver": "local"}
+        inputs = volumes[volume.urn].inputs
+        if "driver" not in inputs:
+            state.pop("driver")  # Computed: absent from the config, the state stays
+        assert bridge_diff(state, inputs, []) == [], volume.inputs["name"]
+
+
+def test_an_unset_maximum_reads_back_as_zero_and_a_set_one_as_itself() -> None:
+    backend = render("prod", MULTI_NODE).service("brandclub-prod", "backend").inputs
+    assert stored_by_docker(backend)["taskSpec"]["placement"]["maxReplicas"] == 1
+    scheduler = render("prod", MULTI_NODE).service("brandclub-prod", "scheduler").inputs
+    assert stored_by_docker(scheduler)["taskSpec"]["placement"]["maxReplicas"] == 0
+    changed = copy.deepcopy(backend)
+    changed["taskSpec"]["placement"]["maxReplicas"] = 2
+    found = bridge_diff(stored_by_docker(backend), changed, ["taskSpec.placement.platforms"])
+    assert [line.split(":")[0] for line in found] == ["taskSpec.placement.maxReplicas"]
 
 
 def test_the_read_back_model_sees_what_it_should(rendered: dict[str, Rendering]) -> None:

@@ -204,7 +204,7 @@ class _Exporting:
         def entries(kind: str, used: set[str], define: Any) -> dict[str, Any]:
             return {
                 name: define(index.kinds[kind][name])
-                if name in owned[kind]
+                if name in owned[kind] or _on_shared_storage(index.kinds[kind].get(name))
                 else {"external": True, "name": name}
                 for name in sorted(used | owned[kind])
             }
@@ -274,3 +274,10 @@ def export_stack(
     ``overrides``) with ``secrets`` as its secret config, and export it."""
     rendering = render(stack, deep_merge(EXPORT_DEFAULTS, overrides or {}), secrets=secrets)
     return export(rendering)
+
+
+def _on_shared_storage(resource: Any) -> bool:
+    """A volume with driver options is defined in every stack that mounts it: `docker stack
+    deploy` gives the mounts of an external volume no driver options, and a node that creates
+    the volume for such a task would make a plain local one (docs/multi-node.md)."""
+    return resource is not None and bool(resource.inputs.get("driverOpts"))

@@ -6,6 +6,7 @@ timings; every mechanism stays the program's."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -132,9 +133,10 @@ class SiteJobCommand:
 
     @property
     def volumes(self) -> set[str]:
+        # The docker CLI reads a --mount value as CSV (an NFS volume's options hold commas).
         mounts = [
-            dict(f.split("=", 1) for f in line.split(",") if "=" in f)
-            for line in self.environment["JOB_MOUNTS"].splitlines()
+            dict(f.split("=", 1) for f in fields if "=" in f)
+            for fields in csv.reader(self.environment["JOB_MOUNTS"].splitlines())
         ]
         return {mount["source"] for mount in mounts if mount.get("type") == "volume"}
 
