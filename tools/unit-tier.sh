@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 # worker). The caches are the usual __pycache__ folders, which git ignores; pip wrote those of
 # the installed packages already.
 unset PYTHONDONTWRITEBYTECODE
-exec .venv/bin/python -m pytest -m "not live" --numprocesses "$(($(nproc) + 1))" "$@"
+exec .venv/bin/python -m pytest -m "not live and not multinode" --numprocesses "$(($(nproc) + 1))" "$@"
