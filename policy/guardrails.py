@@ -169,6 +169,22 @@ def _prod_data_protected(args: ResourceValidationArgs, report: ReportViolation) 
         report(f"{args.resource_type} {args.name} holds prod data and is not protected")
 
 
+def _prod_data_on_a_labelled_node(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    # A role (node.role == manager) matches every manager of a swarm that has several; the
+    # data volumes are on one node, which only a node label names (docs/multi-node.md).
+    if args.resource_type != SERVICE:
+        return
+    tags = labels(args.props)
+    if tags.get(ENVIRONMENT_LABEL) != PROD or tags.get(LAYER_LABEL) != "data":
+        return
+    constraints = (args.props["taskSpec"].get("placement") or {}).get("constraints") or []
+    if not any(constraint.startswith("node.labels.") for constraint in constraints):
+        report(
+            f"{args.props['name']} holds prod data but no node label pins it to the data node "
+            f"(constraints: {constraints}); set brandclub:placement.dataNodeLabel"
+        )
+
+
 def _shared_ingress_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
     name = _known(lambda: args.props.get("name"))
     shared = (args.resource_type == NETWORK and name in SHARED_NETWORKS) or (
@@ -338,6 +354,11 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
         name="prod-data-protected",
         description="Prod data-layer resources and volumes are protected.",
         validate=_prod_data_protected,
+    ),
+    ResourceValidationPolicy(
+        name="prod-data-on-labelled-node",
+        description="Prod's data services are pinned to the data node by a node label.",
+        validate=_prod_data_on_a_labelled_node,
     ),
     ResourceValidationPolicy(
         name="shared-ingress-protected",

@@ -27,7 +27,7 @@ def test_every_rendered_stack_passes(
     assert violations(policy_name, rendered[stack]) == []
 
 
-def test_the_pack_has_the_ten_guardrails() -> None:
+def test_the_pack_has_the_eleven_guardrails() -> None:
     assert sorted(POLICY) == [
         "data-service-no-published-port",
         "data-service-private-networks",
@@ -35,6 +35,7 @@ def test_the_pack_has_the_ten_guardrails() -> None:
         "ingress-publishes-web-ports-only",
         "no-docker-secret-value-in-env",
         "no-secret-named-env",
+        "prod-data-on-labelled-node",
         "prod-data-protected",
         "prod-replicas",
         "service-memory-limit",
@@ -331,3 +332,26 @@ def test_unprotected_shared_ingress_violates(
     assert found == [
         (resource, f"{shown} is shared by every environment on the swarm and is not protected")
     ]
+
+
+def _constraints(*constraints: str) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["taskSpec"]["placement"]["constraints"] = list(constraints)
+
+    return mutate
+
+
+def test_prod_data_pinned_by_role_only_violates(rendered: dict[str, Rendering]) -> None:
+    found = violations(
+        "prod-data-on-labelled-node",
+        rendered["prod"],
+        {"data-mariadb": _constraints("node.role == manager")},
+    )
+    assert [name for name, _ in found] == ["data-mariadb"]
+    assert "no node label pins it to the data node" in found[0][1]
+
+
+def test_data_pinned_by_role_is_allowed_outside_prod(rendered: dict[str, Rendering]) -> None:
+    mariadb = rendered["dev"].service("brandclub-db-dev", "mariadb")
+    assert mariadb.inputs["taskSpec"]["placement"]["constraints"] == ["node.role == manager"]
+    assert violations("prod-data-on-labelled-node", rendered["dev"]) == []

@@ -241,7 +241,8 @@ def test_preview_and_deploy_gate_on_lint_and_the_unit_tier_only(name: str) -> No
 
 def test_the_live_tier_is_its_own_workflow_that_nothing_waits_for() -> None:
     live = workflow("live.yml")
-    assert [job for job, _ in _live_tier_steps(live)] == ["live"]
+    # The live-swarm tier and the multi-node tier, both in the one job.
+    assert [job for job, _ in _live_tier_steps(live)] == ["live", "live"]
     assert set(live[True]) == {"pull_request", "push", "workflow_dispatch"}
     # No workflow waits for it: no needs across workflows, no workflow_run trigger.
     for path in WORKFLOWS.glob("*.yml"):
@@ -278,5 +279,13 @@ def test_the_live_tier_runs_on_a_hosted_runner() -> None:
         step for step in steps if step.get("uses", "").startswith("actions/upload-artifact")
     ]
     assert report["if"] == "always()"
-    assert report["with"]["path"] == "build/live-report.json"
+    assert report["with"]["path"].split() == [
+        "build/live-report.json",
+        "build/multinode-report.json",
+    ]
     assert steps.index(report) > tier
+    # The multi-node tier after the live one, whether that passed or failed, under its lock.
+    [multinode] = [i for i, script in enumerate(runs) if "-m multinode" in script]
+    assert tier < multinode < steps.index(report)
+    assert steps[multinode]["if"] == "success() || failure()"
+    assert runs[multinode].startswith("sudo BRANDCLUB_LIVE=1 flock /tmp/brandclub-multinode.lock")
