@@ -221,13 +221,35 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _shims(node: Node) -> list[int]:
+    """The node's container shims: they leave dockerd's process tree (they re-parent to init),
+    and each holds a container; found by the node's exec root on their command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            command
+            and command[0].endswith(b"containerd-shim-runc-v2")
+            and any(arg.startswith(str(node.exec_root).encode()) for arg in command)
+        ):
+            found.append(int(entry.name))
+    return found
+
+
 def crash(node: Node) -> None:
-    """The node fails as a machine does when its power goes: its engine, containerd and every
-    container are killed at once, nothing is stopped cleanly."""
+    """The node fails as a machine does when its power goes: its engine, containerd, the shims
+    and every container are killed at once, nothing is stopped cleanly."""
     pid = node.pid()
-    if pid is None:
+    roots = ([pid] if pid is not None else []) + _shims(node)
+    if not roots:
         raise RuntimeError(f"{node.hostname} is not running")
-    for victim in [pid, *descendants(pid)]:
+    victims = [victim for root in roots for victim in [root, *descendants(root)]]
+    for victim in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
 
@@ -235,9 +257,10 @@ def crash(node: Node) -> None:
 def _remove_engine(node: Node) -> None:
     """Kill the engine and everything below it (the tier throws the node away: nothing needs
     a clean stop), unmount what its containers left mounted, remove its roots."""
-    if node.pid() is not None:
+    if node.pid() is not None or _shims(node):
         crash(node)
-    roots = (str(node.data_root), str(node.exec_root))
+    # /var/run is a link to /run: the mount table names the resolved paths.
+    roots = tuple(str(path.resolve()) for path in (node.data_root, node.exec_root))
     mounts = [
         line.split()[1]
         for line in Path("/proc/self/mounts").read_text().splitlines()

@@ -94,6 +94,7 @@ def prod(
         return deployment
     deployment.up()
     report["convergeSeconds"] = deployment.converge_seconds
+    report["siteJobSeconds"] = {run.name: run.seconds for run in deployment.job_runs}
     return deployment
 
 
