@@ -28,28 +28,39 @@ delay=$1
 shift
 name=$1
 
-"$@" &
-child=$!
+child=""
 stopping=""
+draining=""
 
-on_stop() {
-  local signal=$1
-  [[ -z $stopping ]] || return 0
-  stopping=$signal
-  echo "drain: SIG$signal received; serving ${delay}s more before passing it on" >&2
+drain_then_pass_on() {
+  [[ -z $draining ]] || return 0
+  draining=1
+  echo "drain: SIG$stopping received; serving ${delay}s more before passing it on" >&2
   sleep "$delay" &
   wait $! 2>/dev/null
-  echo "drain: passing SIG$signal on to $name (pid $child)" >&2
-  kill -s "$signal" "$child" 2>/dev/null
+  echo "drain: passing SIG$stopping on to $name (pid $child)" >&2
+  kill -s "$stopping" "$child" 2>/dev/null
 }
+
+on_stop() {
+  [[ -z $stopping ]] || return 0
+  stopping=$1
+  # A signal between starting the command and learning its pid is drained just below.
+  [[ -z $child ]] || drain_then_pass_on
+}
+# The traps first, then the command: a signal that arrives as soon as the command is up (a task
+# stopped right after it started) must find them set, or bash dies of it and leaves the command
+# running without anyone to wait for it.
 trap 'on_stop TERM' TERM
 trap 'on_stop INT' INT
+"$@" &
+child=$!
+[[ -z $stopping ]] || drain_then_pass_on
 
-# `wait` returns early when a trapped signal arrives; wait again until the command has exited.
-while :; do
+# `wait` returns early (128 + the signal's number) when a trapped signal arrives, and the command
+# may have exited while the trap ran; so wait until it is gone, then ask once more for its own
+# status, which bash keeps for an exited child.
+while kill -0 "$child" 2>/dev/null; do
   wait "$child"
-  status=$?
-  if ! kill -0 "$child" 2>/dev/null; then
-    exit "$status"
-  fi
 done
+wait "$child"

@@ -94,6 +94,22 @@ def test_a_command_that_ends_by_itself_ends_the_drain_at_once() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_a_command_that_exits_during_the_drain_gives_the_script_its_own_status() -> None:
+    # The command exits by itself (7) while the drain still waits: the script must not report
+    # the status of its interrupted `wait` (143) instead of the command's.
+    process = subprocess.Popen(
+        ["bash", str(DRAIN_SCRIPT), "2", "bash", "-c", "echo ready; sleep 1; exit 7"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 7, (out, err)
+    assert "SIGTERM received" in err
+
+
 def test_zero_seconds_passes_the_signal_on_at_once() -> None:
     process = _start("0", sys.executable, "-c", CHILD)
     signalled = time.monotonic()
