@@ -42,12 +42,19 @@ while True:
 """
 
 
+def _default_signals() -> None:
+    # As a container's first process gets them: a test run started in the background of a
+    # shell inherits SIGINT ignored, and bash can neither trap nor reset a signal ignored on entry.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*command: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         ["bash", str(DRAIN_SCRIPT), *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_signals,
     )
     assert process.stdout is not None
     if command[1:2] == (sys.executable,):
