@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from components.catalogue import TRAEFIK_STACK
 from tests.live.images.build import APP_REPOSITORY
@@ -65,6 +65,9 @@ def deploy_stack(rendered: Rendered, stack: str) -> None:
 class DevDeployment:
     """dev's stacks (data, Traefik, app), the objects around them, and the containers the tests
     send requests from."""
+
+    # Where get/post send their requests: the app stack's frontend, on the probe's network.
+    frontend_url: ClassVar[str] = FRONTEND_URL
 
     workdir: Path
     acme: PrivateAcme
@@ -173,16 +176,7 @@ class DevDeployment:
                 command = shlex.split(entry["command"])
                 docker(*command[1:-1], "--label", f"{TEST_LABEL}=1", command[-1])
                 self.created_networks.append(entry["name"])
-        job_secret_values = {"admin-password": self.admin_password}
-        for name, labels, value in [
-            *(
-                (s["name"], s["labels"], self.root_password)
-                for s in self._rendered.manifest["secrets"]
-            ),
-            *((s.name, s.labels, job_secret_values[s.role]) for s in self._rendered.job_secrets),
-        ]:
-            flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
-            docker("secret", "create", *flags, name, "-", stdin=value)
+        self.create_secrets()
         started = time.monotonic()
         deploy_stack(self._rendered, self.data_stack)
         # Traefik comes up while the data services and the site jobs do; it has no routes until
@@ -228,6 +222,20 @@ class DevDeployment:
             *("--env", f"SSL_CERT_FILE={CLIENT_ROOT}"),
             *(image, "sleep", "infinity"),
         )
+
+    def create_secrets(self) -> None:
+        """The Docker secrets ``pulumi up`` would create (the stacks' and the site jobs'), named
+        as the rendering names them, labelled as the tier's so clean-up finds them."""
+        job_secret_values = {"admin-password": self.admin_password}
+        for name, labels, value in [
+            *(
+                (s["name"], s["labels"], self.root_password)
+                for s in self._rendered.manifest["secrets"]
+            ),
+            *((s.name, s.labels, job_secret_values[s.role]) for s in self._rendered.job_secrets),
+        ]:
+            flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
+            docker("secret", "create", *flags, name, "-", stdin=value)
 
     def run_site_jobs(self) -> None:
         """The program's site jobs, in its order; a failed one stops the rollout, as in
@@ -314,7 +322,7 @@ class DevDeployment:
         )
 
     def get(self, path: str) -> dict[str, Any]:
-        result = self.probe("get", FRONTEND_URL + path)
+        result = self.probe("get", self.frontend_url + path)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -336,7 +344,7 @@ class DevDeployment:
         return json.loads(result.stdout)
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        result = self.probe("post", FRONTEND_URL + path, json.dumps(body))
+        result = self.probe("post", self.frontend_url + path, json.dumps(body))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

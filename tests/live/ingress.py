@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.live.images.standin import exchange
 from tests.live.rendering import DOMAINS
 from tests.live.swarm import wait_for
 
@@ -76,18 +77,15 @@ def _exchange(
     host: str | None = None,
 ) -> tuple[int, dict[str, list[str]], bytes]:
     """One request with exactly these headers (Host: ``host``, else the connection's host)."""
-    connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-    connection.putheader("Host", host or connection.host)
-    for name, value in headers.items():
-        connection.putheader(name, value)
-    if body is not None:
-        connection.putheader("Content-Length", str(len(body)))
-    connection.endheaders(body)
-    response = connection.getresponse()
-    found: dict[str, list[str]] = {}
-    for name, value in response.getheaders():
-        found.setdefault(name.lower(), []).append(value)
-    return response.status, found, response.read()
+    return exchange(
+        connection,
+        method,
+        path,
+        {"Host": host or connection.host, **headers},
+        body,
+        skip_host=True,
+        skip_accept_encoding=True,
+    )
 
 
 @dataclass

@@ -9,7 +9,6 @@ and its overlay differ: the tier's images and timings, local's own shape and sit
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -17,22 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from stacktools.engine import deep_merge
-from stacktools.engine import render as render_program
-from stacktools.export import EXPORT_DEFAULTS, export, write
+from stacktools.export import EXPORT_DEFAULTS
 from tests.live.deployment import CONVERGE_TIMEOUT, deploy_stack
 from tests.live.images.build import APP_VERSIONS
 from tests.live.rendering import (
-    COMMAND,
     JOB_TIMINGS,
-    SECRET,
-    SERVICE,
-    SITE_JOBS,
     TEST_OVERLAY,
-    JobSecret,
     Rendered,
-    SiteJobCommand,
+    exported,
 )
-from tests.live.rollout import service_layers
 from tests.live.swarm import (
     TEST_LABEL,
     docker,
@@ -59,30 +51,7 @@ LOCAL_OVERLAY: dict[str, Any] = {
 def render_local(out: Path, secret_values: dict[str, str]) -> Rendered:
     """Pulumi.local.yaml under the tier's overlay, exported as ``python -m stacktools render``
     writes it, with its site jobs and layers."""
-    overrides = deep_merge(EXPORT_DEFAULTS, LOCAL_OVERLAY)
-    rendering = render_program(STACK, overrides, secrets=secret_values)
-    write(export(rendering), out)
-    directory = out / STACK
-    manifest = json.loads((directory / "manifest.json").read_text())
-    (component,) = rendering.of_type(SITE_JOBS)
-    below = rendering.children_of(SITE_JOBS)
-    services = rendering.of_type(SERVICE)
-    return Rendered(
-        directory,
-        manifest,
-        jobs=[SiteJobCommand.of(r) for r in below if r.type == COMMAND],
-        job_secrets=[
-            JobSecret(r.name.removeprefix(f"{component.name}-"), r.inputs["name"], r.labels)
-            for r in below
-            if r.type == SECRET
-        ],
-        layers={
-            stack["name"]: service_layers(
-                s for s in services if s.inputs["name"].startswith(f"{stack['name']}_")
-            )
-            for stack in manifest["stacks"]
-        },
-    )
+    return exported(STACK, deep_merge(EXPORT_DEFAULTS, LOCAL_OVERLAY), secret_values, out)
 
 
 @dataclass

@@ -215,18 +215,25 @@ def render(
     overlay = deep_merge(TEST_OVERLAY, ingress_overlay(acme))
     overlay = deep_merge(overlay, {**(extra or {}), "brandclub:imageTag": image_tag})
     overrides = deep_merge(EXPORT_DEFAULTS, overlay)
-    rendering = render_program(PULUMI_STACK, overrides, secrets=secrets)
+    return exported(PULUMI_STACK, overrides, secrets, out)
+
+
+def exported(stack: str, overrides: dict[str, Any], secrets: dict[str, str], out: Path) -> Rendered:
+    """The stack file of ``stack`` under ``overrides``, rendered by the offline engine, written by
+    the export's own code under ``out/<stack>``, with the site jobs, their secrets and the
+    services' rollout layers as ``pulumi up`` would order them."""
+    rendering = render_program(stack, overrides, secrets=secrets)
     write(export(rendering), out)
-    directory = out / PULUMI_STACK
+    directory = out / stack
     (component,) = rendering.of_type(SITE_JOBS)
     below = rendering.children_of(SITE_JOBS)
     manifest = json.loads((directory / "manifest.json").read_text())
     services = rendering.of_type(SERVICE)
     layers = {
-        stack["name"]: service_layers(
-            s for s in services if s.inputs["name"].startswith(f"{stack['name']}_")
+        swarm_stack["name"]: service_layers(
+            s for s in services if s.inputs["name"].startswith(f"{swarm_stack['name']}_")
         )
-        for stack in manifest["stacks"]
+        for swarm_stack in manifest["stacks"]
     }
     return Rendered(
         directory,

@@ -18,24 +18,18 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from stacktools.engine import deep_merge, stack_file_config
-from stacktools.engine import render as render_program
-from stacktools.export import EXPORT_DEFAULTS, export, write
+from stacktools.export import EXPORT_DEFAULTS
 from tests.live.deployment import PROBE, DevDeployment, deploy_stack
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
-    COMMAND,
-    SECRET,
-    SITE_JOBS,
     TEST_OVERLAY,
-    JobSecret,
     Rendered,
-    SiteJobCommand,
+    exported,
 )
-from tests.live.rollout import SERVICE, service_layers
-from tests.live.swarm import TEST_LABEL, docker
+from tests.live.swarm import docker
 from tests.multinode.cluster import NODES, Node
 from tests.multinode.images import APP_TAG
 
@@ -86,30 +80,7 @@ def render(out: Path, secrets: dict[str, str]) -> Rendered:
     overrides["brandclub:images"] = {
         k: v for k, v in overrides["brandclub:images"].items() if k != "traefik"
     }
-    rendering = render_program(STACK, overrides, secrets=secrets)
-    write(export(rendering), out)
-    directory = out / STACK
-    (component,) = rendering.of_type(SITE_JOBS)
-    below = rendering.children_of(SITE_JOBS)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    services = rendering.of_type(SERVICE)
-    layers = {
-        stack["name"]: service_layers(
-            s for s in services if s.inputs["name"].startswith(f"{stack['name']}_")
-        )
-        for stack in manifest["stacks"]
-    }
-    return Rendered(
-        directory,
-        manifest,
-        jobs=[SiteJobCommand.of(r) for r in below if r.type == COMMAND],
-        job_secrets=[
-            JobSecret(r.name.removeprefix(f"{component.name}-"), r.inputs["name"], r.labels)
-            for r in below
-            if r.type == SECRET
-        ],
-        layers=layers,
-    )
+    return exported(STACK, overrides, secrets, out)
 
 
 @dataclass(frozen=True)
@@ -160,6 +131,7 @@ def node(hostname: str) -> Node:
 class ProdDeployment(DevDeployment):
     """prod's data and app stacks on the swarm of ``tests.multinode.cluster``."""
 
+    frontend_url: ClassVar[str] = FRONTEND_URL
     replicas: dict[str, int] = field(default_factory=dict)
 
     def rendering(
@@ -181,16 +153,7 @@ class ProdDeployment(DevDeployment):
             self.created_networks.append(name)
         for entry in self._rendered.manifest.get("networksToCreate", []):
             docker(*shlex.split(entry["command"])[1:])
-        job_secret_values = {"admin-password": self.admin_password}
-        for name, labels, value in [
-            *(
-                (s["name"], s["labels"], self.root_password)
-                for s in self._rendered.manifest["secrets"]
-            ),
-            *((s.name, s.labels, job_secret_values[s.role]) for s in self._rendered.job_secrets),
-        ]:
-            flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
-            docker("secret", "create", *flags, name, "-", stdin=value)
+        self.create_secrets()
         started = time.monotonic()
         deploy_stack(self._rendered, self.data_stack)
         self.wait_converged(self.services(self.data_stack))
@@ -234,13 +197,3 @@ class ProdDeployment(DevDeployment):
     def exec_in_task(self, task: Task, *command: str) -> str:
         """A command in a task's container, through the engine of the node that runs it."""
         return node(task.node).docker("exec", task.container_id, *command)
-
-    def get(self, path: str) -> dict[str, Any]:
-        result = self.probe("get", FRONTEND_URL + path)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        result = self.probe("post", FRONTEND_URL + path, json.dumps(body))
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -88,21 +88,44 @@ def request(
         connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.putrequest(
-            method, path or "/", skip_host="host" in {k.lower() for k in headers or {}}
+        return exchange(
+            connection,
+            method,
+            path or "/",
+            headers or {},
+            body,
+            skip_host="host" in {k.lower() for k in headers or {}},
         )
-        for name, value in (headers or {}).items():
-            connection.putheader(name, value)
-        if body is not None:
-            connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        found: dict[str, list[str]] = {}
-        for name, value in response.getheaders():
-            found.setdefault(name.lower(), []).append(value)
-        return response.status, found, response.read()
     finally:
         connection.close()
+
+
+def exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    *,
+    skip_host: bool,
+    skip_accept_encoding: bool = False,
+) -> tuple[int, dict[str, list[str]], bytes]:
+    """One request on an open connection with exactly these headers (plus the Host and
+    Accept-Encoding http.client adds unless skipped). Returns status, headers (lower-case names,
+    every value), body. The tier's host-side clients (tests/live/ingress.py) use it too."""
+    connection.putrequest(
+        method, path, skip_host=skip_host, skip_accept_encoding=skip_accept_encoding
+    )
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    if body is not None:
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    found: dict[str, list[str]] = {}
+    for name, value in response.getheaders():
+        found.setdefault(name.lower(), []).append(value)
+    return response.status, found, response.read()
 
 
 def probe_get(url: str, timeout: float, headers: dict[str, str] | None = None) -> dict[str, Any]:
