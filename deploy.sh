@@ -47,12 +47,14 @@ export PULUMI_BACKEND_URL=file://$state
 export PULUMI_CONFIG_PASSPHRASE_FILE=$state/passphrase
 unset PULUMI_CONFIG_PASSPHRASE
 local_stack() { .venv/bin/python -m stacktools.local_stack "$@"; }
-# Every pulumi command of this stack reads its settings from the file written below.
+# Every pulumi command of this stack that reads settings reads them from the file written below
+# (only up, preview, destroy, refresh and config take --config-file; others refuse the flag).
 pulumi_local() { pulumi "$@" --stack "$stack" --config-file "$config"; }
 
 if [[ $action == pulumi ]]; then
   [[ -d $state ]] && local_stack prepare "$state"
-  exec pulumi "$@" --config-file "$config"
+  case ${1:-} in up | preview | destroy | refresh | config) exec pulumi "$@" --config-file "$config" ;; esac
+  exec pulumi "$@"
 fi
 
 if [[ $action == destroy ]]; then
@@ -95,7 +97,7 @@ chmod 700 "$state"
 # machine's salt and secrets (docs/local.md#secrets).
 local_stack prepare "$state"
 say "selecting the stack '$stack' (created on first use)"
-pulumi stack select --create "$stack" --config-file "$config" --non-interactive
+local_stack create "$state"
 # Each secret the stack lacks, from the OS's CSPRNG into pulumi config set --secret's STDIN.
 local_stack secrets "$state"
 
@@ -118,7 +120,7 @@ if [[ $action == preview ]]; then
 fi
 say "pulumi up: the local stack (with the policy pack)"
 pulumi_local up --yes --policy-pack policy "$@"
-site=$(pulumi_local stack output siteUrl)
+site=$(pulumi stack output siteUrl --stack "$stack")
 say "done: open $site (Traefik's self-signed certificate: accept it once; http:// redirects there)"
 say "log in as Administrator; the password: ./deploy.sh local pulumi config get" \
   "brandclub:adminPassword --show-secrets --stack local"

@@ -9,6 +9,7 @@ values it already held. The tracked file never holds ciphertext, so ``git status
 nobody commits a salt that every other machine's passphrase would then fail against.
 
     python -m stacktools.local_stack prepare DIR   passphrase (once, mode 600), config file
+    python -m stacktools.local_stack create DIR    the stack, its salt moved into the config file
     python -m stacktools.local_stack secrets DIR   generate and store the secrets it lacks
 
 ``secrets`` hands each value to ``pulumi config set --secret`` on its STDIN (Pulumi reads a
@@ -130,6 +131,26 @@ def prepare(state: Path) -> None:
     write_config_file(state / CONFIG_FILE)
 
 
+def create_stack(state: Path) -> None:
+    """Select the stack, creating it on first use. ``pulumi stack select`` takes no
+    ``--config-file``: creating the stack, Pulumi writes the new salt into the stack file it
+    detects, the tracked one, re-serialised. The salt moves into the config file of its own and
+    the tracked file gets its text back, byte for byte, whatever happens."""
+    # The file Pulumi detects: beside Pulumi.yaml in the working directory (deploy.sh's checkout).
+    detected = Path(CONFIG_FILE)
+    text = detected.read_text()
+    try:
+        command = ["pulumi", "stack", "select", "--create", STACK, "--non-interactive"]
+        subprocess.run(command, check=True)
+        salt, _ = _kept(detected)
+    finally:
+        detected.write_text(text)
+    config = state / CONFIG_FILE
+    kept_salt, secure = _kept(config)
+    if salt is not None and kept_salt is None:
+        config.write_text(config_file_text(text, salt, secure))
+
+
 def store_secrets(state: Path) -> None:
     """Generate each secret the stack's config file lacks and store it encrypted."""
     config = state / CONFIG_FILE
@@ -148,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         match args:
             case ["prepare", state]:
                 prepare(Path(state))
+            case ["create", state]:
+                create_stack(Path(state))
             case ["secrets", state]:
                 store_secrets(Path(state))
             case _:

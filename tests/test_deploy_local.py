@@ -1,12 +1,15 @@
 """``./deploy.sh local``: every step a newcomer's first deploy takes, with stand-in ``pulumi`` and
 ``docker`` on PATH that record their calls (tests/fake_commands.py).
 
-The stand-ins follow what the real CLIs do with the files deploy.sh relies on: ``pulumi stack
-select --create`` writes the passphrase's salt into the ``--config-file`` and creates the stack in
-the file backend (``PULUMI_BACKEND_URL``); ``pulumi config set --secret KEY`` with no value reads
-it from STDIN, drops one trailing newline and stores it encrypted in the ``--config-file``; each
-refuses to run without the passphrase file. ``docker info`` reports the swarm state the
-stand-in ``docker swarm init``/``leave`` set.
+The stand-ins follow what the real CLIs do with the files deploy.sh relies on (Pulumi's
+pkg/cmd/pulumi): only the commands that declare ``--config-file`` take it (``up``, ``preview``,
+``destroy``, ``refresh``, ``config …``), every other one stops at ``unknown flag``;
+``pulumi stack select --create`` creates the stack in the file backend (``PULUMI_BACKEND_URL``)
+and writes the passphrase's salt into the stack file it detects, ``./Pulumi.local.yaml``,
+rewriting it; ``pulumi config set --secret KEY`` with no value reads it from STDIN, drops one
+trailing newline and stores it encrypted in the ``--config-file``; each refuses to run without
+the passphrase file. ``docker info`` reports the swarm state the stand-in ``docker swarm
+init``/``leave`` set.
 """
 
 from __future__ import annotations
@@ -35,10 +38,15 @@ arg() {
 backend=${PULUMI_BACKEND_URL#file://}
 config=$(arg --config-file "$@")
 case "$1 $2" in
+up\ * | preview\ * | destroy\ * | refresh\ * | "config "*) ;;
+*) [[ -z $config ]] || { echo "Error: unknown flag: --config-file" >&2; exit 255; } ;;
+esac
+case "$1 $2" in
 "stack select")
   if [[ ! -e $backend/stack-local ]]; then
     touch "$backend/stack-local"
-    python3 - "$config" <<'EOF'
+    # The salt goes into the stack file Pulumi detects beside Pulumi.yaml, re-serialised.
+    python3 - Pulumi.local.yaml <<'EOF'
 import sys, yaml
 path = sys.argv[1]
 document = yaml.safe_load(open(path)) or {}
@@ -143,8 +151,7 @@ def test_first_deploy_takes_every_step_in_order_and_says_each(checkout) -> None:
         "pulumi stack output",
     ]
     calls = fakes.calls()
-    assert calls[0][1:] == ["stack", "select", "--create", "local", "--config-file", config,
-                            "--non-interactive"]  # fmt: skip
+    assert calls[0][1:] == ["stack", "select", "--create", "local", "--non-interactive"]
     assert sorted(call[4] for call in calls[1:4]) == list(SECRET_KEYS)
     assert calls[5][1:] == ["swarm", "init", "--advertise-addr", "127.0.0.1"]
     assert calls[6][1:] == ["up", "--yes", "--policy-pack", "policy", "--stack", "local",
@@ -185,9 +192,11 @@ def test_the_secrets_are_strong_never_echoed_nor_passed_as_arguments(checkout) -
         assert len(value) >= 32
         assert value not in result.stdout + result.stderr
         assert value not in fakes.log.read_text()
-    # Never in the tracked stack file: only the out-of-tree config file holds them.
-    tracked = (REPO / "Pulumi.local.yaml").read_text()
-    assert "secure" not in tracked and "encryptionsalt" not in tracked
+    # Never in the tracked stack file: only the out-of-tree config file holds them, and the salt
+    # Pulumi wrote into the tracked file when it created the stack moved there too.
+    assert (root / "Pulumi.local.yaml").read_bytes() == (REPO / "Pulumi.local.yaml").read_bytes()
+    config = yaml.safe_load((root / ".pulumi-local" / "Pulumi.local.yaml").read_text())
+    assert config["encryptionsalt"] == "v1:fake-salt"
 
 
 def test_a_second_deploy_reuses_the_secrets_and_the_running_swarm(checkout) -> None:
@@ -285,3 +294,16 @@ def test_without_the_pulumi_cli_it_prints_the_install_command_and_stops(checkout
     assert fakes.calls() == []
     assert not (root / ".pulumi-local").exists()
     assert result.stdout.splitlines()[-1] == "setup"  # the virtualenv first, all the same
+
+
+def test_pulumi_passthrough_gives_the_config_file_only_to_commands_that_take_it(checkout) -> None:
+    root, fakes = checkout
+    assert deploy(checkout).returncode == 0
+    fakes.log.write_text("")
+    config = str(root / ".pulumi-local" / "Pulumi.local.yaml")
+    get = ["config", "get", "brandclub:adminPassword", "--show-secrets", "--stack", "local"]
+    assert deploy(checkout, "pulumi", *get).returncode == 0
+    output = deploy(checkout, "pulumi", "stack", "output", "--stack", "local")
+    assert output.returncode == 0, output.stderr
+    assert fakes.calls() == [["pulumi", *get, "--config-file", config],
+                             ["pulumi", "stack", "output", "--stack", "local"]]  # fmt: skip
