@@ -6,7 +6,6 @@ the summary. Anything that goes wrong while bringing the swarm up is an error, n
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.live.deployment import DevDeployment
+from tests.live.helpers import tier_report
 from tests.live.images.build import build_all
 from tests.live.ingress import Client
 from tests.live.pebble import Pebble
@@ -58,13 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def live_report() -> Iterator[dict[str, Any]]:
     """Timings and request counts, written to build/live-report.json at the end of the tier."""
-    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    started = time.monotonic()
-    yield report
-    report["tierSeconds"] = round(time.monotonic() - started, 1)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nlive-swarm report ({REPORT}):\n{json.dumps(report, indent=2)}")
+    yield from tier_report(REPORT, "live-swarm")
 
 
 @pytest.fixture(scope="session")

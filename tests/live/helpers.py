@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tests.live.deployment import DevDeployment
@@ -205,3 +207,15 @@ def wait_old_containers_gone(dev: DevDeployment, old_tag: str, timeout: float = 
 
     wait_for(f"the {old_tag} containers to stop", gone, timeout, interval=0.5)
     return round(time.monotonic() - started, 1)
+
+
+def tier_report(path: Path, title: str) -> Iterator[dict[str, Any]]:
+    """A tier's report for its session fixture: the tests fill in figures, and at the end it
+    gets the tier's time and is written to ``path`` as JSON and printed."""
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    started = time.monotonic()
+    yield report
+    report["tierSeconds"] = round(time.monotonic() - started, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{title} report ({path}):\n{json.dumps(report, indent=2)}")

@@ -8,6 +8,7 @@ client's address all the way to Traefik, where loopback would go through Docker'
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import socket
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.live.images.standin import exchange
+from tests.live.images.standin import Tally, exchange
 from tests.live.rendering import DOMAINS
 from tests.live.swarm import wait_for
 
@@ -193,44 +194,25 @@ class Loop:
         return self
 
     def _run(self) -> None:
-        sent = failed = maintenance = 0
-        versions: dict[str, int] = {}
-        errors: list[str] = []
-        started = time.monotonic()
+        tally = Tally()
         connection = None
         for _ in range(self.count):
             if self._stop.is_set():
                 break
-            sent += 1
+            tally.sent += 1
             try:
                 connection = connection or self.connect()
                 status, headers, body = _exchange(connection, "GET", self.path, self.headers, None)
-                answer = json.loads(body) if body.startswith(b"{") else {}
-                if status == 503 and answer.get("exc_type") == "SessionStopped":
-                    maintenance += 1  # Frappe's own answer while a migrate job holds the site
-                elif status != 200:
-                    raise RuntimeError(f"HTTP {status}: {body[:160]!r}")
-                else:
-                    version = version_of(status, headers, body)
-                    versions[version] = versions.get(version, 0) + 1
+                tally.answer(status, body, functools.partial(version_of, status, headers, body))
             except Exception as error:
-                failed += 1
-                if len(errors) < 20:
-                    errors.append(f"{time.monotonic() - started:.2f}s {error!r}")
+                tally.fail(error)
                 if connection is not None:
                     connection.close()
                 connection = None
             time.sleep(self.interval)
         if connection is not None:
             connection.close()
-        self.summary = {
-            "sent": sent,
-            "failed": failed,
-            "maintenance": maintenance,
-            "versions": versions,
-            "errors": errors,
-            "seconds": round(time.monotonic() - started, 2),
-        }
+        self.summary = tally.summary()
 
     def finish(self, timeout: float = 60) -> dict[str, Any]:
         self._stop.set()

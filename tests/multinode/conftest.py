@@ -10,7 +10,6 @@ file, the namespaces, veths, bridge, iptables rule, data roots and the shared di
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.live.helpers import tier_report
 from tests.live.rendering import REPO, PrivateAcme
 from tests.multinode import cluster
 from tests.multinode.deployment import DATA_LABEL, SHARED_ROOT, ProdDeployment
@@ -46,13 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def report() -> Iterator[dict[str, Any]]:
     """Placement, request counts and timings, written to build/multinode-report.json."""
-    found: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    started = time.monotonic()
-    yield found
-    found["tierSeconds"] = round(time.monotonic() - started, 1)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(found, indent=2) + "\n")
-    print(f"\nmulti-node report ({REPORT}):\n{json.dumps(found, indent=2)}")
+    yield from tier_report(REPORT, "multi-node")
 
 
 @pytest.fixture(scope="session")

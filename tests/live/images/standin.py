@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -135,41 +136,65 @@ def probe_get(url: str, timeout: float, headers: dict[str, str] | None = None) -
     return json.loads(body)
 
 
+def body_version(body: bytes) -> str:
+    """The release that answered, as the stand-in web app states it in its JSON."""
+    return json.loads(body)["version"]
+
+
+class Tally:
+    """What a bounded request loop counts, the same way in the probe and in the tier's host-side
+    loops (tests/live/ingress.py): requests sent, lost, answered by Frappe's maintenance page,
+    answered per release, and the first 20 errors with when they happened."""
+
+    def __init__(self) -> None:
+        self.sent = self.failed = self.maintenance = 0
+        self.versions: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.started = time.monotonic()
+
+    def answer(self, status: int, body: bytes, version: Callable[[], str]) -> None:
+        """One answer; anything but a 200 or Frappe's maintenance answer raises."""
+        answer = json.loads(body) if body.startswith(b"{") else {}
+        if status == 503 and answer.get("exc_type") == "SessionStopped":
+            # Frappe's own answer while the site is in maintenance mode (a migrate job holds
+            # it): an answer, not a lost request; counted apart.
+            self.maintenance += 1
+        elif status != 200:
+            raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+        else:
+            released = version()
+            self.versions[released] = self.versions.get(released, 0) + 1
+
+    def fail(self, error: Exception) -> None:
+        self.failed += 1
+        if len(self.errors) < 20:
+            self.errors.append(f"{time.monotonic() - self.started:.2f}s {error!r}")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "maintenance": self.maintenance,
+            "versions": self.versions,
+            "errors": self.errors,
+            "seconds": round(time.monotonic() - self.started, 2),
+        }
+
+
 def probe_loop(url: str, count: int, interval: float, timeout: float, stop_file: str) -> int:
     """At most ``count`` GETs ``interval`` apart; ends early once ``stop_file`` exists."""
-    sent = failed = maintenance = 0
-    versions: dict[str, int] = {}
-    errors: list[str] = []
-    started = time.monotonic()
+    tally = Tally()
     for _ in range(count):
         if os.path.exists(stop_file):
             break
-        sent += 1
+        tally.sent += 1
         try:
             status, _, body = request("GET", url, timeout=timeout)
-            answer = json.loads(body) if body.startswith(b"{") else {}
-            if status == 503 and answer.get("exc_type") == "SessionStopped":
-                # Frappe's own answer while the site is in maintenance mode (a migrate job
-                # holds it): an answer, not a lost request; counted apart.
-                maintenance += 1
-            elif status != 200:
-                raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
-            else:
-                versions[answer["version"]] = versions.get(answer["version"], 0) + 1
+            tally.answer(status, body, functools.partial(body_version, body))
         except Exception as error:
-            failed += 1
-            if len(errors) < 20:
-                errors.append(f"{time.monotonic() - started:.2f}s {error!r}")
+            tally.fail(error)
         time.sleep(interval)
-    summary = {
-        "sent": sent,
-        "failed": failed,
-        "maintenance": maintenance,
-        "versions": versions,
-        "errors": errors,
-        "seconds": round(time.monotonic() - started, 2),
-    }
-    print(json.dumps(summary), flush=True)
+    print(json.dumps(tally.summary()), flush=True)
     return 0
 
 
