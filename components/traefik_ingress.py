@@ -28,6 +28,7 @@ from components.catalogue import (
 )
 from components.config import StackConfig
 from components.config_ingress import IngressSettings
+from components.config_nodes import MANAGER_CONSTRAINT
 from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
 from components.docker_configs import fingerprinted_config
 from components.swarm import (
@@ -68,7 +69,7 @@ class TraefikIngressArgs:
     # Seconds Traefik may spend reading one request, body included (a slow upload).
     read_timeout: int = 120
     # Where Traefik runs: managers, those that hold its certificate volume (placement.ingress).
-    constraints: tuple[str, ...] = ("node.role == manager",)
+    constraints: tuple[str, ...] = (MANAGER_CONSTRAINT,)
 
     @classmethod
     def from_config(
