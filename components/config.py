@@ -32,22 +32,12 @@ from components.config_sections import (
     RolloutSettings,
 )
 from components.config_types import Hostname, ImageDigest, ImageTag, Model, Violation
+from components.secret_rules import short_secret_name_key, weak_password
 
-NAMESPACE = "brandclub"
 Environment = Literal["dev", "staging", "prod", "local"]
 # The branch whose image each environment runs (architecture section 2). local has none: no
 # pipeline deploys it, and its stack file names the image's tag (imageTag).
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
-# Keys that must be encrypted stack secrets; their values are never echoed in errors.
-SECRET_KEYS = ("dbRootPassword", "adminPassword", "secretNameKey")
-# Secrets that only some settings need (the model says which); encrypted when present.
-OPTIONAL_SECRET_KEYS = ("dbRootPasswordPrevious", "registryPassword", "backupOffsiteSecret")
-# brandclub:secretNameKey: long enough that nobody guesses it (openssl rand -hex 32 gives 64).
-SECRET_NAME_KEY_MIN_LENGTH = 32
-# dbRootPassword / adminPassword: length and character classes (docs/secrets.md#password-strength).
-PASSWORD_MIN_LENGTH = 12
-PASSWORD_MIN_CLASSES = 3
-_CHARACTER_CLASSES = (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
 
 
 def _image_series(image: str | None) -> str | None:
@@ -204,25 +194,15 @@ class StackConfig(Model):
     @field_validator("db_root_password", "admin_password")
     @classmethod
     def _strong_password(cls, password: SecretStr) -> SecretStr:
-        # The message must never contain the password: it ends up in CI logs.
-        text = password.get_secret_value()
-        classes = sum(bool(re.search(pattern, text)) for pattern in _CHARACTER_CLASSES)
-        if len(text) < PASSWORD_MIN_LENGTH or classes < PASSWORD_MIN_CLASSES:
-            raise ValueError(
-                f"a strong password: at least {PASSWORD_MIN_LENGTH} characters and "
-                f"{PASSWORD_MIN_CLASSES} of the 4 character classes (lower case, upper case, "
-                "digits, other characters); generate one with: openssl rand -base64 24"
-            )
+        if problem := weak_password(password.get_secret_value()):
+            raise ValueError(problem)
         return password
 
     @field_validator("secret_name_key")
     @classmethod
     def _long_random_key(cls, key: SecretStr) -> SecretStr:
-        if len(key.get_secret_value()) < SECRET_NAME_KEY_MIN_LENGTH:
-            raise ValueError(
-                f"at least {SECRET_NAME_KEY_MIN_LENGTH} characters of random data, e.g. "
-                "openssl rand -hex 32"
-            )
+        if problem := short_secret_name_key(key.get_secret_value()):
+            raise ValueError(problem)
         return key
 
     def _misplaced_services(self) -> list[Violation]:

@@ -19,13 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
-from components.config import (  # the secret keys, re-exported for the tools
-    NAMESPACE,
-    OPTIONAL_SECRET_KEYS,
-    SECRET_KEYS,
-    StackConfig,
-)
+from components.config import StackConfig
 from components.config_types import RuleViolationError, Violation
+from components.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.config import NAMESPACE
-from components.config_loader import OPTIONAL_SECRET_KEYS, SECRET_KEYS
+from components.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
 from stacktools import pulumi_yaml
 from stacktools.engine import STACKS, deep_merge
 from stacktools.export import ExportError, export_stack, write

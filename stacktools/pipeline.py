@@ -26,8 +26,9 @@ from pathlib import Path
 import yaml
 
 from components.catalogue import ENVIRONMENTS
-from components.config import BRANCH_FOR_ENVIRONMENT, NAMESPACE
+from components.config import BRANCH_FOR_ENVIRONMENT
 from components.config_sections import Images
+from components.secret_rules import NAMESPACE
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS: tuple[str, ...] = tuple(BRANCH_FOR_ENVIRONMENT)

@@ -62,6 +62,7 @@ def _start(*command: str) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.waits
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_the_command_keeps_running_for_the_drain_then_gets_the_signal(
     stop: signal.Signals,
@@ -80,6 +81,7 @@ def test_the_command_keeps_running_for_the_drain_then_gets_the_signal(
     assert f"SIG{stop.name.removeprefix('SIG')} received; serving 1s more" in err
 
 
+@pytest.mark.waits
 def test_a_second_signal_neither_cuts_the_drain_short_nor_is_passed_twice() -> None:
     process = _start("1", sys.executable, "-c", CHILD)
     signalled = time.monotonic()
@@ -101,11 +103,12 @@ def test_a_command_that_ends_by_itself_ends_the_drain_at_once() -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.waits
 def test_a_command_that_exits_during_the_drain_gives_the_script_its_own_status() -> None:
     # The command exits by itself (7) while the drain still waits: the script must not report
     # the status of its interrupted `wait` (143) instead of the command's.
     process = subprocess.Popen(
-        ["bash", str(DRAIN_SCRIPT), "2", "bash", "-c", "echo ready; sleep 1; exit 7"],
+        ["bash", str(DRAIN_SCRIPT), "1", "bash", "-c", "echo ready; sleep 0.5; exit 7"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -62,7 +62,7 @@ def test_a_redis_pong_counts_as_reachable(server) -> None:
 @pytest.mark.parametrize("protocol", ["mariadb", "redis"])
 def test_an_accepting_but_silent_peer_is_not_reachable(server, protocol: str) -> None:
     # What a transparent proxy does for any address: accept, then say nothing.
-    assert not answers(protocol, "127.0.0.1", server(b""), 0.5)
+    assert not answers(protocol, "127.0.0.1", server(b""), 0.2)
 
 
 def test_another_protocol_is_not_mariadb(server) -> None:

@@ -121,7 +121,9 @@ def user_info_server() -> Iterator[Callable[[int, bytes], str]]:
             self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Polls for shutdown every 50 ms, not 0.5 s: each test's teardown waits for one poll.
+    serve = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    serve.start()
 
     def start(status: int, body: bytes) -> str:
         answer.append((status, body))
@@ -130,6 +132,7 @@ def user_info_server() -> Iterator[Callable[[int, bytes], str]]:
     start.seen = seen  # type: ignore[attr-defined]
     yield start
     server.shutdown()
+    server.server_close()
 
 
 def test_realtime_asks_the_origin_who_the_session_is(user_info_server) -> None:

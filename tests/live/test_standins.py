@@ -9,12 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fake_commands import bench_virtualenv
 from harness import render
 from tests.live.images import build
 
@@ -27,19 +27,12 @@ SCRIPTS = IMAGES.parents[2] / "components" / "scripts"
 @pytest.fixture
 def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """A bench laid out as in the image (apps/frappe with the stand-in package, apps/erpnext,
-    sites, env/bin/python) with the image's ``bench`` first on PATH. env/bin/python is the test
-    interpreter with apps/frappe on its path, as the bench's virtualenv has it."""
+    sites, env/bin/python) with the image's ``bench`` first on PATH. env is a virtualenv of the
+    test interpreter with apps/frappe on its path, as the bench's own has it."""
     bench_dir = tmp_path / "frappe-bench"
     shutil.copytree(IMAGES / "bench", bench_dir, ignore=shutil.ignore_patterns("__pycache__"))
     (bench_dir / "sites").mkdir()
-    (bench_dir / "env" / "bin").mkdir(parents=True)
-    python = bench_dir / "env" / "bin" / "python"
-    python.write_text(
-        "#!/bin/sh\n"
-        f'PYTHONPATH="{bench_dir}/apps/frappe${{PYTHONPATH:+:$PYTHONPATH}}" '
-        f'exec "{sys.executable}" "$@"\n'
-    )
-    python.chmod(0o755)
+    bench_virtualenv(bench_dir / "env", bench_dir / "apps" / "frappe")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(IMAGES / "bin" / "bench", bin_dir / "bench")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from components.config import StackConfig
+from harness import REPO
 from stacktools import local_stack, pulumi_yaml
 
 SECURE = {"brandclub:adminPassword": "v1:Zm9v", "brandclub:secretNameKey": "v1:YmFy"}
@@ -70,3 +74,13 @@ def test_the_passphrase_is_made_once_readable_by_its_owner_only(tmp_path: Path) 
     local_stack.prepare(tmp_path)
     assert passphrase.read_text() == first
     assert (tmp_path / "Pulumi.local.yaml").exists()
+
+
+def test_it_loads_the_secret_rules_without_the_model() -> None:
+    # deploy.sh runs it three times per deploy: the model would add pydantic to each start.
+    loader = "import json, sys, stacktools.local_stack; print(json.dumps(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", loader], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    tops = {name.split(".")[0] for name in json.loads(loaded)}
+    assert not tops & {"pydantic", "pulumi", "pulumi_docker"}

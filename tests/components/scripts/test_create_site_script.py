@@ -148,6 +148,7 @@ def test_a_site_dropped_by_hand_is_created_again(
     assert [call[1] for call in frappe_fakes.calls()] == ["new-site", "--site"]
 
 
+@pytest.mark.waits
 def test_waits_for_a_service_that_comes_up_late(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
@@ -170,6 +171,7 @@ def test_waits_for_a_service_that_comes_up_late(
     assert [call[1] for call in frappe_fakes.calls()] == ["new-site", "--site"]
 
 
+@pytest.mark.waits
 def test_gives_up_on_an_unreachable_service(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:

@@ -135,6 +135,7 @@ def run_preflight(
     return result, stopped
 
 
+@pytest.mark.waits
 def test_a_working_release_passes_and_everything_it_started_is_stopped(
     preflight: tuple[FakeBin, Path],
 ) -> None:
@@ -156,6 +157,7 @@ def test_a_working_release_passes_and_everything_it_started_is_stopped(
     assert json.loads((bench.parent / "redis.json").read_text()) == {"rq:workers": []}
 
 
+@pytest.mark.waits
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -177,6 +179,7 @@ def test_a_broken_release_fails_before_any_service_moves(
     assert sorted(stopped) == ["backend", "websocket", "worker"]
 
 
+@pytest.mark.waits
 def test_a_backend_that_crashes_shows_its_output(preflight: tuple[FakeBin, Path]) -> None:
     # gunicorn is gone, so nothing answers on its port.
     result, _ = run_preflight(preflight, FAKE_BACKEND_CRASH="yes", FAKE_STATUS_8000="000")
@@ -185,6 +188,7 @@ def test_a_backend_that_crashes_shows_its_output(preflight: tuple[FakeBin, Path]
     assert "[backend] ImportError: no module" in result.stderr
 
 
+@pytest.mark.waits
 def test_a_site_in_maintenance_passes(preflight: tuple[FakeBin, Path]) -> None:
     """An operator's maintenance mode (every request 503) is not a broken release."""
     _, bench = preflight
@@ -194,6 +198,7 @@ def test_a_site_in_maintenance_passes(preflight: tuple[FakeBin, Path]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.waits
 def test_a_worker_that_outlives_its_grace_is_killed(preflight: tuple[FakeBin, Path]) -> None:
     result, stopped = run_preflight(
         preflight, FAKE_WORKER_IGNORES_TERM="yes", PREFLIGHT_WORKER_GRACE="1"

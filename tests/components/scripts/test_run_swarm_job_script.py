@@ -181,6 +181,7 @@ def test_a_failed_job_shows_its_log_and_why_on_stderr(
     assert _subcommands(swarm)[-3:] == ["service logs", "service inspect", "service rm"]
 
 
+@pytest.mark.waits
 def test_a_job_past_its_timeout_fails_and_is_removed(swarm: FakeBin, tmp_path: Path) -> None:
     env = _env(swarm, tmp_path, ["Running 5 seconds ago|"], JOB_TIMEOUT="1", JOB_LOG_TAIL="20")
     started = time.monotonic()
