@@ -37,7 +37,7 @@ exit 0
 """
 
 # The redis client as worker_registered uses it, backed by a JSON file: {"rq:workers": [keys],
-# "<key>": {"queues": "..."}}.
+# "<key>": {"hostname": "...", "queues": "..."}} (RQ's worker hash).
 FAKE_REDIS = """
 import json
 import os
@@ -57,8 +57,9 @@ class Redis:
     def smembers(self, key):
         return set(self._data().get(key, []))
 
-    def hget(self, key, field):
-        return self._data().get(key, {}).get(field)
+    def hmget(self, key, fields):
+        worker = self._data().get(key, {})
+        return [worker.get(field) for field in fields]
 """
 
 

@@ -76,10 +76,13 @@ websocket_healthy() {
 }
 
 # worker_registered <queue,queue,...>: a worker of this container is registered in the queue
-# Redis for at least these queues. RQ keeps the set `rq:workers` of keys `rq:worker:<name>`,
-# each a hash whose field `queues` lists the queue names joined by commas; Frappe v15 names a
-# worker `<uuid>.<hostname>.<pid>.<queues>` (get_worker_name) and prefixes each queue name with
-# its bench id (`<bench id>:long`). The Redis URL is the bench's `redis_queue`.
+# Redis for at least these queues. RQ keeps the set `rq:workers` of keys `rq:worker:<name>`, each
+# a hash whose field `hostname` is the worker's host (socket.gethostname(), the container) and
+# whose field `queues` lists its queue names joined by commas (rq/worker.py, register_birth).
+# The name says nothing: Frappe v15's start_worker (frappe/utils/background_jobs.py) creates
+# `Worker(queues, connection=...)` without a name, and RQ then names it with a bare
+# uuid4().hex. Frappe prefixes each queue name with its bench id (`<bench id>:long`). The Redis
+# URL is the bench's `redis_queue`.
 worker_registered() {
   "$(health_bench_dir)/env/bin/python" - "$(health_bench_dir)/sites" "$1" <<'PY'
 import json
@@ -92,14 +95,14 @@ import redis
 sites, wanted = Path(sys.argv[1]), set(sys.argv[2].split(","))
 url = json.loads((sites / "common_site_config.json").read_text())["redis_queue"]
 connection = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
-mine = f".{socket.gethostname()}."
+host = socket.gethostname()
 for key in connection.smembers("rq:workers"):
-    if mine not in key:
+    hostname, queues = connection.hmget(key, ["hostname", "queues"])
+    if hostname != host or not queues:
         continue
-    queues = connection.hget(key, "queues")
-    if queues and wanted <= {name.rsplit(":", 1)[-1] for name in queues.split(",")}:
+    if wanted <= {name.rsplit(":", 1)[-1] for name in queues.split(",")}:
         sys.exit(0)
-print(f"worker: no worker of {socket.gethostname()} registered for {sorted(wanted)}")
+print(f"worker: no worker of {host} registered for {sorted(wanted)}")
 sys.exit(1)
 PY
 }

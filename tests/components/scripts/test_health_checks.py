@@ -121,10 +121,16 @@ def test_frontend_and_websocket_checks(curl: FakeBin, bench: Path, check: str, u
 # --- workers ----------------------------------------------------------------------------------
 
 
-def _workers(bench: Path, workers: dict[str, str]) -> None:
-    """Registered workers: name -> RQ's `queues` field."""
+def _workers(bench: Path, workers: dict[str, tuple[str, str]]) -> None:
+    """Registered workers: name -> RQ's `hostname` and `queues` fields (rq/worker.py,
+    register_birth)."""
     data: dict[str, object] = {"rq:workers": [f"rq:worker:{name}" for name in workers]}
-    data.update({f"rq:worker:{name}": {"queues": queues} for name, queues in workers.items()})
+    data.update(
+        {
+            f"rq:worker:{name}": {"hostname": hostname, "queues": queues}
+            for name, (hostname, queues) in workers.items()
+        }
+    )
     (bench.parent / "redis.json").write_text(json.dumps(data))
 
 
@@ -135,14 +141,14 @@ def _worker_check(fakes: FakeBin, bench: Path, queues: str) -> subprocess.Comple
 
 
 HOST = socket.gethostname()
+# Frappe v15's start_worker gives RQ no name, so RQ names the worker uuid4().hex: the name
+# holds no hostname (as the real Frappe 15.50.0 image registers).
+UUID_NAME = "ae0569d50883476281b1b8dae2baa8df"
 
 
 def test_worker_registered_for_its_queues_with_frappes_prefix(fakes: FakeBin, bench: Path) -> None:
-    # Frappe v15: <uuid>.<hostname>.<pid>.<bench id>:<queues>; queues prefixed with the bench id.
-    _workers(
-        bench,
-        {f"0f3a.{HOST}.7.bench-1:long,default,short": "bench-1:long,bench-1:default,bench-1:short"},
-    )
+    # Queues prefixed with the bench id; the host is the hash's `hostname` field.
+    _workers(bench, {UUID_NAME: (HOST, "bench-1:long,bench-1:default,bench-1:short")})
     result = _worker_check(fakes, bench, "long,default,short")
     assert result.returncode == 0, result.stdout + result.stderr
     [connection] = [
@@ -152,14 +158,21 @@ def test_worker_registered_for_its_queues_with_frappes_prefix(fakes: FakeBin, be
 
 
 def test_worker_of_another_container_does_not_count(fakes: FakeBin, bench: Path) -> None:
-    _workers(bench, {"0f3a.othertask123.7.bench-1:default": "bench-1:default"})
+    # Another container's worker, even one whose name happens to hold this host's name.
+    _workers(
+        bench,
+        {
+            UUID_NAME: ("othertask123", "bench-1:default"),
+            f"0f3a.{HOST}.7.bench-1:default": ("othertask456", "bench-1:default"),
+        },
+    )
     result = _worker_check(fakes, bench, "default")
     assert result.returncode == 1
     assert f"no worker of {HOST}" in result.stdout
 
 
 def test_worker_missing_one_of_its_queues_is_unhealthy(fakes: FakeBin, bench: Path) -> None:
-    _workers(bench, {f"0f3a.{HOST}.7.bench-1:long,default": "bench-1:long,bench-1:default"})
+    _workers(bench, {UUID_NAME: (HOST, "bench-1:long,bench-1:default")})
     assert _worker_check(fakes, bench, "long,default,short").returncode == 1
     assert _worker_check(fakes, bench, "long,default").returncode == 0
 

@@ -74,15 +74,18 @@ FAKE_START_SH = _RUNS_UNTIL_TERM.format(
     'if [[ -n ${FAKE_BACKEND_CRASH:-} ]]; then echo "ImportError: no module" >&2; exit 3; fi',
 )
 FAKE_NODE = _RUNS_UNTIL_TERM.format(name="websocket", on_stop="", on_start="")
-# bench worker registers as RQ does (Frappe v15's worker name and bench-id queue prefix) unless
+# bench worker registers as RQ does for Frappe v15 (a bare uuid name, the host in the hash's
+# `hostname` field, queues with the bench-id prefix) unless
 # FAKE_WORKER_REGISTERS=no; FAKE_WORKER_IGNORES_TERM=yes makes it outlive its grace period.
 FAKE_BENCH_WORKER = """
 register() {
   python3 - "$FAKE_REDIS" "$1" "$$" <<'PY'
-import json, socket, sys
+import json, socket, sys, uuid
 path, queues, pid = sys.argv[1:]
-key = f"rq:worker:0f3a.{socket.gethostname()}.{pid}.bench-1:{queues}"
-data = {"rq:workers": [key], key: {"queues": ",".join(f"bench-1:{q}" for q in queues.split(","))}}
+key = f"rq:worker:{uuid.uuid4().hex}"
+worker = {"hostname": socket.gethostname(), "pid": pid}
+worker["queues"] = ",".join(f"bench-1:{q}" for q in queues.split(","))
+data = {"rq:workers": [key], key: worker}
 json.dump(data if queues else {"rq:workers": []}, open(path, "w"))
 PY
 }

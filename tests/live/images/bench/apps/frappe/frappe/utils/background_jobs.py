@@ -1,7 +1,12 @@
 """Background jobs through RQ, as Frappe v15's frappe/utils/background_jobs.py sets them up:
-queues named ``<bench id>:<queue>``, workers named by ``get_worker_name`` and run by RQ's own
-``Worker`` (Debian's python3-rq), so a worker registers in the queue Redis exactly as RQ does
-(``rq:workers`` holds ``rq:worker:<name>``, a hash whose ``queues`` lists the queue names)."""
+queues named ``<bench id>:<queue>``, and workers run by RQ's own ``Worker`` (Debian's
+python3-rq) created without a name, as Frappe's ``start_worker`` creates them
+(``Worker(queues, connection=redis_connection)``). RQ then names the worker ``uuid4().hex``
+(rq/worker.py, ``BaseWorker.__init__``), so a worker registers in the queue Redis exactly as the
+real image's do: ``rq:workers`` holds ``rq:worker:<uuid hex>``, a hash whose ``hostname`` is
+the container's host name and whose ``queues`` lists the queue names (``register_birth``).
+Frappe still defines ``get_worker_name`` (the older ``<uuid>.<hostname>.<pid>.<queue>``
+names), but nothing calls it any more."""
 
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ def generate_qname(qtype: str | list[str]) -> str:
 
 
 def get_worker_name(queue: str | None) -> str | None:
-    """``<uuid>.<hostname>.<pid>.<queue>`` when the worker is limited to queues."""
+    """``<uuid>.<hostname>.<pid>.<queue>`` when the worker is limited to queues (defined by
+    Frappe v15, no longer used by its ``start_worker``)."""
     if not queue:
         return None
     return f"{uuid4().hex}.{socket.gethostname()}.{os.getpid()}.{queue}"
@@ -70,7 +76,6 @@ def execute_job(site, method, event, job_name, kwargs, user=None, is_async=True,
 def start_worker(queue: str | None = None, burst: bool = False) -> int:
     queues = [q.strip() for q in queue.split(",")] if queue else None
     names = get_queue_list(queues, build_queue_name=True)
-    queue_name = generate_qname(queues) if queues else None
     if frappe.BROKEN == "worker":
         # A release whose workers start but cannot work: the process lives, nothing registers.
         frappe.log(f"broken build: worker for {','.join(names)} never registers")
@@ -79,7 +84,8 @@ def start_worker(queue: str | None = None, burst: bool = False) -> int:
     from rq import Worker
 
     connection = frappe.redis_client("redis_queue", timeout=None)
-    worker = Worker(names, connection=connection, name=get_worker_name(queue_name))
+    # No name, as Frappe's start_worker: RQ names the worker with a bare uuid.
+    worker = Worker(names, connection=connection)
     worker.work(logging_level="INFO", burst=burst, date_format="%Y-%m-%d %H:%M:%S")
     return 0
 
