@@ -5,7 +5,9 @@ Swarm ignores ``depends_on``; Pulumi's dependency graph does not. The jobs that 
 that talks to the database waits for the data services and for them, each later one for the job
 before it, and the app services wait for the last. So a rollout always runs: (prepare-backup-dir)
 and configurator beside the data services -> (root password rotation) -> create-site ->
-(restore) -> migrate -> preflight -> app services. Every job runs the app image as a swarm
+(restore) -> boot-check -> migrate -> preflight -> app services. boot-check refuses a release
+that cannot start before migrate touches the schema; preflight's HTTP check needs the migrated
+schema and so comes after it (docs/site-jobs.md). Every job runs the app image as a swarm
 ``replicated-job`` (the sites volume mounted, unless it has no use for it), started and awaited
 by ``run-swarm-job.sh``.
 
@@ -134,6 +136,9 @@ def _create_site_env(settings: JobSettings) -> dict[str, str]:
     env = {
         **DB,
         "SITE_NAME": settings.site_name,
+        # Only the stack's own site becomes the bench's default_site (--set-default): a site
+        # made by hand with this job must not take that over.
+        "PRIMARY_SITE": settings.site_name,
         "INSTALL_APPS": " ".join(settings.apps),
         "REDIS_CACHE": REDIS_CACHE_URL,
         "REDIS_QUEUE": REDIS_QUEUE_URL,
@@ -176,12 +181,17 @@ def _no_env(settings: JobSettings) -> dict[str, str]:
 PREFLIGHT_WORKER_QUEUES = ("short",)
 
 
-def _preflight_env(settings: JobSettings) -> dict[str, str]:
+def _boot_check_env(settings: JobSettings) -> dict[str, str]:
     return {
         "SITE_NAME": settings.site_name,
+        "PREFLIGHT_STAGE": "boot",
         "PREFLIGHT_WORKER_QUEUES": ",".join(PREFLIGHT_WORKER_QUEUES),
         "PREFLIGHT_WORKER_GRACE": str(worker_stop_grace_seconds(PREFLIGHT_WORKER_QUEUES)),
     }
+
+
+def _preflight_env(settings: JobSettings) -> dict[str, str]:
+    return {"SITE_NAME": settings.site_name, "PREFLIGHT_STAGE": "serve"}
 
 
 def job_script(name: str) -> str:
@@ -273,8 +283,12 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         enabled=lambda settings: settings.restore is not None,
         node="data",
     ),
+    # The new image's apps, its reach to the database and Redis, a worker and the realtime
+    # server, checked before migrate: a release that cannot start never touches the schema
+    # (components/scripts/preflight.sh, stage boot).
+    SiteJob("boot-check", "preflight.sh", SQL, _boot_check_env),
     SiteJob("migrate", "migrate.sh", SQL, _migrate_env),
-    # The new image's backend, a worker and the realtime server, checked with the services' own
-    # health checks before any service changes (components/scripts/preflight.sh).
+    # The new image's backend answers for the migrated site, checked with the services' own
+    # health check before any service changes (stage serve).
     SiteJob("preflight", "preflight.sh", SQL, _preflight_env),
 )

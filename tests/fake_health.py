@@ -48,7 +48,15 @@ class Redis:
     def from_url(cls, url, **options):
         with open(os.environ["FAKE_REDIS_LOG"], "a") as log:
             log.write(json.dumps({"url": url, **options}) + "\\n")
-        return cls()
+        redis = cls()
+        redis.url = url
+        return redis
+
+    def ping(self):
+        # FAKE_REDIS_DOWN: the URL of a Redis that refuses connections.
+        if os.environ.get("FAKE_REDIS_DOWN") == self.url:
+            raise ConnectionError("Connection refused")
+        return True
 
     def _data(self):
         with open(os.environ["FAKE_REDIS"]) as data:

@@ -113,4 +113,11 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
     assert exports["appImageDigest"] == mock_digest(tagged)
     # Where the backup service runs, its host directory is prepared first.
     prepare = ["prepare-backup-dir"] if stack == "prod" else []
-    assert exports["siteJobs"] == [*prepare, "configurator", "create-site", "migrate", "preflight"]
+    assert exports["siteJobs"] == [
+        *prepare,
+        "configurator",
+        "create-site",
+        "boot-check",
+        "migrate",
+        "preflight",
+    ]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Configurator job (every deploy): points the bench at this stack's MariaDB and Redis services,
-# tells Frappe its public URL, and owns Frappe's site-config mail fallback.
+# tells Frappe its public URL, and owns Frappe's site-config mail fallback. The running release
+# reads these files on every request, so they are written whole and renamed into place, and only
+# when a value changes (lib/config-files.sh), never rewritten in place as `bench set-config` does.
 # Runs in the app image from the bench directory, as `bash -c "<this text>"`.
 #
 # Environment: DB_HOST, DB_PORT, REDIS_CACHE, REDIS_QUEUE, REDIS_SOCKETIO (redis:// URLs),
@@ -21,22 +23,24 @@ JOB=configurator
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"
+# shellcheck source=lib/config-files.sh
+source "$SCRIPT_DIR/lib/config-files.sh"
 
 require_env DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE REDIS_SOCKETIO SOCKETIO_PORT HOST_NAME
 require_integer DB_PORT SOCKETIO_PORT
 [[ $HOST_NAME =~ ^https?://[^/[:space:]]+$ ]] ||
   die "HOST_NAME must be http(s)://<host>, got '$HOST_NAME'"
 
-# One line per global setting: set-config flag, key, variable holding the value.
-# -gp stores the value as JSON (a number), -g as a string.
+# One line per global setting: type (string, or json for a number), key, variable holding the
+# value; the types bench set-config -g and -gp would give.
 settings=(
-  "-g db_host DB_HOST"
-  "-gp db_port DB_PORT"
-  "-g redis_cache REDIS_CACHE"
-  "-g redis_queue REDIS_QUEUE"
-  "-g redis_socketio REDIS_SOCKETIO"
-  "-gp socketio_port SOCKETIO_PORT"
-  "-g host_name HOST_NAME"
+  "string db_host DB_HOST"
+  "json db_port DB_PORT"
+  "string redis_cache REDIS_CACHE"
+  "string redis_queue REDIS_QUEUE"
+  "string redis_socketio REDIS_SOCKETIO"
+  "json socketio_port SOCKETIO_PORT"
+  "string host_name HOST_NAME"
 )
 # use_ssl is written too: older Frappe versions read it for the fallback; v15 reads use_tls.
 # shellcheck disable=SC2034  # read through ${!variable} below
@@ -45,25 +49,30 @@ if [[ -n ${MAIL_SERVER:-} ]]; then
   : "${MAIL_PORT:=25}"
   require_integer MAIL_PORT
   settings+=(
-    "-g mail_server MAIL_SERVER"
-    "-gp mail_port MAIL_PORT"
-    "-gp use_ssl ZERO"
-    "-gp use_tls ZERO"
-    "-gp disable_mail_smtp_authentication ONE"
+    "string mail_server MAIL_SERVER"
+    "json mail_port MAIL_PORT"
+    "json use_ssl ZERO"
+    "json use_tls ZERO"
+    "json disable_mail_smtp_authentication ONE"
   )
 else
   settings+=(
-    "-g mail_server MAIL_SERVER"
-    "-gp disable_mail_smtp_authentication ZERO"
+    "string mail_server MAIL_SERVER"
+    "json disable_mail_smtp_authentication ZERO"
   )
 fi
 
-ls -1 apps >sites/apps.txt
-log "apps: $(paste -sd ' ' sites/apps.txt)"
+# Assigned first: a failed write then stops the job (errexit), which it would not inside log's
+# arguments.
+apps=$(ls -1 apps)
+outcome=$(printf '%s\n' "$apps" | replace_file_if_changed sites/apps.txt)
+log "apps.txt $outcome: $(paste -sd ' ' <<<"$apps")"
+arguments=()
 for setting in "${settings[@]}"; do
-  read -r flag key variable <<<"$setting"
-  # Values are not logged: a Redis URL may carry a password.
-  log "set-config $flag $key"
-  bench set-config "$flag" "$key" "${!variable:-}"
+  read -r type key variable <<<"$setting"
+  arguments+=("$type" "$key" "${!variable:-}")
 done
+outcome=$(config_update sites/common_site_config.json "${arguments[@]}")
+# Keys, not values: a Redis URL may carry a password.
+log "common_site_config.json $outcome (keys: $(printf '%s\n' "${settings[@]}" | awk '{print $2}' | paste -sd ' '))"
 log "done"

@@ -11,16 +11,19 @@
 #                           database user, the database and the apps, and rolls nothing back
 #                           without a terminal). Its database and user are dropped as root, its
 #                           folder moved to sites/.brandclub/half-made/, and the site made again.
-#   no marker, no folder    a new site: marker "creating", `bench new-site`, marker "created",
-#                           then `bench --site <site> scheduler enable` (ENABLE_SCHEDULER=1). A
-#                           failed new-site is cleaned up at once, as above, and fails the job.
+#   no marker, no folder    a new site: marker "creating", `bench new-site` (with
+#                           `--set-default` for the stack's primary site only), marker
+#                           "created", then `bench --site <site> scheduler enable`
+#                           (ENABLE_SCHEDULER=1). A failed new-site is cleaned up at once, as
+#                           above, and fails the job.
 #   no marker, a folder     a site this job did not start (made before the marker existed, or
 #                           by hand): adopted (marker "created") when Frappe can open it
 #                           (`bench --site <site> list-apps` lists frappe); otherwise the job
 #                           fails and touches nothing.
 # Passwords reach Frappe and MariaDB as file paths only (lib/frappe-cli.sh, lib/mariadb-root.sh).
 #
-# Environment: SITE_NAME, INSTALL_APPS (space-separated, may be empty), DB_HOST, DB_PORT,
+# Environment: SITE_NAME, PRIMARY_SITE (the stack's own site, frappe.siteName: the only one made
+# the bench's default_site), INSTALL_APPS (space-separated, may be empty), DB_HOST, DB_PORT,
 # REDIS_CACHE, REDIS_QUEUE (redis:// URLs), ADMIN_PASSWORD_FILE, DB_ROOT_PASSWORD_FILE (docker
 # secret files), ENABLE_SCHEDULER (1 or 0, default 1), RESTORE_REQUEST (the restore request this
 # deploy also runs, recorded in the marker; optional), WAIT_TIMEOUT (seconds to wait for the
@@ -38,8 +41,8 @@ source "$SCRIPT_DIR/lib/frappe-cli.sh"
 # shellcheck source=lib/mariadb-root.sh
 source "$SCRIPT_DIR/lib/mariadb-root.sh"
 
-require_env SITE_NAME DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE ADMIN_PASSWORD_FILE \
-  DB_ROOT_PASSWORD_FILE
+require_env SITE_NAME PRIMARY_SITE DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE \
+  ADMIN_PASSWORD_FILE DB_ROOT_PASSWORD_FILE
 : "${WAIT_TIMEOUT:=300}"
 : "${WAIT_INTERVAL:=2}"
 : "${ENABLE_SCHEDULER:=1}"
@@ -190,7 +193,13 @@ read -ra apps <<<"${INSTALL_APPS:-}"
 for app in ${apps[@]+"${apps[@]}"}; do
   new_site_args+=(--install-app "$app")
 done
-new_site_args+=(--set-default)
+# `--set-default` writes default_site into common_site_config.json, shared by the whole bench:
+# the site bench commands without --site act on, and the one Frappe's realtime server gives a
+# localhost connection. Only the stack's primary site may take it, never a second site made
+# beside it.
+if [[ $SITE_NAME == "$PRIMARY_SITE" ]]; then
+  new_site_args+=(--set-default)
+fi
 
 marker_set "$SITE_NAME" state creating startedAt "$(utc_now)" \
   restoreRequest "${RESTORE_REQUEST:-}"

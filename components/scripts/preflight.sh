@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Preflight job (after migrate, before any app service changes): starts the new image's
-# processes once, inside this job's container, and checks them with the very checks the
-# services use as their Docker health checks (lib/health-checks.sh):
-#   - the backend (the image's start.sh: gunicorn) answers /api/method/ping for the site;
-#   - a worker (bench worker) registers in the queue Redis for its queues;
-#   - the socket.io server (socketio.js) completes an engine.io handshake.
+# Preflight, in two jobs of the same script (PREFLIGHT_STAGE): the new image is checked with the
+# very checks the services use as their Docker health checks (lib/health-checks.sh), its
+# processes started once inside this job's container.
+#   boot   (the boot-check job, before migrate): nothing here needs the new schema, so a release
+#          that cannot start is refused before it touches the database:
+#            - every app of the image imports, with its hooks (as every request imports them);
+#            - the site's database answers as the site's own user (bench list-apps);
+#            - both Redis answer;
+#            - a worker (bench worker) registers in the queue Redis for its queues;
+#            - the socket.io server (socketio.js) completes an engine.io handshake.
+#   serve  (the preflight job, after migrate): the backend (the image's start.sh: gunicorn)
+#          answers /api/method/ping for the site; this needs the migrated schema.
 # Any failure fails `pulumi up` before a single service moves, so the Frappe services never
 # split across two images. Runs in the app image from the bench directory, as
 # `bash -c "<this text>"`.
 #
-# Environment: SITE_NAME; PREFLIGHT_WORKER_QUEUES (the worker's queues, comma-separated:
-# short); PREFLIGHT_WORKER_GRACE (seconds a stopping worker gets to finish a job it picked up,
-# 360); PREFLIGHT_TIMEOUT (seconds each process gets to become healthy, 300);
-# PREFLIGHT_INTERVAL (seconds between checks, 2).
+# Environment: SITE_NAME; PREFLIGHT_STAGE (boot or serve, default serve);
+# PREFLIGHT_WORKER_QUEUES (the worker's queues, comma-separated: short); PREFLIGHT_WORKER_GRACE
+# (seconds a stopping worker gets to finish a job it picked up, 360); PREFLIGHT_TIMEOUT (seconds
+# each process gets to become healthy, 300); PREFLIGHT_INTERVAL (seconds between checks, 2).
 JOB=preflight
 # From a checkout the libraries are sourced; the job's text has them inlined instead
 # (components/frappe_jobs.py), as a swarm job has no checkout.
@@ -24,6 +30,9 @@ source "$SCRIPT_DIR/lib/job-prelude.sh"
 source "$SCRIPT_DIR/lib/health-checks.sh"
 
 require_env SITE_NAME
+: "${PREFLIGHT_STAGE:=serve}"
+[[ $PREFLIGHT_STAGE =~ ^(boot|serve)$ ]] ||
+  die "PREFLIGHT_STAGE must be boot or serve, got '$PREFLIGHT_STAGE'"
 : "${PREFLIGHT_WORKER_QUEUES:=short}"
 : "${PREFLIGHT_WORKER_GRACE:=360}"
 : "${PREFLIGHT_TIMEOUT:=300}"
@@ -95,11 +104,67 @@ wait_healthy() {
   log "$name healthy"
 }
 
-start backend start.sh
-start worker bench worker --queue "$PREFLIGHT_WORKER_QUEUES"
-start websocket node apps/frappe/socketio.js
+# The image's apps import, each with its hooks module where it has one: Frappe imports every
+# app's hooks on each request (frappe.get_hooks), so an app that fails here fails every request.
+apps_import() {
+  local output
+  output=$(ls -1 apps | env/bin/python -c '
+import importlib
+import importlib.util
+import sys
 
-wait_healthy backend backend_healthy "$SITE_NAME"
-wait_healthy worker worker_registered "$PREFLIGHT_WORKER_QUEUES"
-wait_healthy websocket websocket_healthy
-log "the new image serves $SITE_NAME, runs a worker and a realtime server; rollout may proceed"
+for app in sys.stdin.read().split():
+    importlib.import_module(app)
+    if importlib.util.find_spec(f"{app}.hooks"):
+        importlib.import_module(f"{app}.hooks")
+    print(app)
+' 2>&1) || {
+    printf '%s\n' "$output" | tail -n 20 | sed 's/^/  [imports] /' >&2
+    die "the new image's apps do not import (above); every request would fail the same way"
+  }
+  log "apps import: $(paste -sd ' ' <<<"$output")"
+}
+
+# The site's database answers the site's own user (its credentials in site_config.json).
+database_answers() {
+  local output
+  output=$(bench --site "$SITE_NAME" list-apps 2>&1) || {
+    printf '%s\n' "$output" | tail -n 20 | sed 's/^/  [list-apps] /' >&2
+    die "the new image cannot open $SITE_NAME's database as the site's user (above)"
+  }
+  log "database of $SITE_NAME answers"
+}
+
+# Both Redis of the bench's config answer a PING.
+redis_answers() {
+  env/bin/python - sites/common_site_config.json <<'PY' || die "a Redis does not answer (above)"
+import json
+import sys
+
+import redis
+
+config = json.load(open(sys.argv[1]))
+for key in ("redis_cache", "redis_queue"):
+    try:
+        redis.Redis.from_url(config[key], socket_timeout=5).ping()
+    except Exception as error:  # the check reports any failure, whatever its type
+        sys.exit(f"{key}: {error}")
+PY
+  log "redis_cache and redis_queue answer"
+}
+
+if [[ $PREFLIGHT_STAGE == boot ]]; then
+  apps_import
+  database_answers
+  redis_answers
+  start worker bench worker --queue "$PREFLIGHT_WORKER_QUEUES"
+  start websocket node apps/frappe/socketio.js
+  wait_healthy worker worker_registered "$PREFLIGHT_WORKER_QUEUES"
+  wait_healthy websocket websocket_healthy
+  log "the new image boots, reaches the database and Redis, runs a worker and a realtime" \
+    "server; migrate may proceed"
+else
+  start backend start.sh
+  wait_healthy backend backend_healthy "$SITE_NAME"
+  log "the new image serves $SITE_NAME; rollout may proceed"
+fi

@@ -28,6 +28,8 @@ JOB=restore
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"
+# shellcheck source=lib/config-files.sh
+source "$SCRIPT_DIR/lib/config-files.sh"
 # shellcheck source=lib/site-modes.sh
 source "$SCRIPT_DIR/lib/site-modes.sh"
 # shellcheck source=lib/site-marker.sh

@@ -45,8 +45,8 @@ def test_the_tag_is_resolved_to_its_digest_at_deploy_time(rendered: dict[str, Re
     assert tagged in _lookups(rendering)
     images = _frappe_images(rendering)
     # backend, frontend, websocket, 3 queues, scheduler, backup + prepare-backup-dir,
-    # configurator, create-site, migrate, preflight
-    assert len(images) == 13
+    # configurator, create-site, boot-check, migrate, preflight
+    assert len(images) == 14
     assert set(images.values()) == {pinned(tagged)}
     assert rendering.exports["appImageDigest"] == mock_digest(tagged)
 

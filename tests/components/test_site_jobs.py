@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.frappe_jobs import job_script
+from components.frappe_jobs import SITE_JOBS, job_script
 from harness import (
     TEST_SECRETS,
     Registered,
@@ -17,6 +17,9 @@ from harness import (
     render,
     render_error,
 )
+
+# Each job's script: two jobs share preflight.sh (its boot and serve stages).
+SCRIPT_OF = {job.name: job.script for job in SITE_JOBS}
 
 COMMAND = "command:local:Command"
 SITES = "/home/frappe/frappe-bench/sites"
@@ -33,6 +36,7 @@ def test_every_stack_runs_configurator_create_site_and_migrate(
         *prepare,
         "configurator",
         "create-site",
+        "boot-check",
         "migrate",
         "preflight",
     ]
@@ -78,7 +82,7 @@ def test_jobs_run_the_runner_against_the_providers_swarm(
         )
         assert environment["DOCKER_HOST"] == swarm, name
         assert environment["JOB_NAME"] == f"brandclub-{stack}-job-{name}"
-        assert environment["JOB_SCRIPT"] == job_script(f"{name}.sh"), name
+        assert environment["JOB_SCRIPT"] == job_script(SCRIPT_OF[name]), name
         if name == "prepare-backup-dir":
             continue  # below
         assert environment["JOB_MOUNTS"].splitlines() == [
@@ -97,6 +101,7 @@ def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) 
         "prepare-backup-dir": set(),
         "configurator": {"brandclub-prod-network"},
         "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
+        "boot-check": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "preflight": {"brandclub-prod-network", "brandclub-prod-mariadb"},
     }
@@ -251,7 +256,14 @@ RESTORE = {"site": "staging.brandclub.com", "date": "2026-11-20", "fromSite": "b
 def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
     rendering = render("staging", {"brandclub:restore": RESTORE})
     found = jobs(rendering)
-    assert list(found) == ["configurator", "create-site", "restore", "migrate", "preflight"]
+    assert list(found) == [
+        "configurator",
+        "create-site",
+        "restore",
+        "boot-check",
+        "migrate",
+        "preflight",
+    ]
     assert "jobs-create-site" in depends_on(rendering, found["restore"])
     assert "jobs-restore" in depends_on(rendering, found["migrate"])
     restore = found["restore"]
@@ -339,6 +351,7 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
         "rotate-db-root-password",
         "configurator",
         "create-site",
+        "boot-check",
         "migrate",
         "preflight",
     }
@@ -372,16 +385,23 @@ def _squash_app(chain: list[str]) -> list[str]:
     return [name for name in chain if not name.startswith("app-")] + ["app"]
 
 
-def test_a_first_deploy_waits_through_six_levels(
+def test_a_first_deploy_waits_through_seven_levels(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    """networks -> data services -> create-site -> migrate -> preflight -> app; the configurator
+    """networks -> data services -> create-site -> boot-check -> migrate -> preflight -> app; the
+    configurator
     runs beside the data services, as it needs the sites volume only."""
     rendering = rendered[stack]
     backend = rendering.service(f"brandclub-{stack}", "backend")
     first, data_service, *site_jobs, app = _squash_app(_longest_chain(rendering, backend))
     assert rendering.named(first).type == "docker:index/network:Network"
     assert data_service in {"data-mariadb", "data-redis-cache", "data-redis-queue"}
-    assert [*site_jobs, app] == ["jobs-create-site", "jobs-migrate", "jobs-preflight", "app"]
+    assert [*site_jobs, app] == [
+        "jobs-create-site",
+        "jobs-boot-check",
+        "jobs-migrate",
+        "jobs-preflight",
+        "app",
+    ]
     configurator = jobs(rendering)["configurator"]
     assert len(_longest_chain(rendering, configurator)) == 2  # a volume or network, then it

@@ -24,11 +24,11 @@ from components.catalogue import TRAEFIK_STACK
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
     DOMAINS,
-    JOB_TIMINGS,
     JobRun,
     PrivateAcme,
     Rendered,
     SiteJobCommand,
+    job_timings,
     render,
 )
 from tests.live.rollout import Rollout, changed_jobs, deploy_layer
@@ -249,7 +249,7 @@ class DevDeployment:
     def run_job(self, job: SiteJobCommand, **changed: str) -> JobRun:
         """One site job as pulumi-command runs it; the preflight with the tier's shorter
         timeout. Its environment counts as applied once it succeeds."""
-        extra = JOB_TIMINGS.get(job.name.rsplit("-", 1)[-1])
+        extra = job_timings(job.name)
         run = job.run(extra, **changed)
         if run.returncode == 0 and not changed:
             self.applied_jobs[job.name] = dict(job.environment)

@@ -123,6 +123,12 @@ def job_env(job: SiteJobCommand) -> dict[str, str]:
     return dict(line.split("=", 1) for line in job.environment["JOB_ENV"].splitlines())
 
 
+def job_env_with(job: SiteJobCommand, **values: str) -> str:
+    """The job's JOB_ENV with ``values`` replacing (or adding) variables: what a test hands
+    ``DevDeployment.run_job(job, JOB_ENV=...)`` to run the job with other inputs."""
+    return "\n".join(f"{key}={value}" for key, value in {**job_env(job), **values}.items())
+
+
 def assert_completed(job: SiteJobCommand, run: JobRun) -> None:
     assert run.returncode == 0, f"{job.name}: {run.stderr}"
     assert run.stdout.splitlines()[-1] == f"job {job.job_name} completed", run.stdout

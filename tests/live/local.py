@@ -20,10 +20,10 @@ from stacktools.export import EXPORT_DEFAULTS
 from tests.live.deployment import CONVERGE_TIMEOUT, deploy_stack
 from tests.live.images.build import APP_VERSIONS
 from tests.live.rendering import (
-    JOB_TIMINGS,
     TEST_OVERLAY,
     Rendered,
     exported,
+    job_timings,
 )
 from tests.live.swarm import (
     TEST_LABEL,
@@ -103,7 +103,7 @@ class LocalDeployment:
         wait_converged(self.services(stacks[0]), CONVERGE_TIMEOUT)
         self.seconds["data"] = round(time.monotonic() - started, 1)
         for job in self._rendered.jobs:
-            run = job.run(JOB_TIMINGS.get(job.name.rsplit("-", 1)[-1]))
+            run = job.run(job_timings(job.name))
             if run.returncode != 0:
                 raise RuntimeError(f"site job {job.name} exited {run.returncode}:\n{run.stderr}")
         self.seconds["siteJobs"] = round(time.monotonic() - started - self.seconds["data"], 1)

@@ -41,9 +41,20 @@ COMMAND = "command:local:Command"
 SECRET = "docker:index/secret:Secret"
 # A job waits at most JOB_TIMEOUT (run-swarm-job.sh's default: 30 minutes); the tier less.
 JOB_RUN_TIMEOUT = 300
-# Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': the preflight gives
-# each process of the new image this long to become healthy (the program's default: 300 s).
-JOB_TIMINGS: dict[str, dict[str, str]] = {"preflight": {"PREFLIGHT_TIMEOUT": "30"}}
+# Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': both preflight
+# stages give each process of the new image this long to become healthy (the program's default:
+# 300 s).
+JOB_TIMINGS: dict[str, dict[str, str]] = {
+    "boot-check": {"PREFLIGHT_TIMEOUT": "30"},
+    "preflight": {"PREFLIGHT_TIMEOUT": "30"},
+}
+
+
+def job_timings(job_name: str) -> dict[str, str] | None:
+    """The tier's shorter timings for a rendered job (``jobs-<name>``), if any."""
+    return JOB_TIMINGS.get(job_name.removeprefix("jobs-"))
+
+
 # Only images, shape and timings change; the mechanisms (start-first, rollback on failure, health
 # checks, networks, routing labels, Traefik's static configuration) stay exactly as the program
 # sets them.

@@ -25,6 +25,7 @@ from tests.live.helpers import (
     app_images,
     ensure_app_version,
     mariadb,
+    migrations,
     notes,
     wait_old_containers_gone,
 )
@@ -178,7 +179,12 @@ def test_rollout_through_traefik_loses_no_request_and_the_frontend_follows_the_b
     assert rollout.ok, rollout.report()
     # A new image re-runs exactly the jobs whose inputs take the image (create-site ignores it),
     # then the services go in the program's order: the backend alone, then the rest.
-    assert list(rollout.job_seconds) == ["jobs-configurator", "jobs-migrate", "jobs-preflight"]
+    assert list(rollout.job_seconds) == [
+        "jobs-configurator",
+        "jobs-boot-check",
+        "jobs-migrate",
+        "jobs-preflight",
+    ]
     backend = dev.service(dev.app_stack, "backend")
     assert rollout.layers[0].changed == [backend], rollout.report()
     assert set(rollout.layers[1].changed) == set(app_images(dev)) - {backend}, rollout.report()
@@ -309,18 +315,21 @@ def running_release_answers(summaries: dict[str, dict[str, Any]], tag: str) -> N
 def refused_release(
     dev: DevDeployment, client: Client, tag: str, live_report: dict[str, Any], key: str
 ) -> None:
-    """Roll out a bad release in the program's order under request loops through Traefik: the
-    preflight job fails, no service moves, every request is answered by the running release
-    (or by Frappe's 503 while the migrate job, which runs before the preflight, holds the
-    site)."""
+    """Roll out a release that cannot start, in the program's order, under request loops
+    through Traefik: the boot-check job fails before migrate (issue 19 item 5), so the database
+    is never migrated by code that never served, no service moves, and every request is
+    answered by the running release (never held in maintenance by a migrate)."""
     ensure_app_version(dev, "v2")
     versions = {name: service_state(name).version for name in dev.services(dev.app_stack)}
+    migrated = migrations(dev)
     loops = traefik_loops(client)
     time.sleep(2)
     rollout = dev.rollout(tag)
     summaries = {name: loop.finish() for name, loop in loops.items()}
     live_report[key] = {"rollout": rollout.report(), **summaries}
-    assert rollout.failed_job == "jobs-preflight", rollout.report()
+    assert rollout.failed_job == "jobs-boot-check", rollout.report()
+    assert migrations(dev) == migrated, "the broken release migrated the database"
+    assert all(summary["maintenance"] == 0 for summary in summaries.values()), summaries
     assert rollout.layers == [], "a service moved although the preflight failed"
     assert {name: service_state(name).version for name in versions} == versions
     same_image_everywhere(dev, "v2")
@@ -331,7 +340,9 @@ def test_release_answering_500_is_refused_before_any_service_moves(
     dev: DevDeployment, client: Client, live_report: dict[str, Any]
 ) -> None:
     refused_release(dev, client, BROKEN_HTTP500_VERSION, live_report, "http500Release")
-    assert "/api/method/ping answered 500" in dev.rollouts[-1].failed_job_log
+    log = dev.rollouts[-1].failed_job_log
+    assert "the new image's apps do not import" in log
+    assert "cannot import name 'get_company_currency'" in log
 
 
 def test_worker_that_never_registers_is_refused_before_any_service_moves(

@@ -20,6 +20,7 @@ from tests.live.helpers import (
     backend_container,
     ensure_app_version,
     job_env,
+    job_env_with,
     job_services,
     mariadb,
     migrations,
@@ -66,6 +67,7 @@ def test_site_jobs_ran_in_order_on_the_swarm(
     assert [job.name for job in first.jobs] == [
         "jobs-configurator",
         "jobs-create-site",
+        "jobs-boot-check",
         "jobs-migrate",
         "jobs-preflight",
     ]
@@ -80,9 +82,9 @@ def test_site_jobs_ran_in_order_on_the_swarm(
         "--format",
         '{{.Label "brandclub.site-job"}}',
     ).split()
-    assert {
-        f"{dev.app_stack}-job-{n}" for n in ("configurator", "create-site", "migrate", "preflight")
-    } <= set(labelled)
+    assert {f"{dev.app_stack}-job-{job.name.removeprefix('jobs-')}" for job in first.jobs} <= set(
+        labelled
+    )
 
     # configurator: the bench points at this stack's services, numbers as numbers (-gp).
     configured = job_env(first.job("configurator"))
@@ -142,6 +144,28 @@ def test_create_site_again_is_a_no_op(dev: DevDeployment) -> None:
     assert f"site {SITE} exists, nothing to do" in run.stdout
     assert site_config(dev) == before
     assert job_services() == []
+
+
+def test_configurator_runs_cost_no_request(dev: DevDeployment, live_report: dict[str, Any]) -> None:
+    """Issue 19 item 2: the backends read common_site_config.json on every request; the
+    configurator, run five times with a changed value under a request loop through the frontend,
+    never lets one find it cut (the stand-in's bench set-config leaves it empty for
+    0.2 s, as Frappe's in-place rewrite does for a moment)."""
+    job = dev.rendering("v1").job("configurator")
+    host_name = job_env(job)["HOST_NAME"]
+    loop = dev.start_request_loop(3000, 0.02, 5)
+    try:
+        for n in range(5):
+            run = dev.run_job(job, JOB_ENV=job_env_with(job, HOST_NAME=f"https://c{n}.test"))
+            assert run.returncode == 0, run.stderr
+            assert "common_site_config.json changed" in run.stdout
+    finally:
+        summary = loop.finish()
+        restored = dev.run_job(job)
+    live_report["configuratorUnderLoad"] = summary
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(sites_file(dev, "common_site_config.json"))["host_name"] == host_name
+    assert summary["sent"] > 50 and summary["failed"] == 0, summary
 
 
 def test_failing_job_fails_the_runner(dev: DevDeployment) -> None:

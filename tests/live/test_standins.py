@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +29,13 @@ SCRIPTS = IMAGES.parents[2] / "components" / "scripts"
 def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """A bench laid out as in the image (apps/frappe with the stand-in package, apps/erpnext,
     sites, env/bin/python) with the image's ``bench`` first on PATH. env is a virtualenv of the
-    test interpreter with apps/frappe on its path, as the bench's own has it."""
+    test interpreter with every app on its path, as the bench's own has it."""
     bench_dir = tmp_path / "frappe-bench"
     shutil.copytree(IMAGES / "bench", bench_dir, ignore=shutil.ignore_patterns("__pycache__"))
     (bench_dir / "sites").mkdir()
-    bench_virtualenv(bench_dir / "env", bench_dir / "apps" / "frappe")
+    bench_virtualenv(
+        bench_dir / "env", bench_dir / "apps" / "frappe", bench_dir / "apps" / "erpnext"
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(IMAGES / "bin" / "bench", bin_dir / "bench")
@@ -114,6 +117,66 @@ def test_the_configurator_script_configures_the_standin_bench(standin_bench) -> 
     assert common["redis_cache"] == env["REDIS_CACHE"]
 
 
+def _read_while(sites: Path, action: Callable[[], None]) -> tuple[int, int]:
+    """Reads common_site_config.json as a backend does on every request, in a loop, while
+    ``action`` runs: (reads that parsed, reads that found the file empty or cut)."""
+    stop, counts = threading.Event(), [0, 0]
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                json.loads((sites / "common_site_config.json").read_text())
+                counts[0] += 1
+            except ValueError:
+                counts[1] += 1
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        action()
+    finally:
+        stop.set()
+        thread.join()
+    return counts[0], counts[1]
+
+
+def test_set_config_empties_the_config_while_it_writes_as_frappe_does(standin_bench) -> None:
+    """Frappe's _update_config_file rewrites in place (open "w", then write): a reader in
+    between finds an empty file, and get_site_config says the file is invalid."""
+    _configure(standin_bench.bench_dir)
+    sites = standin_bench.bench_dir / "sites"
+
+    def set_config() -> None:
+        result = standin_bench("bench", "set-config", "-g", "host_name", "https://a.test")
+        assert result.returncode == 0, result.stderr
+
+    parsed, cut = _read_while(sites, set_config)
+    assert cut > 0 and parsed > 0
+    (sites / "common_site_config.json").write_text("")
+    reported = _python(standin_bench, "import frappe; print(frappe.common_config())")
+    assert reported.splitlines()[0] == "common_site_config.json is invalid"
+    assert reported.splitlines()[-1] == "{}"
+
+
+def test_a_reader_never_finds_the_config_cut_while_the_configurator_runs(standin_bench) -> None:
+    """The configurator writes the config whole and renames it into place: across runs that
+    change values, a reader polling as the backends do always parses it."""
+    configurator = render("dev").named("jobs-configurator").inputs["environment"]
+    env = dict(line.split("=", 1) for line in configurator["JOB_ENV"].splitlines())
+    env["BENCH_DIR"] = str(standin_bench.bench_dir)
+    _configure(standin_bench.bench_dir)
+
+    def run_configurator() -> None:
+        for host in ("https://a.test", "https://b.test", "https://a.test"):
+            result = standin_bench(
+                "bash", str(SCRIPTS / "configurator.sh"), **{**env, "HOST_NAME": host}
+            )
+            assert result.returncode == 0, result.stderr
+
+    parsed, cut = _read_while(standin_bench.bench_dir / "sites", run_configurator)
+    assert (cut, parsed > 0) == (0, True)
+
+
 # A root password that starts with a dash is still the option's value, as with bench (click).
 NEW_SITE = (
     *("bench", "new-site", "a.test", "--mariadb-user-host-login-scope=%"),
@@ -158,6 +221,84 @@ def test_migrate_fails_for_a_missing_site_and_on_request(standin_bench) -> None:
     failed = standin_bench("bench", "--site", "all", "migrate", STANDIN_FAIL_MIGRATE="yes")
     assert failed.returncode == 1 and "simulated failure" in failed.stderr
     assert failed.stdout == "Migrating a.test\n"
+
+
+# The stand-in's database connection replaced in process: MariaDB refuses the user of the
+# site named _half (never created), and takes every statement of the others.
+REFUSING_DATABASE = """
+import runpy
+import sys
+
+import frappe
+
+
+class Cursor:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, args=None):
+        print(f"  {sql.split()[0]}", flush=True)
+
+    def fetchall(self):
+        return []
+
+
+class Connection:
+    def cursor(self):
+        return Cursor()
+
+    def close(self):
+        pass
+
+
+class OperationalError(Exception):
+    pass
+
+
+def connect(site):
+    user = frappe.get_conf(site)["db_name"]
+    if user == "_half":
+        raise OperationalError(1045, f"Access denied for user '{user}'@'10.0.9.7'")
+    return Connection()
+
+
+frappe.connect = connect
+sys.argv = ["bench_helper", "frappe", *sys.argv[1:]]
+runpy.run_module("frappe.utils.bench_helper", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_migrate_of_all_sites_stops_at_a_half_made_one_as_frappe_does(standin_bench) -> None:
+    """Frappe v15's migrate (frappe/commands/site.py) loops over context.sites, `--site all`
+    being every folder holding a site_config.json (frappe.utils.get_sites), so a half-made site
+    (config written, database user never created) is among them; each site is migrated logged
+    in as its own user, and the first error ends the command: the sites after it are not
+    migrated. One site named alone is migrated on its own (issue 19 item 3)."""
+    sites = standin_bench.bench_dir / "sites"
+    _configure(standin_bench.bench_dir)
+    for site, database in (("a.test", "_a"), ("b.test", "_half"), ("c.test", "_c")):
+        (sites / site).mkdir()
+        config = {"db_name": database, "db_password": "pw", "db_type": "mariadb"}
+        (sites / site / "site_config.json").write_text(json.dumps(config))
+
+    def migrate(site: str) -> subprocess.CompletedProcess:
+        command = ("--site", site, "migrate")
+        return standin_bench("../env/bin/python", "-c", REFUSING_DATABASE, *command, cwd=sites)
+
+    every = migrate("all")
+    assert every.returncode == 1
+    assert every.stdout.splitlines() == [
+        "Migrating a.test",
+        *("  CREATE", "  INSERT"),
+        "Migrating b.test",
+    ]
+    assert "OperationalError: (1045, \"Access denied for user '_half'" in every.stderr
+    alone = migrate("c.test")
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.splitlines() == ["Migrating c.test", "  CREATE", "  INSERT"]
 
 
 def _python(standin_bench, code: str, **env: str) -> str:

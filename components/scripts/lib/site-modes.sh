@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2317,SC2329  # release_sites is reached through the EXIT trap
-# Maintenance mode around a migrate or restore. Sourced (or inlined) after job-prelude.sh.
+# Maintenance mode around a migrate or restore. Sourced (or inlined) after job-prelude.sh and
+# config-files.sh: the running backends read each site's config on every request, so the modes
+# are written with config_update (whole, renamed into place), not with `bench set-config`.
 #
 # hold_site puts a site in maintenance with its scheduler paused, after recording the values it
 # had in sites/.brandclub/held/<site>.json, unless that record exists already: then a run that
@@ -92,8 +94,12 @@ hold_site() {
     log "site $site: maintenance_mode 1, pause_scheduler 1 (were: $maintenance $scheduler)"
   fi
   held_sites+=("$site")
-  bench --site "$site" set-config -p maintenance_mode 1
-  bench --site "$site" set-config -p pause_scheduler 1
+  set_site_modes "$site" 1 1 >/dev/null
+}
+
+# set_site_modes SITE MAINTENANCE_MODE PAUSE_SCHEDULER: both in one write of the site's config.
+set_site_modes() {
+  config_update "sites/$1/site_config.json" json maintenance_mode "$2" json pause_scheduler "$3"
 }
 
 # Called right before the step that changes the database (bench migrate, bench restore): from
@@ -105,8 +111,7 @@ release_site() {
   local site=$1 maintenance scheduler by since
   read -r maintenance scheduler by since < <(held_record "$site") || return 1
   log "site $site: maintenance_mode $maintenance, pause_scheduler $scheduler (restored)"
-  bench --site "$site" set-config -p maintenance_mode "$maintenance" &&
-    bench --site "$site" set-config -p pause_scheduler "$scheduler" &&
+  set_site_modes "$site" "$maintenance" "$scheduler" >/dev/null &&
     rm -f -- "$HELD_RECORDS/$site.json"
 }
 

@@ -13,6 +13,8 @@ from fake_commands import (
 )
 
 SITE = "dev.brandclub.com"
+# A site made beside the stack's own (PRIMARY_SITE): it must never become the bench's default.
+SECOND_SITE = "shop.dev.brandclub.com"
 ADMIN_PASSWORD = "admin-Pa55-word"
 DB_ROOT_PASSWORD = "root-Pa55-word"
 NEW_SITE = [
@@ -29,7 +31,7 @@ NEW_SITE = [
     "erpnext",
     "--install-app",
     "brandclub",
-    "--set-default",
+    "--set-default",  # SITE is the primary site (PRIMARY_SITE): only it is made the default
 ]
 ENABLE_SCHEDULER = ["bench", "--site", SITE, "scheduler", "enable"]
 
@@ -56,6 +58,7 @@ def create_site_env(
         BENCH_DIR=str(tmp_path / "frappe-bench"),
         FAKE_DB=str(tmp_path / "db.json"),
         SITE_NAME=SITE,
+        PRIMARY_SITE=SITE,
         INSTALL_APPS="erpnext brandclub",
         DB_HOST="127.0.0.1",
         DB_PORT=str(port_of(ports["db"])),

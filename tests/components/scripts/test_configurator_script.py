@@ -35,27 +35,26 @@ def _env(frappe_fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
     return frappe_fakes.env(**{**defaults, **extra})
 
 
-EXPECTED = [
-    ["bench", "set-config", "-g", "db_host", "mariadb"],
-    ["bench", "set-config", "-gp", "db_port", "3306"],
-    ["bench", "set-config", "-g", "redis_cache", "redis://redis-cache:6379"],
-    ["bench", "set-config", "-g", "redis_queue", REDIS_QUEUE],
-    ["bench", "set-config", "-g", "redis_socketio", REDIS_QUEUE],
-    ["bench", "set-config", "-gp", "socketio_port", "9000"],
-    ["bench", "set-config", "-g", "host_name", "https://dev.brandclub.com"],
-]
+# What the configurator writes into common_site_config.json, with the types bench set-config
+# -g (strings) and -gp (numbers) would give.
+EXPECTED = {
+    "db_host": "mariadb",
+    "db_port": 3306,
+    "redis_cache": "redis://redis-cache:6379",
+    "redis_queue": REDIS_QUEUE,
+    "redis_socketio": REDIS_QUEUE,
+    "socketio_port": 9000,
+    "host_name": "https://dev.brandclub.com",
+}
 # Without mailpit the site-config mail fallback is off: an empty mail_server.
-NO_MAIL = [
-    ["bench", "set-config", "-g", "mail_server", ""],
-    ["bench", "set-config", "-gp", "disable_mail_smtp_authentication", "0"],
-]
-MAILPIT = [
-    ["bench", "set-config", "-g", "mail_server", "mailpit"],
-    ["bench", "set-config", "-gp", "mail_port", "1025"],
-    ["bench", "set-config", "-gp", "use_ssl", "0"],
-    ["bench", "set-config", "-gp", "use_tls", "0"],
-    ["bench", "set-config", "-gp", "disable_mail_smtp_authentication", "1"],
-]
+NO_MAIL = {"mail_server": "", "disable_mail_smtp_authentication": 0}
+MAILPIT = {
+    "mail_server": "mailpit",
+    "mail_port": 1025,
+    "use_ssl": 0,
+    "use_tls": 0,
+    "disable_mail_smtp_authentication": 1,
+}
 
 
 def _common(bench: Path) -> dict:
@@ -67,10 +66,51 @@ def test_lists_the_apps_and_sets_the_global_config(frappe_fakes: FakeBin, bench:
 
     assert result.returncode == 0, result.stderr
     assert (bench / "sites" / "apps.txt").read_text() == "brandclub\nerpnext\nfrappe\n"
-    assert frappe_fakes.calls() == [*EXPECTED, *NO_MAIL]
-    assert _common(bench)["host_name"] == "https://dev.brandclub.com"
-    assert _common(bench)["mail_server"] == ""
+    assert _common(bench) == {**EXPECTED, **NO_MAIL}
+    # Frappe's own layout of the file.
+    text = (bench / "sites" / "common_site_config.json").read_text()
+    assert text == json.dumps({**EXPECTED, **NO_MAIL}, indent=1, sort_keys=True)
+    # The files a running Frappe reads are never rewritten in place by bench set-config.
+    assert frappe_fakes.calls() == []
     assert "queue-pass" not in result.stdout + result.stderr
+
+
+def test_keeps_what_others_wrote_into_the_config(frappe_fakes: FakeBin, bench: Path) -> None:
+    common = bench / "sites" / "common_site_config.json"
+    common.write_text(json.dumps({"default_site": "a.test", "db_host": "old-host"}))
+    assert run_script("configurator.sh", _env(frappe_fakes, bench)).returncode == 0
+    assert _common(bench) == {"default_site": "a.test", **EXPECTED, **NO_MAIL}
+
+
+def test_replaces_the_files_whole_and_only_when_a_value_changes(
+    frappe_fakes: FakeBin, bench: Path
+) -> None:
+    """A reader of common_site_config.json or apps.txt sees the old file or the new one, never a
+    truncated one: the new file is written beside and renamed over the old (a new inode), with
+    the old file's mode, and an unchanged value writes nothing."""
+    sites = bench / "sites"
+    assert run_script("configurator.sh", _env(frappe_fakes, bench)).returncode == 0
+    common, apps = sites / "common_site_config.json", sites / "apps.txt"
+    common.chmod(0o640)
+    before = {path: path.stat() for path in (common, apps)}
+
+    again = run_script("configurator.sh", _env(frappe_fakes, bench))
+    assert again.returncode == 0, again.stderr
+    assert "common_site_config.json unchanged" in again.stdout
+    for path, stat in before.items():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+
+    changed = run_script(
+        "configurator.sh", _env(frappe_fakes, bench, HOST_NAME="https://other.brandclub.com")
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "common_site_config.json changed" in changed.stdout
+    assert common.stat().st_ino != before[common].st_ino
+    assert common.stat().st_mode & 0o777 == 0o640
+    assert _common(bench)["host_name"] == "https://other.brandclub.com"
+    assert apps.stat().st_ino == before[apps].st_ino
+    # Nothing left beside them.
+    assert not [path.name for path in sites.iterdir() if path.name.startswith(".")]
 
 
 def test_points_frappes_outgoing_mail_at_mailpit(frappe_fakes: FakeBin, bench: Path) -> None:
@@ -79,10 +119,7 @@ def test_points_frappes_outgoing_mail_at_mailpit(frappe_fakes: FakeBin, bench: P
     )
 
     assert result.returncode == 0, result.stderr
-    assert frappe_fakes.calls() == [*EXPECTED, *MAILPIT]
-    common = _common(bench)
-    assert (common["mail_server"], common["mail_port"], common["use_tls"]) == ("mailpit", 1025, 0)
-    assert common["disable_mail_smtp_authentication"] == 1
+    assert _common(bench) == {**EXPECTED, **MAILPIT}
 
 
 def test_bench_backup_retention_is_not_set_any_more(frappe_fakes: FakeBin, bench: Path) -> None:
@@ -104,8 +141,8 @@ def test_a_missing_variable_fails_before_changing_anything(
 
     assert result.returncode == 1
     assert ("missing required environment variable(s): REDIS_CACHE SOCKETIO_PORT") in result.stderr
-    assert frappe_fakes.calls() == []
     assert not (bench / "sites" / "apps.txt").exists()
+    assert not (bench / "sites" / "common_site_config.json").exists()
 
 
 @pytest.mark.parametrize("variable", ["DB_PORT", "SOCKETIO_PORT", "MAIL_PORT"])
@@ -115,11 +152,15 @@ def test_numbers_must_be_numbers(frappe_fakes: FakeBin, bench: Path, variable: s
 
     assert result.returncode == 1
     assert f"{variable} must be a whole number, got '7d'" in result.stderr
-    assert frappe_fakes.calls() == []
+    assert not (bench / "sites" / "common_site_config.json").exists()
 
 
-def test_stops_at_the_first_failing_setting(frappe_fakes: FakeBin, bench: Path) -> None:
-    result = run_script("configurator.sh", _env(frappe_fakes, bench, BENCH_FAIL="redis_cache"))
+def test_a_config_that_does_not_parse_fails_the_job_and_is_left_as_it_is(
+    frappe_fakes: FakeBin, bench: Path
+) -> None:
+    common = bench / "sites" / "common_site_config.json"
+    common.write_text('{"db_host": ')
+    result = run_script("configurator.sh", _env(frappe_fakes, bench))
 
-    assert result.returncode == 1
-    assert frappe_fakes.calls() == EXPECTED[:3]
+    assert result.returncode != 0
+    assert common.read_text() == '{"db_host": '

@@ -19,6 +19,7 @@ from create_site_support import (
     DB_ROOT_PASSWORD,
     ENABLE_SCHEDULER,
     NEW_SITE,
+    SECOND_SITE,
     SITE,
     bound_socket,
     create_site_env,
@@ -208,6 +209,27 @@ def test_without_apps_only_frappe_is_installed(
     assert site_database(bench, db)["apps"] == ["frappe"]
 
 
+def test_only_the_primary_site_becomes_the_default_site(
+    frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
+) -> None:
+    """Issue 19 item 4: `--set-default` on every site made a second site the bench's
+    default_site. The primary site takes it; a site made beside it leaves it alone."""
+    primary = run_script("create-site.sh", create_site_env(frappe_fakes, tmp_path, ports))
+    assert primary.returncode == 0, primary.stderr
+    common = bench / "sites" / "common_site_config.json"
+    assert json.loads(common.read_text())["default_site"] == SITE
+
+    frappe_fakes.log.write_text("")
+    env = create_site_env(frappe_fakes, tmp_path, ports, SITE_NAME=SECOND_SITE)
+    second = run_script("create-site.sh", env)
+
+    assert second.returncode == 0, second.stderr
+    new_site = frappe_fakes.calls()[0]
+    assert new_site[:3] == ["bench", "new-site", SECOND_SITE]
+    assert "--set-default" not in new_site
+    assert json.loads(common.read_text())["default_site"] == SITE
+
+
 @pytest.fixture
 def ready_env(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
@@ -243,6 +265,7 @@ def test_a_missing_or_empty_secret_fails_clearly(
     ("variable", "value", "message"),
     [
         ("SITE_NAME", None, "missing required environment variable(s): SITE_NAME"),
+        ("PRIMARY_SITE", "", "missing required environment variable(s): PRIMARY_SITE"),
         ("ENABLE_SCHEDULER", "yes", "ENABLE_SCHEDULER must be 1 or 0, got 'yes'"),
     ],
 )

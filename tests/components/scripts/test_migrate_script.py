@@ -1,6 +1,7 @@
-"""migrate.sh: every site held in maintenance around `bench --site all migrate` and the install
-of apps added later; released on success, kept held when the migration fails (issue 9 items 8
-and 16)."""
+"""migrate.sh: every finished site held in maintenance around its own `bench --site <site>
+migrate` and the install of apps added later; released on success, kept held when a migration
+fails (issue 9 items 8 and 16). A half-made site (create-site's marker "creating") is skipped,
+loudly, and not held (issue 19 item 3)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fake_commands import (
+    BENCH_CLI,
     FakeBin,
     database_state,
     make_bench,
@@ -20,9 +22,14 @@ from fake_commands import (
 
 SITES: dict[str, dict[str, object]] = {
     "brandclub.com": {"db_name": "_a1", "db_password": "pa"},
-    "shop.brandclub.com": {"db_name": "_b2", "pause_scheduler": 1},
-    "staff.brandclub.com": {"db_name": "_c3", "maintenance_mode": True},
+    "shop.brandclub.com": {"db_name": "_b2", "db_password": "pb", "pause_scheduler": 1},
+    "staff.brandclub.com": {"db_name": "_c3", "db_password": "pc", "maintenance_mode": True},
 }
+# What Frappe leaves of a site whose new-site failed at the database user: its site_config.json
+# only. Sorted between the healthy sites, so `--site all` would reach it before the last ones.
+HALF_MADE = "half.brandclub.com"
+HALF_MADE_CONFIG = {"db_name": "_d4", "db_password": "pd", "db_type": "mariadb"}
+STARTED_AT = "2026-12-01T03:04:05Z"
 
 
 @pytest.fixture
@@ -35,8 +42,12 @@ def db(tmp_path: Path) -> Path:
     return new_database_server(
         tmp_path / "db.json",
         "root-pw",
-        users={"_a1@%": "pa"},
-        databases={"_a1": {"apps": ["frappe", "erpnext"], "enable_scheduler": 1}},
+        users={"_a1@%": "pa", "_b2@%": "pb", "_c3@%": "pc"},
+        databases={
+            "_a1": {"apps": ["frappe", "erpnext"], "enable_scheduler": 1},
+            "_b2": {"apps": ["frappe"], "enable_scheduler": 1},
+            "_c3": {"apps": ["frappe"], "enable_scheduler": 1},
+        },
     )
 
 
@@ -44,40 +55,48 @@ def _env(frappe_fakes: FakeBin, bench: Path, db: Path, **extra: str) -> dict[str
     return frappe_fakes.env(BENCH_DIR=str(bench), FAKE_DB=str(db), **extra)
 
 
-def _set(site: str, key: str, value: int) -> list[str]:
-    return ["bench", "--site", site, "set-config", "-p", key, str(value)]
-
-
-HOLD = [
-    call
-    for site in SITES
-    for call in (_set(site, "maintenance_mode", 1), _set(site, "pause_scheduler", 1))
-]
-RELEASE = [
-    _set("brandclub.com", "maintenance_mode", 0),
-    _set("brandclub.com", "pause_scheduler", 0),
-    _set("shop.brandclub.com", "maintenance_mode", 0),
-    _set("shop.brandclub.com", "pause_scheduler", 1),
-    _set("staff.brandclub.com", "maintenance_mode", 1),
-    _set("staff.brandclub.com", "pause_scheduler", 0),
-]
-MIGRATE = ["bench", "--site", "all", "migrate"]
+# The modes are written into each site's config by the job itself (lib/site-modes.sh), not
+# through bench: the only bench calls are the migrations and the app installs.
+MIGRATE = [["bench", "--site", site, "migrate"] for site in SITES]
 LIST_APPS = ["bench", "--site", "brandclub.com", "list-apps"]
 
 
-def _modes(bench: Path) -> dict[str, tuple[object, object]]:
+def _modes(bench: Path, *sites: str) -> dict[str, tuple[object, object]]:
+    """(maintenance_mode, pause_scheduler) of ``sites`` (all of SITES by default)."""
     return {
         site: (
             site_config(bench, site).get("maintenance_mode"),
             site_config(bench, site).get("pause_scheduler"),
         )
-        for site in SITES
+        for site in sites or SITES
     }
 
 
 def _records(bench: Path) -> dict[str, dict]:
     held = bench / "sites" / ".brandclub" / "held"
     return {path.stem: json.loads(path.read_text()) for path in sorted(held.glob("*.json"))}
+
+
+def _migrations(db: Path) -> dict[str, int]:
+    """How often each database was migrated (the stand-in counts them)."""
+    return {
+        name: database.get("migrations", 0)
+        for name, database in database_state(db)["databases"].items()
+    }
+
+
+def _add_half_made_site(bench: Path, site: str = HALF_MADE, **marker: str) -> None:
+    """A site create-site started and did not finish: Frappe's site_config.json, no database
+    user or database, and the marker "creating"."""
+    (bench / "sites" / site).mkdir()
+    (bench / "sites" / site / "site_config.json").write_text(json.dumps(HALF_MADE_CONFIG))
+    _mark(bench, site, state="creating", startedAt=STARTED_AT, **marker)
+
+
+def _mark(bench: Path, site: str, **marker: str) -> None:
+    markers = bench / "sites" / ".brandclub" / "sites"
+    markers.mkdir(parents=True, exist_ok=True)
+    (markers / f"{site}.json").write_text(json.dumps({"site": site, **marker}))
 
 
 AFTER = {
@@ -94,9 +113,10 @@ def test_holds_every_site_migrates_and_releases(
     result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 0, result.stderr
-    assert frappe_fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
+    assert frappe_fakes.calls() == MIGRATE
     assert _modes(bench) == AFTER
     assert _records(bench) == {}
+    assert _migrations(db) == {"_a1": 1, "_b2": 1, "_c3": 1}
     assert "migration finished" in result.stdout
     assert "site brandclub.com: maintenance_mode 1, pause_scheduler 1 (were: 0 0)" in result.stdout
     assert "site brandclub.com: maintenance_mode 0, pause_scheduler 0 (restored)" in result.stdout
@@ -114,7 +134,7 @@ def test_apps_added_to_the_configuration_are_installed(
     install = [
         ["bench", "--site", "brandclub.com", "install-app", app] for app in ("hrms", "brandclub")
     ]
-    assert frappe_fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *install, *RELEASE]
+    assert frappe_fakes.calls() == [*MIGRATE, LIST_APPS, *install]
     assert database_state(db)["databases"]["_a1"]["apps"] == [
         "frappe",
         "erpnext",
@@ -131,19 +151,22 @@ def test_nothing_to_install_when_every_app_is_there(
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 0, result.stderr
-    assert frappe_fakes.calls() == [*HOLD, MIGRATE, LIST_APPS, *RELEASE]
+    assert frappe_fakes.calls() == [*MIGRATE, LIST_APPS]
 
 
 def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
     frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
     """The database may be partly migrated: lifting maintenance would let the old release
-    serve it. The previous modes stay recorded for the next successful run."""
-    env = _env(frappe_fakes, bench, db, BENCH_FAIL="all migrate", BENCH_FAIL_STATUS="3")
+    serve it. The job stops at the failed site; the previous modes stay recorded for the next
+    successful run."""
+    env = _env(
+        frappe_fakes, bench, db, BENCH_FAIL="shop.brandclub.com migrate", BENCH_FAIL_STATUS="3"
+    )
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 3
-    assert frappe_fakes.calls() == [*HOLD, MIGRATE]
+    assert frappe_fakes.calls() == MIGRATE[:2]
     assert _modes(bench) == HELD
     assert {
         site: (r["maintenance_mode"], r["pause_scheduler"]) for site, r in _records(bench).items()
@@ -152,7 +175,7 @@ def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
         "shop.brandclub.com": (0, 1),
         "staff.brandclub.com": (1, 0),
     }
-    assert "migration failed with status 3" in result.stderr
+    assert "migration failed with status 3 on site shop.brandclub.com" in result.stderr
     assert (
         "site(s) brandclub.com shop.brandclub.com staff.brandclub.com stay in maintenance mode"
         in result.stderr
@@ -163,7 +186,7 @@ def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
     again = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert again.returncode == 0, again.stderr
-    assert frappe_fakes.calls() == [*HOLD, MIGRATE, *RELEASE]
+    assert frappe_fakes.calls() == MIGRATE
     assert _modes(bench) == AFTER
     assert _records(bench) == {}
     assert "(were: 0 1, as recorded by a migrate run of" in again.stdout
@@ -199,9 +222,7 @@ def test_a_killed_run_cannot_overwrite_the_operators_choice(
         record |= {"heldBy": "migrate", "since": "2026-11-20T02:00:00Z"}
         (held / f"{site}.json").write_text(json.dumps(record))
         config = bench / "sites" / site / "site_config.json"
-        config.write_text(
-            json.dumps({"db_name": "_x", "maintenance_mode": 1, "pause_scheduler": 1})
-        )
+        config.write_text(json.dumps({**SITES[site], "maintenance_mode": 1, "pause_scheduler": 1}))
 
     result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
@@ -213,29 +234,31 @@ def test_a_killed_run_cannot_overwrite_the_operators_choice(
 def test_a_site_that_cannot_be_held_releases_the_others_and_skips_migrate(
     frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
-    """Nothing changed the database yet: the sites go back to their values at once."""
-    env = _env(
-        frappe_fakes, bench, db, BENCH_FAIL="shop.brandclub.com set-config -p maintenance_mode 1"
-    )
-    result = run_script("migrate.sh", env)
+    """Nothing changed the database yet: the sites held before go back to their values at once.
+    (Here the second site's config cannot be read.)"""
+    (bench / "sites" / "shop.brandclub.com" / "site_config.json").write_text("{")
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 1
-    assert frappe_fakes.calls() == [*HOLD[:3], *RELEASE[:4]]
-    assert MIGRATE not in frappe_fakes.calls()
+    assert frappe_fakes.calls() == []
+    assert _modes(bench, "brandclub.com") == {"brandclub.com": (0, 0)}
     assert _records(bench) == {}
 
 
 def test_a_site_left_in_maintenance_fails_the_job(
     frappe_fakes: FakeBin, bench: Path, db: Path
 ) -> None:
-    env = _env(frappe_fakes, bench, db, BENCH_FAIL="brandclub.com set-config -p pause_scheduler 0")
-    result = run_script("migrate.sh", env)
+    """Here brandclub.com's record is unreadable by the time the job gives the modes back."""
+    record = bench / "sites" / ".brandclub" / "held" / "brandclub.com.json"
+    corrupt = f"""[[ "$*" != "--site brandclub.com migrate" ]] || printf '{{' > '{record}'"""
+    frappe_fakes.add("bench", f"{corrupt}\n{BENCH_CLI}", record=False)
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
 
     assert result.returncode == 1
     assert "could not restore maintenance_mode/pause_scheduler of brandclub.com" in result.stderr
     # the other sites are still released; the failed one keeps its record for the next run
-    assert frappe_fakes.calls()[-4:] == RELEASE[2:]
-    assert list(_records(bench)) == ["brandclub.com"]
+    assert _modes(bench) == {**AFTER, "brandclub.com": (1, 1)}
+    assert sorted(path.name for path in record.parent.iterdir()) == ["brandclub.com.json"]
 
 
 def test_a_bench_without_sites_has_nothing_to_migrate(
@@ -247,3 +270,79 @@ def test_a_bench_without_sites_has_nothing_to_migrate(
     assert result.returncode == 0, result.stderr
     assert "no sites on this bench" in result.stdout
     assert frappe_fakes.calls() == []
+
+
+def test_a_half_made_site_is_skipped_loudly_and_the_others_migrate_and_release(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
+    """Issue 19 item 3: `bench --site all migrate` stopped at the half-made site (no database
+    user) and kept every healthy site in maintenance. Now it is skipped and never held, the
+    finished sites (marker "created", or none) are migrated one by one, and the job succeeds:
+    create-site owns the half-made site."""
+    _add_half_made_site(bench)
+    _mark(bench, "brandclub.com", state="created")
+    env = _env(frappe_fakes, bench, db, SITE_NAME="brandclub.com", INSTALL_APPS="erpnext")
+    result = run_script("migrate.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert frappe_fakes.calls() == [*MIGRATE, LIST_APPS]
+    assert not [call for call in frappe_fakes.calls() if HALF_MADE in call]
+    assert _modes(bench) == AFTER
+    assert site_config(bench, HALF_MADE) == HALF_MADE_CONFIG
+    assert _records(bench) == {}
+    assert _migrations(db) == {"_a1": 1, "_b2": 1, "_c3": 1}
+    warning = (
+        f"WARNING: skipping site {HALF_MADE}: it is half-made (create-site started it at"
+        f" {STARTED_AT} and did not finish;"
+    )
+    assert warning in result.stderr
+    assert "the next create-site run cleans it up" in result.stderr
+    assert "Runbook: a half-made site" in result.stderr
+    assert "3 site(s); 1 half-made site(s) skipped" in result.stdout
+
+
+def test_a_failing_healthy_site_keeps_the_healthy_sites_held_beside_a_half_made_one(
+    frappe_fakes: FakeBin, bench: Path, db: Path
+) -> None:
+    """Skipping the half-made site changes nothing for the others: a failed migration keeps
+    every held site in maintenance and fails the job; the half-made site is still untouched."""
+    _add_half_made_site(bench)
+    env = _env(frappe_fakes, bench, db, BENCH_FAIL="staff.brandclub.com migrate")
+    result = run_script("migrate.sh", env)
+
+    assert result.returncode == 1
+    assert frappe_fakes.calls() == MIGRATE
+    assert _modes(bench) == HELD
+    assert list(_records(bench)) == list(SITES)
+    assert site_config(bench, HALF_MADE) == HALF_MADE_CONFIG
+    assert f"skipping site {HALF_MADE}" in result.stderr
+    assert "migration failed with status 1 on site staff.brandclub.com" in result.stderr
+
+
+def test_only_half_made_sites_leave_nothing_to_migrate(
+    frappe_fakes: FakeBin, tmp_path: Path, db: Path
+) -> None:
+    """Nor is an app installed on a SITE_NAME that is half-made: create-site installs them."""
+    bench = make_bench(tmp_path / "half", {})
+    _add_half_made_site(bench)
+    env = _env(frappe_fakes, bench, db, SITE_NAME=HALF_MADE, INSTALL_APPS="erpnext")
+    result = run_script("migrate.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    assert frappe_fakes.calls() == []
+    assert "no finished sites on this bench, nothing to migrate" in result.stdout
+    assert f"skipping site {HALF_MADE}" in result.stderr
+
+
+def test_site_names_are_taken_whole(frappe_fakes: FakeBin, tmp_path: Path, db: Path) -> None:
+    """Folder names reach bench and the marker look-up as one word each, never split or
+    globbed."""
+    odd = "odd name*.test"
+    bench = make_bench(tmp_path / "odd", {odd: SITES["brandclub.com"]})
+    _add_half_made_site(bench, "half made?.test")
+    result = run_script("migrate.sh", _env(frappe_fakes, bench, db))
+
+    assert result.returncode == 0, result.stderr
+    assert ["bench", "--site", odd, "migrate"] in frappe_fakes.calls()
+    assert not [call for call in frappe_fakes.calls() if "half made?.test" in call]
+    assert "skipping site half made?.test" in result.stderr

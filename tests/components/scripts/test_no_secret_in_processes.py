@@ -74,6 +74,7 @@ def test_create_site_and_its_clean_up(
         FAKE_DB=str(db),
         FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
         SITE_NAME="dev.brandclub.com",
+        PRIMARY_SITE="dev.brandclub.com",
         INSTALL_APPS="erpnext",
         DB_HOST="127.0.0.1",
         DB_PORT=str(listening),

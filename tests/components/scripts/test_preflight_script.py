@@ -1,7 +1,9 @@
-"""The preflight job (issue 9 items 12 and 13): where it runs in a rollout, what it is told, and
-the script run for real with stand-in processes, curl and Redis: a release whose backend answers
-500, whose worker never registers or whose realtime server never answers fails `pulumi up`
-before any service changes."""
+"""The boot-check and preflight jobs (issue 9 items 12 and 13, issue 19 item 5): where they run
+in a rollout, what they are told, and the script run for real in both stages with stand-in
+processes, curl and Redis. Before migrate (boot): a release whose apps do not import, that cannot
+reach the database or Redis, whose worker never registers or whose realtime server never answers
+fails `pulumi up` before the schema is touched. After migrate (serve): a backend that answers 500
+fails it before any service changes."""
 
 from __future__ import annotations
 
@@ -22,38 +24,46 @@ SITE = "brandclub.com"
 # --- in the program ---------------------------------------------------------------------------
 
 
-def test_preflight_runs_after_migrate_and_before_every_app_service(
+def test_boot_check_runs_before_migrate_and_preflight_before_every_app_service(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     rendering = rendered[stack]
     found = jobs(rendering)
-    assert list(found)[-2:] == ["migrate", "preflight"]
+    assert list(found)[-3:] == ["boot-check", "migrate", "preflight"]
+    assert "jobs-boot-check" in depends_on(rendering, found["migrate"])
     assert "jobs-migrate" in depends_on(rendering, found["preflight"])
     for service in rendering.children_of("brandclub:swarm:AppLayer"):
         if service.type == "docker:index/service:Service":
             assert "jobs-preflight" in depends_on(rendering, service), service.name
 
 
-def test_preflight_checks_the_site_with_a_short_worker(rendered: dict[str, Rendering]) -> None:
-    preflight = jobs(rendered["prod"])["preflight"]
-    assert env_of(preflight) == {
+def test_boot_check_starts_a_short_worker_and_preflight_the_backend(
+    rendered: dict[str, Rendering],
+) -> None:
+    boot, preflight = (jobs(rendered["prod"])[name] for name in ("boot-check", "preflight"))
+    assert env_of(boot) == {
         "SITE_NAME": SITE,
+        "PREFLIGHT_STAGE": "boot",
         "PREFLIGHT_WORKER_QUEUES": "short",
         # short's 300 s job timeout + 60 s, from the table the workers' grace periods use.
         "PREFLIGHT_WORKER_GRACE": "360",
     }
-    environment = preflight.inputs["environment"]
-    assert environment["JOB_NETWORKS"].split() == [
-        "brandclub-prod-network",
-        "brandclub-prod-mariadb",
-    ]
-    # The same health-check text the services run, inlined.
-    assert HEALTH_LIBRARY.read_text().rstrip("\n") in environment["JOB_SCRIPT"]
-    assert environment["JOB_SCRIPT"] == job_script("preflight.sh")
+    assert env_of(preflight) == {"SITE_NAME": SITE, "PREFLIGHT_STAGE": "serve"}
+    for job in (boot, preflight):
+        environment = job.inputs["environment"]
+        assert environment["JOB_NETWORKS"].split() == [
+            "brandclub-prod-network",
+            "brandclub-prod-mariadb",
+        ]
+        # The same health-check text the services run, inlined.
+        assert HEALTH_LIBRARY.read_text().rstrip("\n") in environment["JOB_SCRIPT"]
+        assert environment["JOB_SCRIPT"] == job_script("preflight.sh")
 
 
-def test_every_new_image_is_preflighted(rendered: dict[str, Rendering]) -> None:
-    assert jobs(rendered["prod"])["preflight"].options["ignoreChanges"] == []
+def test_every_new_image_is_checked(rendered: dict[str, Rendering]) -> None:
+    found = jobs(rendered["prod"])
+    assert found["boot-check"].options["ignoreChanges"] == []
+    assert found["preflight"].options["ignoreChanges"] == []
 
 
 # --- the script -------------------------------------------------------------------------------
@@ -89,6 +99,15 @@ data = {"rq:workers": [key], key: worker}
 json.dump(data if queues else {"rq:workers": []}, open(path, "w"))
 PY
 }
+if [[ $1 == --site && $3 == list-apps ]]; then
+  # The site's database, as the site's user: FAKE_DATABASE_DOWN=yes fails as Frappe does.
+  if [[ ${FAKE_DATABASE_DOWN:-} == yes ]]; then
+    echo "pymysql.err.OperationalError: (1045, \"Access denied for user '_a1'@'%'\")" >&2
+    exit 1
+  fi
+  printf 'frappe  15.50.0 version-15\nerpnext 15.40.0 version-15\n'
+  exit 0
+fi
 [[ $1 == worker && $2 == --queue ]] || exit 2
 [[ ${FAKE_WORKER_REGISTERS:-yes} == yes ]] && register "$3"
 if [[ ${FAKE_WORKER_IGNORES_TERM:-} == yes ]]; then
@@ -101,6 +120,16 @@ while :; do read -r -t 60 -u 3 || :; done
 """
 
 
+REDIS_CACHE = "redis://redis-cache:6379"
+FAKE_ERPNEXT_HOOKS = """
+import os
+
+if os.environ.get("FAKE_APP_BROKEN") == "yes":
+    raise ImportError("cannot import name 'get_company_currency' from 'erpnext.setup.utils'")
+app_name = "erpnext"
+"""
+
+
 @pytest.fixture
 def preflight(tmp_path: Path) -> tuple[FakeBin, Path]:
     fakes = FakeBin(tmp_path)
@@ -110,6 +139,16 @@ def preflight(tmp_path: Path) -> tuple[FakeBin, Path]:
     fakes.add("bench", FAKE_BENCH_WORKER)
     bench = fake_health_bench(tmp_path, SITE)
     (bench.parent / "redis.json").write_text(json.dumps({"rq:workers": []}))
+    common = bench / "sites" / "common_site_config.json"
+    common.write_text(json.dumps({**json.loads(common.read_text()), "redis_cache": REDIS_CACHE}))
+    # The image's apps, importable by the bench's Python (frappe is the stand-in package);
+    # erpnext's hooks fail to import with FAKE_APP_BROKEN=yes, as a broken release's would.
+    (bench / "apps" / "frappe").mkdir(parents=True)
+    (bench / "apps" / "erpnext").mkdir()
+    erpnext = tmp_path / "fake-modules" / "erpnext"
+    erpnext.mkdir()
+    (erpnext / "__init__.py").write_text("")
+    (erpnext / "hooks.py").write_text(FAKE_ERPNEXT_HOOKS)
     return fakes, bench
 
 
@@ -139,25 +178,41 @@ def run_preflight(
 
 
 @pytest.mark.waits
-def test_a_working_release_passes_and_everything_it_started_is_stopped(
+def test_a_release_that_boots_passes_the_boot_stage_and_stops_what_it_started(
     preflight: tuple[FakeBin, Path],
 ) -> None:
-    result, stopped = run_preflight(preflight)
+    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="boot")
     assert result.returncode == 0, result.stdout + result.stderr
     fakes, bench = preflight
     started = [call for call in fakes.calls() if call[0] != "curl"]
     assert sorted(map(tuple, started)) == sorted(
         [
-            ("start.sh",),
+            ("bench", "--site", SITE, "list-apps"),
             ("bench", "worker", "--queue", "short"),
             ("node", "apps/frappe/socketio.js"),
         ]
     )
-    assert sorted(stopped) == ["backend", "websocket", "worker"]
-    for name in ("backend", "worker", "websocket"):
+    assert sorted(stopped) == ["websocket", "worker"]
+    assert "apps import: erpnext frappe" in result.stdout
+    assert f"database of {SITE} answers" in result.stdout
+    assert "redis_cache and redis_queue answer" in result.stdout
+    for name in ("worker", "websocket"):
         assert f"{name} healthy" in result.stdout
+    log = (bench.parent / "redis-log").read_text().splitlines()
+    pinged = [json.loads(line)["url"] for line in log]
+    assert set(pinged) >= {REDIS_CACHE, "redis://redis-queue:6379"}
     # The worker deregistered when it stopped, as RQ's does.
     assert json.loads((bench.parent / "redis.json").read_text()) == {"rq:workers": []}
+
+
+@pytest.mark.waits
+def test_a_release_that_serves_passes_the_serve_stage(preflight: tuple[FakeBin, Path]) -> None:
+    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="serve")
+    assert result.returncode == 0, result.stdout + result.stderr
+    fakes, _ = preflight
+    assert [call for call in fakes.calls() if call[0] != "curl"] == [["start.sh"]]
+    assert stopped == ["backend"]
+    assert "backend healthy" in result.stdout
 
 
 @pytest.mark.waits
@@ -165,21 +220,43 @@ def test_a_working_release_passes_and_everything_it_started_is_stopped(
     ("env", "message"),
     [
         (
-            {"FAKE_STATUS_8000": "500"},
-            "backend not healthy after 1s: backend: /api/method/ping answered 500",
+            {"FAKE_APP_BROKEN": "yes"},
+            "the new image's apps do not import (above); every request would fail the same way",
         ),
+        (
+            {"FAKE_DATABASE_DOWN": "yes"},
+            f"the new image cannot open {SITE}'s database as the site's user",
+        ),
+        ({"FAKE_REDIS_DOWN": "redis://redis-cache:6379"}, "redis_cache: Connection refused"),
         ({"FAKE_WORKER_REGISTERS": "no"}, "worker not healthy after 1s: worker: no worker of"),
         ({"FAKE_STATUS_9000": "000"}, "websocket not healthy after 1s: websocket: no engine.io"),
     ],
 )
-def test_a_broken_release_fails_before_any_service_moves(
+def test_a_release_that_cannot_start_fails_before_migrate(
     preflight: tuple[FakeBin, Path], env: dict[str, str], message: str
 ) -> None:
-    result, stopped = run_preflight(preflight, **env)
+    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="boot", **env)
     assert result.returncode == 1
     assert message in result.stderr
-    # Nothing it started outlives it.
-    assert sorted(stopped) == ["backend", "websocket", "worker"]
+    # Nothing it started outlives it, and the backend never starts before migrate.
+    fakes, _ = preflight
+    assert ["start.sh"] not in fakes.calls()
+    assert set(stopped) <= {"websocket", "worker"}
+
+
+@pytest.mark.waits
+def test_a_backend_answering_500_fails_the_serve_stage(preflight: tuple[FakeBin, Path]) -> None:
+    result, stopped = run_preflight(preflight, FAKE_STATUS_8000="500")
+    assert result.returncode == 1
+    assert "backend not healthy after 1s: backend: /api/method/ping answered 500" in result.stderr
+    assert stopped == ["backend"]
+
+
+def test_an_unknown_stage_is_refused(preflight: tuple[FakeBin, Path]) -> None:
+    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="later")
+    assert result.returncode == 1
+    assert "PREFLIGHT_STAGE must be boot or serve, got 'later'" in result.stderr
+    assert stopped == []
 
 
 @pytest.mark.waits
@@ -204,7 +281,10 @@ def test_a_site_in_maintenance_passes(preflight: tuple[FakeBin, Path]) -> None:
 @pytest.mark.waits
 def test_a_worker_that_outlives_its_grace_is_killed(preflight: tuple[FakeBin, Path]) -> None:
     result, stopped = run_preflight(
-        preflight, FAKE_WORKER_IGNORES_TERM="yes", PREFLIGHT_WORKER_GRACE="1"
+        preflight,
+        PREFLIGHT_STAGE="boot",
+        FAKE_WORKER_IGNORES_TERM="yes",
+        PREFLIGHT_WORKER_GRACE="1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "worker did not stop within 1s, killing it" in result.stdout

@@ -14,8 +14,9 @@ the fake MariaDB server ($FAKE_DB) the way Frappe v15 does, failures included:
   the traceback and exits 1, rolling back nothing, as ``frappe/commands/site.py`` ``new_site``
   does when stdin is not a terminal. $FAKE_NEW_SITE_FAIL picks the failure: ``create-user``
   (MariaDB refuses the user) or ``install-app`` (an app fails after user and database exist).
-- ``list-apps``, ``install-app``, ``scheduler enable`` and ``restore`` log in as Frappe would: a
-  site whose database user or database is missing fails with MariaDB's "Access denied".
+- ``list-apps``, ``install-app``, ``scheduler enable``, ``restore`` and ``migrate`` log in as
+  Frappe would: a site whose database user or database is missing fails with MariaDB's "Access
+  denied". ``migrate`` counts each site's migrations in its database's ``migrations``.
 
 $BENCH_FAIL (words, e.g. ``all migrate``) makes a call containing them fail with
 $BENCH_FAIL_STATUS (1), as the bash stand-in of tests/fake_commands.py does.
@@ -190,14 +191,20 @@ def restore(site: str, argv: list[str]) -> int:
 
 
 def migrate(site: str) -> int:
+    """As ``frappe/commands/site.py`` ``migrate``: one site after the other (``all``: every
+    folder holding a site_config.json, as ``frappe.utils.get_sites``), each logged in as its own
+    user; the first that fails (a half-made site: no such user) ends the command, and the sites
+    after it are not migrated."""
     sites = (
         sorted(path.parent.name for path in SITES.glob("*/site_config.json"))
         if site == "all"
         else [site]
     )
     for name in sites:
-        site_config(name)
-        print(f"Migrating {name}")
+        print(f"Migrating {name}", flush=True)
+        with database_server() as state:
+            database = connect(name, state)
+            database["migrations"] = database.get("migrations", 0) + 1
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ __version__ = "15.50.0"
 BENCH = Path(__file__).resolve().parents[3]
 SITES = BENCH / "sites"
 VERSION = os.environ.get("STANDIN_VERSION", "unknown")
-# What the image is broken in, if anything: "port" (no process ever listens), "http500" (the
-# backend listens and answers 500), "worker" (workers run but never register with RQ).
+# What the image is broken in, if anything: "port" (no process ever listens), "http500" (an app's
+# hooks module fails to import, so the backend listens and answers every request with 500),
+# "worker" (workers run but never register with RQ).
 BROKEN = os.environ.get("STANDIN_BROKEN", "no")
 
 NOTES_TABLE = "tabBrandclub Note"
@@ -41,20 +43,47 @@ def log(message: str) -> None:
     print(f"[standin {VERSION}] {message}", file=sys.stderr, flush=True)
 
 
+# How long a config rewrite leaves the file empty (seconds). Frappe's window is the time between
+# open(path, "w") and close, microseconds, and a reader hit it once in about 1,200 requests; the
+# stand-in holds it open longer so a test sees within seconds whether anything reads mid-write.
+CONFIG_WRITE_SECONDS = float(os.environ.get("STANDIN_CONFIG_WRITE_SECONDS", "0.2"))
+
+
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
-    # Written beside and renamed, so a reader never sees half a file (Frappe writes in place,
-    # but the stand-in's processes read configs far more often than a real bench's).
+    """A file the stand-in writes for itself (not one Frappe rewrites while others read it):
+    beside and renamed."""
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(content, indent=1, sort_keys=True))
     partial.replace(path)
 
 
+def update_config_file(path: Path, key: str, value: Any) -> None:
+    """Frappe's ``_update_config_file`` (frappe/installer.py), behind ``bench set-config``,
+    ``scheduler pause`` and ``--set-default``: read, change one key, then rewrite the file in
+    place: ``open(path, "w")`` empties it, and the new text lands when the file is closed. A
+    reader in between finds an empty file."""
+    config = read_json(path)
+    config[key] = value
+    with open(path, "w") as file:
+        time.sleep(CONFIG_WRITE_SECONDS)
+        file.write(json.dumps(config, indent=1, sort_keys=True))
+
+
 def common_config() -> dict[str, Any]:
-    return read_json(SITES / "common_site_config.json")
+    """Frappe v15's get_site_config for the bench part: a file that does not parse is reported
+    (``common_site_config.json is invalid`` and the error) and skipped, so the process goes on
+    without the bench's settings (no db_host: the database is then 127.0.0.1, and a request
+    fails with 500)."""
+    try:
+        return read_json(SITES / "common_site_config.json")
+    except ValueError as error:
+        print("common_site_config.json is invalid", flush=True)
+        print(error, flush=True)
+        return {}
 
 
 def site_config_path(site: str) -> Path:
@@ -72,8 +101,7 @@ def get_conf(site: str | None = None) -> dict[str, Any]:
 
 
 def update_site_config(site: str, key: str, value: Any) -> None:
-    path = site_config_path(site)
-    write_json(path, {**read_json(path), key: value})
+    update_config_file(site_config_path(site), key, value)
 
 
 def all_sites() -> list[str]:
@@ -89,6 +117,14 @@ def bench_apps() -> list[str]:
     """The apps this bench has (sites/apps.txt, written by the configurator)."""
     apps_file = SITES / "apps.txt"
     return apps_file.read_text().split() if apps_file.is_file() else []
+
+
+def get_hooks() -> dict[str, str]:
+    """Frappe's get_hooks: every app of the bench (apps.txt) imported with its hooks module, as
+    each request does; an app that fails to import fails the request."""
+    import importlib
+
+    return {app: importlib.import_module(f"{app}.hooks").app_name for app in bench_apps()}
 
 
 def redis_client(key: str = "redis_queue", timeout: float | None = 5):

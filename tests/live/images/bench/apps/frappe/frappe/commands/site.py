@@ -82,10 +82,7 @@ def new_site(context: Context, argv: list[str]) -> int:
             installer.drop_site(site, root, scope)
         raise
     if options.flag("--set-default"):
-        frappe.write_json(
-            frappe.SITES / "common_site_config.json",
-            {**frappe.common_config(), "default_site": site},
-        )
+        frappe.update_config_file(frappe.SITES / "common_site_config.json", "default_site", site)
     frappe.log(f"created site {site} (apps {', '.join(dict.fromkeys(apps))})")
     return 0
 
@@ -164,8 +161,7 @@ def set_config(context: Context, argv: list[str]) -> int:
     key, text = options.arguments
     value = json.loads(text) if options.flag("--parse") else text
     if options.flag("--global"):
-        path = frappe.SITES / "common_site_config.json"
-        frappe.write_json(path, {**frappe.read_json(path), key: value})
+        frappe.update_config_file(frappe.SITES / "common_site_config.json", key, value)
         return 0
     for site in context.sites or [context.site()]:
         if frappe.site_config(site) is None:
