@@ -327,8 +327,8 @@ def refused_release(
     rollout = dev.rollout(tag)
     summaries = {name: loop.finish() for name, loop in loops.items()}
     live_report[key] = {"rollout": rollout.report(), **summaries}
-    assert rollout.failed_job == "jobs-boot-check", rollout.report()
     assert migrations(dev) == migrated, "the broken release migrated the database"
+    assert rollout.failed_job == "jobs-boot-check", rollout.report()
     assert all(summary["maintenance"] == 0 for summary in summaries.values()), summaries
     assert rollout.layers == [], "a service moved although the preflight failed"
     assert {name: service_state(name).version for name in versions} == versions
