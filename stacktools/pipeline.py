@@ -4,7 +4,7 @@ The workflows never spell out which branch deploys to which stack: they ask this
 reads the program's own ``BRANCH_FOR_ENVIRONMENT`` and the stack files, so the map lives in one
 place.
 
-    python -m stacktools.pipeline target --branch develop    stack, branch, environment, image
+    python -m stacktools.pipeline target --branch develop    stack, branch, environments, image
     python -m stacktools.pipeline target --stack prod
     python -m stacktools.pipeline drift-stacks --schedule '7 * * * *'
     python -m stacktools.pipeline drift-stacks --stack all
@@ -32,10 +32,32 @@ from components.secret_rules import NAMESPACE
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS: tuple[str, ...] = tuple(BRANCH_FOR_ENVIRONMENT)
-# Production is checked for drift every hour, the others once a day (one cron line each).
-HOURLY_DRIFT_STACKS = frozenset({"prod"})
+# Production is checked for drift several times a day, the others once a day (one cron line
+# each): a cron line whose hour field is a plain number is the daily one.
+FREQUENT_DRIFT_STACKS = frozenset({"prod"})
 # The GitHub environment a deploy job runs in; production's carries the approval rule.
 GITHUB_ENVIRONMENT = {"prod": "production"}
+
+# Each job that touches a stack runs in a GitHub environment of its own, so it gets only that
+# stack's credentials for that job: the deploy's can change the stack, preview's and drift's are
+# read-only where the backend allows (docs/pipeline.md#github-environments).
+DEPLOY, PREVIEW, DRIFT = "deploy", "preview", "drift"
+ROLES = (DEPLOY, PREVIEW, DRIFT)
+# The secrets every one of those environments holds, under the same names; the values differ per
+# environment. Nothing else is a secret of an environment.
+ENVIRONMENT_SECRETS = frozenset(
+    {
+        "PULUMI_ACCESS_TOKEN",
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "SWARM_SSH_KEY",
+        "SWARM_SSH_KNOWN_HOSTS",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    }
+)
+# Repository secrets: readable by every job of every workflow, so none may reach a stack.
+REPOSITORY_SECRETS = frozenset({"APPS_JSON"})
 
 
 class PipelineError(Exception):
@@ -48,6 +70,23 @@ class Target:
     branch: str
     github_environment: str
     image: str
+    preview_environment: str
+    drift_environment: str
+
+
+def github_environment(stack: str, role: str) -> str:
+    """The GitHub environment a ``role`` job for ``stack`` runs in: the deploy's is the stack's
+    own (``production`` for prod), preview's and drift's are prefixed with the role."""
+    if role not in ROLES:
+        raise PipelineError(f"no role {role!r}; the roles are {', '.join(ROLES)}")
+    base = GITHUB_ENVIRONMENT.get(stack, stack)
+    return base if role == DEPLOY else f"{role}-{base}"
+
+
+def github_environments() -> list[str]:
+    """Every GitHub environment the workflows may name, for the operator's checklist and the
+    workflow lint."""
+    return [github_environment(stack, role) for stack in STACKS for role in ROLES]
 
 
 def _app_image(stack: str) -> str:
@@ -68,8 +107,10 @@ def target_for_stack(stack: str) -> Target:
     return Target(
         stack=stack,
         branch=BRANCH_FOR_ENVIRONMENT[stack],
-        github_environment=GITHUB_ENVIRONMENT.get(stack, stack),
+        github_environment=github_environment(stack, DEPLOY),
         image=_app_image(stack),
+        preview_environment=github_environment(stack, PREVIEW),
+        drift_environment=github_environment(stack, DRIFT),
     )
 
 
@@ -92,8 +133,8 @@ def drift_stacks(*, schedule: str | None = None, stack: str | None = None) -> li
     fields = schedule.split()
     if len(fields) != 5:
         raise PipelineError(f"{schedule!r} is not a five-field cron line")
-    hourly = fields[1] == "*"
-    return [s for s in STACKS if (s in HOURLY_DRIFT_STACKS) == hourly]
+    frequent = not fields[1].isdigit()
+    return [s for s in STACKS if (s in FREQUENT_DRIFT_STACKS) == frequent]
 
 
 def _emit(values: dict[str, str]) -> None:
@@ -112,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = target.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--branch")
     chosen.add_argument("--stack")
-    drift = commands.add_parser("drift-stacks", help="the stacks a drift run checks")
+    drift = commands.add_parser(
+        "drift-stacks", help="the stacks a drift run checks, each with its drift environment"
+    )
     drift.add_argument("--schedule", help="the cron line that started the run")
     drift.add_argument("--stack", help="one stack, or 'all'")
     args = parser.parse_args(argv)
@@ -122,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _emit({key.replace("_", "-"): value for key, value in asdict(found).items()})
         else:
             stacks = drift_stacks(schedule=args.schedule, stack=args.stack)
-            _emit({"stacks": json.dumps(stacks)})
+            # A matrix of objects: each drift job runs in its own stack's drift environment.
+            matrix = [{"stack": s, "environment": github_environment(s, DRIFT)} for s in stacks]
+            _emit({"stacks": json.dumps(stacks), "matrix": json.dumps(matrix)})
     except PipelineError as error:
         print(f"pipeline: {error}", file=sys.stderr)
         return 2
