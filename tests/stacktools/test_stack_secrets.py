@@ -10,8 +10,9 @@ import pulumi_passphrase
 import pytest
 import yaml
 
+from components.config_loader import ConfigError
 from components.secret_rules import NAMESPACE, SECRET_KEYS
-from harness import REPO, TEST_SECRETS, render, stack_file_config
+from harness import NO_ROOT_PASSWORD, REPO, TEST_SECRETS, render, stack_file_config
 from stacktools import backend, pipeline, stack_secrets
 
 PASSPHRASE = "the-environment-secret-PULUMI_CONFIG_PASSPHRASE"
@@ -78,6 +79,16 @@ def test_a_clean_checkout_and_the_ci_environment_render_the_stack(
     }
     rendering = render(stack, secrets=secrets)
     assert rendering.services, stack
+
+
+def test_the_offline_engine_ignores_committed_ciphertext(tmp_path: Path) -> None:
+    # The unit tier renders with stand-in secrets and no passphrase: a committed ciphertext
+    # must neither count as a value nor be taken for a plain-text one.
+    checkout = clean_checkout(tmp_path, "dev")
+    set_secrets(checkout, "dev", TEST_SECRETS)
+    committed = yaml.safe_load((checkout / "Pulumi.dev.yaml").read_text())["config"]
+    with pytest.raises(ConfigError, match="dbRootPassword: found nothing; expected a secret"):
+        render("dev", config=committed, secrets=NO_ROOT_PASSWORD, cached=False)
 
 
 def test_a_wrong_passphrase_unlocks_nothing(tmp_path: Path) -> None:
