@@ -349,6 +349,9 @@ def test_drift_and_failed_checks_reach_an_issue_and_a_deploy_is_waited_for_not_s
     # No step is skipped because of a deploy: the check waits for it, and fails if it cannot.
     wait = _step_index(steps, "--status in_progress")
     assert "exit 1" in steps[wait]["run"]
+    # It waits for the job that touches the swarm, by the name GitHub gives it: its id.
+    assert 'select(.name == "deploy" and .status == "in_progress")' in steps[wait]["run"]
+    assert "name" not in workflow("deploy.yml")["jobs"]["deploy"]
     assert all("deploy" not in str(step.get("if", "")) for step in steps)
     refresh = steps[_step_index(steps, "pulumi refresh")]
     assert refresh["id"] == "refresh" and 'exit "$outcome"' in refresh["run"]
