@@ -306,7 +306,8 @@ def test_a_failed_preview_reaches_the_pull_request_and_a_newer_push_cancels_it()
     comment = _step_index(steps, "stacktools.preview_comment")
     result = _step_index(steps, 'exit "$STATUS"')
     assert run < comment < result
-    assert 'echo "status=${PIPESTATUS[0]}"' in steps[run]["run"]
+    assert "status=${PIPESTATUS[0]}" in steps[run]["run"]
+    assert steps[run]["run"].index("set +e") < steps[run]["run"].index("pulumi preview")
     assert steps[comment]["if"] == "always() && steps.preview.outputs.status != ''"
     assert preview["permissions"]["pull-requests"] == "write"
 
