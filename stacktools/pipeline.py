@@ -29,35 +29,14 @@ from components.catalogue import ENVIRONMENTS
 from components.config import BRANCH_FOR_ENVIRONMENT
 from components.config_sections import Images
 from components.secret_rules import NAMESPACE
+from stacktools import environments
+from stacktools.environments import DEPLOY, DRIFT, PREVIEW, ROLES
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS: tuple[str, ...] = tuple(BRANCH_FOR_ENVIRONMENT)
 # Production is checked for drift several times a day, the others once a day (one cron line
 # each): a cron line whose hour field is a plain number is the daily one.
 FREQUENT_DRIFT_STACKS = frozenset({"prod"})
-# The GitHub environment a deploy job runs in; production's carries the approval rule.
-GITHUB_ENVIRONMENT = {"prod": "production"}
-
-# Each job that touches a stack runs in a GitHub environment of its own, so it gets only that
-# stack's credentials for that job: the deploy's can change the stack, preview's and drift's are
-# read-only where the backend allows (docs/pipeline.md#github-environments).
-DEPLOY, PREVIEW, DRIFT = "deploy", "preview", "drift"
-ROLES = (DEPLOY, PREVIEW, DRIFT)
-# The secrets every one of those environments holds, under the same names; the values differ per
-# environment. Nothing else is a secret of an environment.
-ENVIRONMENT_SECRETS = frozenset(
-    {
-        "PULUMI_ACCESS_TOKEN",
-        "PULUMI_BACKEND_URL",
-        "PULUMI_CONFIG_PASSPHRASE",
-        "SWARM_SSH_KEY",
-        "SWARM_SSH_KNOWN_HOSTS",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    }
-)
-# Repository secrets: readable by every job of every workflow, so none may reach a stack.
-REPOSITORY_SECRETS = frozenset({"APPS_JSON"})
 
 
 class PipelineError(Exception):
@@ -75,12 +54,11 @@ class Target:
 
 
 def github_environment(stack: str, role: str) -> str:
-    """The GitHub environment a ``role`` job for ``stack`` runs in: the deploy's is the stack's
-    own (``production`` for prod), preview's and drift's are prefixed with the role."""
-    if role not in ROLES:
-        raise PipelineError(f"no role {role!r}; the roles are {', '.join(ROLES)}")
-    base = GITHUB_ENVIRONMENT.get(stack, stack)
-    return base if role == DEPLOY else f"{role}-{base}"
+    """The GitHub environment a ``role`` job for ``stack`` runs in (stacktools.environments)."""
+    try:
+        return environments.github_environment(stack, role)
+    except environments.RoleError as error:
+        raise PipelineError(str(error)) from error
 
 
 def github_environments() -> list[str]:

@@ -7,7 +7,7 @@
 - A job that calls a local reusable workflow passes only its declared inputs and secrets, every
   required one, and never ``secrets: inherit`` (that would hand it every secret).
 - Secrets exist where they are read: a job outside a GitHub environment reads only repository
-  secrets (``stacktools.pipeline.REPOSITORY_SECRETS``) and ``GITHUB_TOKEN``; a job in one of the
+  secrets (``stacktools.environments.REPOSITORY_SECRETS``) and ``GITHUB_TOKEN``; a job in one of the
   pipeline's environments also the secrets each of them holds (``ENVIRONMENT_SECRETS``); a
   reusable workflow only the secrets it declares. An environment named outright must be one of
   ``stacktools.pipeline.github_environments()``.
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from stacktools.pipeline import ENVIRONMENT_SECRETS, REPOSITORY_SECRETS, github_environments
+from stacktools.environments import ENVIRONMENT_SECRETS, REPOSITORY_SECRETS
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = "./"
@@ -103,11 +103,15 @@ def _readable_secrets(
     environment = _environment_name(job)
     if environment:
         readable |= ENVIRONMENT_SECRETS
-        if "${{" not in environment and environment not in github_environments():
-            findings.append(
-                f"{where}: environment {environment!r} is none of the pipeline's "
-                f"({', '.join(github_environments())})"
-            )
+        if "${{" not in environment:
+            # Only here: the pipeline module reads the program's configuration model (0.3 s).
+            from stacktools.pipeline import github_environments
+
+            if environment not in github_environments():
+                findings.append(
+                    f"{where}: environment {environment!r} is none of the pipeline's "
+                    f"({', '.join(github_environments())})"
+                )
     if declared_call is not None:
         # A reusable workflow reads only what its caller passes: its declared secrets.
         readable &= declared_call | {GITHUB_TOKEN}
@@ -148,7 +152,7 @@ def check_workflow(path: Path, repo: Path = REPO) -> list[str]:
         for secret in sorted(_secrets_in(job) - readable):
             findings.append(
                 f"{where}: secret {secret} does not exist in this job ({context}; "
-                "stacktools/pipeline.py: ENVIRONMENT_SECRETS, REPOSITORY_SECRETS)"
+                "stacktools/environments.py: ENVIRONMENT_SECRETS, REPOSITORY_SECRETS)"
             )
     return findings
 

@@ -98,10 +98,6 @@ def test_each_role_has_its_own_environment_per_stack() -> None:
         pipeline.github_environment("dev", "admin")
 
 
-def test_no_secret_is_both_a_repository_and_an_environment_secret() -> None:
-    assert not pipeline.REPOSITORY_SECRETS & pipeline.ENVIRONMENT_SECRETS
-
-
 def test_drift_matrix_carries_each_stacks_drift_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ import yaml
 from components.config_loader import ConfigError
 from components.secret_rules import NAMESPACE, SECRET_KEYS
 from harness import NO_ROOT_PASSWORD, REPO, TEST_SECRETS, render, stack_file_config
-from stacktools import backend, pipeline, stack_secrets
+from stacktools import backend, environments, pipeline, stack_secrets
 
 PASSPHRASE = "the-environment-secret-PULUMI_CONFIG_PASSPHRASE"
 
@@ -53,7 +53,7 @@ def ci_secrets(checkout: Path, stack: str, environ: dict[str, str]) -> dict[str,
 
 def documented_ci_environment() -> dict[str, str]:
     """A deploy job's environment: every secret its GitHub environment holds (Pulumi Cloud)."""
-    environ = {name: f"value of {name}" for name in pipeline.ENVIRONMENT_SECRETS}
+    environ = {name: f"value of {name}" for name in environments.ENVIRONMENT_SECRETS}
     environ["PULUMI_BACKEND_URL"] = ""
     environ[backend.PASSPHRASE] = PASSPHRASE
     return environ
@@ -101,7 +101,7 @@ def test_a_wrong_passphrase_unlocks_nothing(tmp_path: Path) -> None:
 
 def test_the_environment_documents_every_credential_the_backends_need() -> None:
     needed = {name for names in backend.CREDENTIALS.values() for name in names}
-    assert needed | {backend.PASSPHRASE, "PULUMI_BACKEND_URL"} <= pipeline.ENVIRONMENT_SECRETS
+    assert needed | {backend.PASSPHRASE, "PULUMI_BACKEND_URL"} <= environments.ENVIRONMENT_SECRETS
 
 
 def test_a_stack_file_without_ciphertext_names_each_missing_piece(tmp_path: Path) -> None:

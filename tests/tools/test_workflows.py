@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.config import BRANCH_FOR_ENVIRONMENT
-from stacktools import pipeline
+from stacktools import environments, pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -213,7 +213,7 @@ def test_the_image_build_gets_the_one_secret_it_needs() -> None:
     image = workflow("deploy.yml")["jobs"]["image"]
     assert image["secrets"] == {"APPS_JSON": "${{ secrets.APPS_JSON }}"}
     declared = workflow("build-image.yml")[True]["workflow_call"]["secrets"]
-    assert set(declared) == {"APPS_JSON"} == set(pipeline.REPOSITORY_SECRETS)
+    assert set(declared) == {"APPS_JSON"} == set(environments.REPOSITORY_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_each_job_with_credentials_runs_in_its_own_environment(
     for other, spec in document["jobs"].items():
         if other != job:
             assert not set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(spec))) & (
-                pipeline.ENVIRONMENT_SECRETS
+                environments.ENVIRONMENT_SECRETS
             ), other
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" in text
 
