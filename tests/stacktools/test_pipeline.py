@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def test_other_branches_deploy_nowhere(branch: str) -> None:
     ("kwargs", "expected"),
     [
         ({"schedule": "17 * * * *"}, ["prod"]),
+        ({"schedule": "17 */3 * * *"}, ["prod"]),
         ({"schedule": "43 5 * * *"}, ["dev", "staging"]),
         ({"stack": "all"}, ["dev", "staging", "prod"]),
         ({"stack": "staging"}, ["staging"]),
@@ -81,3 +83,30 @@ def test_cli_appends_to_github_output(
 def test_cli_reports_an_unknown_branch(capsys: pytest.CaptureFixture[str]) -> None:
     assert pipeline.main(["target", "--branch", "hotfix"]) == 2
     assert "deploys nowhere" in capsys.readouterr().err
+
+
+def test_each_role_has_its_own_environment_per_stack() -> None:
+    found = pipeline.target_for_stack("prod")
+    assert (found.github_environment, found.preview_environment, found.drift_environment) == (
+        "production",
+        "preview-production",
+        "drift-production",
+    )
+    names = pipeline.github_environments()
+    assert len(names) == len(set(names)) == len(pipeline.STACKS) * len(pipeline.ROLES)
+    with pytest.raises(pipeline.PipelineError, match="no role"):
+        pipeline.github_environment("dev", "admin")
+
+
+def test_drift_matrix_carries_each_stacks_drift_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert pipeline.main(["drift-stacks", "--stack", "all"]) == 0
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert json.loads(lines["matrix"]) == [
+        {"stack": "dev", "environment": "drift-dev"},
+        {"stack": "staging", "environment": "drift-staging"},
+        {"stack": "prod", "environment": "drift-production"},
+    ]

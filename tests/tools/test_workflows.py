@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.config import BRANCH_FOR_ENVIRONMENT
-from stacktools import pipeline
+from stacktools import environments, pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -102,13 +102,45 @@ def _uses(node: object) -> list[str]:
     return []
 
 
-def test_every_action_is_pinned_to_a_version() -> None:
-    files = [*WORKFLOWS.glob("*.yml"), *REPO.glob(".github/actions/*/action.yml")]
+# Every remote action by the full commit it was reviewed at, its release in the comment:
+# a tag can be moved, a commit cannot.
+PINNED = re.compile(r"uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
+# The Node 20 runtime is being retired on GitHub's runners: each action is at a release that
+# runs on Node 24 (checked in each action's action.yml at that commit).
+RELEASES = {
+    "actions/checkout": "v7.0.1",
+    "actions/setup-python": "v7.0.0",
+    "actions/upload-artifact": "v7.0.0",
+    "docker/setup-buildx-action": "v4.3.0",
+    "docker/login-action": "v4.1.0",
+    "docker/build-push-action": "v7.3.0",
+    "pulumi/actions": "v7.0.0",
+}
+
+
+def _action_files() -> list[Path]:
+    return [*WORKFLOWS.glob("*.yml"), *REPO.glob(".github/actions/*/action.yml")]
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_release() -> None:
+    files = _action_files()
     uses = [u for path in files for u in _uses(yaml.safe_load(path.read_text()))]
     remote = [u for u in uses if not u.startswith("./")]
     assert remote, "no actions found"
-    unpinned = [u for u in remote if not re.fullmatch(r"[\w.-]+/[\w./-]+@v\d+\.\d+\.\d+", u)]
-    assert unpinned == []
+    lines = [
+        line.strip().removeprefix("- ")
+        for path in files
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(- )?uses: (?!\./)", line)
+    ]
+    assert len(lines) == len(remote)
+    found = {}
+    for line in lines:
+        match = PINNED.fullmatch(line)
+        assert match, line
+        name, commit, release = match.groups()
+        assert found.setdefault(name, (commit, release)) == (commit, release), name
+    assert {name: release for name, (_, release) in found.items()} == RELEASES
 
 
 def test_deploy_is_one_at_a_time_per_stack_and_prod_needs_approval() -> None:
@@ -121,13 +153,122 @@ def test_deploy_is_one_at_a_time_per_stack_and_prod_needs_approval() -> None:
     assert set(deploy["needs"]) == {"target", "image"}
     assert pipeline.target_for_branch("main").github_environment == "production"
     script = "\n".join(step.get("run", "") for step in deploy["steps"])
-    assert 'pulumi config set brandclub:imageTag "$BRANCH" --stack "$STACK"' in script
+    assert 'pulumi config set brandclub:imageTag "$TAG" --stack "$QUALIFIED"' in script
     assert "--policy-pack policy" in script
-    # The run deploys the digest its own image job pushed, not whatever the tag points at now.
-    assert 'pulumi config set brandclub:imageDigest "$DIGEST" --stack "$STACK"' in script
+    # The run deploys the digest its own image job pushed, not whatever a tag points at now.
+    assert 'pulumi config set brandclub:imageDigest "$DIGEST" --stack "$QUALIFIED"' in script
     [rollout] = [step for step in deploy["steps"] if "imageDigest" in step.get("run", "")]
     assert rollout["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    assert rollout["env"]["TAG"] == "${{ needs.image.outputs.tag }}"
+    assert rollout["env"]["QUALIFIED"] == "${{ steps.session.outputs.stack }}"
     assert script.index("docker login ghcr.io") < script.index("pulumi up")
+
+
+def _step_index(steps: list[dict], text: str) -> int:
+    [index] = [i for i, step in enumerate(steps) if text in step.get("run", "")]
+    return index
+
+
+def test_only_the_branch_head_deploys_and_the_branch_tag_moves_after_the_deploy() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    steps = jobs["deploy"]["steps"]
+    head = _step_index(steps, "git/ref/heads/$BRANCH")
+    assert head == 0 and steps[head]["id"] == "head"
+    assert '[[ $head == "$GITHUB_SHA" ]]' in steps[head]["run"]
+    # Every later step runs only for the head commit.
+    assert {step.get("if") for step in steps[1:]} == {"steps.head.outputs.current == 'true'"}
+    up = _step_index(steps, "pulumi up")
+    move = _step_index(steps, "imagetools create")
+    assert up < move
+    assert steps[move]["run"] == (
+        'docker buildx imagetools create --tag "$IMAGE:$BRANCH" "$IMAGE@$DIGEST"'
+    )
+    # The build pushes only its own commit's tag: nothing but a deploy moves `:<branch>`.
+    push = next(
+        s for s in workflow("build-image.yml")["jobs"]["build"]["steps"] if s.get("id") == "push"
+    )
+    assert push["with"]["tags"] == "${{ inputs.image }}:${{ steps.tag.outputs.tag }}"
+    moving = [
+        (path.name, line)
+        for path in WORKFLOWS.glob("*.yml")
+        for line in path.read_text().splitlines()
+        if "imagetools create" in line or "docker tag" in line or "docker push" in line
+    ]
+    assert [name for name, _ in moving] == ["deploy.yml"]
+
+
+def test_a_build_by_hand_cannot_move_a_deploy_tag() -> None:
+    build = workflow("build-image.yml")
+    assert set(build[True]["workflow_dispatch"]["inputs"]) == {
+        "image",
+        "legacy-apps-json-build-arg",
+    }
+    [tag] = [s for s in build["jobs"]["build"]["steps"] if s.get("id") == "tag"]
+    assert "github.event_name == 'workflow_dispatch'" in tag["env"]["BY_HAND"]
+    assert "prefix=manual" in tag["run"]
+    assert 'echo "tag=$prefix-$GITHUB_SHA"' in tag["run"]
+
+
+def test_the_image_build_gets_the_one_secret_it_needs() -> None:
+    image = workflow("deploy.yml")["jobs"]["image"]
+    assert image["secrets"] == {"APPS_JSON": "${{ secrets.APPS_JSON }}"}
+    declared = workflow("build-image.yml")[True]["workflow_call"]["secrets"]
+    assert set(declared) == {"APPS_JSON"} == set(environments.REPOSITORY_SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "environment"),
+    [
+        ("deploy.yml", "deploy", "${{ needs.target.outputs.github-environment }}"),
+        ("preview.yml", "preview", "${{ needs.tests.outputs.preview-environment }}"),
+        ("drift.yml", "drift", "${{ matrix.environment }}"),
+    ],
+)
+def test_each_job_with_credentials_runs_in_its_own_environment(
+    name: str, job: str, environment: str
+) -> None:
+    document = workflow(name)
+    assert document["jobs"][job]["environment"] == environment
+    text = (WORKFLOWS / name).read_text()
+    # No other job of the workflow reads a stack's credentials.
+    for other, spec in document["jobs"].items():
+        if other != job:
+            assert not set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(spec))) & (
+                environments.ENVIRONMENT_SECRETS
+            ), other
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in text
+
+
+def test_deploy_installs_only_the_programs_hashed_requirements() -> None:
+    steps = workflow("deploy.yml")["jobs"]["deploy"]["steps"]
+    script = "\n".join(step.get("run", "") for step in steps)
+    assert "setup.sh" not in script and "requirements-dev" not in script
+    assert "--require-hashes --no-deps -r requirements.lock" in script
+    assert re.search(r"--require-hashes --no-deps \\\s+-r policy/requirements\.lock", script)
+    install = _step_index(steps, "--require-hashes")
+    session = next(
+        i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/pulumi-session"
+    )
+    assert install < session, "dependencies are installed before any credential is on the runner"
+
+
+@pytest.mark.parametrize(
+    ("lock", "source"),
+    [
+        ("requirements.lock", "requirements.txt"),
+        ("policy/requirements.lock", "policy/requirements.txt"),
+    ],
+)
+def test_the_locks_pin_what_the_requirements_pin(lock: str, source: str) -> None:
+    def pins(path: str) -> dict[str, str]:
+        found = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / path).read_text(), re.M)
+        return {name.lower().replace("_", "-"): version for name, version in found}
+
+    locked = pins(lock)
+    assert pins(source).items() <= locked.items()
+    # Every locked package carries at least one hash.
+    text = (REPO / lock).read_text()
+    assert text.count("==") == len(locked) and text.count("--hash=sha256:") >= len(locked)
 
 
 def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request() -> None:
@@ -141,17 +282,34 @@ def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request(
     push = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "push")
     assert push["with"]["secret-files"] == "apps_json=${{ steps.apps.outputs.file }}"
     assert "APPS_JSON_BASE64" not in push["with"]["build-args"]
-    assert "${{ inputs.tag }}" in push["with"]["tags"]
+    assert "${{ steps.tag.outputs.tag }}" in push["with"]["tags"]
 
 
 def test_preview_runs_tests_first_and_uses_the_policy_pack() -> None:
     jobs = workflow("preview.yml")["jobs"]
     assert jobs["preview"]["needs"] == "tests"
     assert any(step.get("run") == UNIT_TIER for step in jobs["tests"]["steps"])
-    action = next(s for s in jobs["preview"]["steps"] if s.get("with", {}).get("command"))
-    assert action["with"]["command"] == "preview"
-    assert action["with"]["policyPacks"] == "policy"
-    assert action["with"]["comment-on-pr"] is True
+    script = "\n".join(step.get("run", "") for step in jobs["preview"]["steps"])
+    assert 'pulumi preview --stack "$QUALIFIED" --diff --non-interactive --policy-pack policy' in (
+        script
+    )
+
+
+def test_a_failed_preview_reaches_the_pull_request_and_a_newer_push_cancels_it() -> None:
+    preview = workflow("preview.yml")["jobs"]["preview"]
+    assert preview["concurrency"] == {
+        "group": "preview-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": True,
+    }
+    steps = preview["steps"]
+    run = _step_index(steps, "pulumi preview")
+    comment = _step_index(steps, "stacktools.preview_comment")
+    result = _step_index(steps, 'exit "$STATUS"')
+    assert run < comment < result
+    assert "status=${PIPESTATUS[0]}" in steps[run]["run"]
+    assert steps[run]["run"].index("set +e") < steps[run]["run"].index("pulumi preview")
+    assert steps[comment]["if"] == "always() && steps.preview.outputs.status != ''"
+    assert preview["permissions"]["pull-requests"] == "write"
 
 
 def test_drift_schedules_cover_every_stack_once() -> None:
@@ -161,8 +319,67 @@ def test_drift_schedules_cover_every_stack_once() -> None:
     assert picked == [["prod"], ["dev", "staging"]]
     assert sorted(s for stacks in picked for s in stacks) == sorted(pipeline.STACKS)
     script = "\n".join(step.get("run", "") for step in drift["jobs"]["drift"]["steps"])
-    assert 'pulumi refresh --stack "$STACK" --preview-only --expect-no-changes --json' in script
+    assert 'pulumi refresh --stack "$QUALIFIED" --preview-only --expect-no-changes --json' in script
     assert "python -m stacktools.drift" in script
+
+
+def _runs_a_day(cron: str) -> int:
+    minute, hour = cron.split()[:2]
+    assert minute.isdigit(), cron
+    if hour.isdigit():
+        return 1
+    step = int(hour.removeprefix("*/")) if hour.startswith("*/") else 1
+    return 24 // step
+
+
+def test_drift_costs_at_most_a_dozen_runs_a_day() -> None:
+    crons = [entry["cron"] for entry in workflow("drift.yml")[True]["schedule"]]
+    # Each run is two jobs with a full setup: hourly would be 48 jobs a day for prod alone.
+    assert sum(_runs_a_day(cron) for cron in crons) <= 12
+
+
+def test_drift_and_failed_checks_reach_an_issue_and_a_deploy_is_waited_for_not_skipped() -> None:
+    job = workflow("drift.yml")["jobs"]["drift"]
+    assert job["permissions"]["issues"] == "write"
+    steps = job["steps"]
+    alert = _step_index(steps, "gh issue create")
+    assert alert == len(steps) - 1 and steps[alert]["if"] == "always()"
+    assert steps[alert]["env"]["OUTCOME"] == "${{ steps.refresh.outputs.outcome }}"
+    for command in ("gh issue comment", "gh issue close"):
+        assert command in steps[alert]["run"]
+    # No step is skipped because of a deploy: the check waits for it, and fails if it cannot.
+    wait = _step_index(steps, "--status in_progress")
+    assert "exit 1" in steps[wait]["run"]
+    # It waits for the job that touches the swarm, by the name GitHub gives it: its id.
+    assert 'select(.name == "deploy" and .status == "in_progress")' in steps[wait]["run"]
+    assert "name" not in workflow("deploy.yml")["jobs"]["deploy"]
+    assert all("deploy" not in str(step.get("if", "")) for step in steps)
+    refresh = steps[_step_index(steps, "pulumi refresh")]
+    assert refresh["id"] == "refresh" and 'exit "$outcome"' in refresh["run"]
+
+
+def test_codeowners_guard_the_pipeline() -> None:
+    owners = (REPO / ".github" / "CODEOWNERS").read_text()
+    rules = dict(
+        line.split(None, 1) for line in owners.splitlines() if line and not line.startswith("#")
+    )
+    for path in ("/.github/", "/stacktools/pipeline.py", "/Pulumi.*.yaml", "/requirements.lock"):
+        assert rules[path].strip().startswith("@"), path
+
+
+def test_the_session_refuses_a_backend_ci_cannot_use_before_logging_in() -> None:
+    action = yaml.safe_load((REPO / ".github/actions/pulumi-session/action.yml").read_text())
+    runs = [step.get("run", "") for step in action["runs"]["steps"]]
+    check = next(i for i, run in enumerate(runs) if "-m stacktools.backend" in run)
+    login = next(i for i, run in enumerate(runs) if "pulumi login" in run)
+    assert check < login
+    assert 'pulumi stack select "$QUALIFIED"' in runs[login]
+    # The token reaches the login step only; later steps read ~/.pulumi/credentials.json.
+    steps = action["runs"]["steps"]
+    assert [i for i, s in enumerate(steps) if "inputs.access-token" in str(s.get("env"))] == [
+        check,
+        login,
+    ]
 
 
 # frappe_docker's release workflow (core-build-stable.yml) builds version-15 with this pair;
