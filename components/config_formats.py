@@ -15,6 +15,11 @@ import re
 
 from components.units import format_size
 
+# Free text that becomes a label value, a header or part of a command line (a Content-Security-
+# Policy, a constraint): Docker stores labels in every task of the service, Traefik and nginx
+# cap header sizes; longer than this is a paste gone wrong.
+LABEL_TEXT_MAX = 1024
+
 # --- host paths (backup.hostPath, restore.hostPath) ---------------------------------------
 
 # Directories a host path must neither be, nor be inside, nor contain: a container mounts it
@@ -62,6 +67,81 @@ def host_path(value: str) -> str:
             continue
         raise ValueError(f"{outside} ({reason}): it is bind-mounted into a container")
     return value
+
+
+def nfs_export(value: str) -> str:
+    """A path on the NFS server: "/" (NFSv4's pseudo-root, where a server exporting with
+    fsid=0 puts its exports) or an absolute, normalised path of plain characters. It is the
+    server's path, not the node's, so the node's system directories do not apply."""
+    if value != "/" and (not _HOST_PATH.fullmatch(value) or posixpath.normpath(value) != value):
+        raise ValueError(
+            "expected / or an absolute, normalised path such as /exports/brandclub (letters, "
+            "digits and . _ - + @ only; no '..' or '.' segments, no '//', no trailing '/')"
+        )
+    return value
+
+
+# --- placement constraints -------------------------------------------------------------------
+
+# The attributes Swarm places by (docs.docker.com/engine/swarm/services, "Placement
+# constraints"); any other is never true, and the task never starts.
+_CONSTRAINT = re.compile(r"(?P<attribute>[A-Za-z0-9_.-]+) *(?P<operator>==|!=) *(?P<value>\S+)")
+CONSTRAINT_ATTRIBUTES = (
+    "node.id",
+    "node.hostname",
+    "node.role",
+    "node.platform.os",
+    "node.platform.arch",
+)
+CONSTRAINT_LABEL_PREFIXES = ("node.labels.", "engine.labels.")
+NODE_ROLES = ("manager", "worker")
+
+
+def known_constraint(value: str) -> str:
+    match = _CONSTRAINT.fullmatch(value)
+    if match is None:
+        return value  # the pattern's own message says what is expected
+    attribute = match["attribute"]
+    labelled = attribute.startswith(CONSTRAINT_LABEL_PREFIXES) and not attribute.endswith(".")
+    if attribute not in CONSTRAINT_ATTRIBUTES and not (
+        labelled and attribute not in CONSTRAINT_LABEL_PREFIXES
+    ):
+        raise ValueError(
+            f"expected a constraint on one of {', '.join(CONSTRAINT_ATTRIBUTES)}, "
+            "node.labels.<key> or engine.labels.<key>: Swarm knows no "
+            f"{attribute!r}, and a task constrained by it never starts"
+        )
+    if attribute == "node.role" and match["value"] not in NODE_ROLES:
+        raise ValueError(f"expected node.role to be compared with {' or '.join(NODE_ROLES)}")
+    return value
+
+
+def contradiction(constraints: list[str]) -> str | None:
+    """Why constraints that must all hold can never hold together, if they cannot."""
+    equal: dict[str, set[str]] = {}
+    unequal: dict[str, set[str]] = {}
+    for constraint in constraints:
+        match = _CONSTRAINT.fullmatch(constraint)
+        if match is None:
+            continue
+        into = equal if match["operator"] == "==" else unequal
+        into.setdefault(match["attribute"], set()).add(match["value"])
+    for attribute, values in equal.items():
+        if len(values) > 1:
+            return f"{attribute} cannot equal both {' and '.join(sorted(values))}"
+        if values & unequal.get(attribute, set()):
+            return f"{attribute} cannot be both == and != {next(iter(values))}"
+    if set(NODE_ROLES) <= unequal.get("node.role", set()):
+        return "a node is a manager or a worker: node.role != both leaves none"
+    return None
+
+
+def consistent_constraints(constraints: list[str]) -> list[str]:
+    if (problem := contradiction(constraints)) is not None:
+        raise ValueError(
+            f"expected constraints some node can meet (all of them apply at once): {problem}"
+        )
+    return constraints
 
 
 # --- resources ------------------------------------------------------------------------------
@@ -228,12 +308,47 @@ def _der_certificate(lines: list[str], index: int) -> None:
         if [tag for tag, *_ in parts] != [0x30, 0x30, 0x03]:
             raise ValueError
         _, tbs_start, tbs_end = parts[0]
-        tbs = [tag for tag, *_ in _der_children(der, tbs_start, tbs_end)]
-        tbs = tbs[1:] if tbs[:1] == [0xA0] else tbs  # [0] version, absent in v1
-        if tbs[:6] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
+        tbs = _der_children(der, tbs_start, tbs_end)
+        tags = [tag for tag, *_ in tbs]
+        fields = tags[1:] if tags[:1] == [0xA0] else tags  # [0] version, absent in v1
+        if fields[:6] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
             raise ValueError
     except (ValueError, IndexError):
         raise ValueError(problem) from None
+    if not _is_ca(der, tbs):
+        raise ValueError(
+            f"expected certificate {index} to be a CA certificate (X.509 v3 with basic "
+            "constraints cA TRUE): the resolver trusts only these roots, and a server or "
+            "client certificate signs nothing"
+        )
+
+
+# basicConstraints (2.5.29.19) as a DER object identifier.
+_BASIC_CONSTRAINTS = bytes.fromhex("0603551d13")
+
+
+def _is_ca(der: bytes, tbs: list[tuple[int, int, int]]) -> bool:
+    """Whether the tbsCertificate's [3] extensions hold basicConstraints with cA TRUE
+    (RFC 5280 4.2.1.9); a v1 certificate has no extensions and so is no CA here."""
+    try:
+        extensions = [child for child in tbs if child[0] == 0xA3]
+        if not extensions:
+            return False
+        _, start, _ = extensions[0]
+        _, seq_start, seq_end = _der_element(der, start)
+        for _, ext_start, ext_end in _der_children(der, seq_start, seq_end):
+            fields = _der_children(der, ext_start, ext_end)
+            _, oid_start, oid_end = fields[0]
+            if der[oid_start - 2 : oid_end] != _BASIC_CONSTRAINTS:
+                continue
+            _, value_start, _ = fields[-1]  # the OCTET STRING
+            _, bc_start, bc_end = _der_element(der, value_start)
+            values = _der_children(der, bc_start, bc_end)
+            # cA BOOLEAN DEFAULT FALSE: present and non-zero.
+            return bool(values) and values[0][0] == 0x01 and der[values[0][1]] != 0
+        return False
+    except (ValueError, IndexError):
+        return False
 
 
 def _der_element(der: bytes, offset: int) -> tuple[int, int, int]:
@@ -266,15 +381,27 @@ def _der_children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]
 # Request headers an access log may write: a header name (it becomes part of a Traefik option
 # name), never one that carries credentials or a session.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
-_CREDENTIAL_HEADER = re.compile(r"cookie|auth|token|secret|passw|key|csrf|session", re.IGNORECASE)
+# Anywhere in the name: words that only credentials use.
+_CREDENTIAL_HEADER = re.compile(
+    r"cookie|auth|token|secret|passw|passcode|key|csrf|xsrf|session|signature|credential|bearer"
+    r"|jwt|saml|nonce|ticket|otp|assertion",
+    re.IGNORECASE,
+)
+# Whole parts of the name (between '-'): short words too common inside other words to match
+# anywhere (sid in Inside, sig in Design, pin in Ping).
+_CREDENTIAL_PARTS = frozenset(
+    {"sid", "sig", "sign", "signed", "pwd", "pass", "pin", "mfa", "2fa", "hmac"}
+)
 
 
 def logged_header(value: str) -> str:
     if not _HEADER_NAME.fullmatch(value):
         raise ValueError("expected a header name such as User-Agent (letters, digits and -)")
-    if _CREDENTIAL_HEADER.search(value):
+    parts = {part.lower() for part in value.split("-")}
+    if _CREDENTIAL_HEADER.search(value) or parts & _CREDENTIAL_PARTS:
         raise ValueError(
             "expected a header without credentials: Cookie, Authorization and any header "
-            "naming a token, key, secret, password, CSRF token or session never reach a log"
+            "naming a token, key, secret, password, PIN, one-time code, CSRF token, session "
+            "(id), signature, nonce or ticket never reach a log"
         )
     return value

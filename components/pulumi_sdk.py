@@ -24,6 +24,7 @@ from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
 
 # How the engine marks a secret value in a serialized property map.
 SECRET_SIG_KEY: str = rpc._special_sig_key
@@ -48,6 +49,20 @@ def raw_config() -> tuple[dict[str, str], set[str]]:
     secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
     return values, secret_keys
+
+
+def previous_outputs() -> dict[str, Any]:
+    """The outputs of the running stack's last deploy, read before anything is registered.
+
+    A StackReference to the stack itself reads its last checkpoint (a read, not a resource
+    the deploy changes); its outputs are awaited here with the SDK's own synchronous wait, the
+    one it uses for invokes, so the configuration can be judged against what is deployed before
+    the first resource is registered. A stack never deployed has no outputs.
+    """
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    reference = pulumi.StackReference(f"previous-{pulumi.get_stack()}", name)
+    outputs = _sync_await(reference.outputs.future())
+    return dict(outputs or {})
 
 
 # --- the offline engine: the program under mocks -----------------------------------------------
