@@ -8,6 +8,7 @@ with every other problem of the configuration.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -34,14 +35,23 @@ def stack_file_domains(project_dir: Path = PROJECT_DIR) -> dict[str, list[str]]:
     claimed: dict[str, list[str]] = {}
     for path in sorted(project_dir.glob("Pulumi.*.yaml")):
         stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        try:
-            config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-        except (yaml.YAMLError, AttributeError):
-            continue  # not a stack file this program could read; Pulumi reports it
-        domains = config.get(f"{NAMESPACE}:domains") if isinstance(config, dict) else None
-        if isinstance(domains, list):
-            claimed[stack] = [str(domain).lower().rstrip(".") for domain in domains]
+        domains = _claimed_in(path.read_text())
+        if domains is not None:
+            claimed[stack] = list(domains)
     return claimed
+
+
+@functools.lru_cache(maxsize=16)
+def _claimed_in(text: str) -> tuple[str, ...] | None:
+    # Parsed once per distinct file text: the offline engine runs the program many times.
+    try:
+        config = (yaml.safe_load(text) or {}).get("config") or {}
+    except (yaml.YAMLError, AttributeError):
+        return None  # not a stack file this program could read; Pulumi reports it
+    domains = config.get(f"{NAMESPACE}:domains") if isinstance(config, dict) else None
+    if not isinstance(domains, list):
+        return None
+    return tuple(str(domain).lower().rstrip(".") for domain in domains)
 
 
 def domain_owner_problems(
