@@ -30,6 +30,7 @@ from pulumi.runtime.sync_await import _sync_await
 SECRET_SIG_KEY: str = rpc._special_sig_key
 SECRET_SIG: str = rpc._special_secret_sig
 
+DIY_ORGANIZATION = "organization"
 Mocks = pulumi.runtime.Mocks
 MockResourceArgs = pulumi.runtime.MockResourceArgs
 MockCallArgs = pulumi.runtime.MockCallArgs
@@ -142,8 +143,16 @@ def run_under_mocks(
     """Run ``program`` as ``pulumi up`` would run it for ``stack``, against ``mocks``; return the
     stack outputs it exported."""
     runtime_settings.ROOT.set(None)
+    # The organization the CLI names a DIY backend's stacks with: a stack reference to the
+    # stack itself (previous_outputs) reads organization/<project>/<stack>.
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        logger=logger,
+        organization=DIY_ORGANIZATION,
     )
     pulumi.runtime.set_all_config(dict(config), secret_keys)
     exports: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from components.config_grammar import (
     docker_host_problem,
@@ -20,6 +21,7 @@ from components.config_grammar import (
     rsync_target,
     s3_endpoint,
 )
+from components.config_types import Hostname
 
 # Few examples, always the same ones: the unit tier stays fast and never flaky.
 GRAMMAR = settings(
@@ -274,3 +276,38 @@ def test_an_nfs_address_is_accepted(value: str) -> None:
 def test_an_nfs_address_that_is_not_an_address_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match=r"an IP address such as 10\.0\.0\.5"):
         nfs_address(value)
+
+
+# --- domains (components/config_types.py Hostname) --------------------------------------------
+
+_HOSTNAME = TypeAdapter(Hostname)
+domains = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]),
+    st.lists(_label, min_size=1, max_size=4),
+    st.from_regex(r"[a-z]{2,12}|xn--[a-z0-9]{2,10}", fullmatch=True),
+)
+
+
+@GRAMMAR
+@given(domains)
+def test_every_dns_name_of_the_grammar_is_a_domain(domain: str) -> None:
+    assert _HOSTNAME.validate_python(domain) == domain
+
+
+@GRAMMAR
+@given(
+    domains,
+    st.sampled_from(
+        [("-", ""), ("", "."), ("", "-"), ("*.", ""), ("", ":443"), ("a_", ""), ("", "/x"),
+         ("A", ""), ("", " "), ("..", ""), ("", "\n")]
+    ),
+)  # fmt: skip
+def test_a_domain_outside_the_grammar_is_refused(domain: str, around: tuple[str, str]) -> None:
+    with pytest.raises(ValidationError, match="a lower-case DNS name"):
+        _HOSTNAME.validate_python(around[0] + domain + around[1])
+
+
+@pytest.mark.parametrize("domain", ["localhost", "brandclub", "x." * 127 + "com", "a.b.123"])
+def test_names_that_are_no_public_domain_are_refused(domain: str) -> None:
+    with pytest.raises(ValidationError):
+        _HOSTNAME.validate_python(domain)
