@@ -46,7 +46,7 @@ class AccessLogSettings(Model):
     format: Literal["json", "common"] = "json"
     # Request headers written with each line; every other header is dropped.
     headers: list[Annotated[str, AfterValidator(logged_header)]] = Field(
-        default_factory=lambda: ["User-Agent"]
+        default_factory=lambda: ["User-Agent"], max_length=32
     )
 
 

@@ -50,13 +50,23 @@ SpreadDescriptor = Annotated[
 NfsAddress = Annotated[str, AfterValidator(nfs_address)]
 # A path on the NFS server, "/" included (NFSv4's pseudo-root).
 NfsExport = Annotated[str, AfterValidator(nfs_export)]
+
+
 # One mount option per entry; they are joined with ',' into the volume's `o` option.
+def _not_the_address(option: str) -> str:
+    # addr= is storage.sites.address: a second one would contradict it, and the last one wins.
+    if option.split("=", 1)[0] == "addr":
+        raise ValueError("expected an option other than addr= (that is storage.sites.address)")
+    return option
+
+
 NfsOption = Annotated[
     str,
     matching(
-        r"[a-z][a-z0-9_]*(=[A-Za-z0-9._:/-]+)?",
+        r"[a-z][a-z0-9_]{0,63}(=[A-Za-z0-9._:/-]{1,255})?",
         "an NFS mount option such as nfsvers=4.1, hard or timeo=600 (one per entry)",
     ),
+    AfterValidator(_not_the_address),
 ]
 
 
@@ -121,7 +131,7 @@ class NfsStorage(Model):
     kind: Literal["nfs"]
     address: NfsAddress
     export: NfsExport
-    options: list[NfsOption] = Field(default_factory=lambda: ["nfsvers=4.1", "hard"])
+    options: list[NfsOption] = Field(default_factory=lambda: ["nfsvers=4.1", "hard"], max_length=16)
 
 
 class SharedPathStorage(Model):

@@ -178,7 +178,7 @@ class RedisSettings(Sized):
 class FrappeSettings(Model):
     site_name: Hostname | None = None
     # Installed by the create-site job, in this order, when the site is first created.
-    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1)
+    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1, max_length=32)
     gunicorn_workers: int = Field(default=2, ge=1, le=64)
     gunicorn_threads: int = Field(default=4, ge=1, le=64)
     gunicorn_timeout: int = Field(default=120, ge=1, le=TIMEOUT_MAX_SECONDS)
@@ -257,10 +257,17 @@ class S3Offsite(Model):
             "IP address)",
         ),
     ]
+    # S3 keys are at most 1024 bytes: the prefix leaves room for <site>/<date>/<file>.
     prefix: Annotated[
-        str, matching(r"[A-Za-z0-9!_.*'()/-]*", "an S3 key prefix (letters, digits, !_.*'()/-)")
+        str,
+        matching(
+            r"[A-Za-z0-9!_.*'()/-]{0,512}",
+            "an S3 key prefix (letters, digits, !_.*'()/-; at most 512)",
+        ),
     ] = ""
-    access_key_id: Annotated[str, matching(r"\S+", "an access key id")]
+    access_key_id: Annotated[
+        str, matching(r"[!-~]{1,128}", "an access key id (1 to 128 printable characters)")
+    ]
 
 
 class RsyncOffsite(Model):
@@ -271,8 +278,8 @@ class RsyncOffsite(Model):
         Annotated[
             str,
             matching(
-                r"[^\x00-\x09\x0b-\x1f\x7f]*",
-                "host key lines (no control characters but line breaks)",
+                r"[^\x00-\x09\x0b-\x1f\x7f]{1,65536}",
+                "host key lines (no control characters but line breaks; at most 64 KiB)",
             ),
         ]
         | None

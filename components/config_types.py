@@ -126,7 +126,7 @@ CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
 Email = Annotated[
     str,
     matching(
-        r"[A-Za-z0-9._%+-]+@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"(?=.{3,254}$)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
         r"([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{0,58}[A-Za-z0-9])",
         "an e-mail address such as ops@brandclub.com",
     ),
