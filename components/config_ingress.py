@@ -18,12 +18,12 @@ from pydantic import (
 )
 
 from components.catalogue import PING_PORT
+from components.config_certificates import pem_certificates
 from components.config_formats import (
     LETS_ENCRYPT,
     acme_directory_url,
     is_lets_encrypt,
     logged_header,
-    pem_certificates,
 )
 from components.config_types import Email, HeaderText, Model, Violation, matching
 

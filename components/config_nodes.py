@@ -42,8 +42,8 @@ NodeLabel = Annotated[
 SpreadDescriptor = Annotated[
     str,
     matching(
-        r"node\.id|node\.labels\.[a-z0-9]+([._-][a-z0-9]+)*",
-        "node.id or node.labels.<key> (such as node.labels.zone)",
+        r"node\.id|node\.labels\.(?=.{1,128}$)[a-z0-9]+([._-][a-z0-9]+)*",
+        "node.id or node.labels.<key> (such as node.labels.zone; a key of at most 128)",
     ),
 ]
 # An IP address or a DNS name (components/config_grammar.py): it becomes the addr= option.
