@@ -190,8 +190,8 @@ def nonzero_nginx_size(value: str) -> str:
     return value
 
 
-# --- Traefik: the ACME directory, access-log headers (a private CA's certificates:
-# components/config_certificates.py) ------------
+# --- Traefik: the ACME directory and access-log headers -------------------------------------
+# (a private CA's certificates: components/config_certificates.py)
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
