@@ -235,7 +235,7 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 # Anywhere in the name: words that only credentials use.
 _CREDENTIAL_HEADER = re.compile(
     r"cookie|auth|token|secret|passw|passcode|key|csrf|xsrf|session|signature|credential|bearer"
-    r"|jwt|saml|nonce|ticket|otp|assertion",
+    r"|jwt|saml|nonce|ticket|otp|assertion|cert|verif|dpop|sessid",
     re.IGNORECASE,
 )
 # Whole parts of the name (between '-'): short words too common inside other words to match

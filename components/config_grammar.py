@@ -182,6 +182,7 @@ def s3_endpoint(value: str) -> str:
         match is not None
         and _dns_or_ip(match["host"])
         and (match["port"] is None or 1 <= int(match["port"]) <= PORT_MAX)
+        and not {".", ".."} & set(match["path"].split("/"))
     )
     if not valid:
         cleartext = (

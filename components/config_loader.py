@@ -20,11 +20,13 @@ from pydantic import BaseModel, ValidationError
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
 from components.config import StackConfig
-from components.config_sections import MariaDBSettings
+from components.config_sections import Images, MariaDBSettings
 from components.config_stacks import (
+    deployed_redis,
     deployed_series,
     docker_host_problems,
     domain_owner_problems,
+    redis_step_down_problems,
     series_step_down_problems,
     stack_file_domains,
 )
@@ -58,12 +60,14 @@ def load_stack_config() -> StackConfig:
     """Load the running stack's configuration from the Pulumi runtime."""
     # Every key the runtime has, in any namespace: a near miss of brandclub: is reported.
     values, secret_keys = pulumi_sdk.raw_config()
+    previous = pulumi_sdk.previous_outputs()
     return parse_stack_config(
         pulumi.get_stack(),
         values,
         secret_keys,
         claimed_domains=stack_file_domains(),
-        deployed=deployed_series(pulumi_sdk.previous_outputs()),
+        deployed=deployed_series(previous),
+        deployed_redis=deployed_redis(previous),
     )
 
 
@@ -74,6 +78,7 @@ def parse_stack_config(
     *,
     claimed_domains: Mapping[str, Collection[str]] | None = None,
     deployed: str | None = None,
+    deployed_redis: str | None = None,
 ) -> StackConfig:
     """Validate raw ``namespace:key -> string`` config as Pulumi hands it to a program; only the
     ``brandclub:`` keys are read, other namespaces only checked for a mistyped ``brandclub``.
@@ -141,6 +146,15 @@ def parse_stack_config(
     )
     problems += [
         Problem(*problem) for problem in series_step_down_problems(configured_series, deployed)
+    ]
+    images = data.get("images")
+    configured_redis = (
+        images.get("redis", Images.model_fields["redis"].default)
+        if isinstance(images, dict)
+        else Images.model_fields["redis"].default
+    )
+    problems += [
+        Problem(*problem) for problem in redis_step_down_problems(configured_redis, deployed_redis)
     ]
 
     config = None

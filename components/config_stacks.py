@@ -9,13 +9,18 @@ with every other problem of the configuration.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import yaml
 
 from components.config import image_series
-from components.config_grammar import REMOTE_DOCKER_SCHEMES, docker_host_problem
+from components.config_grammar import (
+    REMOTE_DOCKER_SCHEMES,
+    docker_host_problem,
+    split_reference,
+)
 from components.secret_rules import NAMESPACE
 
 # The repository's stack files sit beside Pulumi.yaml, one directory above this module.
@@ -125,6 +130,37 @@ def series_step_down_problems(configured: object, deployed: str | None) -> list[
             f"{deployed} or a later series: this stack last deployed MariaDB {deployed}, and an "
             "older series cannot open the data directory a newer one has written. Going back "
             "means restoring a backup into a new database (docs/operations.md#upgrading-mariadb)",
+        )
+    ]
+
+
+def image_version(image: object) -> str | None:
+    """The major.minor an image tag starts with ("redis:7.2.4-alpine@sha256:..." -> "7.2")."""
+    if not isinstance(image, str):
+        return None
+    _, tag, _ = split_reference(image)
+    match = re.match(r"(\d+)\.(\d+)(?![\d])", tag or "")
+    return f"{match[1]}.{match[2]}" if match else None
+
+
+def deployed_redis(outputs: Mapping[str, object]) -> str | None:
+    """The Redis major.minor the stack's last deploy ran, from its exported images."""
+    images = outputs.get(IMAGES_OUTPUT)
+    return image_version(images.get("redis")) if isinstance(images, Mapping) else None
+
+
+def redis_step_down_problems(configured: object, deployed: str | None) -> list[StackProblem]:
+    """An older Redis than the one deployed: Redis cannot load an RDB or AOF file a newer
+    version wrote, and the queue's volume keeps them."""
+    version = image_version(configured)
+    if version is None or deployed is None or _series_key(version) >= _series_key(deployed):
+        return []
+    return [
+        (
+            f"{NAMESPACE}:images.redis",
+            repr(configured),
+            f"Redis {deployed} or later: this stack last deployed Redis {deployed}, and an "
+            "older Redis cannot load the queue's data files a newer one has written",
         )
     ]
 

@@ -218,6 +218,7 @@ def test_an_https_s3_endpoint_is_accepted(value: str) -> None:
         "https://s3.amazonaws.com:0",
         "https://s3.amazonaws.com:70000",
         "https://s3.amazonaws.com/a b",
+        "https://s3.amazonaws.com/../x",
         "https://",
     ],
 )

@@ -15,6 +15,7 @@ from components.config_loader import ConfigError
 from components.config_stacks import (
     deployed_series,
     domain_owner_problems,
+    redis_step_down_problems,
     series_step_down_problems,
     stack_file_domains,
 )
@@ -211,3 +212,21 @@ def test_the_deployed_series_comes_from_the_output_or_the_image() -> None:
     assert deployed_series({"images": {"mariadb": MARIADB_11_4}}) == "11.4"
     assert deployed_series({"images": {"redis": "redis:6.2"}}) is None
     assert deployed_series({}) is None
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_older_redis_than_deployed_is_refused(stack: str) -> None:
+    previous = {"images": {"redis": "redis:7.2.4-alpine@sha256:" + "d" * 64}}
+    error = _refused(stack, {}, previous_outputs=previous)
+    assert "Redis 7.2 or later" in problem_at(error, "brandclub:images.redis").expected
+
+
+@pytest.mark.parametrize(
+    ("configured", "deployed", "refused"),
+    [("redis:6.2-alpine", "7.2", True), ("redis:7.2", "6.2", False), ("redis:6.2", "6.2", False),
+     ("redis:latest", "7.2", False), ("registry.io:5000/redis:7.0", "7.2", True)],
+)  # fmt: skip
+def test_redis_versions_compare_as_numbers(
+    configured: str, deployed: str | None, refused: bool
+) -> None:
+    assert bool(redis_step_down_problems(configured, deployed)) is refused
