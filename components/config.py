@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
 from components.config_ingress import IngressSettings
 from components.config_nodes import Placement, Storage
+from components.config_rules import domain_rules, path_rules, prod_safety_rules
 from components.config_sections import (
     AppServices,
     BackupSettings,
@@ -40,7 +41,7 @@ Environment = Literal["dev", "staging", "prod", "local"]
 BRANCH_FOR_ENVIRONMENT = {"dev": "develop", "staging": "staging", "prod": "main"}
 
 
-def _image_series(image: str | None) -> str | None:
+def image_series(image: str | None) -> str | None:
     """The MariaDB series an image tag names ("mariadb:11.4.5-noble" -> "11.4"), if any."""
     if image is None:
         return None
@@ -89,6 +90,22 @@ class StackConfig(Model):
         broken = super()._broken_rules()
         if len(set(self.domains)) != len(self.domains):
             broken.append(Violation("domains", self.domains, "each domain once"))
+        broken += domain_rules(self.environment, self.domains)
+        broken += prod_safety_rules(self)
+        broken += path_rules(self)
+        if self.db_root_password_previous is not None and (
+            self.db_root_password_previous.get_secret_value()
+            == self.db_root_password.get_secret_value()
+        ):
+            broken.append(
+                Violation(
+                    "dbRootPasswordPrevious",
+                    "the same value as dbRootPassword (not shown)",
+                    "the password MariaDB has now, different from dbRootPassword: a rotation "
+                    "to the same password changes nothing; unset it when no rotation is under "
+                    "way",
+                )
+            )
         broken += self._misplaced_services()
         websocket = self.services.get(WEBSOCKET.name)
         if websocket is not None and websocket.replicas > 1 and not self.ingress.websocket_direct:
@@ -155,7 +172,7 @@ class StackConfig(Model):
                     f"this stack's site {self.site_name!r}: name the site you mean to overwrite",
                 )
             )
-        series = _image_series(self.images.mariadb)
+        series = image_series(self.images.mariadb)
         if self.images.mariadb is not None and series != self.mariadb.version:
             # The server flags depend on the series: a tag that names none ("latest", "lts",
             # no tag) could start any series with flags it refuses, or upgrade in place.

@@ -7,13 +7,16 @@ models read as a list of settings and their types.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import posixpath
 import re
 
 from components.units import format_size
+
+# Free text that becomes a label value, a header or part of a command line (a Content-Security-
+# Policy, a constraint): Docker stores labels in every task of the service, Traefik and nginx
+# cap header sizes; longer than this is a paste gone wrong.
+LABEL_TEXT_MAX = 1024
 
 # --- host paths (backup.hostPath, restore.hostPath) ---------------------------------------
 
@@ -64,6 +67,81 @@ def host_path(value: str) -> str:
     return value
 
 
+def nfs_export(value: str) -> str:
+    """A path on the NFS server: "/" (NFSv4's pseudo-root, where a server exporting with
+    fsid=0 puts its exports) or an absolute, normalised path of plain characters. It is the
+    server's path, not the node's, so the node's system directories do not apply."""
+    if value != "/" and (not _HOST_PATH.fullmatch(value) or posixpath.normpath(value) != value):
+        raise ValueError(
+            "expected / or an absolute, normalised path such as /exports/brandclub (letters, "
+            "digits and . _ - + @ only; no '..' or '.' segments, no '//', no trailing '/')"
+        )
+    return value
+
+
+# --- placement constraints -------------------------------------------------------------------
+
+# The attributes Swarm places by (docs.docker.com/engine/swarm/services, "Placement
+# constraints"); any other is never true, and the task never starts.
+_CONSTRAINT = re.compile(r"(?P<attribute>[A-Za-z0-9_.-]+) *(?P<operator>==|!=) *(?P<value>\S+)")
+CONSTRAINT_ATTRIBUTES = (
+    "node.id",
+    "node.hostname",
+    "node.role",
+    "node.platform.os",
+    "node.platform.arch",
+)
+CONSTRAINT_LABEL_PREFIXES = ("node.labels.", "engine.labels.")
+NODE_ROLES = ("manager", "worker")
+
+
+def known_constraint(value: str) -> str:
+    match = _CONSTRAINT.fullmatch(value)
+    if match is None:
+        return value  # the pattern's own message says what is expected
+    attribute = match["attribute"]
+    labelled = attribute.startswith(CONSTRAINT_LABEL_PREFIXES) and not attribute.endswith(".")
+    if attribute not in CONSTRAINT_ATTRIBUTES and not (
+        labelled and attribute not in CONSTRAINT_LABEL_PREFIXES
+    ):
+        raise ValueError(
+            f"expected a constraint on one of {', '.join(CONSTRAINT_ATTRIBUTES)}, "
+            "node.labels.<key> or engine.labels.<key>: Swarm knows no "
+            f"{attribute!r}, and a task constrained by it never starts"
+        )
+    if attribute == "node.role" and match["value"] not in NODE_ROLES:
+        raise ValueError(f"expected node.role to be compared with {' or '.join(NODE_ROLES)}")
+    return value
+
+
+def contradiction(constraints: list[str]) -> str | None:
+    """Why constraints that must all hold can never hold together, if they cannot."""
+    equal: dict[str, set[str]] = {}
+    unequal: dict[str, set[str]] = {}
+    for constraint in constraints:
+        match = _CONSTRAINT.fullmatch(constraint)
+        if match is None:
+            continue
+        into = equal if match["operator"] == "==" else unequal
+        into.setdefault(match["attribute"], set()).add(match["value"])
+    for attribute, values in equal.items():
+        if len(values) > 1:
+            return f"{attribute} cannot equal both {' and '.join(sorted(values))}"
+        if values & unequal.get(attribute, set()):
+            return f"{attribute} cannot be both == and != {next(iter(values))}"
+    if set(NODE_ROLES) <= unequal.get("node.role", set()):
+        return "a node is a manager or a worker: node.role != both leaves none"
+    return None
+
+
+def consistent_constraints(constraints: list[str]) -> list[str]:
+    if (problem := contradiction(constraints)) is not None:
+        raise ValueError(
+            f"expected constraints some node can meet (all of them apply at once): {problem}"
+        )
+    return constraints
+
+
 # --- resources ------------------------------------------------------------------------------
 
 # Docker refuses a memory limit under 6 MiB; no node has a terabyte to give one service.
@@ -112,7 +190,8 @@ def nonzero_nginx_size(value: str) -> str:
     return value
 
 
-# --- Traefik: the ACME directory, a private CA's certificates, access-log headers ------------
+# --- Traefik: the ACME directory and access-log headers -------------------------------------
+# (a private CA's certificates: components/config_certificates.py)
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -150,131 +229,30 @@ def is_lets_encrypt(url: str) -> bool:
     return host.endswith(".api.letsencrypt.org")
 
 
-# Docker refuses a config above 500 KiB; a whole public root bundle is about 220 KiB.
-PEM_MAX_BYTES = 500 * 1024
-_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
-_BASE64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-
-
-def pem_certificates(value: str) -> str:
-    """One or more PEM ``CERTIFICATE`` blocks and nothing else; returned in canonical form (LF
-    line ends, blocks separated by nothing, a final newline) so its fingerprint is stable.
-
-    Without the ``cryptography`` package (not among the program's dependencies) the check is
-    structural: strict base64 per line, and each block's bytes a DER X.509 Certificate (a
-    SEQUENCE of tbsCertificate, signatureAlgorithm and a BIT STRING signature, the
-    tbsCertificate starting with its serial number and five SEQUENCEs).
-    """
-    if len(value.encode()) > PEM_MAX_BYTES:
-        raise ValueError(f"expected at most {PEM_MAX_BYTES // 1024} KiB (Docker's config limit)")
-    blocks: list[list[str]] = []
-    body: list[str] | None = None
-    for number, raw in enumerate(value.splitlines(), start=1):
-        line = raw.strip()
-        if body is None:
-            begin = _PEM_BEGIN.fullmatch(line)
-            if begin and begin[1] == "CERTIFICATE":
-                body = []
-            elif begin:
-                raise ValueError(_pem_wrong_block(begin[1]))
-            elif line:
-                raise ValueError(
-                    f"expected nothing but PEM certificates (line {number} is outside any "
-                    "-----BEGIN CERTIFICATE----- block)"
-                )
-        elif line == "-----END CERTIFICATE-----":
-            _der_certificate(body, len(blocks) + 1)
-            blocks.append(body)
-            body = None
-        elif _BASE64_LINE.fullmatch(line):
-            body.append(line)
-        else:
-            raise ValueError(
-                f"expected base64 lines inside each certificate block (line {number} is not)"
-            )
-    if body is not None:
-        raise ValueError("expected every certificate block to end with -----END CERTIFICATE-----")
-    if not blocks:
-        raise ValueError(
-            "expected one or more PEM certificates (-----BEGIN CERTIFICATE----- ... "
-            "-----END CERTIFICATE-----)"
-        )
-    return "".join(
-        "-----BEGIN CERTIFICATE-----\n" + "\n".join(body) + "\n-----END CERTIFICATE-----\n"
-        for body in blocks
-    )
-
-
-def _pem_wrong_block(label: str) -> str:
-    if "PRIVATE KEY" in label:
-        return (
-            f"expected certificates only, found a {label}: this value is public (a Docker "
-            "config), and a CA's key never leaves the CA"
-        )
-    return f"expected nothing but PEM certificates, found a {label} block"
-
-
-def _der_certificate(lines: list[str], index: int) -> None:
-    problem = f"expected certificate {index} to be a DER X.509 certificate in base64"
-    try:
-        der = base64.b64decode("".join(lines), validate=True)
-    except binascii.Error:
-        raise ValueError(f"{problem} (its base64 does not decode)") from None
-    try:
-        tag, start, end = _der_element(der, 0)
-        if tag != 0x30 or end != len(der):
-            raise ValueError
-        parts = _der_children(der, start, end)
-        if [tag for tag, *_ in parts] != [0x30, 0x30, 0x03]:
-            raise ValueError
-        _, tbs_start, tbs_end = parts[0]
-        tbs = [tag for tag, *_ in _der_children(der, tbs_start, tbs_end)]
-        tbs = tbs[1:] if tbs[:1] == [0xA0] else tbs  # [0] version, absent in v1
-        if tbs[:6] != [0x02, 0x30, 0x30, 0x30, 0x30, 0x30]:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise ValueError(problem) from None
-
-
-def _der_element(der: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end) of the DER element at ``offset``."""
-    tag, length = der[offset], der[offset + 1]
-    start = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4:
-            raise ValueError
-        length = int.from_bytes(der[start : start + count], "big")
-        start += count
-    end = start + length
-    if end > len(der):
-        raise ValueError
-    return tag, start, end
-
-
-def _der_children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    children = []
-    while start < end:
-        child = _der_element(der, start)
-        if child[2] > end:
-            raise ValueError
-        children.append(child)
-        start = child[2]
-    return children
-
-
 # Request headers an access log may write: a header name (it becomes part of a Traefik option
 # name), never one that carries credentials or a session.
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
-_CREDENTIAL_HEADER = re.compile(r"cookie|auth|token|secret|passw|key|csrf|session", re.IGNORECASE)
+# Anywhere in the name: words that only credentials use.
+_CREDENTIAL_HEADER = re.compile(
+    r"cookie|auth|token|secret|passw|passcode|key|csrf|xsrf|session|signature|credential|bearer"
+    r"|jwt|saml|nonce|ticket|otp|assertion|cert|verif|dpop|sessid",
+    re.IGNORECASE,
+)
+# Whole parts of the name (between '-'): short words too common inside other words to match
+# anywhere (sid in Inside, sig in Design, pin in Ping).
+_CREDENTIAL_PARTS = frozenset(
+    {"sid", "sig", "sign", "signed", "pwd", "pass", "pin", "mfa", "2fa", "hmac"}
+)
 
 
 def logged_header(value: str) -> str:
     if not _HEADER_NAME.fullmatch(value):
         raise ValueError("expected a header name such as User-Agent (letters, digits and -)")
-    if _CREDENTIAL_HEADER.search(value):
+    parts = {part.lower() for part in value.split("-")}
+    if _CREDENTIAL_HEADER.search(value) or parts & _CREDENTIAL_PARTS:
         raise ValueError(
             "expected a header without credentials: Cookie, Authorization and any header "
-            "naming a token, key, secret, password, CSRF token or session never reach a log"
+            "naming a token, key, secret, password, PIN, one-time code, CSRF token, session "
+            "(id), signature, nonce or ticket never reach a log"
         )
     return value

@@ -18,19 +18,23 @@ from pydantic import (
 )
 
 from components.catalogue import PING_PORT
+from components.config_certificates import pem_certificates
 from components.config_formats import (
     LETS_ENCRYPT,
     acme_directory_url,
     is_lets_encrypt,
     logged_header,
-    pem_certificates,
 )
 from components.config_types import Email, HeaderText, Model, Violation, matching
+
+HSTS_MAX_AGE_MAX = 63072000
 
 
 class HstsSettings(Model):
     enabled: bool = False
-    max_age: int = Field(default=63072000, ge=0)
+    # At most two years, the longest the HSTS preload list asks for; a longer one only makes
+    # a mistake outlive every fix.
+    max_age: int = Field(default=HSTS_MAX_AGE_MAX, ge=0, le=HSTS_MAX_AGE_MAX)
     include_subdomains: bool = True
     preload: bool = False
 
@@ -42,7 +46,7 @@ class AccessLogSettings(Model):
     format: Literal["json", "common"] = "json"
     # Request headers written with each line; every other header is dropped.
     headers: list[Annotated[str, AfterValidator(logged_header)]] = Field(
-        default_factory=lambda: ["User-Agent"]
+        default_factory=lambda: ["User-Agent"], max_length=32
     )
 
 
@@ -89,7 +93,8 @@ class IngressSettings(Model):
     # A private ACME CA's root (PEM): the only roots the resolver then trusts for that server.
     acme_ca_certificate: Annotated[str, AfterValidator(pem_certificates)] | None = None
     constraint_label: Annotated[
-        str, matching(r"[a-z0-9][a-z0-9-]*", "lower-case letters, digits and dashes")
+        str,
+        matching(r"[a-z0-9][a-z0-9-]{0,62}", "lower-case letters, digits and dashes (at most 63)"),
     ] = "traefik-public"
     websocket_direct: bool = False
     hsts: HstsSettings = Field(default_factory=HstsSettings)

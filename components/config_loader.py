@@ -20,6 +20,16 @@ from pydantic import BaseModel, ValidationError
 from components import pulumi_sdk
 from components.catalogue import ENVIRONMENTS
 from components.config import StackConfig
+from components.config_sections import Images, MariaDBSettings
+from components.config_stacks import (
+    deployed_redis,
+    deployed_series,
+    docker_host_problems,
+    domain_owner_problems,
+    redis_step_down_problems,
+    series_step_down_problems,
+    stack_file_domains,
+)
 from components.config_types import RuleViolationError, Violation
 from components.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
 
@@ -50,26 +60,48 @@ def load_stack_config() -> StackConfig:
     """Load the running stack's configuration from the Pulumi runtime."""
     # Every key the runtime has, in any namespace: a near miss of brandclub: is reported.
     values, secret_keys = pulumi_sdk.raw_config()
-    return parse_stack_config(pulumi.get_stack(), values, secret_keys)
+    previous = pulumi_sdk.previous_outputs()
+    return parse_stack_config(
+        pulumi.get_stack(),
+        values,
+        secret_keys,
+        claimed_domains=stack_file_domains(),
+        deployed=deployed_series(previous),
+        deployed_redis=deployed_redis(previous),
+    )
 
 
 def parse_stack_config(
-    stack: str, values: Mapping[str, str], secret_keys: Collection[str]
+    stack: str,
+    values: Mapping[str, str],
+    secret_keys: Collection[str],
+    *,
+    claimed_domains: Mapping[str, Collection[str]] | None = None,
+    deployed: str | None = None,
+    deployed_redis: str | None = None,
 ) -> StackConfig:
     """Validate raw ``namespace:key -> string`` config as Pulumi hands it to a program; only the
-    ``brandclub:`` keys are read, other namespaces only checked for a mistyped ``brandclub``."""
+    ``brandclub:`` keys are read, other namespaces only checked for a mistyped ``brandclub``.
+
+    ``claimed_domains``: the domains each stack file of the repository claims (none of this
+    stack's may be another's); ``deployed``: the MariaDB series the stack's last deploy ran."""
     prefix = f"{NAMESPACE}:"
     problems = _namespace_typos(values, secret_keys)
+    problems += [Problem(*problem) for problem in docker_host_problems(stack, values)]
     values = {key: value for key, value in values.items() if key.startswith(prefix)}
     data: dict[str, object] = {}
     # Why a value that looks like JSON is not: shown with the key's problem.
     not_json: dict[str, str] = {}
+    # Values refused as text (a key twice, nested too deep): reported once, not validated.
+    refused: dict[str, str] = {}
     hidden = {key.partition(":")[2] for key in secret_keys}
     hidden |= set(SECRET_KEYS) | set(OPTIONAL_SECRET_KEYS)
     for full_key, value in values.items():
         key = full_key.partition(":")[2]
         # A secret is text as the operator typed it, even when it happens to look like JSON.
-        data[key] = value if key in hidden else _decode(value, key, not_json)
+        data[key] = value if key in hidden else _decode(value, key, not_json, refused)
+    for key, expected in refused.items():
+        problems.append(Problem(f"{prefix}{key}", _show(values[f"{prefix}{key}"]), expected))
 
     reported_secrets = set()
     for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
@@ -103,13 +135,35 @@ def parse_stack_config(
         )
         problems.append(Problem(f"{NAMESPACE}:environment", repr(environment), expected))
 
+    problems += [
+        Problem(*problem)
+        for problem in domain_owner_problems(stack, data.get("domains"), claimed_domains or {})
+    ]
+    mariadb = data.get("mariadb")
+    default_series = MariaDBSettings.model_fields["version"].default
+    configured_series = (
+        mariadb.get("version", default_series) if isinstance(mariadb, dict) else None
+    )
+    problems += [
+        Problem(*problem) for problem in series_step_down_problems(configured_series, deployed)
+    ]
+    images = data.get("images")
+    configured_redis = (
+        images.get("redis", Images.model_fields["redis"].default)
+        if isinstance(images, dict)
+        else Images.model_fields["redis"].default
+    )
+    problems += [
+        Problem(*problem) for problem in redis_step_down_problems(configured_redis, deployed_redis)
+    ]
+
     config = None
     try:
         config = StackConfig.model_validate(data)
     except ValidationError as error:
         for detail in error.errors():
             loc = tuple(detail["loc"])
-            if loc and loc[0] in reported_secrets:
+            if loc and (loc[0] in reported_secrets or loc[0] in refused):
                 continue
             problems.extend(_problems(loc, detail, hidden, stack, not_json))
 
@@ -149,15 +203,61 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _decode(value: object, key: str, not_json: dict[str, str]) -> object:
+# No setting is nested deeper than a few levels; far deeper is a mistake or an attack, and
+# would exhaust Python's recursion (a RecursionError, a traceback instead of a problem).
+NESTING_MAX = 16
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # JSON lets a key repeat and keeps the last: a setting written twice would silently lose
+    # the first value.
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise _DuplicateKeyError(f"the key {name!r} appears twice in one object")
+        seen.add(name)
+    return dict(pairs)
+
+
+def _nesting(value: object) -> int:
+    """How deeply maps and lists nest in ``value`` (without recursing)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > NESTING_MAX:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            pending += [(child, depth + 1) for child in children]
+    return deepest
+
+
+def _decode(value: object, key: str, not_json: dict[str, str], refused: dict[str, str]) -> object:
     # Pulumi passes structured config (objects, lists) as JSON text and scalars as plain text.
     # Strict JSON: Pulumi itself never writes NaN or Infinity.
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            return json.loads(value, parse_constant=_reject_constant)
+            decoded = json.loads(
+                value, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+            )
+        except _DuplicateKeyError as error:
+            refused[key] = f"each key once: {error}, and the last would silently win"
+            return value
+        except RecursionError:
+            refused[key] = f"settings nested at most {NESTING_MAX} levels deep"
+            return value
         except ValueError as error:
             not_json[key] = str(error).split(": line ")[0]
             return value
+        if _nesting(decoded) > NESTING_MAX:
+            refused[key] = f"settings nested at most {NESTING_MAX} levels deep"
+            return value
+        return decoded
     return value
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
+from components.config_formats import contradiction, nfs_export
+from components.config_grammar import nfs_address
+from components.config_sections import REPLICAS_MAX
 from components.config_types import (
     Model,
     NodePath,
-    PlacementConstraint,
+    PlacementConstraints,
+    Violation,
     matching,
 )
 
@@ -30,50 +34,57 @@ MANAGER_CONSTRAINT = "node.role == manager"
 NodeLabel = Annotated[
     str,
     matching(
-        r"[a-z0-9]+([._-][a-z0-9]+)*",
-        "a node label key such as brandclub.data (lower-case letters, digits, . _ -)",
+        r"(?=.{1,128}$)[a-z0-9]+([._-][a-z0-9]+)*",
+        "a node label key such as brandclub.data (lower-case letters, digits, . _ -; at most 128)",
     ),
 ]
 # What a placement preference spreads over: every node, or the values of a node label.
 SpreadDescriptor = Annotated[
     str,
     matching(
-        r"node\.id|node\.labels\.[a-z0-9]+([._-][a-z0-9]+)*",
-        "node.id or node.labels.<key> (such as node.labels.zone)",
+        r"node\.id|node\.labels\.(?=.{1,128}$)[a-z0-9]+([._-][a-z0-9]+)*",
+        "node.id or node.labels.<key> (such as node.labels.zone; a key of at most 128)",
     ),
 ]
-NfsAddress = Annotated[
-    str,
-    matching(
-        r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\]",
-        "a host name or IP address such as 10.0.0.5",
-    ),
-]
+# An IP address or a DNS name (components/config_grammar.py): it becomes the addr= option.
+NfsAddress = Annotated[str, AfterValidator(nfs_address)]
+# A path on the NFS server, "/" included (NFSv4's pseudo-root).
+NfsExport = Annotated[str, AfterValidator(nfs_export)]
+
+
 # One mount option per entry; they are joined with ',' into the volume's `o` option.
+def _not_the_address(option: str) -> str:
+    # addr= is storage.sites.address: a second one would contradict it, and the last one wins.
+    if option.split("=", 1)[0] == "addr":
+        raise ValueError("expected an option other than addr= (that is storage.sites.address)")
+    return option
+
+
 NfsOption = Annotated[
     str,
     matching(
-        r"[a-z][a-z0-9_]*(=[A-Za-z0-9._:/-]+)?",
+        r"[a-z][a-z0-9_]{0,63}(=[A-Za-z0-9._:/-]{1,255})?",
         "an NFS mount option such as nfsvers=4.1, hard or timeo=600 (one per entry)",
     ),
+    AfterValidator(_not_the_address),
 ]
 
 
 class Placement(Model):
     # Constraints of the data services (MariaDB, both Redis), the backup service and the jobs
     # that read the backups; with dataNodeLabel, that label's constraint comes on top.
-    data: list[PlacementConstraint] = Field(default_factory=lambda: [MANAGER_CONSTRAINT])
+    data: PlacementConstraints = Field(default_factory=lambda: [MANAGER_CONSTRAINT])
     # The label of the one node whose disk holds the data volumes. Local volumes live on one
     # node: a MariaDB rescheduled elsewhere would start on an empty volume.
     data_node_label: NodeLabel | None = None
-    app: list[PlacementConstraint] = Field(default_factory=list)
+    app: PlacementConstraints = Field(default_factory=list)
     # Traefik: managers only; its certificate volume is local to the node it runs on, so on a
     # swarm with several managers pin it with a label too, or it re-orders every certificate.
-    ingress: list[PlacementConstraint] = Field(default_factory=lambda: [MANAGER_CONSTRAINT])
+    ingress: PlacementConstraints = Field(default_factory=lambda: [MANAGER_CONSTRAINT])
     # App services with 2 or more replicas spread them over this (one node's loss takes at most
     # its share), and run at most this many on one node (none: no limit).
     spread: SpreadDescriptor = "node.id"
-    max_replicas_per_node: int | None = Field(default=None, ge=1, le=32)
+    max_replicas_per_node: int | None = Field(default=None, ge=1, le=REPLICAS_MAX)
 
     @field_validator("ingress")
     @classmethod
@@ -85,6 +96,20 @@ class Placement(Model):
                 "services from a manager's Docker API"
             )
         return ingress
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        problem = contradiction(self.data_constraints) if self.data_node_label else None
+        if problem is not None:
+            broken.append(
+                Violation(
+                    "data",
+                    self.data,
+                    f"constraints the data node (labelled {self.data_node_label}="
+                    f"{DATA_NODE_LABEL_VALUE}) can meet: {problem}",
+                )
+            )
+        return broken
 
     @property
     def data_constraints(self) -> list[str]:
@@ -105,8 +130,8 @@ class NfsStorage(Model):
 
     kind: Literal["nfs"]
     address: NfsAddress
-    export: NodePath
-    options: list[NfsOption] = Field(default_factory=lambda: ["nfsvers=4.1", "hard"])
+    export: NfsExport
+    options: list[NfsOption] = Field(default_factory=lambda: ["nfsvers=4.1", "hard"], max_length=16)
 
 
 class SharedPathStorage(Model):

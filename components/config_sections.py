@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     create_model,
     field_validator,
 )
 
 from components.catalogue import APP_SERVICES, Service
+from components.config_grammar import rsync_target, s3_endpoint
 from components.config_types import (
     AppName,
     ByteSize,
@@ -28,6 +30,7 @@ from components.config_types import (
     Model,
     NginxSize,
     NodePath,
+    PositiveDuration,
     PrivateCidr,
     RegistryHost,
     Violation,
@@ -35,7 +38,7 @@ from components.config_types import (
 )
 from components.drain import DRAIN_SECONDS, DRAIN_SECONDS_MIN
 from components.mariadb_series import SUPPORTED_SERIES
-from components.units import format_size
+from components.units import DURATION_MIN_NS, duration_ns, format_size
 
 
 class Resources(Model):
@@ -68,8 +71,14 @@ class Sized(Model):
         return broken
 
 
+# An hour: a request, a query or a worker that takes longer is stuck, not slow.
+TIMEOUT_MAX_SECONDS = 3600
+# No app service needs more on a swarm this size; a typo (320) would exhaust every node.
+REPLICAS_MAX = 32
+
+
 class ServiceSettings(Sized):
-    replicas: int = Field(ge=1, le=32)
+    replicas: int = Field(ge=1, le=REPLICAS_MAX)
 
 
 class SingletonSettings(ServiceSettings):
@@ -126,7 +135,7 @@ class MariaDBSettings(Sized):
     version: str = "11.8"
     buffer_pool_size: ByteSize
     slow_query_log: bool = False
-    long_query_time: float = Field(default=2.0, gt=0)
+    long_query_time: float = Field(default=2.0, gt=0, le=TIMEOUT_MAX_SECONDS, allow_inf_nan=False)
 
     def _broken_rules(self) -> list[Violation]:
         broken = super()._broken_rules()
@@ -169,12 +178,12 @@ class RedisSettings(Sized):
 class FrappeSettings(Model):
     site_name: Hostname | None = None
     # Installed by the create-site job, in this order, when the site is first created.
-    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1)
+    apps: list[AppName] = Field(default_factory=lambda: ["erpnext"], min_length=1, max_length=32)
     gunicorn_workers: int = Field(default=2, ge=1, le=64)
     gunicorn_threads: int = Field(default=4, ge=1, le=64)
-    gunicorn_timeout: int = Field(default=120, ge=1)
+    gunicorn_timeout: int = Field(default=120, ge=1, le=TIMEOUT_MAX_SECONDS)
     client_max_body_size: NginxSize = "50m"
-    proxy_read_timeout: int = Field(default=120, ge=1)
+    proxy_read_timeout: int = Field(default=120, ge=1, le=TIMEOUT_MAX_SECONDS)
     # Traefik reaches nginx over an overlay network; trust X-Forwarded-For only from there.
     real_ip_from: PrivateCidr = "10.0.0.0/8"
     # Frappe creates sites with the scheduler off until the setup wizard is completed; the
@@ -183,18 +192,29 @@ class FrappeSettings(Model):
 
 
 class HealthcheckSettings(Model):
-    interval: Duration = "30s"
-    timeout: Duration = "10s"
+    interval: PositiveDuration = "30s"
+    timeout: PositiveDuration = "10s"
     retries: int = Field(default=3, ge=1, le=20)
+    # 0: no start period.
     start_period: Duration = "60s"
+
+    def _broken_rules(self) -> list[Violation]:
+        broken = super()._broken_rules()
+        if 0 < duration_ns(self.start_period) < DURATION_MIN_NS:
+            broken.append(
+                Violation("startPeriod", self.start_period, "0 or at least 1ms (Docker's minimum)")
+            )
+        return broken
 
 
 class RolloutSettings(Model):
-    parallelism: int = Field(default=1, ge=1)
+    # At most the most replicas a service may run: more updates nothing more at once.
+    parallelism: int = Field(default=1, ge=1, le=REPLICAS_MAX)
+    # 0: no pause between batches.
     delay: Duration = "10s"
-    monitor: Duration = "30s"
+    monitor: PositiveDuration = "30s"
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
-    converge_timeout: Duration = "10m"
+    converge_timeout: PositiveDuration = "10m"
     # Seconds a stopping task of a routed service (backend, frontend, websocket) keeps serving
     # after Swarm signals it, before its process is told to stop: longer than what routes to it
     # caches the task's address (nginx's resolver, Traefik's Swarm provider). 0 switches the
@@ -227,24 +247,39 @@ class RolloutSettings(Model):
 
 class S3Offsite(Model):
     kind: Literal["s3"]
-    endpoint: Annotated[str, matching(r"https?://\S+", "an http(s) URL")]
-    bucket: Annotated[str, matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name")]
+    endpoint: Annotated[str, AfterValidator(s3_endpoint)]
+    # S3's bucket naming rules: no '..', not shaped like an IP address.
+    bucket: Annotated[
+        str,
+        matching(
+            r"(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+            "an S3 bucket name (3-63 lower-case letters, digits, '.' and '-'; no '..', not an "
+            "IP address)",
+        ),
+    ]
+    # S3 keys are at most 1024 bytes: the prefix leaves room for <site>/<date>/<file>.
     prefix: Annotated[
-        str, matching(r"[A-Za-z0-9!_.*'()/-]*", "an S3 key prefix (letters, digits, !_.*'()/-)")
+        str,
+        matching(
+            r"[A-Za-z0-9!_.*'()/-]{0,512}",
+            "an S3 key prefix (letters, digits, !_.*'()/-; at most 512)",
+        ),
     ] = ""
-    access_key_id: Annotated[str, matching(r"\S+", "an access key id")]
+    access_key_id: Annotated[
+        str, matching(r"[!-~]{1,128}", "an access key id (1 to 128 printable characters)")
+    ]
 
 
 class RsyncOffsite(Model):
     kind: Literal["rsync"]
-    target: Annotated[str, matching(r"[^\s:]+@[^\s:]+:/\S*", "user@host:/absolute/path")]
+    target: Annotated[str, AfterValidator(rsync_target)]
     # The target's SSH host key lines; without them the first connection is trusted.
     known_hosts: (
         Annotated[
             str,
             matching(
-                r"[^\x00-\x09\x0b-\x1f\x7f]*",
-                "host key lines (no control characters but line breaks)",
+                r"[^\x00-\x09\x0b-\x1f\x7f]{1,65536}",
+                "host key lines (no control characters but line breaks; at most 64 KiB)",
             ),
         ]
         | None
@@ -305,3 +340,6 @@ class RestoreRequest(Model):
 class DataProtection(Model):
     protect: bool = True
     retain_volumes: bool = True
+    # prod only: lifts prod's safety rules (protect, retainVolumes, two replicas) on purpose,
+    # for taking prod down (docs/operations.md#decommissioning-prod).
+    decommission: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, NamedTuple
 
 from pydantic import (
@@ -23,13 +23,17 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.config_formats import (
+    LABEL_TEXT_MAX,
+    consistent_constraints,
     cpus_bounds,
     host_path,
+    known_constraint,
     memory_bounds,
     nonzero_nginx_size,
     private_network,
 )
-from components.units import parse_duration, parse_size
+from components.config_grammar import image_reference, image_repository, registry_host
+from components.units import parse_duration, parse_size, positive_duration
 
 
 class Violation(NamedTuple):
@@ -71,6 +75,10 @@ ByteSize = Annotated[int, BeforeValidator(parse_size)]
 MemorySize = Annotated[int, BeforeValidator(parse_size), AfterValidator(memory_bounds)]
 CpuCount = Annotated[float, Field(allow_inf_nan=False), AfterValidator(cpus_bounds)]
 Duration = Annotated[str, BeforeValidator(parse_duration)]
+# A duration where 0 is not "off" but "Docker's default", and under 1ms is refused by Docker.
+PositiveDuration = Annotated[
+    str, BeforeValidator(parse_duration), AfterValidator(positive_duration)
+]
 Hostname = Annotated[
     str,
     matching(
@@ -82,36 +90,34 @@ Hostname = Annotated[
 ImageTag = Annotated[
     str, matching(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker image tag such as main")
 ]
-_REPOSITORY = r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*"
-ImageRepository = Annotated[
-    str, matching(_REPOSITORY, "an image repository without a tag, e.g. ghcr.io/org/app")
-]
-ImageReference = Annotated[
-    str,
-    matching(
-        _REPOSITORY + r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
-        "an image reference such as redis:6.2-alpine",
-    ),
-]
+# Docker's reference grammar (components/config_grammar.py).
+ImageRepository = Annotated[str, AfterValidator(image_repository)]
+ImageReference = Annotated[str, AfterValidator(image_reference)]
 ImageDigest = Annotated[
     str, matching(r"sha256:[0-9a-f]{64}", "an image digest such as sha256:<64 hex digits>")
 ]
-RegistryHost = Annotated[
-    str, matching(r"[a-z0-9.-]+(?::[0-9]+)?", "a registry host such as ghcr.io")
+RegistryHost = Annotated[str, AfterValidator(registry_host)]
+AppName = Annotated[
+    str, matching(r"[a-z][a-z0-9_]{0,63}", "a Frappe app name such as erpnext (at most 64)")
 ]
-AppName = Annotated[str, matching(r"[a-z][a-z0-9_]*", "a Frappe app name such as erpnext")]
 # Absolute, normalised, outside system and Docker directories (components/config_formats.py).
 NodePath = Annotated[str, AfterValidator(host_path)]
 
 
 def _calendar_date(value: str) -> str:
+    # Only YYYY-MM-DD: date.fromisoformat also reads week dates (2026-W47-5) and basic forms
+    # (20261120), which name no backup directory.
+    expected = "a date such as 2026-11-20 (YYYY-MM-DD)"
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError(f"expected {expected}")
     try:
-        if len(value) == 10:
-            date.fromisoformat(value)
-            return value
+        day = date.fromisoformat(value)
     except ValueError:
-        pass
-    raise ValueError("expected a date such as 2026-11-20 (YYYY-MM-DD)")
+        raise ValueError(f"expected {expected}, a day the calendar has") from None
+    # A backup is dated in UTC when it is made; a later day has none yet.
+    if day > datetime.now(UTC).date():
+        raise ValueError(f"expected {expected}, not in the future: no backup of that day exists")
+    return value
 
 
 CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
@@ -120,14 +126,16 @@ CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
 Email = Annotated[
     str,
     matching(
-        r"[A-Za-z0-9._%+-]+@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+        r"(?=.{3,254}$)[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
         r"([A-Za-z]{2,63}|xn--[A-Za-z0-9-]{0,58}[A-Za-z0-9])",
         "an e-mail address such as ops@brandclub.com",
     ),
 ]
 # Free text that ends up in a header or a label: no CR, LF or other control character.
 HeaderText = Annotated[
-    str, matching(r"[^\x00-\x1f\x7f]*", "text without control characters (CR, LF, tab, ...)")
+    str,
+    matching(r"[^\x00-\x1f\x7f]*", "text without control characters (CR, LF, tab, ...)"),
+    Field(max_length=LABEL_TEXT_MAX),
 ]
 ClockTime = Annotated[
     str, matching(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a 24-hour UTC time such as 02:00")
@@ -148,6 +156,12 @@ PlacementConstraint = Annotated[
         "a Swarm placement constraint such as node.role == manager (one per entry; the value "
         "letters, digits and . _ : / @ + - only)",
     ),
+    AfterValidator(known_constraint),
+    Field(max_length=LABEL_TEXT_MAX),
+]
+# The constraints of one service: all must hold at once (components/config_formats.py).
+PlacementConstraints = Annotated[
+    list[PlacementConstraint], AfterValidator(consistent_constraints), Field(max_length=16)
 ]
 
 

@@ -24,11 +24,13 @@ from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
 
 # How the engine marks a secret value in a serialized property map.
 SECRET_SIG_KEY: str = rpc._special_sig_key
 SECRET_SIG: str = rpc._special_secret_sig
 
+DIY_ORGANIZATION = "organization"
 Mocks = pulumi.runtime.Mocks
 MockResourceArgs = pulumi.runtime.MockResourceArgs
 MockCallArgs = pulumi.runtime.MockCallArgs
@@ -48,6 +50,20 @@ def raw_config() -> tuple[dict[str, str], set[str]]:
     secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
     return values, secret_keys
+
+
+def previous_outputs() -> dict[str, Any]:
+    """The outputs of the running stack's last deploy, read before anything is registered.
+
+    A StackReference to the stack itself reads its last checkpoint (a read, not a resource
+    the deploy changes); its outputs are awaited here with the SDK's own synchronous wait, the
+    one it uses for invokes, so the configuration can be judged against what is deployed before
+    the first resource is registered. A stack never deployed has no outputs.
+    """
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    reference = pulumi.StackReference(f"previous-{pulumi.get_stack()}", name)
+    outputs = _sync_await(reference.outputs.future())
+    return dict(outputs or {})
 
 
 # --- the offline engine: the program under mocks -----------------------------------------------
@@ -127,8 +143,16 @@ def run_under_mocks(
     """Run ``program`` as ``pulumi up`` would run it for ``stack``, against ``mocks``; return the
     stack outputs it exported."""
     runtime_settings.ROOT.set(None)
+    # The organization the CLI names a DIY backend's stacks with: a stack reference to the
+    # stack itself (previous_outputs) reads organization/<project>/<stack>.
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        logger=logger,
+        organization=DIY_ORGANIZATION,
     )
     pulumi.runtime.set_all_config(dict(config), secret_keys)
     exports: dict[str, Any] = {}

@@ -133,7 +133,7 @@ class TraefikIngress(pulumi.ComponentResource):
         )
         self.public_network_id = public.id
         self.shared_network_id = shared.id
-        certificates = self._certificates(name, args.settings, opts)
+        certificates = self._certificates(name, args.settings, shared_opts)
         # Not protected: a new CA certificate is a new config, and the old one must go.
         ca_certificates = self._ca_certificates(name, args.settings, labels, opts)
         self.service = swarm_service(
@@ -150,7 +150,8 @@ class TraefikIngress(pulumi.ComponentResource):
         if settings.certificates != "acme":
             return None
         # Let's Encrypt limits how often a certificate may be reissued: keep the account and
-        # certificates even when this stack is destroyed.
+        # certificates even when this stack is destroyed, and protect them like the rest of
+        # the shared ingress (every environment's certificates are in it).
         return docker.Volume(
             f"{name}-certificates-volume",
             name=TRAEFIK_CERTIFICATES_VOLUME,

@@ -50,14 +50,39 @@ def format_size(size: int) -> str:
     return f"{size}B"
 
 
+_NANOSECONDS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+# Go's time.Duration is an int64 of nanoseconds: Docker cannot hold a longer duration.
+DURATION_MAX_NS = 2**63 - 1
+# Docker's shortest health-check interval, timeout and start period (container.MinimumDuration).
+DURATION_MIN_NS = 10**6
+
+
+def duration_ns(value: str) -> int:
+    """The nanoseconds a validated duration stands for."""
+    return sum(int(n) * _NANOSECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+
+
 def parse_duration(value: object) -> str:
     """Validate a Go-style duration as Docker expects it and return it unchanged."""
-    if not isinstance(value, str) or not _DURATION.match(value):
+    if not isinstance(value, str) or len(value) > 64 or not _DURATION.match(value):
         raise ValueError(f"expected {DURATION_EXPECTED}")
+    if duration_ns(value) > DURATION_MAX_NS:
+        raise ValueError(
+            f"expected {DURATION_EXPECTED}, at most 2562047h (Docker keeps durations as Go's "
+            "time.Duration, 2^63-1 nanoseconds)"
+        )
     return value
 
 
-_NANOSECONDS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+def positive_duration(value: str) -> str:
+    """A duration Docker takes as set: 0 would mean "the default" (the image's health check,
+    the swarm's update monitor), and anything under 1ms is refused by Docker."""
+    if duration_ns(value) < DURATION_MIN_NS:
+        raise ValueError(
+            "expected at least 1ms: Docker refuses a shorter one, and 0 silently means its "
+            "default instead of this setting"
+        )
+    return value
 
 
 def canonical_duration(value: str) -> str:
@@ -67,7 +92,7 @@ def canonical_duration(value: str) -> str:
     ``0s``/``0m`` cut off. Writing any other spelling would show as a change on every preview
     and as drift on every refresh, though nothing changed.
     """
-    ns = sum(int(n) * _NANOSECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+    ns = duration_ns(value)
     if ns == 0:
         return "0s"
     if ns < 10**9:

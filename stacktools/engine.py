@@ -144,16 +144,24 @@ def mock_digest(image: str) -> str:
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
 class _Mocks(pulumi_sdk.Mocks):
     """The provider side: ids for new resources, answers to the two invokes the program makes."""
 
-    def __init__(self) -> None:
+    def __init__(self, previous_outputs: Mapping[str, Any] | None = None) -> None:
+        # What the stack's last deploy exported, as its StackReference to itself reads it.
+        self.previous_outputs = dict(previous_outputs or {})
         self.invokes: list[tuple[str, dict]] = []
         # The provider reference of each invoke, in the same order (an explicit provider's URN
         # and id; empty for the default provider).
         self.invoke_providers: list[str] = []
 
     def new_resource(self, args: pulumi_sdk.MockResourceArgs) -> tuple[str, dict]:
+        if args.typ == STACK_REFERENCE:
+            stack = args.resource_id
+            return stack, {"name": stack, "outputs": self.previous_outputs}
         name = args.inputs.get("name", args.name)
         return f"{name}-id", dict(args.inputs)
 
@@ -219,12 +227,14 @@ def render(
     secrets: Mapping[str, str],
     config: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> Rendering:
     """Run ``__main__.py`` (or ``program``) for ``stack`` under mocks.
 
     ``overrides`` deep-merges into the stack file's config (``{"brandclub:services":
     {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a key. ``config``
     replaces the stack file entirely. ``secrets`` are the stack's secret config values.
+    ``previous_outputs`` are what the stack's last deploy exported (none: never deployed).
     A failure carries what was registered before it as ``error.registered``.
     """
     values = deep_merge(
@@ -236,7 +246,7 @@ def render(
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
     engine_config.update(secrets)
     registrations: list[Registered] = []
-    mocks = _Mocks()
+    mocks = _Mocks(previous_outputs)
     logger = logging.getLogger(f"stacktools.render.{stack}")
     logger.propagate = False
     collector = _WarningCollector()

@@ -70,13 +70,22 @@ def render(
     secrets: Mapping[str, str] | None = None,
     program: Callable[[], None] | None = None,
     cached: bool = True,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> Rendering:
     """``stacktools.engine.render`` with the test secrets unless given, rendered once per
     session for each distinct configuration. A test that changes the program (a ``program``
-    of its own, a monkeypatch) renders anew with ``cached=False``."""
+    of its own, a monkeypatch) or what the stack's last deploy exported (``previous_outputs``)
+    renders anew with ``cached=False``."""
     secrets = TEST_SECRETS if secrets is None else secrets
     if program is not None or not cached:
-        return engine.render(stack, overrides, config=config, secrets=secrets, program=program)
+        return engine.render(
+            stack,
+            overrides,
+            config=config,
+            secrets=secrets,
+            program=program,
+            previous_outputs=previous_outputs,
+        )
     key = _key(stack, overrides, config, secrets)
     if key not in _RENDERED:
         _RENDERED[key] = engine.render(stack, overrides, config=config, secrets=secrets)

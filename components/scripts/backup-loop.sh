@@ -72,10 +72,17 @@ validate_settings() {
     require_env OFFSITE_S3_ENDPOINT OFFSITE_S3_BUCKET OFFSITE_S3_ACCESS_KEY_ID \
       OFFSITE_S3_SECRET_KEY_FILE
     require_readable OFFSITE_S3_SECRET_KEY_FILE
+    # The config validates it too (components/config_grammar.py); here as well, so the
+    # script run by hand never sends a backup in clear text.
+    [[ $OFFSITE_S3_ENDPOINT == https://* ]] ||
+      die "OFFSITE_S3_ENDPOINT must be an https:// URL, got '$OFFSITE_S3_ENDPOINT'"
     [[ -x $OFFSITE_PYTHON ]] || die "OFFSITE_PYTHON: $OFFSITE_PYTHON is not an executable"
     ;;
   rsync)
     require_env OFFSITE_RSYNC_TARGET OFFSITE_SSH_KEY_FILE
+    # user@host:/path, none of them starting with '-': ssh would read '-o...' as an option.
+    [[ $OFFSITE_RSYNC_TARGET =~ ^[a-z_][a-z0-9_.-]*@[A-Za-z0-9[][^@:/[:space:]]*:/[^[:space:]]*$ ]] ||
+      die "OFFSITE_RSYNC_TARGET must be user@host:/absolute/path, got '$OFFSITE_RSYNC_TARGET'"
     require_readable OFFSITE_SSH_KEY_FILE
     if [[ -n ${OFFSITE_SSH_KNOWN_HOSTS_FILE:-} ]]; then
       require_readable OFFSITE_SSH_KNOWN_HOSTS_FILE
@@ -188,7 +195,9 @@ copy_offsite() {
     else
       ssh_command+=" -o StrictHostKeyChecking=accept-new"
     fi
-    rsync -a -e "$ssh_command" "$dated" "$OFFSITE_RSYNC_TARGET/$site/"
+    # --protect-args: the remote path reaches the remote rsync as it is, never through the
+    # remote shell (the default only from rsync 3.2.4); '--' ends the options.
+    rsync -a --protect-args -e "$ssh_command" -- "$dated" "$OFFSITE_RSYNC_TARGET/$site/"
     ;;
   esac
 }

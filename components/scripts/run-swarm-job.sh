@@ -34,6 +34,12 @@ done
 [[ $JOB_TIMEOUT =~ ^[1-9][0-9]*$ ]] || fail "JOB_TIMEOUT must be a positive number of seconds"
 [[ $JOB_LOG_TAIL =~ ^[0-9]+$ ]] || fail "JOB_LOG_TAIL must be a number of lines"
 [[ $JOB_POLL_INTERVAL =~ ^[0-9]+([.][0-9]+)?$ ]] || fail "JOB_POLL_INTERVAL must be seconds"
+# A service name and an image reference (the program validates both): nothing docker could
+# read as an option.
+[[ $JOB_NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
+  fail "JOB_NAME must be a service name, got '$JOB_NAME'"
+[[ $JOB_IMAGE =~ ^[A-Za-z0-9[][^[:space:]]*$ ]] ||
+  fail "JOB_IMAGE must be an image reference, got '$JOB_IMAGE'"
 [[ -z ${JOB_USER:-} || $JOB_USER =~ ^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$ ]] ||
   fail "JOB_USER must be user[:group], got '$JOB_USER'"
 
@@ -61,7 +67,8 @@ add_each_line --secret "${JOB_SECRETS:-}"
 add_each_line --env "${JOB_ENV:-}"
 add_each_line --constraint "${JOB_CONSTRAINTS:-}"
 if [[ -n ${JOB_USER:-} ]]; then create_args+=(--user "$JOB_USER"); fi
-create_args+=(--with-registry-auth "$JOB_IMAGE" bash -c "$JOB_SCRIPT")
+# '--': everything after it is the image and its command, never an option.
+create_args+=(--with-registry-auth -- "$JOB_IMAGE" bash -c "$JOB_SCRIPT")
 
 service_exists() { docker service inspect "$JOB_NAME" >/dev/null 2>&1; }
 

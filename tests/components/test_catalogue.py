@@ -133,7 +133,11 @@ def test_a_new_queue_is_one_row_and_its_numbers(reports_worker: catalogue.Servic
     }
     # The policy pack knows it as one more stateless app service.
     assert violations("prod-replicas", rendering) == []
-    one = {"brandclub:services": {"queue-reports": {**WORKER_SETTINGS, "replicas": 1}}}
+    # The config refuses it too, unless prod is being taken down on purpose (decommission).
+    one = {
+        "brandclub:services": {"queue-reports": {**WORKER_SETTINGS, "replicas": 1}},
+        "brandclub:dataProtection": {"decommission": True},
+    }
     found = violations("prod-replicas", render("prod", one, cached=False))
     assert [name for name, _ in found] == ["app-queue-reports"]
 

@@ -252,8 +252,16 @@ def test_a_persisted_cache_is_refused() -> None:
 
 
 def test_protection_is_switchable_per_stack() -> None:
+    # prod refuses it unless it is being taken down on purpose (decommission).
     relaxed = render(
-        "prod", {"brandclub:dataProtection": {"protect": False, "retainVolumes": False}}
+        "prod",
+        {
+            "brandclub:dataProtection": {
+                "protect": False,
+                "retainVolumes": False,
+                "decommission": True,
+            }
+        },
     )
     for resource in relaxed.children_of(DATA_LAYER):
         assert not resource.options["protect"], resource.name

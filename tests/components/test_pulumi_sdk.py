@@ -16,7 +16,7 @@ import pytest
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import resource as runtime_resource
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, sync_await
 from pulumi.runtime import settings as runtime_settings
 
 from components import pulumi_sdk
@@ -39,6 +39,7 @@ INTERNALS = [
     (runtime_config, "get_config_env"),
     (runtime_config, "is_config_secret"),
     (runtime_config, "get_config_secret_keys_env"),
+    (sync_await, "_sync_await"),
 ]
 
 
@@ -55,8 +56,15 @@ def test_secrets_are_marked_as_the_engine_marks_them() -> None:
     assert not pulumi_sdk.is_secret({"value": 1})
 
 
+# What a stack reference reads, by the stack it names (organization/project/stack).
+PREVIOUS_OUTPUTS = {"organization/sdk-check/dev": {"mariadbSeries": "11.4"}}
+
+
 class _Echo(pulumi_sdk.Mocks):
     def new_resource(self, args: pulumi_sdk.MockResourceArgs) -> tuple[str, dict]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs = PREVIOUS_OUTPUTS.get(args.resource_id)
+            return args.resource_id, {"name": args.resource_id, "outputs": outputs}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi_sdk.MockCallArgs) -> tuple[dict, list]:
@@ -131,6 +139,33 @@ def test_the_program_sees_every_raw_key_and_which_are_secret() -> None:
     _run(program, config, ["brandclub:pw"])
     assert seen["values"] == config
     assert seen["secret_keys"] == {"brandclub:pw"}
+
+
+def test_the_program_reads_its_own_previous_outputs_before_registering_anything() -> None:
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        seen["outputs"] = pulumi_sdk.previous_outputs()
+        seen["then"] = pulumi.CustomResource("test:index:Thing", "after", {})
+
+    recorded, _ = _run(program, {}, [])
+    assert seen["outputs"] == {"mariadbSeries": "11.4"}
+    # A read, not a registration: the only resource registered is the program's own.
+    assert [request["name"] for request, _ in recorded] == ["after"]
+
+
+def test_a_stack_never_deployed_has_no_previous_outputs() -> None:
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        seen["outputs"] = pulumi_sdk.previous_outputs()
+
+    PREVIOUS_OUTPUTS.pop("organization/sdk-check/dev")
+    try:
+        _run(program, {}, [])
+    finally:
+        PREVIOUS_OUTPUTS["organization/sdk-check/dev"] = {"mariadbSeries": "11.4"}
+    assert seen["outputs"] == {}
 
 
 def test_no_other_module_reaches_into_the_sdk() -> None:

@@ -289,8 +289,10 @@ def test_rsync_copies_the_dated_directory_into_the_site_folder(
         [
             "rsync",
             "-a",
+            "--protect-args",
             "-e",
             ssh,
+            "--",
             str(root / site / today),
             f"backup@vault.example.net:/srv/brandclub/{site}/",
         ]
@@ -310,10 +312,37 @@ def test_rsync_can_pin_the_host_key(
     result = _run_once({**rsync_env, "OFFSITE_SSH_KNOWN_HOSTS_FILE": str(tmp_path / "known-hosts")})
 
     assert result.returncode == 0, result.stderr
-    assert fakes.calls("rsync")[0][3] == (
+    assert fakes.calls("rsync")[0][4] == (
         f"ssh -i {tmp_path / 'ssh-key'} -o BatchMode=yes -o StrictHostKeyChecking=yes"
         f" -o UserKnownHostsFile={tmp_path / 'known-hosts'}"
     )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "u@-oProxyCommand=touch${IFS}x:/p",
+        "-e@host:/p",
+        "u@host:relative",
+        "u@host:/p\nx",
+    ],
+)
+def test_an_rsync_target_that_is_not_user_host_path_stops_the_service(
+    rsync_env: dict[str, str], fakes: FakeBin, target: str
+) -> None:
+    result = _run_once({**rsync_env, "OFFSITE_RSYNC_TARGET": target})
+
+    assert result.returncode == 2
+    assert "OFFSITE_RSYNC_TARGET must be user@host:/absolute/path" in result.stderr
+    assert fakes.calls() == []
+
+
+def test_an_http_s3_endpoint_stops_the_service(s3_env: dict[str, str], fakes: FakeBin) -> None:
+    result = _run_once({**s3_env, "OFFSITE_S3_ENDPOINT": "http://minio.internal:9000"})
+
+    assert result.returncode == 2
+    assert "OFFSITE_S3_ENDPOINT must be an https:// URL" in result.stderr
+    assert fakes.calls() == []
 
 
 def test_one_failed_rsync_is_its_own_outcome(rsync_env: dict[str, str]) -> None:

@@ -81,6 +81,7 @@ CREATE_HEAD = [
 ]
 CREATE_TAIL = [
     "--with-registry-auth",
+    "--",
     "ghcr.io/brand-club/brandclub@sha256:abc",
     "bash",
     "-c",
@@ -280,6 +281,10 @@ def test_an_interrupted_run_removes_its_service(swarm: FakeBin, tmp_path: Path) 
         ("JOB_SCRIPT", "", "JOB_SCRIPT is required"),
         ("JOB_TIMEOUT", "soon", "JOB_TIMEOUT must be a positive number of seconds"),
         ("JOB_USER", "0:0 --publish 80:80", "JOB_USER must be user[:group]"),
+        ("JOB_NAME", "--publish=80:80", "JOB_NAME must be a service name"),
+        ("JOB_NAME", "job x", "JOB_NAME must be a service name"),
+        ("JOB_IMAGE", "--privileged", "JOB_IMAGE must be an image reference"),
+        ("JOB_IMAGE", "alpine --privileged", "JOB_IMAGE must be an image reference"),
     ],
 )
 def test_bad_input_fails_before_touching_the_swarm(
