@@ -8,24 +8,35 @@
 # bench's settings and answers HTTP 500 (seen once in about 1,200 requests while the configurator
 # ran). These helpers write the whole new file beside the old one, flush it to disk and rename it
 # over the old one, so a reader sees it whole, before or after; and they write nothing when
-# nothing changes, so a deploy that changes no value touches no file.
+# nothing changes, so a deploy that changes no value touches no file. The file keeps its mode
+# (0644 when new). Each prints "changed" or "unchanged".
 
-# replace_file_if_changed FILE: FILE's new content from standard input, written beside FILE and
-# renamed over it, only when it differs; the file keeps its mode (0644 when new). Prints
-# "changed" or "unchanged".
-replace_file_if_changed() {
-  python3 -c '
+# One Python program for both helpers (one interpreter start per edit): `update FILE TYPE KEY
+# VALUE ...` or `replace FILE` (the new content on standard input).
+CONFIG_FILES_PY='
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-path = Path(sys.argv[1])
-content = sys.stdin.buffer.read()
+mode, path, arguments = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+if mode == "replace":
+    content = sys.stdin.buffer.read()
+else:
+    if not arguments or len(arguments) % 3:
+        sys.exit("config_update: TYPE KEY VALUE triples expected")
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    for kind, key, text in zip(arguments[::3], arguments[1::3], arguments[2::3], strict=True):
+        if kind not in ("string", "json"):
+            sys.exit(f"config_update: unknown type {kind!r} for {key}")
+        config[key] = text if kind == "string" else json.loads(text)
+    # Frappe`s own layout of its config files.
+    content = json.dumps(config, indent=1, sort_keys=True).encode()
 if path.is_file() and path.read_bytes() == content:
     print("unchanged")
     sys.exit(0)
-mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+file_mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
 # A dot name: neither Frappe nor the jobs globs take it for a site or a config.
 handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
 try:
@@ -33,37 +44,18 @@ try:
         file.write(content)
         file.flush()
         os.fsync(file.fileno())
-    os.chmod(partial, mode)
+    os.chmod(partial, file_mode)
     os.replace(partial, path)
 except BaseException:
     os.unlink(partial)
     raise
 print("changed")
-' "$1"
-}
+'
+
+# replace_file_if_changed FILE: FILE's new content from standard input.
+replace_file_if_changed() { python3 -c "$CONFIG_FILES_PY" replace "$1"; }
 
 # config_update FILE TYPE KEY VALUE [TYPE KEY VALUE ...]: sets each KEY of the JSON object in
 # FILE (created when missing) to VALUE, a string (TYPE "string") or a JSON value (TYPE "json",
-# e.g. a number), in Frappe's own layout (indent 1, sorted keys); written as
-# replace_file_if_changed writes. Prints "changed" or "unchanged".
-config_update() {
-  local file=$1 content
-  content=$(
-    python3 - "$@" <<'PY'
-import json
-import sys
-from pathlib import Path
-
-path, triples = Path(sys.argv[1]), sys.argv[2:]
-if not triples or len(triples) % 3:
-    sys.exit("config_update: TYPE KEY VALUE triples expected")
-config = json.loads(path.read_text()) if path.is_file() else {}
-for kind, key, text in zip(triples[::3], triples[1::3], triples[2::3], strict=True):
-    if kind not in ("string", "json"):
-        sys.exit(f"config_update: unknown type {kind!r} for {key}")
-    config[key] = text if kind == "string" else json.loads(text)
-print(json.dumps(config, indent=1, sort_keys=True), end="")
-PY
-  ) || return
-  printf '%s' "$content" | replace_file_if_changed "$file"
-}
+# e.g. a number), in Frappe's own layout (indent 1, sorted keys).
+config_update() { python3 -c "$CONFIG_FILES_PY" update "$@"; }
