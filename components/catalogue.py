@@ -101,9 +101,28 @@ class EnvironmentNames:
 
 # --- Frappe's queues ------------------------------------------------------------------------
 
-# Frappe v15's job timeout per queue, in seconds (frappe/utils/background_jobs.py,
-# get_queues_timeout). A worker told to stop finishes the job in hand first.
-QUEUE_TIMEOUTS: dict[str, int] = {"short": 300, "default": 300, "long": 1500}
+# Frappe v15's built-in queues and their job timeouts, in seconds (frappe/utils/background_jobs.py,
+# get_queues_timeout).
+FRAPPE_QUEUE_TIMEOUTS: dict[str, int] = {"short": 300, "default": 300, "long": 1500}
+# The queues this platform's workers consume, with their job timeouts: Frappe's, and any queue of
+# its own added here (e.g. "reports": 3000). A worker told to stop finishes the job in hand first.
+QUEUE_TIMEOUTS: dict[str, int] = {**FRAPPE_QUEUE_TIMEOUTS}
+
+
+def frappe_workers_map(timeouts: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+    """Frappe's ``workers`` map in common_site_config.json (written by the configurator): every
+    queue it does not know, or whose timeout differs from its own, with the timeout. Frappe reads
+    the queues it accepts and their timeouts from it (get_queues_timeout: its built-ins, then
+    ``{queue: config.get("timeout", 300)}`` for each entry); a queue missing there is refused
+    ("Queue should be one of ...")."""
+    table = QUEUE_TIMEOUTS if timeouts is None else timeouts
+    return {
+        queue: {"timeout": timeout}
+        for queue, timeout in table.items()
+        if FRAPPE_QUEUE_TIMEOUTS.get(queue) != timeout
+    }
+
+
 # Beyond its longest job, the time a stopping worker gets to finish and deregister; bench's own
 # supervisor config waits the long queue's 1500 s plus this (stopwaitsecs = 1560).
 WORKER_STOP_MARGIN = 60

@@ -19,6 +19,7 @@ create-site and restore only when their site or request changes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from components.catalogue import (
     SQL,
     WEBSOCKET,
     NetworkRole,
+    frappe_workers_map,
     worker_stop_grace_seconds,
 )
 from components.config import StackConfig
@@ -125,6 +127,8 @@ def _configurator_env(settings: JobSettings) -> dict[str, str]:
         "SOCKETIO_PORT": str(WEBSOCKET.port),
         # URLs Frappe builds outside a request (links in e-mails) use host_name.
         "HOST_NAME": f"https://{settings.site_name}",
+        # The queues of the catalogue's workers that Frappe must learn from its `workers` map.
+        "FRAPPE_WORKERS": json.dumps(frappe_workers_map(), sort_keys=True),
     }
     if settings.mail_catcher:
         env["MAIL_SERVER"] = MAILPIT.name

@@ -8,7 +8,9 @@
 #
 # Environment: DB_HOST, DB_PORT, REDIS_CACHE, REDIS_QUEUE, REDIS_SOCKETIO (redis:// URLs),
 # SOCKETIO_PORT, HOST_NAME (https://<site>: Frappe builds URLs outside a request, e.g. in
-# e-mails, from host_name), and MAIL_SERVER / MAIL_PORT where mailpit runs (dev).
+# e-mails, from host_name), FRAPPE_WORKERS (Frappe's `workers` map, a JSON object: the queues of
+# the platform's own with their timeouts, `{}` when it has none; Frappe accepts a queue and
+# knows its timeout only from there), and MAIL_SERVER / MAIL_PORT where mailpit runs (dev).
 #
 # Without an enabled default outgoing Email Account, Frappe v15 sends with the site config's
 # mail_server, mail_port, use_tls, mail_login/mail_password, auto_email_id and
@@ -26,8 +28,11 @@ source "$SCRIPT_DIR/lib/job-prelude.sh"
 # shellcheck source=lib/config-files.sh
 source "$SCRIPT_DIR/lib/config-files.sh"
 
-require_env DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE REDIS_SOCKETIO SOCKETIO_PORT HOST_NAME
+require_env DB_HOST DB_PORT REDIS_CACHE REDIS_QUEUE REDIS_SOCKETIO SOCKETIO_PORT HOST_NAME \
+  FRAPPE_WORKERS
 require_integer DB_PORT SOCKETIO_PORT
+python3 -c 'import json, sys; sys.exit(not isinstance(json.loads(sys.argv[1]), dict))' \
+  "$FRAPPE_WORKERS" 2>/dev/null || die "FRAPPE_WORKERS must be a JSON object, got '$FRAPPE_WORKERS'"
 [[ $HOST_NAME =~ ^https?://[^/[:space:]]+$ ]] ||
   die "HOST_NAME must be http(s)://<host>, got '$HOST_NAME'"
 
@@ -41,6 +46,7 @@ settings=(
   "string redis_socketio REDIS_SOCKETIO"
   "json socketio_port SOCKETIO_PORT"
   "string host_name HOST_NAME"
+  "json workers FRAPPE_WORKERS"
 )
 # use_ssl is written too: older Frappe versions read it for the fallback; v15 reads use_tls.
 # shellcheck disable=SC2034  # read through ${!variable} below

@@ -159,3 +159,20 @@ def test_the_docs_table_has_a_line_per_service() -> None:
         "| queue-long | app |  | database, internal | every environment |  | long, default, short |"
         in lines
     )
+
+
+# --- Frappe's workers map --------------------------------------------------------------------
+
+
+def test_frappe_learns_only_the_queues_it_does_not_know() -> None:
+    """Frappe's get_queues_timeout: its built-in queues, then each `workers` entry with its
+    timeout. The map carries a queue of the platform's own and a built-in whose timeout
+    differs; Frappe's own queues at their own timeouts need no entry."""
+    assert catalogue.frappe_workers_map(dict(catalogue.FRAPPE_QUEUE_TIMEOUTS)) == {}
+    table = {**catalogue.FRAPPE_QUEUE_TIMEOUTS, "reports": 3000, "long": 3600}
+    assert catalogue.frappe_workers_map(table) == {
+        "reports": {"timeout": 3000},
+        "long": {"timeout": 3600},
+    }
+    # Today the catalogue's workers consume Frappe's own queues only.
+    assert catalogue.frappe_workers_map() == {}

@@ -117,6 +117,8 @@ def test_configurator_writes_frappe_dockers_common_site_config(
         "REDIS_QUEUE": "redis://redis-queue:6379",
         "REDIS_SOCKETIO": "redis://redis-queue:6379",
         "SOCKETIO_PORT": "9000",
+        # The catalogue's workers consume Frappe's own queues only: nothing for Frappe to learn.
+        "FRAPPE_WORKERS": "{}",
     }
     # dev runs mailpit: Frappe's site-config mail fallback points at it (issue 9 item 9).
     assert env_of(jobs(rendered["dev"])["configurator"]) == {

@@ -360,6 +360,24 @@ print(json.dumps(made))
     assert made["options"] == ["connection"], "no name: RQ names the worker with a bare uuid"
 
 
+def test_a_queue_of_the_platforms_own_is_known_only_through_workers(standin_bench) -> None:
+    """Frappe v15's get_queues_timeout and validate_queue: a queue outside the built-ins is
+    refused ("Queue should be one of ...") until common_site_config.json's `workers` names it,
+    then a worker may consume it and its jobs get its timeout."""
+    code = (
+        "import json; from frappe.utils import background_jobs as b; "
+        "print(json.dumps([b.get_queues_timeout(), b.get_queue_list(['reports'])]))"
+    )
+    _configure(standin_bench.bench_dir)
+    refused = standin_bench("../env/bin/python", "-c", code, cwd=standin_bench.bench_dir / "sites")
+    assert refused.returncode == 1
+    assert "Queue should be one of short, default, long" in refused.stderr
+    _configure(standin_bench.bench_dir, workers={"reports": {"timeout": 3000}, "bulk": {}})
+    timeouts, queues = json.loads(_python(standin_bench, code))
+    assert timeouts == {"short": 300, "default": 300, "long": 1500, "reports": 3000, "bulk": 300}
+    assert queues == ["reports"]
+
+
 def test_backup_names_files_after_the_site_and_honours_backup_path(
     standin_bench, tmp_path: Path
 ) -> None:

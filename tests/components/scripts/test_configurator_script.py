@@ -31,6 +31,7 @@ def _env(frappe_fakes: FakeBin, bench: Path, **extra: str) -> dict[str, str]:
         REDIS_SOCKETIO=REDIS_QUEUE,
         SOCKETIO_PORT="9000",
         HOST_NAME="https://dev.brandclub.com",
+        FRAPPE_WORKERS="{}",
     )
     return frappe_fakes.env(**{**defaults, **extra})
 
@@ -45,6 +46,7 @@ EXPECTED = {
     "redis_socketio": REDIS_QUEUE,
     "socketio_port": 9000,
     "host_name": "https://dev.brandclub.com",
+    "workers": {},
 }
 # Without mailpit the site-config mail fallback is off: an empty mail_server.
 NO_MAIL = {"mail_server": "", "disable_mail_smtp_authentication": 0}
@@ -164,3 +166,26 @@ def test_a_config_that_does_not_parse_fails_the_job_and_is_left_as_it_is(
 
     assert result.returncode != 0
     assert common.read_text() == '{"db_host": '
+
+
+def test_writes_frappes_workers_map(frappe_fakes: FakeBin, bench: Path) -> None:
+    """A queue of the platform's own reaches Frappe only through `workers`: the map is written
+    as given, replacing whatever map was there."""
+    common = bench / "sites" / "common_site_config.json"
+    common.write_text(json.dumps({"workers": {"old": {"timeout": 60}}}))
+    workers = '{"reports": {"timeout": 3000}}'
+    result = run_script("configurator.sh", _env(frappe_fakes, bench, FRAPPE_WORKERS=workers))
+
+    assert result.returncode == 0, result.stderr
+    assert _common(bench)["workers"] == {"reports": {"timeout": 3000}}
+
+
+@pytest.mark.parametrize("workers", ["[]", "reports", '"x"'])
+def test_a_workers_map_that_is_no_object_is_refused(
+    frappe_fakes: FakeBin, bench: Path, workers: str
+) -> None:
+    result = run_script("configurator.sh", _env(frappe_fakes, bench, FRAPPE_WORKERS=workers))
+
+    assert result.returncode == 1
+    assert f"FRAPPE_WORKERS must be a JSON object, got '{workers}'" in result.stderr
+    assert not (bench / "sites" / "common_site_config.json").exists()

@@ -135,4 +135,5 @@ def test_the_configurator_runs_with_the_rendered_environment(
         # prod has no mailpit: Frappe's site-config mail fallback is switched off
         "mail_server": "",
         "disable_mail_smtp_authentication": 0,
+        "workers": {},
     }

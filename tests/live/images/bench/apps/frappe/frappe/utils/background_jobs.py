@@ -20,8 +20,19 @@ from uuid import uuid4
 import frappe
 from frappe.utils import get_bench_id
 
-# Frappe v15 get_queues_timeout (without custom workers from the config).
-QUEUE_TIMEOUTS = {"short": 300, "default": 300, "long": 1500}
+DEFAULT_TIMEOUT = 300
+
+
+def get_queues_timeout() -> dict[str, int]:
+    """Frappe v15's get_queues_timeout: the built-in queues, then every queue of the ``workers``
+    map in common_site_config.json with its ``timeout`` (300 when it names none)."""
+    workers = frappe.common_config().get("workers") or {}
+    return {
+        "short": DEFAULT_TIMEOUT,
+        "default": DEFAULT_TIMEOUT,
+        "long": 1500,
+        **{queue: config.get("timeout", DEFAULT_TIMEOUT) for queue, config in workers.items()},
+    }
 
 
 def generate_qname(qtype: str | list[str]) -> str:
@@ -39,10 +50,12 @@ def get_worker_name(queue: str | None) -> str | None:
 
 
 def get_queue_list(queues: list[str] | None, build_queue_name: bool = False) -> list[str]:
-    chosen = queues or list(QUEUE_TIMEOUTS)
-    unknown = [queue for queue in chosen if queue not in QUEUE_TIMEOUTS]
+    known = get_queues_timeout()
+    chosen = queues or list(known)
+    unknown = [queue for queue in chosen if queue not in known]
     if unknown:
-        raise frappe.CommandError(f"Queue should be one of {', '.join(QUEUE_TIMEOUTS)}")
+        # Frappe's validate_queue, as it words it.
+        raise frappe.CommandError(f"Queue should be one of {', '.join(known)}")
     return [generate_qname(queue) for queue in chosen] if build_queue_name else chosen
 
 
@@ -53,7 +66,7 @@ def enqueue(site: str, method: str, queue: str = "default", **kwargs: Any):
     rq_queue = Queue(generate_qname(queue), connection=frappe.redis_client("redis_queue"))
     return rq_queue.enqueue_call(
         "frappe.utils.background_jobs.execute_job",
-        timeout=QUEUE_TIMEOUTS[queue],
+        timeout=get_queues_timeout()[queue],
         kwargs={
             "site": site,
             "method": method,
