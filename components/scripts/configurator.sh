@@ -36,8 +36,8 @@ python3 -c 'import json, sys; sys.exit(not isinstance(json.loads(sys.argv[1]), d
 [[ $HOST_NAME =~ ^https?://[^/[:space:]]+$ ]] ||
   die "HOST_NAME must be http(s)://<host>, got '$HOST_NAME'"
 
-# One line per global setting: type (string, or json for a number), key, variable holding the
-# value; the types bench set-config -g and -gp would give.
+# One line per global setting: type (string, or json for a number or an object), key, variable
+# holding the value; the types bench set-config -g and -gp would give.
 settings=(
   "string db_host DB_HOST"
   "json db_port DB_PORT"
@@ -80,5 +80,6 @@ for setting in "${settings[@]}"; do
 done
 outcome=$(config_update sites/common_site_config.json "${arguments[@]}")
 # Keys, not values: a Redis URL may carry a password.
-log "common_site_config.json $outcome (keys: $(printf '%s\n' "${settings[@]}" | awk '{print $2}' | paste -sd ' '))"
+keys=$(printf '%s\n' "${settings[@]}" | awk '{print $2}' | paste -sd ' ')
+log "common_site_config.json $outcome (keys: $keys)"
 log "done"
