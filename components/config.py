@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
+from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS
 from components.config_ingress import IngressSettings
 from components.config_nodes import Placement, Storage
 from components.config_rules import domain_rules, path_rules, prod_safety_rules
@@ -107,16 +107,6 @@ class StackConfig(Model):
                 )
             )
         broken += self._misplaced_services()
-        websocket = self.services.get(WEBSOCKET.name)
-        if websocket is not None and websocket.replicas > 1 and not self.ingress.websocket_direct:
-            broken.append(
-                Violation(
-                    "ingress.websocketDirect",
-                    False,
-                    "true when services.websocket.replicas > 1: socket.io polling needs sticky "
-                    "routing, which only Traefik straight to the websocket service gives",
-                )
-            )
         broken += self._missing_secrets()
         if self.image_tag is None and self.environment not in BRANCH_FOR_ENVIRONMENT:
             broken.append(

@@ -5,8 +5,10 @@ takes the task's address out of its DNS, waits about 2 seconds (Docker's gossip 
 sends the stop signal, and the process stops at once. What routes requests to the task learns of
 the change only later:
 
-- nginx (the frontend) resolves ``backend`` and ``websocket`` through Docker's DNS and keeps an
-  answer for ``valid=5s`` (components/nginx/frappe.conf.template);
+- nginx (the frontend) resolves ``backend`` through Docker's DNS and keeps an answer for
+  ``valid=5s`` (components/nginx/frappe.conf.template); its list of ``websocket`` tasks is
+  looked up every ``SOCKETIO_RESOLVE_INTERVAL`` (2 s, components/scripts/frontend.sh) and takes
+  effect with the reload that follows;
 - Traefik's Swarm provider lists the services' tasks every ``refreshSeconds`` and applies a new
   configuration at most every ``providersThrottleDuration`` (2 s, Traefik's default).
 

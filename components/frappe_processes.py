@@ -49,6 +49,7 @@ BACKUPS_PATH = "/backups"
 OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text()
+FRONTEND_SCRIPT = (Path(__file__).parent / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
 # start.sh (gunicorn), which is also what the preflight job starts. Otherwise the backend keeps
 # the image's default command.
@@ -247,8 +248,10 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
     ),
     FRONTEND.name: lambda row: AppProcess(
         row,
-        # The image's entrypoint renders our template (the config below) and starts nginx.
-        ("nginx-entrypoint.sh",),
+        # Keeps the websocket upstream's task list current (scripts/frontend.sh says why), then
+        # runs the image's entrypoint, which renders our template (the config below) and
+        # starts nginx.
+        ("bash", "-c", FRONTEND_SCRIPT),
         _fixed(health_test("frontend_healthy")),
         env=_frontend_env,
         configs=("nginx-template", "health-checks"),

@@ -50,7 +50,7 @@ def app_changes(draw: st.DrawFn) -> dict:
     manage = draw(st.booleans())
     ingress = {
         "manage": manage,
-        "websocketDirect": websocket_replicas > 1 or draw(st.booleans()),
+        "websocketDirect": draw(st.booleans()),
         "noindex": draw(st.booleans()),
         "hsts": {"enabled": draw(st.booleans()), "maxAge": draw(st.integers(0, HSTS_MAX_AGE_MAX))},
         "logLevel": draw(st.sampled_from(["DEBUG", "INFO", "WARN", "ERROR"])),

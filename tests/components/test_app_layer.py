@@ -9,6 +9,7 @@ import hashlib
 import pytest
 
 from components.docker_configs import HEALTH_CHECKS
+from components.frappe_processes import FRONTEND_SCRIPT
 from harness import DELETE, REPO, Rendering, app_services, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
@@ -127,7 +128,10 @@ def test_frontend_serves_the_programs_nginx_template(
         "configName": config.inputs["name"],
         "fileName": "/templates/nginx/frappe.conf.template",
     } in frontend.container["configs"]
-    assert frontend.container["args"][-1:] == ["nginx-entrypoint.sh"]
+    # The frontend's command ends by handing over to that entrypoint.
+    assert frontend.container["args"][-3:] == ["bash", "-c", FRONTEND_SCRIPT]
+    assert FRONTEND_SCRIPT.rstrip().endswith('exec "$NGINX_ENTRYPOINT"')
+    assert ': "${NGINX_ENTRYPOINT:=nginx-entrypoint.sh}"' in FRONTEND_SCRIPT
     for name, service in app_services(rendering).items():
         if name != "frontend":
             mounted = [c["fileName"] for c in service.container.get("configs") or []]

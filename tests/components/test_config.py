@@ -205,14 +205,6 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "dev",
-        {"brandclub:services": {"websocket": {"replicas": 2}}},
-        "brandclub:ingress.websocketDirect",
-        "true when services.websocket.replicas > 1",
-        "false",
-        id="websocket-replicas-without-websocketDirect",
-    ),
-    pytest.param(
-        "dev",
         {"brandclub:ingress": {"manage": True}},
         "brandclub:ingress.acmeEmail",
         "required where ingress.manage is true",

@@ -130,15 +130,14 @@ def test_every_broken_stack_rule_is_reported() -> None:
         "prod",
         {
             "brandclub:domains": ["brandclub.com", "brandclub.com"],
-            "brandclub:services": {"websocket": {"replicas": 3}},
-            "brandclub:ingress": {"websocketDirect": False},
+            "brandclub:redisCache": {"appendonly": True},
             "brandclub:images": {"mariadb": "mariadb:11.8"},
         },
     )
     assert isinstance(error, ConfigError) and registered == []
     assert {p.key for p in error.problems} == {
         "brandclub:domains",
-        "brandclub:ingress.websocketDirect",
+        "brandclub:redisCache.appendonly",
         "brandclub:images.mariadb",
     }
 

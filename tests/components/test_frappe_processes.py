@@ -10,7 +10,7 @@ import pytest
 from components.catalogue import QUEUE_TIMEOUTS, worker_stop_grace_seconds
 from components.docker_configs import DRAIN, HEALTH_CHECKS
 from components.drain import DRAIN_SECONDS, DRAIN_TARGET
-from components.frappe_processes import BACKEND_START_COMMAND
+from components.frappe_processes import BACKEND_START_COMMAND, FRONTEND_SCRIPT
 from components.health_checks import HEALTH_LIBRARY
 from components.units import canonical_duration
 from harness import Rendering, app_services, render, stack_file_config
@@ -20,7 +20,8 @@ CONFIG = "docker:index/serviceConfig:ServiceConfig"
 
 COMMANDS = {
     "backend": None,
-    "frontend": ["nginx-entrypoint.sh"],
+    # Keeps nginx's websocket task list current, then runs the image's nginx-entrypoint.sh.
+    "frontend": ["bash", "-c", FRONTEND_SCRIPT],
     "websocket": ["node", f"{BENCH}/apps/frappe/socketio.js"],
     "queue-default": ["bench", "worker", "--queue", "default"],
     "queue-short": ["bench", "worker", "--queue", "short,default"],

@@ -78,31 +78,46 @@ def test_the_template_uses_only_what_the_entrypoint_substitutes(template: str) -
     assert not bare, bare
 
 
-def test_no_upstream_block_resolves_names_once(rendered_site: str) -> None:
-    """Upstream blocks are resolved when nginx starts; after a task replacement nginx would keep
-    the dead address (issue 9 item 6)."""
-    assert not re.search(r"^\s*upstream\b", rendered_site, re.MULTILINE)
+SOCKETIO_SERVERS = "/etc/nginx/conf.d/socketio-servers.inc"
+
+
+def _upstreams(site: str) -> dict[str, str]:
+    """Each upstream block's name and body."""
+    return {
+        match[1]: _location(site, match[0])
+        for match in re.finditer(r"^\s*upstream\s+(\S+)", site, re.MULTILINE)
+    }
+
+
+def test_the_backend_is_resolved_per_request(rendered_site: str) -> None:
+    """An upstream block is resolved when nginx starts; after a task replacement nginx would
+    keep the dead address (issue 9 item 6). The backend goes through a variable instead."""
+    assert set(_upstreams(rendered_site)) == {"frappe_socketio"}
     assert "resolver 127.0.0.11 valid=5s ipv6=off;" in rendered_site
+    block = _location(rendered_site, "location @webserver")
+    assert "set $frappe_backend backend:8000;" in block
+    assert re.findall(r"proxy_pass\s+([^;]+);", block) == ["http://$frappe_backend"]
 
 
-@pytest.mark.parametrize(
-    ("location", "variable", "target"),
-    [
-        ("location @webserver", "frappe_backend", "backend:8000"),
-        ("location /socket.io", "frappe_socketio", "websocket:9000"),
-    ],
-)
-def test_each_proxy_pass_names_its_target_through_a_variable(
-    rendered_site: str, location: str, variable: str, target: str
-) -> None:
-    block = _location(rendered_site, location)
-    assert f"set ${variable} {target};" in block
-    assert re.findall(r"proxy_pass\s+([^;]+);", block) == [f"http://${variable}"]
+def test_a_client_stays_on_one_websocket_task(rendered_site: str) -> None:
+    """A polling session lives on the task that answered its handshake (issue 26): the
+    websocket upstream picks a task by a consistent hash of the client (its Frappe session
+    cookie and real address), over the task list the frontend's command keeps current."""
+    upstream = _upstreams(rendered_site)["frappe_socketio"]
+    assert re.findall(r"^\s*(\w+)\s", upstream.split("{", 1)[1], re.MULTILINE) == [
+        "hash",
+        "include",
+    ]
+    assert 'hash "$cookie_sid $remote_addr" consistent;' in upstream
+    assert f"include {SOCKETIO_SERVERS};" in upstream
+    block = _location(rendered_site, "location /socket.io")
+    assert re.findall(r"proxy_pass\s+([^;]+);", block) == ["http://frappe_socketio"]
 
 
-def test_every_proxy_pass_goes_through_a_variable(rendered_site: str) -> None:
-    for target in re.findall(r"proxy_pass\s+([^;]+);", rendered_site):
-        assert target.startswith("http://$"), target
+def test_the_frontend_command_writes_the_file_the_template_includes() -> None:
+    from components.frappe_processes import FRONTEND_SCRIPT
+
+    assert f': "${{SOCKETIO_SERVERS_FILE:={SOCKETIO_SERVERS}}}"' in FRONTEND_SCRIPT
 
 
 def test_retries_only_what_never_reached_a_server(rendered_site: str) -> None:
@@ -157,8 +172,13 @@ def test_nginx_accepts_the_rendered_site(rendered_site: str, tmp_path: Path) -> 
     (snippets / "security_headers.conf").write_text(
         'add_header X-Frame-Options "SAMEORIGIN" always;\n'
     )
-    site = envsubst(NGINX_TEMPLATE.source.read_text(), FRONTEND_ENV).replace(
-        "/etc/nginx/snippets", str(snippets)
+    servers = tmp_path / "socketio-servers.inc"
+    # What the frontend's command writes for two websocket tasks.
+    servers.write_text("server 10.0.1.9:9000;\nserver 10.0.1.12:9000;\n")
+    site = (
+        envsubst(NGINX_TEMPLATE.source.read_text(), FRONTEND_ENV)
+        .replace("/etc/nginx/snippets", str(snippets))
+        .replace(SOCKETIO_SERVERS, str(servers))
     )
     (tmp_path / "frappe.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(

@@ -24,6 +24,7 @@ from components.catalogue import TRAEFIK_STACK
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
     DOMAINS,
+    SITE,
     JobRun,
     PrivateAcme,
     Rendered,
@@ -68,6 +69,8 @@ class DevDeployment:
 
     # Where get/post send their requests: the app stack's frontend, on the probe's network.
     frontend_url: ClassVar[str] = FRONTEND_URL
+    # The site the stacks serve (the first domain).
+    site: ClassVar[str] = SITE
 
     workdir: Path
     acme: PrivateAcme
@@ -347,6 +350,33 @@ class DevDeployment:
         result = self.probe("post", self.frontend_url + path, json.dumps(body))
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
+
+    def realtime_spec(self, url: str, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
+        """What ``realtime`` does: log in through the program's frontend as a browser on the
+        site would (Host is the site, as Traefik passes it), join the site's namespace at
+        ``url`` with ``headers``, and have the site publish an event to the Administrator's
+        room. Over a WebSocket unless ``transports`` says otherwise."""
+        site = {"Host": self.site}
+        return {
+            "url": url,
+            "namespace": f"/{self.site}",
+            "headers": headers,
+            "login": {
+                "url": f"{self.frontend_url}/api/method/login",
+                "usr": "Administrator",
+                "pwd": self.admin_password,
+                "headers": site,
+            },
+            "publish": {
+                "url": f"{self.frontend_url}/api/method/brandclub.publish_realtime",
+                "event": "brandclub_probe",
+                "message": {"sent": time.time()},
+                "headers": site,
+            },
+            "timeout": 15,
+            "transports": ["websocket"],
+            **extra,
+        }
 
     def realtime(
         self, spec: dict[str, Any], timeout: float = 90, container: str = PROBE

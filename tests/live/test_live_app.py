@@ -53,7 +53,8 @@ pytestmark = pytest.mark.live
 DEFAULT_FRONTEND = "brandclub-live-default-frontend"
 DEFAULT_FRONTEND_URL = f"http://{DEFAULT_FRONTEND}:8080"
 WEBSOCKET_URL = "http://brandclub-dev_websocket:9000"
-NAMESPACE = f"/{SITE}"
+# Polling sessions through the frontend: each a coin toss per request without stickiness.
+POLLING_SESSIONS = 4
 # How long the loops go on after a rollout converged: past the old tasks' stop.
 LOOPS_AFTER_ROLLOUT = 3
 
@@ -73,9 +74,10 @@ def default_frontend(dev: DevDeployment) -> Iterator[str]:
         environment = [f"{key}={value}" for key, value in environment.items()]
     for pair in environment:
         flags += ["--env", pair]
-    # The image's own frontend command (without the program's drain wrapper, whose script is a
-    # config this twin does not mount).
-    command = spec["command"][spec["command"].index("nginx-entrypoint.sh") :]
+    # The image's own frontend command: its entrypoint renders the image's template (no drain
+    # wrapper, whose script is a config this twin does not mount, and no websocket task list,
+    # which only the program's template includes).
+    command = ["nginx-entrypoint.sh"]
     docker("service", "create", "--detach", *flags, spec["image"], *command)
     wait_converged([DEFAULT_FRONTEND], 120)
     yield DEFAULT_FRONTEND
@@ -208,37 +210,6 @@ def test_rollout_through_traefik_loses_no_request_and_the_frontend_follows_the_b
 # --- item 7: realtime ---------------------------------------------------------------------------
 
 
-def realtime_spec(dev: DevDeployment, url: str, headers: dict[str, str], **extra: Any) -> dict:
-    """Log in through the program's frontend as a browser on the site would (Host is the
-    site, as Traefik passes it), join the site's namespace at ``url`` with ``headers``, and have
-    the site publish an event to the Administrator's room. Over a WebSocket from the start: the
-    tier runs two websocket replicas, and only Traefik's sticky route keeps a polling session on
-    one of them (nginx and Swarm's DNS balance each request; which is why the program requires
-    ingress.websocketDirect for more than one replica). Polling through Traefik is proven in
-    test_live_traefik.py."""
-    site = {"Host": SITE}
-    return {
-        "url": url,
-        "namespace": NAMESPACE,
-        "headers": headers,
-        "login": {
-            "url": f"{FRONTEND_URL}/api/method/login",
-            "usr": "Administrator",
-            "pwd": dev.admin_password,
-            "headers": site,
-        },
-        "publish": {
-            "url": f"{FRONTEND_URL}/api/method/brandclub.publish_realtime",
-            "event": "brandclub_probe",
-            "message": {"sent": time.time()},
-            "headers": site,
-        },
-        "timeout": 15,
-        "transports": ["websocket"],
-        **extra,
-    }
-
-
 def direct_route_headers(dev: DevDeployment) -> dict[str, str]:
     """What Traefik's router to the websocket sets (the program's middleware labels), plus the
     Host a browser on the site sends."""
@@ -252,7 +223,7 @@ def direct_route_headers(dev: DevDeployment) -> dict[str, str]:
 def test_logged_in_session_joins_the_site_through_the_frontend(
     dev: DevDeployment, live_report: dict[str, Any]
 ) -> None:
-    spec = realtime_spec(dev, FRONTEND_URL, {"Host": SITE})
+    spec = dev.realtime_spec(FRONTEND_URL, {"Host": SITE})
     joined = dev.realtime(spec)
     live_report.setdefault("realtime", {})["frontend-websocket"] = joined
     assert joined["connected"], joined
@@ -261,10 +232,33 @@ def test_logged_in_session_joins_the_site_through_the_frontend(
     assert joined["event"] == spec["publish"]["message"], joined
 
 
+def test_polling_sessions_through_the_frontend_stay_on_one_websocket_task(
+    dev: DevDeployment, live_report: dict[str, Any]
+) -> None:
+    """Issue 26: with two websocket tasks, every request of a socket.io polling session through
+    nginx reaches the task that answered its handshake (the sticky upstream); a request that
+    reached the other task would get 400 "Session ID unknown" and the session would fail.
+    Several sessions, each its own login (its own session cookie, so its own hash key)."""
+    websocket = dev.service(dev.app_stack, "websocket")
+    assert len(running_tasks(websocket)) >= 2, "one websocket task would prove nothing"
+    specs = [
+        dev.realtime_spec(FRONTEND_URL, {"Host": SITE}, transports=["polling"])
+        for _ in range(POLLING_SESSIONS)
+    ]
+    sessions = [dev.realtime(spec) for spec in specs]
+    live_report.setdefault("realtime", {})["frontend-polling"] = [
+        {key: joined.get(key) for key in ("connected", "error", "transport")} for joined in sessions
+    ]
+    for spec, joined in zip(specs, sessions, strict=True):
+        assert joined["connected"], joined
+        assert joined["transport"] == "polling", joined
+        assert joined["event"] == spec["publish"]["message"], joined
+
+
 def test_logged_in_session_joins_the_site_directly(
     dev: DevDeployment, live_report: dict[str, Any]
 ) -> None:
-    spec = realtime_spec(dev, WEBSOCKET_URL, direct_route_headers(dev))
+    spec = dev.realtime_spec(WEBSOCKET_URL, direct_route_headers(dev))
     joined = dev.realtime(spec)
     live_report.setdefault("realtime", {})["direct"] = joined
     assert joined["connected"], joined
@@ -285,20 +279,18 @@ def test_broken_realtime_paths_fail_as_frappe_fails(
     # A refusal arrives within a second; the client would otherwise wait its whole timeout.
     quick = {"publish": None, "timeout": 5}
     # The image's default template: Origin http://<site> (port 80, served by nothing).
-    through_default = dev.realtime(
-        realtime_spec(dev, DEFAULT_FRONTEND_URL, {"Host": SITE}, **quick)
-    )
+    through_default = dev.realtime(dev.realtime_spec(DEFAULT_FRONTEND_URL, {"Host": SITE}, **quick))
     assert not through_default["connected"], through_default
     assert refused.match(through_default["error"] or ""), through_default
     # The direct route without Traefik's middleware: the browser's own Origin (https, 443).
     browser = {"Host": SITE, "Origin": f"https://{SITE}"}
-    direct = dev.realtime(realtime_spec(dev, WEBSOCKET_URL, browser, **quick))
+    direct = dev.realtime(dev.realtime_spec(WEBSOCKET_URL, browser, **quick))
     assert not direct["connected"] and refused.match(direct["error"] or ""), direct
     other = dev.realtime(
-        {**realtime_spec(dev, FRONTEND_URL, {"Host": SITE}, **quick), "namespace": "/x.com"}
+        {**dev.realtime_spec(FRONTEND_URL, {"Host": SITE}, **quick), "namespace": "/x.com"}
     )
     assert (other["connected"], other["error"]) == (False, "Invalid namespace")
-    www = dev.realtime(realtime_spec(dev, FRONTEND_URL, {"Host": f"www.{SITE}"}, **quick))
+    www = dev.realtime(dev.realtime_spec(FRONTEND_URL, {"Host": f"www.{SITE}"}, **quick))
     assert (www["connected"], www["error"]) == (False, "Invalid origin")
 
 

@@ -132,6 +132,7 @@ class ProdDeployment(DevDeployment):
     """prod's data and app stacks on the swarm of ``tests.multinode.cluster``."""
 
     frontend_url: ClassVar[str] = FRONTEND_URL
+    site: ClassVar[str] = SITE
     replicas: dict[str, int] = field(default_factory=dict)
 
     def rendering(

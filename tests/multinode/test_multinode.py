@@ -33,6 +33,8 @@ LOOP_COUNT = 2000
 # Swarm marks a silent node down after missing its heartbeats; then reschedules.
 RESCHEDULE_TIMEOUT = 180
 DRAIN_TIMEOUT = 240
+# Polling sessions through the frontend: without stickiness each request is a coin toss.
+POLLING_SESSIONS = 4
 
 
 def data_services(prod: ProdDeployment) -> list[str]:
@@ -74,6 +76,28 @@ def test_two_replicas_of_each_routed_service_run_on_two_nodes(prod: ProdDeployme
         nodes = running_nodes(prod.service(prod.app_stack, name))
         assert len(nodes) == 2, (name, nodes)
         assert len(set(nodes)) == 2, (name, nodes)
+
+
+def test_polling_through_the_frontend_stays_on_one_of_two_websocket_tasks(
+    prod: ProdDeployment, report: dict[str, Any]
+) -> None:
+    """Issue 26: socket.io polling sessions through the frontend's nginx, with the websocket
+    service's two tasks on two nodes, each keep every request on the task that answered the
+    handshake (the other would answer 400 "Session ID unknown")."""
+    nodes = running_nodes(prod.service(prod.app_stack, "websocket"))
+    assert len(set(nodes)) == 2, nodes
+    specs = [
+        prod.realtime_spec(FRONTEND_URL, {"Host": SITE}, transports=["polling"])
+        for _ in range(POLLING_SESSIONS)
+    ]
+    sessions = [prod.realtime(spec) for spec in specs]
+    report["frontendPolling"] = [
+        {key: joined.get(key) for key in ("connected", "error", "transport")} for joined in sessions
+    ]
+    for spec, joined in zip(specs, sessions, strict=True):
+        assert joined["connected"], joined
+        assert joined["transport"] == "polling", joined
+        assert joined["event"] == spec["publish"]["message"], joined
 
 
 def _backends(prod: ProdDeployment) -> list[Task]:
