@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import MAILPIT
-from components.config import StackConfig
-from components.config_sections import RegistrySettings
+from components.config.model import StackConfig
+from components.config.sections import RegistrySettings
+from components.platform.catalogue import MAILPIT
 
 # The images a stack can run, in the order they are looked up.
 IMAGE_ROLES = ("app", "mariadb", "redis", "traefik", "mailpit")

@@ -1,5 +1,6 @@
-"""The service catalogue (components/catalogue.py) is the one statement of the services: the
-rendered stacks match it row for row, and a new worker row is all a new queue takes."""
+"""The service catalogue (components/platform/catalogue.py) is the one statement of the
+services: the rendered stacks match it row for row, and a new worker row is all a new queue
+takes."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from types import ModuleType
 
 import pytest
 
-from components import catalogue
-from components.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
-from components.docker_configs import HEALTH_CHECKS
+from components.platform import catalogue
+from components.platform.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
+from components.swarm.configs import HEALTH_CHECKS
 from harness import REPO, Rendering, render
 from policy_checks import violations
 
+CATALOGUE = catalogue.__name__
 WORKER_SETTINGS = {
     "replicas": 2,
     "limits": {"cpus": 1.0, "memory": "1G"},
@@ -63,38 +65,39 @@ def test_rows_say_what_the_services_do(rendered: dict[str, Rendering], stack: st
 
 def test_the_catalogue_depends_on_nothing() -> None:
     script = (
-        "import sys; import components.catalogue; "
+        f"import sys; import {CATALOGUE}; "
         "print(' '.join(m for m in sys.modules if m.split('.')[0] in "
         "('pulumi', 'pulumi_docker', 'pydantic', 'components')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == ["components", "components.catalogue"]
+    assert loaded == ["components", "components.platform", CATALOGUE]
 
 
 # --- a new worker queue -------------------------------------------------------------------
 
 
 def _program_modules() -> dict[str, ModuleType]:
+    """The program's modules but the catalogue and its package, which the test keeps."""
     return {
         name: module
         for name, module in sys.modules.items()
-        if name.startswith("components.") and name != "components.catalogue"
+        if name.startswith("components.") and name not in ("components.platform", CATALOGUE)
     }
 
 
 def _install(modules: dict[str, ModuleType]) -> None:
-    """Exactly ``modules`` as the program's modules, in sys.modules and on the package."""
-    import components
-
+    """Exactly ``modules`` as the program's modules, in sys.modules and on their packages."""
     for name in _program_modules():
+        package, _, attribute = name.rpartition(".")
+        if hasattr(sys.modules.get(package), attribute):
+            delattr(sys.modules[package], attribute)
         del sys.modules[name]
-        if hasattr(components, name.partition(".")[2]):
-            delattr(components, name.partition(".")[2])
+    sys.modules.update(modules)
     for name, module in modules.items():
-        sys.modules[name] = module
-        setattr(components, name.partition(".")[2], module)
+        package, _, attribute = name.rpartition(".")
+        setattr(sys.modules[package], attribute, module)
 
 
 @pytest.fixture
@@ -143,7 +146,7 @@ def test_a_new_queue_is_one_row_and_its_numbers(reports_worker: catalogue.Servic
 
 
 def test_a_new_queue_needs_its_numbers_in_every_stack(reports_worker: catalogue.Service) -> None:
-    from components.config_loader import ConfigError  # the loader built from the new row
+    from components.config.loader import ConfigError  # the loader built from the new row
 
     with pytest.raises(ConfigError) as raised:
         render("dev", cached=False)

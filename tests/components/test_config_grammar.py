@@ -1,4 +1,4 @@
-"""The grammars of values that name something to another program (components/config_grammar.py):
+"""The grammars of values that name something to another program (components/config/grammar.py):
 image references and registry hosts, the off-site targets, docker:host and NFS addresses.
 
 The property tests draw from the grammar itself (Docker's reference grammar, a DNS name), so a
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from components.config_grammar import (
+from components.config.grammar import (
     docker_host_problem,
     image_reference,
     image_repository,
@@ -21,7 +21,7 @@ from components.config_grammar import (
     rsync_target,
     s3_endpoint,
 )
-from components.config_types import Hostname
+from components.config.types import Hostname
 
 # Few examples, always the same ones: the unit tier stays fast and never flaky.
 GRAMMAR = settings(
@@ -279,7 +279,7 @@ def test_an_nfs_address_that_is_not_an_address_is_refused(value: str) -> None:
         nfs_address(value)
 
 
-# --- domains (components/config_types.py Hostname) --------------------------------------------
+# --- domains (components/config/types.py Hostname) --------------------------------------------
 
 _HOSTNAME = TypeAdapter(Hostname)
 domains = st.builds(

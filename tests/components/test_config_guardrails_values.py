@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.config_loader import NESTING_MAX, ConfigError, parse_stack_config
-from components.config_stacks import stack_file_domains
+from components.config.loader import NESTING_MAX, ConfigError, parse_stack_config
+from components.config.stacks import stack_file_domains
 from harness import (
     PRIVATE_CA,
     REPO,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.config_loader import ConfigError
+from components.config.loader import ConfigError
 from harness import (
     NO_ROOT_PASSWORD,
     problem_at,
@@ -156,7 +156,7 @@ def test_a_non_finite_cpu_count_is_called_what_it_is(cpus: float) -> None:
     """Not "less than or equal to 64": a NaN that reached the model is no number at all."""
     from pydantic import ValidationError
 
-    from components.config_sections import Resources
+    from components.config.sections import Resources
 
     with pytest.raises(ValidationError) as raised:
         Resources.model_validate({"cpus": cpus, "memory": "1G"})

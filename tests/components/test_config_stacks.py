@@ -1,4 +1,4 @@
-"""Rules beyond the running stack's own keys (components/config_stacks.py, config_rules.py): one
+"""Rules beyond the running stack's own keys (components/config/stacks.py, config_rules.py): one
 hostname one owner across the repository's stack files, .localhost and a local Docker host for
 local only, prod's safety without the policy pack, and a MariaDB series that only moves forward.
 """
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config_loader import ConfigError
-from components.config_stacks import (
+from components.config.loader import ConfigError
+from components.config.stacks import (
     deployed_series,
     domain_owner_problems,
     redis_step_down_problems,

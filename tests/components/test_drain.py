@@ -1,6 +1,7 @@
-"""The drain of routed services (components/drain.py, components/scripts/drain.sh): the script
-holds the stop signal back for the configured seconds and then passes it on; its bounds follow
-from the caches it must outlast; the configuration refuses a drain too short to help.
+"""The drain of routed services (components/platform/drain.py, components/scripts/drain.sh):
+the script holds the stop signal back for the configured seconds and then passes it on; its
+bounds follow from the caches it must outlast; the configuration refuses a drain too short to
+help.
 
 What the drain buys on a real swarm (no failed request through Traefik or nginx while their
 tasks are replaced) is measured by the live tier (tests/live/test_live_app.py)."""
@@ -15,8 +16,8 @@ import time
 
 import pytest
 
-from components.config_loader import ConfigError
-from components.drain import (
+from components.config.loader import ConfigError
+from components.platform.drain import (
     DRAIN_SCRIPT,
     DRAIN_SECONDS,
     DRAIN_SECONDS_MIN,

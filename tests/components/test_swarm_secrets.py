@@ -225,7 +225,7 @@ def test_the_fingerprint_is_an_hmac_of_purpose_and_value() -> None:
     import hashlib
     import hmac
 
-    from components.swarm_secrets import secret_fingerprint
+    from components.swarm.secrets import secret_fingerprint
 
     expected = hmac.new(b"k" * 32, b"purpose\0value", hashlib.sha256).hexdigest()[:10]
     assert secret_fingerprint("k" * 32, "purpose", "value") == expected

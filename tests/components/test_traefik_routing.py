@@ -1,4 +1,4 @@
-"""The routing the ingress hands the app layer (components/traefik_routing.py): service-level
+"""The routing the ingress hands the app layer (components/traefik/routing.py): service-level
 labels, header middlewares, the redirect of every other domain and the direct realtime route."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from components.config_loader import ConfigError
-from components.docker_configs import NGINX_TEMPLATE
+from components.config.loader import ConfigError
+from components.swarm.configs import NGINX_TEMPLATE
 from harness import Rendering, render, render_error
 
 NGINX_ALREADY_SENDS = (

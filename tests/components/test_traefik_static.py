@@ -1,4 +1,4 @@
-"""Traefik's static configuration (components/traefik_static.py): arguments and environment,
+"""Traefik's static configuration (components/traefik/static.py): arguments and environment,
 the ACME CA, the access log and the metrics entrypoint (issue 11)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _args(rendering: Rendering) -> list[str]:
 
 
 def test_the_static_configuration_as_prod_renders_it(rendered: dict[str, Rendering]) -> None:
-    """Every argument Traefik starts with, from one builder (components/traefik_static.py)."""
+    """Every argument Traefik starts with, from one builder (components/traefik/static.py)."""
     assert _args(rendered["prod"]) == [
         "--providers.swarm=true",
         "--providers.swarm.endpoint=unix:///var/run/docker.sock",

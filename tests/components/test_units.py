@@ -1,10 +1,11 @@
-"""components/units.py: the sizes and durations operators write, and how Docker reads them back."""
+"""components/config/units.py: the sizes and durations operators write, and how Docker reads
+them back."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.units import canonical_duration, format_size, parse_duration, parse_size
+from components.config.units import canonical_duration, format_size, parse_duration, parse_size
 
 MiB = 1024**2
 GiB = 1024**3

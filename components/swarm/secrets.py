@@ -20,7 +20,7 @@ import hmac
 import pulumi
 import pulumi_docker as docker
 
-from components.swarm import label_list
+from components.swarm.services import label_list
 
 # 40 bits tell a stack's few secrets apart; the key, not the length, keeps values private.
 _FINGERPRINT_HEX_DIGITS = 10

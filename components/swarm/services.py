@@ -14,13 +14,13 @@ from typing import Literal
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import STACK_NAMESPACE_LABEL, NetworkRole
-from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
-from components.units import canonical_duration
+from components.config.sections import HealthcheckSettings, Resources, RolloutSettings
+from components.config.units import canonical_duration
+from components.platform.catalogue import STACK_NAMESPACE_LABEL, NetworkRole
 
 UpdateOrder = Literal["start-first", "stop-first"]
-# An environment's networks by role (components/catalogue.py): their ids for a service to join,
-# their names for the docker CLI.
+# An environment's networks by role (components/platform/catalogue.py): their ids for a service
+# to join, their names for the docker CLI.
 Networks = Mapping[NetworkRole, pulumi.Input[str]]
 
 # Left to the engine on purpose. The Docker provider creates a service with QueryRegistry, so the
@@ -49,7 +49,7 @@ class Mount:
     source: pulumi.Input[str]
     type: Literal["volume", "bind"] = "volume"
     read_only: bool = False
-    # The local driver's options of a volume on shared storage (components/config_nodes.py):
+    # The local driver's options of a volume on shared storage (components/config/nodes.py):
     # each node creates the volume from the mount itself the first time a task needs it there.
     driver_options: Mapping[str, str] = field(default_factory=dict)
 

@@ -18,10 +18,10 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 
 from components import pulumi_sdk
-from components.catalogue import ENVIRONMENTS
-from components.config import StackConfig
-from components.config_sections import Images, MariaDBSettings
-from components.config_stacks import (
+from components.config.model import StackConfig
+from components.config.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
+from components.config.sections import Images, MariaDBSettings
+from components.config.stacks import (
     deployed_redis,
     deployed_series,
     docker_host_problems,
@@ -30,8 +30,8 @@ from components.config_stacks import (
     series_step_down_problems,
     stack_file_domains,
 )
-from components.config_types import RuleViolationError, Violation
-from components.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
+from components.config.types import RuleViolationError, Violation
+from components.platform.catalogue import ENVIRONMENTS
 
 
 @dataclass(frozen=True)

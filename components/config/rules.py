@@ -1,18 +1,18 @@
 """Rules across the sections of the stack configuration that guard against losing data or
 service: prod's safety without the policy pack, who may claim which domains, and host
-directories that must stay apart. components/config.py runs them with its other rules.
+directories that must stay apart. components/config/model.py runs them with its other rules.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from components.catalogue import APP_SERVICES, STANDALONE_ENVIRONMENTS
-from components.config_nodes import SharedPathStorage
-from components.config_types import Violation
+from components.config.nodes import SharedPathStorage
+from components.config.types import Violation
+from components.platform.catalogue import APP_SERVICES, STANDALONE_ENVIRONMENTS
 
 if TYPE_CHECKING:
-    from components.config import StackConfig
+    from components.config.model import StackConfig
 
 PROD = "prod"
 # Let's Encrypt's limit on the names of one certificate; Traefik orders one for all domains.

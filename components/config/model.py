@@ -4,8 +4,8 @@ Every rule the architecture states about figures (replica counts, the singleton 
 sizes, which optional services belong to which environment) is a validator, so a bad
 ``Pulumi.<stack>.yaml`` stops the program before a single resource is registered, with one error
 that lists every bad key. This module is the whole stack's model and the rules across its
-sections; the sections are components/config_sections.py and config_ingress.py, the value types
-components/config_types.py.
+sections; the sections are components/config/sections.py and config_ingress.py, the value types
+components/config/types.py.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from components.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
-from components.config_ingress import IngressSettings
-from components.config_nodes import Placement, Storage
-from components.config_rules import domain_rules, path_rules, prod_safety_rules
-from components.config_sections import (
+from components.config.ingress import IngressSettings
+from components.config.nodes import Placement, Storage
+from components.config.rules import domain_rules, path_rules, prod_safety_rules
+from components.config.secret_rules import short_secret_name_key, weak_password
+from components.config.sections import (
     AppServices,
     BackupSettings,
     DataProtection,
@@ -32,8 +32,8 @@ from components.config_sections import (
     RestoreRequest,
     RolloutSettings,
 )
-from components.config_types import Hostname, ImageDigest, ImageTag, Model, Violation
-from components.secret_rules import short_secret_name_key, weak_password
+from components.config.types import Hostname, ImageDigest, ImageTag, Model, Violation
+from components.platform.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS, WEBSOCKET
 
 Environment = Literal["dev", "staging", "prod", "local"]
 # The branch whose image each environment runs (architecture section 2). local has none: no
@@ -81,7 +81,7 @@ class StackConfig(Model):
     # (docs/secrets.md#rotating-a-secret).
     db_root_password_previous: SecretStr | None = None
     admin_password: SecretStr
-    # Keys the fingerprint that ends every Docker secret's name (components/swarm_secrets.py).
+    # Keys the fingerprint that ends every Docker secret's name (components/swarm/secrets.py).
     secret_name_key: SecretStr
     registry_password: SecretStr | None = None
     backup_offsite_secret: SecretStr | None = None

@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from components.config_formats import contradiction, nfs_export
-from components.config_grammar import nfs_address
-from components.config_sections import REPLICAS_MAX
-from components.config_types import (
+from components.config.formats import contradiction, nfs_export
+from components.config.grammar import nfs_address
+from components.config.sections import REPLICAS_MAX
+from components.config.types import (
     Model,
     NodePath,
     PlacementConstraints,
@@ -46,7 +46,7 @@ SpreadDescriptor = Annotated[
         "node.id or node.labels.<key> (such as node.labels.zone; a key of at most 128)",
     ),
 ]
-# An IP address or a DNS name (components/config_grammar.py): it becomes the addr= option.
+# An IP address or a DNS name (components/config/grammar.py): it becomes the addr= option.
 NfsAddress = Annotated[str, AfterValidator(nfs_address)]
 # A path on the NFS server, "/" included (NFSv4's pseudo-root).
 NfsExport = Annotated[str, AfterValidator(nfs_export)]

@@ -2,7 +2,7 @@
 every broken rule at once, and the value types settings are declared with.
 
 Each type names what the operator must write (``a lower-case DNS name such as brandclub.com``);
-rules for single values that need more than a pattern are in components/config_formats.py.
+rules for single values that need more than a pattern are in components/config/formats.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.config_formats import (
+from components.config.formats import (
     LABEL_TEXT_MAX,
     consistent_constraints,
     cpus_bounds,
@@ -32,8 +32,8 @@ from components.config_formats import (
     nonzero_nginx_size,
     private_network,
 )
-from components.config_grammar import image_reference, image_repository, registry_host
-from components.units import parse_duration, parse_size, positive_duration
+from components.config.grammar import image_reference, image_repository, registry_host
+from components.config.units import parse_duration, parse_size, positive_duration
 
 
 class Violation(NamedTuple):
@@ -90,7 +90,7 @@ Hostname = Annotated[
 ImageTag = Annotated[
     str, matching(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a Docker image tag such as main")
 ]
-# Docker's reference grammar (components/config_grammar.py).
+# Docker's reference grammar (components/config/grammar.py).
 ImageRepository = Annotated[str, AfterValidator(image_repository)]
 ImageReference = Annotated[str, AfterValidator(image_reference)]
 ImageDigest = Annotated[
@@ -100,7 +100,7 @@ RegistryHost = Annotated[str, AfterValidator(registry_host)]
 AppName = Annotated[
     str, matching(r"[a-z][a-z0-9_]{0,63}", "a Frappe app name such as erpnext (at most 64)")
 ]
-# Absolute, normalised, outside system and Docker directories (components/config_formats.py).
+# Absolute, normalised, outside system and Docker directories (components/config/formats.py).
 NodePath = Annotated[str, AfterValidator(host_path)]
 
 
@@ -159,7 +159,7 @@ PlacementConstraint = Annotated[
     AfterValidator(known_constraint),
     Field(max_length=LABEL_TEXT_MAX),
 ]
-# The constraints of one service: all must hold at once (components/config_formats.py).
+# The constraints of one service: all must hold at once (components/config/formats.py).
 PlacementConstraints = Annotated[
     list[PlacementConstraint], AfterValidator(consistent_constraints), Field(max_length=16)
 ]

@@ -1,6 +1,6 @@
 """The sections of the stack configuration (``services``, ``mariadb``, ``backup``, ...), one model
-each; components/config.py assembles them into the stack's configuration and its cross-section
-rules, components/config_ingress.py holds the ingress section.
+each; components/config/model.py assembles them into the stack's configuration and its cross-section
+rules, components/config/ingress.py holds the ingress section.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pydantic import (
     field_validator,
 )
 
-from components.catalogue import APP_SERVICES, Service
-from components.config_grammar import rsync_target, s3_endpoint
-from components.config_types import (
+from components.config.grammar import rsync_target, s3_endpoint
+from components.config.types import (
     AppName,
     ByteSize,
     CalendarDate,
@@ -36,9 +35,10 @@ from components.config_types import (
     Violation,
     matching,
 )
-from components.drain import DRAIN_SECONDS, DRAIN_SECONDS_MIN
-from components.mariadb_series import SUPPORTED_SERIES
-from components.units import DURATION_MIN_NS, duration_ns, format_size
+from components.config.units import DURATION_MIN_NS, duration_ns, format_size
+from components.platform.catalogue import APP_SERVICES, Service
+from components.platform.drain import DRAIN_SECONDS, DRAIN_SECONDS_MIN
+from components.platform.mariadb_series import SUPPORTED_SERIES
 
 
 class Resources(Model):
@@ -218,7 +218,7 @@ class RolloutSettings(Model):
     # Seconds a stopping task of a routed service (backend, frontend, websocket) keeps serving
     # after Swarm signals it, before its process is told to stop: longer than what routes to it
     # caches the task's address (nginx's resolver, Traefik's Swarm provider). 0 switches the
-    # drain off (components/drain.py, components/scripts/drain.sh).
+    # drain off (components/platform/drain.py, components/scripts/drain.sh).
     drain_seconds: int = Field(default=DRAIN_SECONDS, ge=0, le=300)
 
     def _broken_rules(self) -> list[Violation]:

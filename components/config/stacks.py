@@ -15,16 +15,16 @@ from pathlib import Path
 
 import yaml
 
-from components.config import image_series
-from components.config_grammar import (
+from components.config.grammar import (
     REMOTE_DOCKER_SCHEMES,
     docker_host_problem,
     split_reference,
 )
-from components.secret_rules import NAMESPACE
+from components.config.model import image_series
+from components.config.secret_rules import NAMESPACE
 
 # The repository's stack files sit beside Pulumi.yaml, one directory above this module.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKER_HOST_KEY = "docker:host"
 LOCAL = "local"
 # The stack output that records the MariaDB series a deploy ran (__main__.py).

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from components.catalogue import (
+from components.config.model import StackConfig
+from components.config.nodes import Placement
+from components.config.sections import RestoreRequest
+from components.platform.catalogue import (
     BACKUP,
     MAILPIT,
     MARIADB,
@@ -38,11 +41,8 @@ from components.catalogue import (
     frappe_workers_map,
     worker_stop_grace_seconds,
 )
-from components.config import StackConfig
-from components.config_nodes import Placement
-from components.config_sections import RestoreRequest
 
-SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 # How a job script sources one of its libraries in components/scripts/lib.
 _SOURCED_LIBRARY = re.compile(r'^source "\$SCRIPT_DIR/(lib/[\w.-]+\.sh)"$', re.MULTILINE)
 # Run from the project directory, where Pulumi runs the program and its commands; a relative

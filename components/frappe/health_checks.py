@@ -1,7 +1,7 @@
 """The app services' Docker health checks, from the one library the preflight job uses too.
 
 ``components/scripts/lib/health-checks.sh`` defines each check as a bash function. Every
-health-checked service mounts that file as a Docker config (components/docker_configs.py) and
+health-checked service mounts that file as a Docker config (components/swarm/configs.py) and
 its health check runs ``bash <file> <check> <args>``; the preflight job has the same library
 inlined in its script and runs the same functions against the new image before a single service
 changes. So what makes a task healthy and what makes a release pass preflight are one text,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from components.docker_configs import HEALTH_CHECKS
+from components.swarm.configs import HEALTH_CHECKS
 
 HEALTH_LIBRARY = HEALTH_CHECKS.source
 

@@ -7,10 +7,10 @@ config is created beside the old one, the services roll to it, and only then is 
 deleted. The content is not secret, so a plain SHA-256 prefix names it (the secrets' slow,
 salted derivation exists only to keep their values from being guessed).
 
-The repository's files live beside this module, as plain files, so the live tier and anyone
-reading the repository see exactly what a container gets. One config comes from the stack
-configuration instead: a private ACME CA's certificates (``ingress.acmeCaCertificate``, see
-``components/traefik_ingress.py``), named the same way.
+The repository's files live in components/nginx/ and components/scripts/, as plain files, so
+the live tier and anyone reading the repository see exactly what a container gets. One config
+comes from the stack configuration instead: a private ACME CA's certificates
+(``ingress.acmeCaCertificate``, see ``components/traefik_ingress.py``), named the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Literal
 import pulumi
 import pulumi_docker as docker
 
-from components.drain import DRAIN_SCRIPT, DRAIN_TARGET
-from components.swarm import label_list
+from components.platform.drain import DRAIN_SCRIPT, DRAIN_TARGET
+from components.swarm.services import label_list
 
 _FINGERPRINT_HEX_DIGITS = 10
 
@@ -49,18 +49,18 @@ class ServiceConfigFile:
 # path, substitutes its fixed list of variables and writes /etc/nginx/conf.d/frappe.conf; the
 # config mount replaces the template frappe_docker bakes into the image.
 NGINX_TEMPLATE = ServiceConfigFile(
-    Path(__file__).parent / "nginx" / "frappe.conf.template",
+    Path(__file__).parents[1] / "nginx" / "frappe.conf.template",
     "/templates/nginx/frappe.conf.template",
 )
 
-# The Frappe processes' health checks (components/health_checks.py): each health-checked service
-# mounts the file and its Docker health check runs one function of it.
+# The Frappe processes' health checks (components/frappe/health_checks.py): each health-checked
+# service mounts the file and its Docker health check runs one function of it.
 HEALTH_CHECKS = ServiceConfigFile(
-    Path(__file__).parent / "scripts" / "lib" / "health-checks.sh",
+    Path(__file__).parents[1] / "scripts" / "lib" / "health-checks.sh",
     "/usr/local/lib/brandclub/health-checks.sh",
 )
 
-# The routed services' stop wrapper (components/drain.py): their command runs under it.
+# The routed services' stop wrapper (components/platform/drain.py): their command runs under it.
 DRAIN = ServiceConfigFile(DRAIN_SCRIPT, DRAIN_TARGET)
 
 CONFIG_FILES: dict[ConfigRole, ServiceConfigFile] = {

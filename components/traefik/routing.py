@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components.catalogue import (
+from components.config.ingress import IngressSettings
+from components.config.model import StackConfig
+from components.platform.catalogue import (
     CONSTRAINT_LABEL,
     FRONTEND,
     TRAEFIK_PUBLIC_NETWORK,
     WEBSOCKET,
     EnvironmentNames,
 )
-from components.config import StackConfig
-from components.config_ingress import IngressSettings
-from components.traefik_static import CERT_RESOLVER, HTTPS_ENTRYPOINT
+from components.traefik.static import CERT_RESOLVER, HTTPS_ENTRYPOINT
 
 # Service name -> the Traefik labels on that service.
 Routing = Mapping[str, Mapping[str, str]]

@@ -17,15 +17,15 @@ from pydantic import (
     field_validator,
 )
 
-from components.catalogue import PING_PORT
-from components.config_certificates import pem_certificates
-from components.config_formats import (
+from components.config.certificates import pem_certificates
+from components.config.formats import (
     LETS_ENCRYPT,
     acme_directory_url,
     is_lets_encrypt,
     logged_header,
 )
-from components.config_types import Email, HeaderText, Model, Violation, matching
+from components.config.types import Email, HeaderText, Model, Violation, matching
+from components.platform.catalogue import PING_PORT
 
 HSTS_MAX_AGE_MAX = 63072000
 

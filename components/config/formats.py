@@ -1,7 +1,7 @@
 """Rules for single config values that reach the swarm as arguments, mounts, limits or headers.
 
 Each function is a pydantic after-validator: it returns the value or raises ValueError with what
-is expected (the loader turns that into the key's problem). Kept beside ``config.py`` so the
+is expected (the loader turns that into the key's problem). Kept beside ``model.py`` so the
 models read as a list of settings and their types.
 """
 
@@ -11,7 +11,7 @@ import ipaddress
 import posixpath
 import re
 
-from components.units import format_size
+from components.config.units import format_size
 
 # Free text that becomes a label value, a header or part of a command line (a Content-Security-
 # Policy, a constraint): Docker stores labels in every task of the service, Traefik and nginx
@@ -191,7 +191,7 @@ def nonzero_nginx_size(value: str) -> str:
 
 
 # --- Traefik: the ACME directory and access-log headers -------------------------------------
-# (a private CA's certificates: components/config_certificates.py)
+# (a private CA's certificates: components/config/certificates.py)
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"

@@ -1,9 +1,9 @@
 """How each app service of the catalogue runs: command, health check, environment, mounts.
 
 All Frappe processes run the one custom image and differ only by command, networks, health check
-and whether more than one may run at once (components/catalogue.py says which services exist and
-which networks they join). A worker row of the catalogue needs nothing here: every worker runs
-``bench worker`` for its queues. Commands and ports are frappe_docker's.
+and whether more than one may run at once (components/platform/catalogue.py says which services
+exist and which networks they join). A worker row of the catalogue needs nothing here: every
+worker runs ``bench worker`` for its queues. Commands and ports are frappe_docker's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from components.catalogue import (
+from components.config.model import StackConfig
+from components.config.nodes import Placement
+from components.config.sections import (
+    AppServices,
+    BackupSettings,
+    FrappeSettings,
+    HealthcheckSettings,
+    RolloutSettings,
+    RsyncOffsite,
+    S3Offsite,
+)
+from components.frappe.health_checks import health_test
+from components.platform.catalogue import (
     APP_SERVICES,
     BACKEND,
     BACKUP,
@@ -25,21 +37,9 @@ from components.catalogue import (
     WEBSOCKET,
     Service,
 )
-from components.config import StackConfig
-from components.config_nodes import Placement
-from components.config_sections import (
-    AppServices,
-    BackupSettings,
-    FrappeSettings,
-    HealthcheckSettings,
-    RolloutSettings,
-    RsyncOffsite,
-    S3Offsite,
-)
-from components.docker_configs import ConfigRole
-from components.drain import drain_command
-from components.health_checks import health_test
-from components.swarm import tcp_probe
+from components.platform.drain import drain_command
+from components.swarm.configs import ConfigRole
+from components.swarm.services import tcp_probe
 
 BENCH = "/home/frappe/frappe-bench"
 SITES_PATH = f"{BENCH}/sites"
@@ -48,7 +48,7 @@ BACKUPS_PATH = "/backups"
 # Docker secret files of the backup service's off-site copy (S3 secret key or SSH key).
 OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
-BACKUP_SCRIPT = (Path(__file__).parent / "scripts" / "backup-loop.sh").read_text()
+BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
 # start.sh (gunicorn), which is also what the preflight job starts. Otherwise the backend keeps
 # the image's default command.
@@ -189,10 +189,10 @@ class AppProcess:
     env: Callable[[AppSettings], Mapping[str, str]] = _no_env
     stop_grace_period: str = "30s"
     backups_mount: bool = False
-    # Docker configs mounted read-only (components/docker_configs.py).
+    # Docker configs mounted read-only (components/swarm/configs.py).
     configs: tuple[ConfigRole, ...] = ()
     # Traefik or nginx routes requests to it through a cache of its task addresses, so a
-    # stopping task drains first (components/drain.py).
+    # stopping task drains first (components/platform/drain.py).
     routed: bool = False
 
     @property

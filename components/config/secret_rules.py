@@ -1,8 +1,9 @@
 """Which stack keys are secrets, and what makes a secret's value acceptable.
 
-Standard library only: the model (components/config.py) validates with these rules, and the tools
-that generate secrets for a new stack (stacktools/local_stack.py, run by ./deploy.sh local on
-every deploy) check their values against the same rules without importing pydantic or Pulumi.
+Standard library only: the model (components/config/model.py) validates with these rules, and
+the tools that generate secrets for a new stack (stacktools/local_stack.py, run by ./deploy.sh
+local on every deploy) check their values against the same rules without importing pydantic or
+Pulumi.
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ def service(name: str) -> Service:
 
 
 def markdown() -> str:
-    """The catalogue as the docs show it: ``python -m components.catalogue``."""
+    """The catalogue as the docs show it: ``python -m components.platform.catalogue``."""
     rows = [
         "| service | layer | port | networks | runs | once | queues |",
         "|---|---|---|---|---|---|---|",

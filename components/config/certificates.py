@@ -3,7 +3,7 @@ certificates and nothing else.
 
 The program has no cryptography library, so the check is structural: strict base64, the DER
 shape of an X.509 certificate (RFC 5280 4.1), and its basic constraints extension with cA TRUE
-(RFC 5280 4.2.1.9). A pydantic after-validator, like those of components/config_formats.py.
+(RFC 5280 4.2.1.9). A pydantic after-validator, like those of components/config/formats.py.
 """
 
 from __future__ import annotations

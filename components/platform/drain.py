@@ -38,8 +38,8 @@ DRAIN_SECONDS_MIN = (
 )
 DRAIN_SECONDS = 10
 
-DRAIN_SCRIPT = Path(__file__).parent / "scripts" / "drain.sh"
-# Where a routed service finds the script (a Docker config, components/docker_configs.py).
+DRAIN_SCRIPT = Path(__file__).parents[1] / "scripts" / "drain.sh"
+# Where a routed service finds the script (a Docker config, components/swarm/configs.py).
 DRAIN_TARGET = "/usr/local/lib/brandclub/drain.sh"
 
 

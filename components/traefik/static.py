@@ -24,16 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components.catalogue import (
+from components.config.ingress import IngressSettings
+from components.platform.catalogue import (
     CONSTRAINT_LABEL,
     HTTP_PORT,
     HTTPS_PORT,
     PING_PORT,
     TRAEFIK_PUBLIC_NETWORK,
 )
-from components.config_ingress import IngressSettings
-from components.drain import TRAEFIK_SWARM_REFRESH_SECONDS
-from components.swarm import HostPort
+from components.platform.drain import TRAEFIK_SWARM_REFRESH_SECONDS
+from components.swarm.services import HostPort
 
 HTTP_ENTRYPOINT = "web"
 HTTPS_ENTRYPOINT = "websecure"
@@ -88,7 +88,7 @@ def _providers(settings: IngressSettings) -> list[str]:
         f"--providers.swarm.constraints={constraint}",
         # Traefik polls the swarm for tasks (Swarm has no events for them): how long it may
         # still route to a task Swarm has removed, which the routed services' drain outlasts
-        # (components/drain.py). Traefik's default is 15 s.
+        # (components/platform/drain.py). Traefik's default is 15 s.
         f"--providers.swarm.refreshSeconds={TRAEFIK_SWARM_REFRESH_SECONDS}s",
     ]
 
