@@ -4,8 +4,7 @@ Every rule the architecture states about figures (replica counts, the singleton 
 sizes, which optional services belong to which environment) is a validator, so a bad
 ``Pulumi.<stack>.yaml`` stops the program before a single resource is registered, with one error
 that lists every bad key. This module is the whole stack's model and the rules across its
-sections; the sections are components/config/sections.py and config_ingress.py, the value types
-components/config/types.py.
+sections; the sections are sections.py and ingress.py beside it, the value types types.py.
 """
 
 from __future__ import annotations

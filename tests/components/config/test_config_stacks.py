@@ -1,4 +1,4 @@
-"""Rules beyond the running stack's own keys (components/config/stacks.py, config_rules.py): one
+"""Rules beyond the running stack's own keys (components/config/stacks.py and rules.py): one
 hostname one owner across the repository's stack files, .localhost and a local Docker host for
 local only, prod's safety without the policy pack, and a MariaDB series that only moves forward.
 """
