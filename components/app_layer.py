@@ -77,12 +77,15 @@ class AppSecrets:
         registry = None
         if config.registry.username is not None and config.registry_password is not None:
             registry = RegistryCredentials(
-                config.registry.server,
-                config.registry.username,
-                config.registry_password.get_secret_value(),
+                server=config.registry.server,
+                username=config.registry.username,
+                password=config.registry_password.get_secret_value(),
             )
-        name_key = config.secret_name_key.get_secret_value()
-        return cls(name_key, OffsiteFiles.from_config(config), registry)
+        return cls(
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            offsite=OffsiteFiles.from_config(config),
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)

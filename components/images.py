@@ -75,7 +75,9 @@ class ImagesArgs:
         password = config.registry_password
         return cls(
             requests=tuple(
-                ImageRequest(role, wanted[role]) for role in IMAGE_ROLES if wanted[role]
+                ImageRequest(role=role, reference=wanted[role])
+                for role in IMAGE_ROLES
+                if wanted[role]
             ),
             registry=config.registry,
             registry_password=password.get_secret_value() if password else None,

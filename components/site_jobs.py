@@ -53,9 +53,9 @@ class JobSecrets:
     def from_config(cls, config: StackConfig) -> JobSecrets:
         previous = config.db_root_password_previous
         return cls(
-            config.admin_password.get_secret_value(),
-            config.secret_name_key.get_secret_value(),
-            previous.get_secret_value() if previous else None,
+            admin_password=config.admin_password.get_secret_value(),
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            db_root_password_previous=previous.get_secret_value() if previous else None,
         )
 
 

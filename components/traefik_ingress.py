@@ -79,10 +79,10 @@ class TraefikIngressArgs:
         # (its default is 60 s) would never get there. The one Traefik serves every
         # environment and takes the value of the stack that runs it.
         return cls(
-            config.ingress,
-            traefik_image,
-            config.endpoint_mode,
-            SiteRoute.from_config(config),
+            settings=config.ingress,
+            traefik_image=traefik_image,
+            endpoint_mode=config.endpoint_mode,
+            site=SiteRoute.from_config(config),
             read_timeout=config.frappe.proxy_read_timeout,
             constraints=tuple(config.placement.ingress),
         )

@@ -73,15 +73,15 @@ class AppSettings:
     @classmethod
     def from_config(cls, config: StackConfig) -> AppSettings:
         return cls(
-            config.environment,
-            config.site_name,
-            config.services,
-            config.frappe,
-            config.backup,
-            config.healthcheck,
-            config.rollout,
-            config.placement,
-            config.endpoint_mode,
+            environment=config.environment,
+            site_name=config.site_name,
+            services=config.services,
+            frappe=config.frappe,
+            backup=config.backup,
+            healthcheck=config.healthcheck,
+            rollout=config.rollout,
+            placement=config.placement,
+            endpoint_mode=config.endpoint_mode,
         )
 
 

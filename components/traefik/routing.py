@@ -34,7 +34,11 @@ class SiteRoute:
 
     @classmethod
     def from_config(cls, config: StackConfig) -> SiteRoute:
-        return cls(config.environment, config.site_name, tuple(config.domains))
+        return cls(
+            environment=config.environment,
+            site_name=config.site_name,
+            domains=tuple(config.domains),
+        )
 
 
 def security_headers(settings: IngressSettings) -> dict[str, str]:
