@@ -9,13 +9,17 @@ application roll out.
 import pulumi
 
 from components.app_layer import AppLayer, AppLayerArgs, AppSecrets, AppVolumes
-from components.catalogue import SHARED_SERVICES_NETWORK, TRAEFIK_PUBLIC_NETWORK, TRAEFIK_STACK
-from components.config_loader import load_docker_host, load_stack_config
-from components.config_stacks import SERIES_OUTPUT
+from components.config.loader import load_docker_host, load_stack_config
+from components.config.stacks import SERIES_OUTPUT
 from components.data_layer import DataLayer, DataLayerArgs
-from components.frappe_jobs import JobSettings
-from components.frappe_processes import AppSettings
+from components.frappe.jobs import JobSettings
+from components.frappe.processes import AppSettings
 from components.images import Images, ImagesArgs
+from components.platform.catalogue import (
+    SHARED_SERVICES_NETWORK,
+    TRAEFIK_PUBLIC_NETWORK,
+    TRAEFIK_STACK,
+)
 from components.site_jobs import JobSecrets, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
@@ -76,7 +80,7 @@ pulumi.export("siteUrl", config.site_url)
 pulumi.export("appImage", image)
 pulumi.export("appImageDigest", images.digests["app"])
 pulumi.export("images", images.references)
-# What the next deploy reads back to refuse a series step down (components/config_stacks.py).
+# What the next deploy reads back to refuse a series step down (components/config/stacks.py).
 pulumi.export(SERIES_OUTPUT, config.mariadb.version)
 pulumi.export("siteJobs", list(jobs.jobs))
 pulumi.export(

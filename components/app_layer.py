@@ -19,18 +19,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.catalogue import (
-    BACKEND,
-    FRONTEND,
-    NETWORK_ROLES,
-    SINGLETON_LABEL,
-    EnvironmentNames,
-    NetworkRole,
-    layer_labels,
-)
-from components.config import StackConfig
-from components.docker_configs import CONFIG_FILES, ConfigRole, fingerprinted_config
-from components.frappe_processes import (
+from components.config.model import StackConfig
+from components.frappe.processes import (
     BACKUPS_PATH,
     LOGS_PATH,
     SITES_PATH,
@@ -39,7 +29,18 @@ from components.frappe_processes import (
     OffsiteFiles,
     app_processes,
 )
-from components.swarm import (
+from components.platform.catalogue import (
+    BACKEND,
+    FRONTEND,
+    NETWORK_ROLES,
+    SINGLETON_LABEL,
+    EnvironmentNames,
+    NetworkRole,
+    layer_labels,
+)
+from components.swarm.configs import CONFIG_FILES, ConfigRole, fingerprinted_config
+from components.swarm.secrets import rotating_secret
+from components.swarm.services import (
     Attachment,
     ConfigFile,
     Mount,
@@ -49,8 +50,7 @@ from components.swarm import (
     ServiceSpec,
     swarm_service,
 )
-from components.swarm_secrets import rotating_secret
-from components.traefik_routing import Routing
+from components.traefik.routing import Routing
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class AppVolumes:
 class AppSecrets:
     """Of the stack's secrets, only those the app services use."""
 
-    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    # Keys the fingerprint in Docker secret names (components/swarm/secrets.py).
     secret_name_key: str
     # The backup service's off-site credentials as files, where it copies off site.
     offsite: OffsiteFiles | None = None
@@ -77,12 +77,15 @@ class AppSecrets:
         registry = None
         if config.registry.username is not None and config.registry_password is not None:
             registry = RegistryCredentials(
-                config.registry.server,
-                config.registry.username,
-                config.registry_password.get_secret_value(),
+                server=config.registry.server,
+                username=config.registry.username,
+                password=config.registry_password.get_secret_value(),
             )
-        name_key = config.secret_name_key.get_secret_value()
-        return cls(name_key, OffsiteFiles.from_config(config), registry)
+        return cls(
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            offsite=OffsiteFiles.from_config(config),
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)

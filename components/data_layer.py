@@ -14,7 +14,16 @@ from datetime import date
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import (
+from components.config.model import StackConfig
+from components.config.nodes import LocalStorage, VolumeStorage, driver_options, storage_suffix
+from components.config.sections import (
+    DataProtection,
+    HealthcheckSettings,
+    MariaDBSettings,
+    RedisSettings,
+    RolloutSettings,
+)
+from components.platform.catalogue import (
     MARIADB,
     NETWORK_ROLES,
     REDIS_CACHE,
@@ -26,17 +35,9 @@ from components.catalogue import (
     Service,
     layer_labels,
 )
-from components.config import StackConfig
-from components.config_nodes import LocalStorage, VolumeStorage, driver_options, storage_suffix
-from components.config_sections import (
-    DataProtection,
-    HealthcheckSettings,
-    MariaDBSettings,
-    RedisSettings,
-    RolloutSettings,
-)
-from components.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
-from components.swarm import (
+from components.platform.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
+from components.swarm.secrets import rotating_secret
+from components.swarm.services import (
     Attachment,
     Mount,
     SecretFile,
@@ -45,7 +46,6 @@ from components.swarm import (
     overlay_network,
     swarm_service,
 )
-from components.swarm_secrets import rotating_secret
 
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
@@ -81,7 +81,7 @@ class DataLayerArgs:
     mariadb_image: pulumi.Input[str]
     redis_image: pulumi.Input[str]
     db_root_password: str
-    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    # Keys the fingerprint in Docker secret names (components/swarm/secrets.py).
     secret_name_key: str
     protection: DataProtection
     placement: tuple[str, ...]
@@ -116,7 +116,8 @@ class DataLayerArgs:
 
 
 class DataLayer(pulumi.ComponentResource):
-    # The environment's networks by role (components/catalogue.py): internal, database, realtime.
+    # The environment's networks by role (components/platform/catalogue.py): internal, database,
+    # realtime.
     networks: dict[NetworkRole, docker.Network]
 
     def __init__(

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import MAILPIT
-from components.config import StackConfig
-from components.config_sections import RegistrySettings
+from components.config.model import StackConfig
+from components.config.sections import RegistrySettings
+from components.platform.catalogue import MAILPIT
 
 # The images a stack can run, in the order they are looked up.
 IMAGE_ROLES = ("app", "mariadb", "redis", "traefik", "mailpit")
@@ -75,7 +75,9 @@ class ImagesArgs:
         password = config.registry_password
         return cls(
             requests=tuple(
-                ImageRequest(role, wanted[role]) for role in IMAGE_ROLES if wanted[role]
+                ImageRequest(role=role, reference=wanted[role])
+                for role in IMAGE_ROLES
+                if wanted[role]
             ),
             registry=config.registry,
             registry_password=password.get_secret_value() if password else None,

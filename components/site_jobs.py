@@ -21,9 +21,8 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.catalogue import NETWORK_ROLES, EnvironmentNames, layer_labels
-from components.config import StackConfig
-from components.frappe_jobs import (
+from components.config.model import StackConfig
+from components.frappe.jobs import (
     HOST_ROOT,
     JOB_RUNNER,
     RESTORE_BACKUPS_PATH,
@@ -33,9 +32,10 @@ from components.frappe_jobs import (
     SecretRole,
     SiteJob,
 )
-from components.frappe_processes import LOGS_PATH, SITES_PATH
-from components.swarm import Networks
-from components.swarm_secrets import rotating_secret
+from components.frappe.processes import LOGS_PATH, SITES_PATH
+from components.platform.catalogue import NETWORK_ROLES, EnvironmentNames, layer_labels
+from components.swarm.secrets import rotating_secret
+from components.swarm.services import Networks
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class JobSecrets:
     layer's Docker secret)."""
 
     admin_password: str
-    # Keys the fingerprint in Docker secret names (components/swarm_secrets.py).
+    # Keys the fingerprint in Docker secret names (components/swarm/secrets.py).
     secret_name_key: str
     # The password MariaDB still has, during a root password rotation.
     db_root_password_previous: str | None = None
@@ -53,9 +53,9 @@ class JobSecrets:
     def from_config(cls, config: StackConfig) -> JobSecrets:
         previous = config.db_root_password_previous
         return cls(
-            config.admin_password.get_secret_value(),
-            config.secret_name_key.get_secret_value(),
-            previous.get_secret_value() if previous else None,
+            admin_password=config.admin_password.get_secret_value(),
+            secret_name_key=config.secret_name_key.get_secret_value(),
+            db_root_password_previous=previous.get_secret_value() if previous else None,
         )
 
 

@@ -5,8 +5,8 @@ creates ``traefik-public`` and ``shared-services``; every other stack only looks
 up by name. A standalone environment (local, alone on its own swarm) runs a Traefik of its own,
 which is nobody else's: neither protected nor kept past a destroy. Either way the ingress hands
 the app layer its ``routing``: which services Traefik routes to and their labels
-(``components/traefik_routing.py``). What Traefik starts with (its arguments and environment) is
-``components/traefik_static.py``.
+(``components/traefik/routing.py``). What Traefik starts with (its arguments and environment) is
+``components/traefik/static.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.catalogue import (
+from components.config.ingress import IngressSettings
+from components.config.model import StackConfig
+from components.config.nodes import MANAGER_CONSTRAINT
+from components.config.sections import HealthcheckSettings, Resources, RolloutSettings
+from components.platform.catalogue import (
     SHARED_SERVICES_NETWORK,
     STANDALONE_ENVIRONMENTS,
     TRAEFIK,
@@ -26,12 +30,8 @@ from components.catalogue import (
     EnvironmentNames,
     layer_labels,
 )
-from components.config import StackConfig
-from components.config_ingress import IngressSettings
-from components.config_nodes import MANAGER_CONSTRAINT
-from components.config_sections import HealthcheckSettings, Resources, RolloutSettings
-from components.docker_configs import fingerprinted_config
-from components.swarm import (
+from components.swarm.configs import fingerprinted_config
+from components.swarm.services import (
     Attachment,
     ConfigFile,
     Mount,
@@ -39,8 +39,8 @@ from components.swarm import (
     overlay_network,
     swarm_service,
 )
-from components.traefik_routing import Routing, SiteRoute, routing_labels
-from components.traefik_static import (
+from components.traefik.routing import Routing, SiteRoute, routing_labels
+from components.traefik.static import (
     ACME_CA_CERTIFICATES_PATH,
     CERTIFICATES_PATH,
     PUBLISHED_PORTS,
@@ -79,10 +79,10 @@ class TraefikIngressArgs:
         # (its default is 60 s) would never get there. The one Traefik serves every
         # environment and takes the value of the stack that runs it.
         return cls(
-            config.ingress,
-            traefik_image,
-            config.endpoint_mode,
-            SiteRoute.from_config(config),
+            settings=config.ingress,
+            traefik_image=traefik_image,
+            endpoint_mode=config.endpoint_mode,
+            site=SiteRoute.from_config(config),
             read_timeout=config.frappe.proxy_read_timeout,
             constraints=tuple(config.placement.ingress),
         )

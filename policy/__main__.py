@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-# The policies read the program's service catalogue (components/catalogue.py, which imports
+# The policies read the program's service catalogue (components/platform/catalogue.py, which imports
 # nothing of the program), one folder up; guardrails.py sits beside this file whichever way the
 # policy host starts it.
 HERE = Path(__file__).resolve().parent

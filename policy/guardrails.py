@@ -1,7 +1,7 @@
 """Brand Club guardrails: rules every preview and deploy must pass, whatever the stack file says.
 
 The pack reads facts the resources carry, and the program's service catalogue
-(``components/catalogue.py``, which depends on nothing), never the program itself: the
+(``components/platform/catalogue.py``, which depends on nothing), never the program itself: the
 ``brandclub.layer`` / ``brandclub.environment`` labels every layer puts on its resources, the
 ``brandclub.singleton`` label of a service that must run exactly once, the
 ``com.docker.stack.namespace`` label plus the service name (``<stack>_<process>``), and from the
@@ -35,7 +35,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from components.catalogue import (
+from components.platform.catalogue import (
     ENVIRONMENT_LABEL,
     FRONTEND,
     LAYER_LABEL,

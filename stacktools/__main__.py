@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
+from components.config.secret_rules import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS
 from stacktools import pulumi_yaml
 from stacktools.engine import STACKS, deep_merge
 from stacktools.export import ExportError, export_stack, write

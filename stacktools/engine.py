@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the program imports `components` as Pulumi runs it
 
 from components import pulumi_sdk  # noqa: E402 - after the path the program needs
-from components.catalogue import ENVIRONMENTS  # noqa: E402
+from components.platform.catalogue import ENVIRONMENTS  # noqa: E402
 from stacktools import pulumi_yaml  # noqa: E402
 from stacktools.stack_secrets import is_ciphertext  # noqa: E402
 

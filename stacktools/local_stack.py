@@ -32,7 +32,7 @@ import yaml
 
 # The rules alone, not the model: deploy.sh runs this module three times on every deploy, and
 # importing pydantic and the model would cost about 0.25 s of CPU each time.
-from components.secret_rules import (
+from components.config.secret_rules import (
     NAMESPACE,
     SECRET_KEYS,
     SECRET_NAME_KEY_MIN_LENGTH,
@@ -102,7 +102,7 @@ def write_config_file(path: Path, tracked: Path = TRACKED) -> None:
 
 
 def missing_secrets(path: Path) -> list[str]:
-    """The secret keys every stack needs (components/secret_rules.py) that ``path`` lacks."""
+    """The secret keys every stack needs (components/config/secret_rules.py) that ``path`` lacks."""
     _, secure = _kept(path)
     return [key for key in SECRET_KEYS if f"{NAMESPACE}:{key}" not in secure]
 

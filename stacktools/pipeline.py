@@ -25,10 +25,10 @@ from pathlib import Path
 
 import yaml
 
-from components.catalogue import ENVIRONMENTS
-from components.config import BRANCH_FOR_ENVIRONMENT
-from components.config_sections import Images
-from components.secret_rules import NAMESPACE
+from components.config.model import BRANCH_FOR_ENVIRONMENT
+from components.config.secret_rules import NAMESPACE
+from components.config.sections import Images
+from components.platform.catalogue import ENVIRONMENTS
 from stacktools import environments
 from stacktools.environments import DEPLOY, DRIFT, PREVIEW, ROLES
 

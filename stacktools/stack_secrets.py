@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from components.secret_rules import NAMESPACE, SECRET_KEYS
+from components.config.secret_rules import NAMESPACE, SECRET_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 # What the passphrase provider writes at the top of a stack file (`pulumi stack init

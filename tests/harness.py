@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.config_loader import ConfigError, Problem
+from components.config.loader import ConfigError, Problem
 from components.pulumi_sdk import is_secret
 from stacktools import engine
 from stacktools.engine import (  # noqa: F401 - re-exported for the tests

@@ -14,8 +14,8 @@ from functools import cache
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from components.catalogue import STANDALONE_ENVIRONMENTS
-from components.config_ingress import HSTS_MAX_AGE_MAX
+from components.config.ingress import HSTS_MAX_AGE_MAX
+from components.platform.catalogue import STANDALONE_ENVIRONMENTS
 from harness import DELETE, PRIVATE_CA, STACKS, deep_merge, render
 
 DATA_LAYER = "brandclub:swarm:DataLayer"

@@ -6,7 +6,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.config_loader import load_stack_config
+from components.config.loader import load_stack_config
 from components.data_layer import DataLayer, DataLayerArgs
 from harness import REPO, STACKS, Rendering, mock_digest, pinned, render
 

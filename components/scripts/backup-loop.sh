@@ -72,7 +72,7 @@ validate_settings() {
     require_env OFFSITE_S3_ENDPOINT OFFSITE_S3_BUCKET OFFSITE_S3_ACCESS_KEY_ID \
       OFFSITE_S3_SECRET_KEY_FILE
     require_readable OFFSITE_S3_SECRET_KEY_FILE
-    # The config validates it too (components/config_grammar.py); here as well, so the
+    # The config validates it too (components/config/grammar.py); here as well, so the
     # script run by hand never sends a backup in clear text.
     [[ $OFFSITE_S3_ENDPOINT == https://* ]] ||
       die "OFFSITE_S3_ENDPOINT must be an https:// URL, got '$OFFSITE_S3_ENDPOINT'"

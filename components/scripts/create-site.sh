@@ -30,7 +30,7 @@
 # database and Redis, 300), WAIT_INTERVAL (seconds between attempts, 2).
 JOB=create-site
 # From a checkout the libraries are sourced; the job's text has them inlined instead
-# (components/frappe_jobs.py), as a swarm job has no checkout.
+# (components/frappe/jobs.py), as a swarm job has no checkout.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"

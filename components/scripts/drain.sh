@@ -14,7 +14,7 @@
 #
 # The program runs the routed services (backend, frontend, websocket) as
 #   bash <this file, a Docker config> <rollout.drainSeconds> <the service's command>
-# and gives them a stop grace period of the drain plus their own (components/frappe_processes.py);
+# and gives them a stop grace period of the drain plus their own (components/frappe/processes.py);
 # the image's entrypoint still runs first and execs this script.
 set -uo pipefail
 

@@ -22,7 +22,7 @@
 # is installed).
 JOB=migrate
 # From a checkout the libraries are sourced; the job's text has them inlined instead
-# (components/frappe_jobs.py), as a swarm job has no checkout.
+# (components/frappe/jobs.py), as a swarm job has no checkout.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"

@@ -14,7 +14,7 @@
 # /opt/brand-club/backups), BACKUP_DIR_OWNER (uid:gid, 1000:1000).
 JOB=prepare-backup-dir
 # From a checkout the libraries are sourced; the job's text has them inlined instead
-# (components/frappe_jobs.py), as a swarm job has no checkout.
+# (components/frappe/jobs.py), as a swarm job has no checkout.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The job has no bench to work in; the prelude's `cd` must not fail.
 BENCH_DIR=/

@@ -24,7 +24,7 @@
 # records RESTORE_REQUEST), RESTORE_REQUEST (this request's id).
 JOB=restore
 # From a checkout the libraries are sourced; the job's text has them inlined instead
-# (components/frappe_jobs.py), as a swarm job has no checkout.
+# (components/frappe/jobs.py), as a swarm job has no checkout.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"

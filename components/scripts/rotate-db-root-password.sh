@@ -10,7 +10,7 @@
 # new one, in SQL on its stdin: never in an argument list, a process environment or a log.
 JOB=rotate-db-root-password
 # From a checkout the libraries are sourced; the job's text has them inlined instead
-# (components/frappe_jobs.py), as a swarm job has no checkout.
+# (components/frappe/jobs.py), as a swarm job has no checkout.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/job-prelude.sh
 source "$SCRIPT_DIR/lib/job-prelude.sh"

@@ -36,7 +36,7 @@ def volume_definition(volume: Registered) -> dict[str, Any]:
         return {
             "name": inputs.take("name"),
             "labels": labels(inputs.take("labels")),
-            # Shared storage (components/config_nodes.py): each node creates the volume with
+            # Shared storage (components/config/nodes.py): each node creates the volume with
             # these options the first time a task mounts it there.
             "driver": inputs.take("driver"),
             "driver_opts": sorted_map(inputs.take("driverOpts")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from components.catalogue import STACK_NAMESPACE_LABEL
+from components.platform.catalogue import STACK_NAMESPACE_LABEL
 from stacktools.engine import Registered, Rendering
 from stacktools.export.inputs import ExportError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.units import format_size
+from components.config.units import format_size
 from stacktools.engine import Registered
 from stacktools.export.index import Index
 from stacktools.export.inputs import (

@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
-from components.docker_configs import HEALTH_CHECKS
-from components.frappe_processes import FRONTEND_SCRIPT
+from components.frappe.processes import FRONTEND_SCRIPT
+from components.swarm.configs import HEALTH_CHECKS
 from harness import DELETE, REPO, Rendering, app_services, pinned, render
 
 APP_LAYER = "brandclub:swarm:AppLayer"
@@ -150,14 +150,14 @@ def test_health_checked_services_mount_the_library_they_run(
 
 def test_a_changed_file_is_a_new_config_name(monkeypatch: pytest.MonkeyPatch) -> None:
     """Docker configs are immutable: a new content must be a new config, never an update."""
-    from components import docker_configs
+    from components.swarm import configs
 
     def names() -> list[str]:
         return sorted(c.inputs["name"] for c in render("dev", cached=False).of_type(CONFIG))
 
     before = names()
     monkeypatch.setattr(
-        docker_configs.ServiceConfigFile,
+        configs.ServiceConfigFile,
         "content",
         property(lambda self: self.source.read_text() + "# changed\n"),
     )

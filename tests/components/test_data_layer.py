@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 import yaml
 
-from components.catalogue import RETIRED_VOLUME_ENVIRONMENTS
-from components.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES
-from components.swarm_secrets import secret_fingerprint
+from components.platform.catalogue import RETIRED_VOLUME_ENVIRONMENTS
+from components.platform.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES
+from components.swarm.secrets import secret_fingerprint
 from harness import (
     DELETE,
     REPO,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from components.docker_configs import NGINX_TEMPLATE
+from components.frappe.processes import FRONTEND_SCRIPT
+from components.swarm.configs import NGINX_TEMPLATE
 
 # The variables nginx-entrypoint.sh passes to envsubst (frappe_docker,
 # resources/core/nginx/nginx-entrypoint.sh); envsubst replaces these, in the $NAME and ${NAME}
@@ -115,8 +116,6 @@ def test_a_client_stays_on_one_websocket_task(rendered_site: str) -> None:
 
 
 def test_the_frontend_command_writes_the_file_the_template_includes() -> None:
-    from components.frappe_processes import FRONTEND_SCRIPT
-
     assert f': "${{SOCKETIO_SERVERS_FILE:={SOCKETIO_SERVERS}}}"' in FRONTEND_SCRIPT
 
 

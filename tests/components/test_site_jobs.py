@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.frappe_jobs import SITE_JOBS, job_script
+from components.frappe.jobs import SITE_JOBS, job_script
 from harness import (
     TEST_SECRETS,
     Registered,

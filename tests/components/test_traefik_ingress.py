@@ -11,7 +11,7 @@ INGRESS = "brandclub:swarm:TraefikIngress"
 
 def test_prod_runs_the_one_traefik(rendered: dict[str, Rendering]) -> None:
     traefik = rendered["prod"].service("traefik", "traefik")
-    # Its arguments, in full: test_traefik_static.py.
+    # Its arguments, in full: traefik/test_traefik_static.py.
     assert traefik.container["image"].startswith("traefik:v3")
     ports = {
         (p["targetPort"], p["publishedPort"], p["publishMode"])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from components.catalogue import TRAEFIK_STACK
+from components.platform.catalogue import TRAEFIK_STACK
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
     DOMAINS,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from components.catalogue import TRAEFIK_PUBLIC_NETWORK
+from components.platform.catalogue import TRAEFIK_PUBLIC_NETWORK
 from stacktools.engine import stack_file_config
 from tests.live.deployment import CLIENT, TRAEFIK_SERVICE, DevDeployment
 from tests.live.helpers import access_log, logged, task_addresses

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config_formats import is_lets_encrypt
+from components.config.formats import is_lets_encrypt
 
 VERSION = "3.7.15"
 CACHE_DIR = Path(os.environ.get("BRANDCLUB_LIVE_CACHE", "/var/cache/brandclub-live"))

@@ -32,7 +32,8 @@ def test_the_pack_imports_only_the_catalogue_of_the_program() -> None:
     assert not tops & {"pydantic", "pulumi_docker", "pulumi_command", "stacktools"}
     assert [name for name in loaded if name.split(".")[0] == "components"] == [
         "components",
-        "components.catalogue",
+        "components.platform",
+        "components.platform.catalogue",
     ]
     assert "pulumi_policy" in tops
 

@@ -13,7 +13,7 @@ from unittest import mock
 
 import yaml
 
-from components.units import parse_size
+from components.config.units import parse_size
 from export_checks import (
     SECRETS,
     memory_bytes,

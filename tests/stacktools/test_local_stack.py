@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from components.config import StackConfig
+from components.config.model import StackConfig
 from harness import REPO
 from stacktools import local_stack, pulumi_yaml
 

@@ -10,8 +10,8 @@ import pulumi_passphrase
 import pytest
 import yaml
 
-from components.config_loader import ConfigError
-from components.secret_rules import NAMESPACE, SECRET_KEYS
+from components.config.loader import ConfigError
+from components.config.secret_rules import NAMESPACE, SECRET_KEYS
 from harness import NO_ROOT_PASSWORD, REPO, TEST_SECRETS, render, stack_file_config
 from stacktools import backend, environments, pipeline, stack_secrets
 

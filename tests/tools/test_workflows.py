@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import BRANCH_FOR_ENVIRONMENT
+from components.config.model import BRANCH_FOR_ENVIRONMENT
 from stacktools import environments, pipeline
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2034,SC2317  # helpers and settings for the job scripts that source this
 # Common start of every in-container job script: strict mode, logging, input checks, secret
 # files, and the bench directory as working directory. A job script sources it from a
-# checkout; components/frappe_jobs.py inlines it into the text a job runs (`bash -c`).
+# checkout; components/frappe/jobs.py inlines it into the text a job runs (`bash -c`).
 set -euo pipefail
 log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*"; }
 die() {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.frappe_processes import BACKUP_SCRIPT
+from components.frappe.processes import BACKUP_SCRIPT
 from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 
 SCRIPT = SCRIPTS / "backup-loop.sh"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components.docker_configs import HEALTH_CHECKS
-from components.health_checks import HEALTH_LIBRARY, health_test
+from components.frappe.health_checks import HEALTH_LIBRARY, health_test
+from components.swarm.configs import HEALTH_CHECKS
 from fake_commands import FakeBin
 from fake_health import FAKE_CURL, fake_health_bench
 
