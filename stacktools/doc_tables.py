@@ -4,7 +4,7 @@ the stack files: ``python -m stacktools.doc_tables`` rewrites them, ``--check`` 
 A generated region of a page is the text between ``<!-- generated:NAME -->`` and
 ``<!-- /generated:NAME -->``; NAME is one of ``GENERATORS``. Nothing outside the markers is
 touched, so the prose around a table stays hand-written while every value in it follows
-``components/catalogue.py`` and ``Pulumi.<stack>.yaml`` (tests/docs/test_doc_tables.py fails
+``components/platform/catalogue.py`` and ``Pulumi.<stack>.yaml`` (tests/docs/test_doc_tables.py fails
 when a page differs from what this prints).
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from components import catalogue
+from components.platform import catalogue
 from stacktools import pulumi_yaml
 
 REPO = Path(__file__).resolve().parents[1]

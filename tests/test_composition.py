@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import catalogue
+from components.platform import catalogue
 from harness import Rendering, pinned, stack_file_config
 
 MiB = 1024**2
@@ -248,7 +248,7 @@ def test_values_are_spelled_as_the_swarm_reads_them_back(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     """Anything else is a diff on every preview and drift on every refresh."""
-    from components.units import canonical_duration
+    from components.config.units import canonical_duration
 
     for name, service in rendered[stack].services.items():
         for path in DURATION_FIELDS:

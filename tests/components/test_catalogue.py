@@ -1,4 +1,4 @@
-"""The service catalogue (components/catalogue.py) is the one statement of the services: the
+"""The service catalogue (components/platform/catalogue.py) is the one statement of the services: the
 rendered stacks match it row for row, and a new worker row is all a new queue takes."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from components import catalogue
-from components.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
-from components.docker_configs import HEALTH_CHECKS
-from components.units import duration_ns
+from components.config.units import duration_ns
+from components.platform import catalogue
+from components.platform.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
+from components.swarm.configs import HEALTH_CHECKS
 from export_checks import export_into
 from harness import REPO, STACKS, Rendering, env_of, jobs, render
 from policy.guardrails import POLICIES
@@ -69,14 +69,14 @@ def test_rows_say_what_the_services_do(rendered: dict[str, Rendering], stack: st
 
 def test_the_catalogue_depends_on_nothing() -> None:
     script = (
-        "import sys; import components.catalogue; "
+        "import sys; import components.platform.catalogue; "
         "print(' '.join(m for m in sys.modules if m.split('.')[0] in "
         "('pulumi', 'pulumi_docker', 'pydantic', 'components')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == ["components", "components.catalogue"]
+    assert loaded == ["components", "components.platform.catalogue"]
 
 
 # --- a new worker queue -------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _program_modules() -> dict[str, ModuleType]:
     return {
         name: module
         for name, module in sys.modules.items()
-        if name.startswith("components.") and name != "components.catalogue"
+        if name.startswith("components.") and name != "components.platform.catalogue"
     }
 
 
@@ -205,7 +205,7 @@ def test_prod_refuses_a_new_queue_with_one_replica(extra_worker: catalogue.Servi
 
 
 def test_a_new_queue_needs_its_numbers_in_every_stack(extra_worker: catalogue.Service) -> None:
-    from components.config_loader import ConfigError  # the loader built from the new row
+    from components.config.loader import ConfigError  # the loader built from the new row
 
     with pytest.raises(ConfigError) as raised:
         render("dev", cached=False)

@@ -1,4 +1,4 @@
-"""Node roles and shared storage (components/config_nodes.py): the rules, and what each setting
+"""Node roles and shared storage (components/config/nodes.py): the rules, and what each setting
 does to the registered services, volumes and site jobs."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from components.config_loader import ConfigError
-from components.config_nodes import SharedPathStorage, driver_options, storage_suffix
+from components.config.loader import ConfigError
+from components.config.nodes import SharedPathStorage, driver_options, storage_suffix
 from harness import app_services, jobs, problem_at, render, render_error
 
 VOLUME = "docker:index/volume:Volume"

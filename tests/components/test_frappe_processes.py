@@ -1,4 +1,4 @@
-"""The app services' processes (components/frappe_processes.py): commands, environment, health
+"""The app services' processes (components/frappe/processes.py): commands, environment, health
 checks, rollout policy, resources and worker grace, as each stack renders them."""
 
 from __future__ import annotations
@@ -7,18 +7,18 @@ import base64
 
 import pytest
 
-from components.catalogue import (
+from components.config.units import canonical_duration, duration_ns
+from components.frappe.health_checks import HEALTH_LIBRARY
+from components.frappe.processes import BACKEND_START_COMMAND
+from components.platform.catalogue import (
     APP_SERVICES,
     FRAPPE_QUEUE_TIMEOUTS,
     QUEUE_TIMEOUTS,
     WORKER_STOP_MARGIN,
     worker_stop_grace_seconds,
 )
-from components.docker_configs import DRAIN, HEALTH_CHECKS
-from components.drain import DRAIN_SECONDS, DRAIN_TARGET
-from components.frappe_processes import BACKEND_START_COMMAND
-from components.health_checks import HEALTH_LIBRARY
-from components.units import canonical_duration, duration_ns
+from components.platform.drain import DRAIN_SECONDS, DRAIN_TARGET
+from components.swarm.configs import DRAIN, HEALTH_CHECKS
 from harness import Rendering, app_services, render, stack_file_config
 
 BENCH = "/home/frappe/frappe-bench"
@@ -135,7 +135,7 @@ def test_gunicorn_trusts_nginx_forwarded_scheme_with_a_value_v15_gunicorn_accept
 def test_replicas_and_resources_follow_the_stack_file(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    from components.units import parse_size
+    from components.config.units import parse_size
 
     for name, settings in stack_file_config(stack)["brandclub:services"].items():
         service = rendered[stack].service(f"brandclub-{stack}", name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.docker_configs import NGINX_TEMPLATE
+from components.swarm.configs import NGINX_TEMPLATE
 
 # The variables nginx-entrypoint.sh passes to envsubst (frappe_docker,
 # resources/core/nginx/nginx-entrypoint.sh); envsubst replaces these, in the $NAME and ${NAME}

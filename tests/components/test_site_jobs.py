@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from components.catalogue import frappe_workers_map
-from components.frappe_jobs import SITE_JOBS, job_script
+from components.frappe.jobs import SITE_JOBS, job_script
+from components.platform.catalogue import frappe_workers_map
 from harness import (
     TEST_SECRETS,
     Registered,

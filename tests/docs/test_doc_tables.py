@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components import catalogue
+from components.platform import catalogue
 from stacktools import doc_tables
 from stacktools.doc_tables import COMMAND, REPO, regenerate, regions, stale
 

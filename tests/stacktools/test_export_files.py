@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import catalogue
+from components.platform import catalogue
 from export_checks import (
     NAMESPACE,
     SECRETS,

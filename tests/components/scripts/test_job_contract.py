@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from components.catalogue import frappe_workers_map
+from components.platform.catalogue import frappe_workers_map
 from fake_commands import SCRIPTS, FakeBin, add_frappe, make_bench
 from harness import S3_OFFSITE, TEST_SECRETS, Registered, Rendering, render
 
