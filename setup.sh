@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv (the virtualenv Pulumi.yaml names) and install the pinned dependencies.
+# Create .venv (the virtualenv Pulumi.yaml names) and install the pinned dependencies; with
+# --tests (test.sh passes it) also the tools the unit tier runs besides Python: nginx, for
+# `nginx -t` on the rendered site (tests/components/test_nginx_template.py).
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,3 +16,27 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 echo "setup.sh: .venv ready ($(.venv/bin/python --version))"
+
+# nginx as the image has it: Debian's package, its binary unpacked into build/tools/nginx
+# (git-ignored) rather than installed, so no root is needed and no nginx service starts on
+# port 80, where the live tier's Traefik listens. An nginx already on PATH is used as it is.
+nginx_dir=build/tools/nginx
+if [[ ${1:-} == --tests ]] && ! command -v nginx >/dev/null && [[ ! -x $nginx_dir/usr/sbin/nginx ]]; then
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    echo "setup.sh: no apt-get/dpkg-deb here; install nginx yourself or its test is skipped" >&2
+  else
+    download=$(mktemp -d)
+    # A machine whose package lists were never fetched knows no nginx yet: root fetches them.
+    if ! (cd "$download" && apt-get download -qq nginx 2>/dev/null) && ((EUID == 0)); then
+      apt-get update -qq && (cd "$download" && apt-get download -qq nginx 2>/dev/null)
+    fi
+    if compgen -G "$download/nginx_*.deb" >/dev/null; then
+      rm -rf "$nginx_dir" && mkdir -p "$nginx_dir"
+      dpkg-deb -x "$download"/nginx_*.deb "$nginx_dir"
+      echo "setup.sh: $("$nginx_dir/usr/sbin/nginx" -v 2>&1) in $nginx_dir"
+    else
+      echo "setup.sh: could not download Debian's nginx; its test is skipped" >&2
+    fi
+    rm -rf "$download"
+  fi
+fi

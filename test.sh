@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-./setup.sh
+./setup.sh --tests
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 tools/lint-workflows.sh

@@ -1,66 +1,64 @@
-"""Architecture section 5, asserted exactly for each environment: which services run where,
-with how many replicas, on which networks, with which volumes, and the data-layer tuning."""
+"""Architecture section 5 for each environment: which services run where, with how many
+replicas, on which networks, with which volumes, and the data-layer tuning.
+
+The worker rows and the replica counts are read from the catalogue and the stack files, so a new
+worker row with its numbers needs no edit here; what is fixed by design (which optional service
+runs where, who joins which network) is stated.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import Rendering, pinned
+from components.platform import catalogue
+from harness import Rendering, pinned, stack_file_config
 
 MiB = 1024**2
 GiB = 1024**3
 
 SITES = "/home/frappe/frappe-bench/sites"
 LOGS = "/home/frappe/frappe-bench/logs"
-FRAPPE_PROCESSES = {
-    "backend",
-    "frontend",
-    "websocket",
-    "queue-default",
-    "queue-short",
-    "queue-long",
-    "scheduler",
-}
+# The Frappe processes other than the workers; every worker row is one more.
+FIXED_PROCESSES = {"backend", "frontend", "websocket", "scheduler"}
+# The optional app services each environment runs (mailpit catches dev's and local's mail, prod
+# backs up); every other app row runs everywhere.
+OPTIONAL = {"dev": {"mailpit"}, "staging": set(), "prod": {"backup"}, "local": {"mailpit"}}
+DATA_SERVICES = {"mariadb", "redis-cache", "redis-queue"}
 
-# stack -> swarm stack -> service -> replicas
-SERVICES = {
-    "dev": {
-        "brandclub-dev": {**dict.fromkeys(FRAPPE_PROCESSES, 1), "mailpit": 1},
-        "brandclub-db-dev": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
-    },
-    "staging": {
-        "brandclub-staging": dict.fromkeys(FRAPPE_PROCESSES, 1),
-        "brandclub-db-staging": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
-    },
-    "prod": {
-        "brandclub-prod": {
-            **dict.fromkeys(FRAPPE_PROCESSES - {"scheduler"}, 2),
-            "scheduler": 1,
-            "backup": 1,
-        },
-        "brandclub-db-prod": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
-        "traefik": {"traefik": 1},
-    },
-    # One machine: one replica of everything, mailpit, its own Traefik, no backup.
-    "local": {
-        "brandclub-local": {**dict.fromkeys(FRAPPE_PROCESSES, 1), "mailpit": 1},
-        "brandclub-db-local": {"mariadb": 1, "redis-cache": 1, "redis-queue": 1},
-        "traefik": {"traefik": 1},
-    },
-}
+
+def workers() -> set[str]:
+    """The catalogue's worker rows, read when called (a test may add one)."""
+    return {row.name for row in catalogue.APP_SERVICES if row.queues}
+
+
+def frappe_processes() -> set[str]:
+    return FIXED_PROCESSES | workers()
+
+
+def expected_services(stack: str) -> dict[str, dict[str, int]]:
+    """swarm stack -> service -> replicas: the app services' replicas are the stack file's."""
+    settings = stack_file_config(stack)["brandclub:services"]
+    app = frappe_processes() | OPTIONAL[stack]
+    services = {
+        f"brandclub-{stack}": {name: settings[name]["replicas"] for name in app},
+        f"brandclub-db-{stack}": dict.fromkeys(DATA_SERVICES, 1),
+    }
+    if stack in RUNS_TRAEFIK:
+        services["traefik"] = {"traefik": 1}
+    return services
+
+
 # The stacks that run a Traefik (ingress.manage).
 RUNS_TRAEFIK = {"prod", "local"}
 
 # Network roles per service; websocket joins traefik-public where Traefik routes /socket.io
 # to it directly (staging and prod). Only websocket and frontend share the realtime network.
 INTERNAL, DATABASE, REALTIME, PUBLIC = "internal", "database", "realtime", "public"
+# Every worker talks SQL and reaches the queue Redis, like the backend.
 NETWORKS = {
     "backend": {INTERNAL, DATABASE},
     "frontend": {INTERNAL, REALTIME, PUBLIC},
     "websocket": {INTERNAL, REALTIME},
-    "queue-default": {INTERNAL, DATABASE},
-    "queue-short": {INTERNAL, DATABASE},
-    "queue-long": {INTERNAL, DATABASE},
     "scheduler": {INTERNAL, DATABASE},
     "backup": {INTERNAL, DATABASE},
     "mailpit": {INTERNAL},
@@ -106,7 +104,7 @@ def test_service_set_and_replicas_are_exactly_the_architecture(
     for swarm_name, service in rendered[stack].services.items():
         swarm_stack, short = swarm_name.split("_", 1)
         actual.setdefault(swarm_stack, {})[short] = service.replicas
-    assert actual == SERVICES[stack]
+    assert actual == expected_services(stack)
 
 
 def test_every_service_is_on_exactly_its_networks(
@@ -116,7 +114,7 @@ def test_every_service_is_on_exactly_its_networks(
     names = _role_names(stack)
     for swarm_name, service in rendering.services.items():
         short = _short(swarm_name)
-        roles = set(NETWORKS[short])
+        roles = set(NETWORKS[short] if short not in workers() else {INTERNAL, DATABASE})
         if short == "websocket" and WEBSOCKET_DIRECT[stack]:
             roles.add(PUBLIC)
         assert rendering.service_networks(service) == {names[r] for r in roles}, swarm_name
@@ -164,7 +162,7 @@ def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
         mounts = {
             (m["target"], m["source"], m["type"]) for m in service.container.get("mounts") or []
         }
-        if short in FRAPPE_PROCESSES | {"backup"}:
+        if short in frappe_processes() | {"backup"}:
             expected = {
                 (SITES, f"brandclub-{stack}-sites", "volume"),
                 (LOGS, f"brandclub-{stack}-logs", "volume"),

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import json
 
-from harness import TEST_SECRETS, Rendering, is_secret, mock_digest, pinned, render
+from harness import (
+    TEST_SECRETS,
+    Rendering,
+    app_services,
+    is_secret,
+    jobs,
+    mock_digest,
+    pinned,
+    render,
+)
 from stacktools.export import EXPORT_DEFAULTS, export
 
 REGISTRY_LOOKUP = "docker:index/getRegistryImage:getRegistryImage"
@@ -44,9 +53,9 @@ def test_the_tag_is_resolved_to_its_digest_at_deploy_time(rendered: dict[str, Re
     tagged = f"{APP}:main"
     assert tagged in _lookups(rendering)
     images = _frappe_images(rendering)
-    # backend, frontend, websocket, 3 queues, scheduler, backup + prepare-backup-dir,
-    # configurator, create-site, boot-check, migrate, preflight
-    assert len(images) == 14
+    # Every app service of prod (no mailpit there) and every site job runs the app image.
+    services = {f"brandclub-prod_{name}" for name in app_services(rendering)}
+    assert set(images) == services | {job.name for job in jobs(rendering).values()}
     assert set(images.values()) == {pinned(tagged)}
     assert rendering.exports["appImageDigest"] == mock_digest(tagged)
 

@@ -163,7 +163,14 @@ def test_everything_else_is_frappe_dockers(rendered_site: str) -> None:
         assert directive in rendered_site, directive
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian's, as in the image)")
+# nginx on PATH, or Debian's that `./setup.sh --tests` (test.sh) unpacks into build/tools.
+UNPACKED = Path(__file__).resolve().parents[2] / "build" / "tools" / "nginx" / "usr" / "sbin"
+NGINX = shutil.which("nginx") or shutil.which("nginx", path=str(UNPACKED))
+
+
+@pytest.mark.skipif(
+    NGINX is None, reason="needs nginx (Debian's, as in the image): ./setup.sh --tests"
+)
 def test_nginx_accepts_the_rendered_site(rendered_site: str, tmp_path: Path) -> None:
     """``nginx -t`` on the site as the entrypoint writes it, inside an http block like the
     image's nginx.conf (which includes conf.d/*.conf)."""
@@ -194,7 +201,7 @@ def test_nginx_accepts_the_rendered_site(rendered_site: str, tmp_path: Path) -> 
         + f"  include {tmp_path}/frappe.conf;\n}}\n"
     )
     completed = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        [str(NGINX), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         capture_output=True,
         text=True,
         timeout=30,

@@ -3,9 +3,12 @@ issue 9 items 2-4, 8-11 and 19: what each job is handed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.frappe.jobs import SITE_JOBS, job_script
+from components.platform.catalogue import frappe_workers_map
 from harness import (
     TEST_SECRETS,
     Registered,
@@ -117,8 +120,8 @@ def test_configurator_writes_frappe_dockers_common_site_config(
         "REDIS_QUEUE": "redis://redis-queue:6379",
         "REDIS_SOCKETIO": "redis://redis-queue:6379",
         "SOCKETIO_PORT": "9000",
-        # The catalogue's workers consume Frappe's own queues only: nothing for Frappe to learn.
-        "FRAPPE_WORKERS": "{}",
+        # The catalogue's queues Frappe does not know (tests/components/test_catalogue.py).
+        "FRAPPE_WORKERS": json.dumps(frappe_workers_map(), sort_keys=True),
     }
     # dev runs mailpit: Frappe's site-config mail fallback points at it (issue 9 item 9).
     assert env_of(jobs(rendered["dev"])["configurator"]) == {

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.platform import catalogue
 from export_checks import (
     NAMESPACE,
     SECRETS,
@@ -143,9 +144,10 @@ def test_configs_are_defined_from_files_written_beside_the_stack_file(
             assert found == expected, service.inputs["name"]
             mounted += len(found)
         # The frontend's nginx template, the health-check library on the backend, the
-        # frontend, the websocket and the three workers, and the drain script on the backend,
-        # the frontend and the websocket.
-        assert mounted == 10
+        # frontend, the websocket and every worker, and the drain script on the backend, the
+        # frontend and the websocket.
+        workers = [row for row in catalogue.APP_SERVICES if row.queues]
+        assert mounted == 1 + 3 + len(workers) + 3
         for name, config in registered.items():
             [(stack, entry)] = [
                 (stack, document["configs"][name])

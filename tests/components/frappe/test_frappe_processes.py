@@ -7,10 +7,16 @@ import base64
 
 import pytest
 
-from components.config.units import canonical_duration
+from components.config.units import canonical_duration, duration_ns
 from components.frappe.health_checks import HEALTH_LIBRARY
 from components.frappe.processes import BACKEND_START_COMMAND, FRONTEND_SCRIPT
-from components.platform.catalogue import QUEUE_TIMEOUTS, worker_stop_grace_seconds
+from components.platform.catalogue import (
+    APP_SERVICES,
+    FRAPPE_QUEUE_TIMEOUTS,
+    QUEUE_TIMEOUTS,
+    WORKER_STOP_MARGIN,
+    worker_stop_grace_seconds,
+)
 from components.platform.drain import DRAIN_SECONDS, DRAIN_TARGET
 from components.swarm.configs import DRAIN, HEALTH_CHECKS
 from harness import Rendering, app_services, render, stack_file_config
@@ -218,18 +224,20 @@ def test_scheduler_still_probes_the_queue_redis(rendered: dict[str, Rendering]) 
     assert "/dev/tcp/redis-queue/6379" in tests["tests"][-1]
 
 
-@pytest.mark.parametrize(
-    ("worker", "grace"),
-    # In Go's short spelling, as the swarm reads them back.
-    [("queue-default", "6m"), ("queue-short", "6m"), ("queue-long", "26m")],
-)
+def test_frappe_queue_timeouts_are_frappes() -> None:
+    """Frappe v15's own queue timeouts (frappe/utils/background_jobs.py, get_queues_timeout)."""
+    assert FRAPPE_QUEUE_TIMEOUTS == {"short": 300, "default": 300, "long": 1500}
+    assert worker_stop_grace_seconds(("long", "default", "short")) == 1560
+
+
+@pytest.mark.parametrize("worker", [row.name for row in APP_SERVICES if row.queues])
 def test_worker_grace_outlasts_the_longest_job_of_its_queues(
-    rendered: dict[str, Rendering], worker: str, grace: str
+    rendered: dict[str, Rendering], worker: str
 ) -> None:
-    """Frappe v15's queue timeouts (short/default 300 s, long 1500 s) plus 60 s, as bench's
-    supervisor config gives the long worker (stopwaitsecs 1560)."""
-    assert QUEUE_TIMEOUTS == {"short": 300, "default": 300, "long": 1500}
+    """The longest timeout of its queues plus 60 s, as bench's supervisor config gives the long
+    worker (stopwaitsecs 1560), spelt as the swarm reads it back."""
     service = rendered["prod"].service("brandclub-prod", worker)
-    assert service.container["stopGracePeriod"] == grace
-    queues = service.container["args"][-1].split(",")
-    assert worker_stop_grace_seconds(tuple(queues)) == int(grace.removesuffix("m")) * 60
+    queues = tuple(service.container["args"][-1].split(","))
+    grace = max(QUEUE_TIMEOUTS[queue] for queue in queues) + WORKER_STOP_MARGIN
+    assert duration_ns(service.container["stopGracePeriod"]) == grace * 10**9
+    assert WORKER_STOP_MARGIN == 60

@@ -4,17 +4,23 @@ takes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
+from components.config.units import duration_ns
 from components.platform import catalogue
 from components.platform.catalogue import APP_SERVICES, DATA_SERVICES, EnvironmentNames
 from components.swarm.configs import HEALTH_CHECKS
-from harness import REPO, Rendering, render
+from export_checks import export_into
+from harness import REPO, STACKS, Rendering, env_of, jobs, render
+from policy.guardrails import POLICIES
 from policy_checks import violations
 
 CATALOGUE = catalogue.__name__
@@ -100,11 +106,26 @@ def _install(modules: dict[str, ModuleType]) -> None:
         setattr(sys.modules[package], attribute, module)
 
 
-@pytest.fixture
-def reports_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[catalogue.Service]:
-    """The catalogue with one more worker row, and the program's modules imported afresh from
-    it for this test; the originals come back afterwards."""
-    row = catalogue.worker("queue-reports", "long", "short")
+# The extra row's name: no real row's, so the exercise holds whatever the catalogue has.
+EXTRA = "queue-extra"
+# A queue of the platform's own for the second case, with a timeout Frappe does not know.
+OWN_QUEUE, OWN_TIMEOUT = "extra", 3000
+
+
+@pytest.fixture(params=["frappe-queue", "own-queue"])
+def extra_worker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[catalogue.Service]:
+    """The catalogue with one more worker row (consuming Frappe's long queue, or a queue of its
+    own with its QUEUE_TIMEOUTS entry), and the program's modules imported afresh from it for
+    this test; the originals come back afterwards."""
+    assert EXTRA not in {row.name for row in catalogue.services()}
+    if request.param == "own-queue":
+        assert OWN_QUEUE not in catalogue.QUEUE_TIMEOUTS
+        monkeypatch.setitem(catalogue.QUEUE_TIMEOUTS, OWN_QUEUE, OWN_TIMEOUT)
+        row = catalogue.worker(EXTRA, OWN_QUEUE, "short")
+    else:
+        row = catalogue.worker(EXTRA, "long", "short")
     monkeypatch.setattr(catalogue, "APP_SERVICES", (*catalogue.APP_SERVICES, row))
     original = _program_modules()
     _install({})
@@ -114,44 +135,85 @@ def reports_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[catalogue.Servic
         _install(original)
 
 
-def test_a_new_queue_is_one_row_and_its_numbers(reports_worker: catalogue.Service) -> None:
-    rendering = render(
-        "prod", {"brandclub:services": {"queue-reports": WORKER_SETTINGS}}, cached=False
-    )
-    service = rendering.service("brandclub-prod", "queue-reports")
+def _with_numbers(stack: str, replicas: int) -> dict[str, Any]:
+    """The stack file's own settings plus the new row's numbers: all a new queue adds."""
+    return {"brandclub:services": {EXTRA: {**WORKER_SETTINGS, "replicas": replicas}}}
+
+
+# A row on Frappe's own queue in every stack; a queue of its own, where the policies are most.
+@pytest.mark.parametrize(
+    ("extra_worker", "stack"),
+    [*(("frappe-queue", stack) for stack in STACKS), ("own-queue", "prod")],
+    indirect=["extra_worker"],
+)
+def test_a_new_queue_is_one_row_and_its_numbers(
+    extra_worker: catalogue.Service, stack: str, tmp_path: Path
+) -> None:
+    """Stack config -> service -> health check -> export -> policy -> Frappe's workers map."""
+    replicas = 2 if stack == "prod" else 1
+    rendering = render(stack, _with_numbers(stack, replicas), cached=False)
+    names = EnvironmentNames(stack)
+    service = rendering.service(names.app_stack, EXTRA)
+    queues = ",".join(extra_worker.queues)
     container = service.container
-    assert container["args"] == ["bench", "worker", "--queue", "long,short"]
+    # The service: one more `bench worker` for its queues, on the SQL networks, its replicas.
+    assert container["args"] == ["bench", "worker", "--queue", queues]
+    assert service.replicas == replicas
+    assert rendering.service_networks(service) == {
+        names.network("internal"),
+        names.network("database"),
+    }
+    # Its grace outlasts the longest job of its queues (its own queue's timeout, if it has one).
+    longest = max(catalogue.QUEUE_TIMEOUTS[queue] for queue in extra_worker.queues)
+    assert duration_ns(container["stopGracePeriod"]) == (longest + 60) * 10**9
+    # The health check: the library mounted, the worker found registered on its queues.
     assert container["healthcheck"]["tests"] == [
         "CMD",
         "bash",
         HEALTH_CHECKS.target,
         "worker_registered",
-        "long,short",
+        queues,
     ]
-    assert container["stopGracePeriod"] == "26m"  # the long queue's 1500 s and the margin
-    assert service.replicas == 2
-    assert rendering.service_networks(service) == {
-        "brandclub-prod-network",
-        "brandclub-prod-mariadb",
-    }
-    # The policy pack knows it as one more stateless app service.
-    assert violations("prod-replicas", rendering) == []
-    # The config refuses it too, unless prod is being taken down on purpose (decommission).
+    assert HEALTH_CHECKS.target in [config["fileName"] for config in container["configs"]]
+    # The export: the stack file runs the same command, health check and replicas.
+    exported = export_into(rendering, tmp_path)
+    _, written = exported.compose_service(service)
+    assert written["command"] == container["args"]
+    assert written["healthcheck"]["test"] == container["healthcheck"]["tests"]
+    assert written["deploy"]["replicas"] == replicas
+    # The policy pack: no policy objects to it.
+    found = {policy.name: violations(policy.name, rendering) for policy in POLICIES}
+    assert {name: v for name, v in found.items() if v} == {}
+    # Frappe's workers map, written by the configurator: a queue Frappe does not know is there
+    # with its timeout, so Frappe accepts the jobs the new worker consumes.
+    workers = json.loads(env_of(jobs(rendering)["configurator"])["FRAPPE_WORKERS"])
+    assert workers == catalogue.frappe_workers_map()
+    for queue in extra_worker.queues:
+        assert queue in catalogue.FRAPPE_QUEUE_TIMEOUTS or queue in workers, queue
+    if OWN_QUEUE in extra_worker.queues:
+        assert workers[OWN_QUEUE] == {"timeout": OWN_TIMEOUT}
+    # The docs' tables follow from the catalogue (tests/docs/test_doc_tables.py).
+    assert f"| {EXTRA} | app |" in catalogue.markdown()
+
+
+def test_prod_refuses_a_new_queue_with_one_replica(extra_worker: catalogue.Service) -> None:
+    """The policy pack knows the row as one more stateless app service; the config refuses one
+    replica too, unless prod is being taken down on purpose (decommission)."""
     one = {
-        "brandclub:services": {"queue-reports": {**WORKER_SETTINGS, "replicas": 1}},
+        **_with_numbers("prod", 1),
         "brandclub:dataProtection": {"decommission": True},
     }
     found = violations("prod-replicas", render("prod", one, cached=False))
-    assert [name for name, _ in found] == ["app-queue-reports"]
+    assert [name for name, _ in found] == [f"app-{EXTRA}"]
 
 
-def test_a_new_queue_needs_its_numbers_in_every_stack(reports_worker: catalogue.Service) -> None:
+def test_a_new_queue_needs_its_numbers_in_every_stack(extra_worker: catalogue.Service) -> None:
     from components.config.loader import ConfigError  # the loader built from the new row
 
     with pytest.raises(ConfigError) as raised:
         render("dev", cached=False)
     [problem] = raised.value.problems
-    assert problem.key == "brandclub:services.queue-reports"
+    assert problem.key == f"brandclub:services.{EXTRA}"
     assert "required" in problem.expected
 
 
@@ -177,5 +239,18 @@ def test_frappe_learns_only_the_queues_it_does_not_know() -> None:
         "reports": {"timeout": 3000},
         "long": {"timeout": 3600},
     }
-    # Today the catalogue's workers consume Frappe's own queues only.
-    assert catalogue.frappe_workers_map() == {}
+
+
+def test_frappe_accepts_every_queue_a_worker_consumes_with_its_timeout() -> None:
+    """What Frappe makes of the map (get_queues_timeout) is every queue of every worker row,
+    with the catalogue's timeout: no worker listens on a queue Frappe refuses."""
+    learnt = {
+        **catalogue.FRAPPE_QUEUE_TIMEOUTS,
+        **{
+            queue: entry.get("timeout", 300)
+            for queue, entry in catalogue.frappe_workers_map().items()
+        },
+    }
+    for row in catalogue.APP_SERVICES:
+        for queue in row.queues:
+            assert learnt.get(queue) == catalogue.QUEUE_TIMEOUTS[queue], (row.name, queue)

@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from components.platform.catalogue import frappe_workers_map
 from fake_commands import SCRIPTS, FakeBin, add_frappe, make_bench
 from harness import S3_OFFSITE, TEST_SECRETS, Registered, Rendering, render
 
@@ -135,5 +136,5 @@ def test_the_configurator_runs_with_the_rendered_environment(
         # prod has no mailpit: Frappe's site-config mail fallback is switched off
         "mail_server": "",
         "disable_mail_smtp_authentication": 0,
-        "workers": {},
+        "workers": frappe_workers_map(),
     }
