@@ -1,14 +1,15 @@
 """Brand Club on Docker Swarm: one environment's data layer, ingress, site jobs and app layer.
 
-Read top to bottom it is the architecture diagram and the rollout sequence: every image is
-pinned to its digest, the database stack owns the environment's networks and volumes, Traefik
-owns the public network, the site jobs prepare and migrate the site, and only then does the
-application roll out.
+Read top to bottom it is the architecture diagram and the rollout sequence: the swarm is first
+checked for room (the capacity preflight), every image is pinned to its digest, the database
+stack owns the environment's networks and volumes, Traefik owns the public network, the site
+jobs prepare and migrate the site, and only then does the application roll out.
 """
 
 import pulumi
 
 from components.app_layer import AppLayer, AppLayerArgs, AppSecrets, AppVolumes
+from components.capacity_preflight import check_capacity
 from components.config.loader import load_docker_host, load_stack_config
 from components.config.stacks import SERIES_OUTPUT
 from components.data_layer import DataLayer, DataLayerArgs
@@ -24,6 +25,8 @@ from components.site_jobs import JobSecrets, SiteJobs, SiteJobsArgs
 from components.traefik_ingress import TraefikIngress, TraefikIngressArgs
 
 config = load_stack_config()
+# Before anything is registered: a deploy the swarm's nodes cannot hold stops here.
+check_capacity(config, load_docker_host())
 
 images = Images("images", ImagesArgs.from_config(config))
 image = images.references["app"]

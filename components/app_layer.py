@@ -222,11 +222,7 @@ class AppLayer(pulumi.ComponentResource):
         assert settings is not None
         image = args.image if process.runs_frappe else args.mailpit_image
         assert image is not None, f"{process.service}: no image resolved"
-        # Backups are written next to the database volume's node, so follow the data placement.
-        placement = args.settings.placement
-        constraints = placement.data_constraints if process.backups_mount else placement.app
-        # Two or more replicas: spread over nodes, so one node's loss never takes them all.
-        spread = settings.replicas >= 2
+        placement = process.placement(args.settings, settings.replicas)
         labels = self._labels() | ({SINGLETON_LABEL: "true"} if process.row.singleton else {})
         return ServiceSpec(
             name=EnvironmentNames.service(self._names.app_stack, process.service),
@@ -244,12 +240,12 @@ class AppLayer(pulumi.ComponentResource):
             health_test=process.health(args.settings),
             health_timing=args.settings.healthcheck,
             rollout=args.settings.rollout,
-            update_order="stop-first" if process.row.singleton else "start-first",
+            update_order=process.row.update_order,
             endpoint_mode=args.settings.endpoint_mode,
             labels={**labels, **args.routing.get(process.service, {})},
-            constraints=tuple(constraints),
-            spread=placement.spread if spread else None,
-            max_replicas=placement.max_replicas_per_node if spread else None,
+            constraints=placement.constraints,
+            spread=placement.spread,
+            max_replicas=placement.max_replicas,
             stop_grace_period=process.service_stop_grace_period(args.settings),
             registry=args.secrets.registry if process.runs_frappe else None,
         )

@@ -214,7 +214,7 @@ class TraefikIngress(pulumi.ComponentResource):
             rollout=TRAEFIK_ROLLOUT,
             # Host-mode ports 80/443 can be bound by one task at a time on a node, so a
             # start-first update could never start its new task.
-            update_order="stop-first",
+            update_order=TRAEFIK.update_order,
             endpoint_mode=args.endpoint_mode,
             labels=labels,
             # The Swarm provider reads services from a manager's Docker API (config refuses

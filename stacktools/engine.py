@@ -145,14 +145,26 @@ def mock_digest(image: str) -> str:
 
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+# pulumi-command's local.run: the capacity preflight reads the swarm with it.
+LOCAL_RUN = "command:local:run"
+# Why the offline engine answers no local.run: it runs no command and reaches no swarm.
+OFFLINE_RUN = "the offline engine runs no command, so no swarm was read"
+# Runs a local.run invoke's command (its arguments: command, environment, ...) and returns its
+# result (stdout, stderr), as pulumi-command would.
+CommandRunner = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 class _Mocks(pulumi_sdk.Mocks):
-    """The provider side: ids for new resources, answers to the two invokes the program makes."""
+    """The provider side: ids for new resources, answers to the invokes the program makes."""
 
-    def __init__(self, previous_outputs: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        previous_outputs: Mapping[str, Any] | None = None,
+        commands: CommandRunner | None = None,
+    ) -> None:
         # What the stack's last deploy exported, as its StackReference to itself reads it.
         self.previous_outputs = dict(previous_outputs or {})
+        self.commands = commands
         self.invokes: list[tuple[str, dict]] = []
         # The provider reference of each invoke, in the same order (an explicit provider's URN
         # and id; empty for the default provider).
@@ -173,6 +185,11 @@ class _Mocks(pulumi_sdk.Mocks):
             return {"id": f"{name}-id", "name": name, "driver": "overlay", "scope": "swarm"}, []
         if args.token == "docker:index/getRegistryImage:getRegistryImage":
             return {"name": args.args["name"], "sha256Digest": mock_digest(args.args["name"])}, []
+        if args.token == LOCAL_RUN:
+            if self.commands is None:
+                # As the engine reports a command that could not run: a failed invoke.
+                return {}, [("command", OFFLINE_RUN)]
+            return dict(self.commands(dict(args.args))), []
         raise NotImplementedError(args.token)
 
 
@@ -228,6 +245,7 @@ def render(
     config: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
     previous_outputs: Mapping[str, Any] | None = None,
+    commands: CommandRunner | None = None,
 ) -> Rendering:
     """Run ``__main__.py`` (or ``program``) for ``stack`` under mocks.
 
@@ -235,6 +253,8 @@ def render(
     {"backend": {"replicas": 3}}}``); a value of ``DELETE`` removes a key. ``config``
     replaces the stack file entirely. ``secrets`` are the stack's secret config values.
     ``previous_outputs`` are what the stack's last deploy exported (none: never deployed).
+    ``commands`` runs what the program runs through pulumi-command's ``local.run`` (the
+    capacity preflight's docker CLI); without it that invoke fails, as with no swarm to reach.
     A failure carries what was registered before it as ``error.registered``.
     """
     values = deep_merge(
@@ -246,7 +266,7 @@ def render(
     engine_config = {key: _as_engine_value(value) for key, value in values.items()}
     engine_config.update(secrets)
     registrations: list[Registered] = []
-    mocks = _Mocks(previous_outputs)
+    mocks = _Mocks(previous_outputs, commands)
     logger = logging.getLogger(f"stacktools.render.{stack}")
     logger.propagate = False
     collector = _WarningCollector()

@@ -83,7 +83,8 @@ def nfs_export(value: str) -> str:
 
 # The attributes Swarm places by (docs.docker.com/engine/swarm/services, "Placement
 # constraints"); any other is never true, and the task never starts.
-_CONSTRAINT = re.compile(r"(?P<attribute>[A-Za-z0-9_.-]+) *(?P<operator>==|!=) *(?P<value>\S+)")
+# A placement constraint: <attribute> == or != <value> (also read by components/swarm/capacity.py).
+CONSTRAINT = re.compile(r"(?P<attribute>[A-Za-z0-9_.-]+) *(?P<operator>==|!=) *(?P<value>\S+)")
 CONSTRAINT_ATTRIBUTES = (
     "node.id",
     "node.hostname",
@@ -96,7 +97,7 @@ NODE_ROLES = ("manager", "worker")
 
 
 def known_constraint(value: str) -> str:
-    match = _CONSTRAINT.fullmatch(value)
+    match = CONSTRAINT.fullmatch(value)
     if match is None:
         return value  # the pattern's own message says what is expected
     attribute = match["attribute"]
@@ -119,7 +120,7 @@ def contradiction(constraints: list[str]) -> str | None:
     equal: dict[str, set[str]] = {}
     unequal: dict[str, set[str]] = {}
     for constraint in constraints:
-        match = _CONSTRAINT.fullmatch(constraint)
+        match = CONSTRAINT.fullmatch(constraint)
         if match is None:
             continue
         into = equal if match["operator"] == "==" else unequal

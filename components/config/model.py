@@ -21,6 +21,7 @@ from components.config.secret_rules import short_secret_name_key, weak_password
 from components.config.sections import (
     AppServices,
     BackupSettings,
+    CapacitySettings,
     DataProtection,
     FrappeSettings,
     HealthcheckSettings,
@@ -74,6 +75,7 @@ class StackConfig(Model):
     data_protection: DataProtection = Field(default_factory=DataProtection)
     placement: Placement = Field(default_factory=Placement)
     storage: Storage = Field(default_factory=Storage)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     restore: RestoreRequest | None = None
     db_root_password: SecretStr
     # Only during a root password rotation: the password MariaDB still has

@@ -337,6 +337,14 @@ class RestoreRequest(Model):
         return f"{self.source_site}@{self.date}"
 
 
+class CapacitySettings(Model):
+    # The capacity preflight (components/capacity_preflight.py): every preview and up first
+    # checks that the swarm's nodes hold every stack's reservations plus this deploy's
+    # start-first surge. false skips it, with a warning on every run: for an operator who knows
+    # better than the check (docs/capacity.md#turning-the-check-off).
+    check: bool = True
+
+
 class DataProtection(Model):
     protect: bool = True
     retain_volumes: bool = True

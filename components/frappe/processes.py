@@ -56,6 +56,20 @@ FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_t
 BACKEND_START_COMMAND = ("start.sh",)
 
 
+# From this many replicas on, a service spreads its tasks over nodes (placement.spread) and
+# runs at most placement.maxReplicasPerNode on one.
+SPREAD_MIN_REPLICAS = 2
+
+
+@dataclass(frozen=True)
+class ServicePlacement:
+    """A service's placement constraints, its spread preference and its most tasks per node."""
+
+    constraints: tuple[str, ...]
+    spread: str | None = None
+    max_replicas: int | None = None
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """The application settings the app services are built from: no data-layer setting and no
@@ -216,6 +230,18 @@ class AppProcess:
 
     def config_roles(self, settings: AppSettings) -> tuple[ConfigRole, ...]:
         return (*self.configs, "drain") if self.drains(settings) else self.configs
+
+    def placement(self, settings: AppSettings, replicas: int) -> ServicePlacement:
+        """Where its ``replicas`` tasks may run: the data node's constraints where it writes
+        backups (they go next to the database volume), the app's elsewhere; two or more spread
+        over nodes, so one node's loss never takes them all."""
+        placement = settings.placement
+        constraints = placement.data_constraints if self.backups_mount else placement.app
+        if replicas < SPREAD_MIN_REPLICAS:
+            return ServicePlacement(tuple(constraints))
+        return ServicePlacement(
+            tuple(constraints), placement.spread, placement.max_replicas_per_node
+        )
 
     def service_stop_grace_period(self, settings: AppSettings) -> str:
         """Its own grace period, plus the drain, during which Swarm must not kill it."""

@@ -31,6 +31,9 @@ STACK_NAMESPACE_LABEL = "com.docker.stack.namespace"
 CONSTRAINT_LABEL = "traefik.constraint-label"
 
 Layer = Literal["data", "app", "ingress", "jobs"]
+# How Swarm replaces a service's tasks: a new one first (start-first, the old one stops once
+# the new one is healthy) or the old one first (stop-first).
+UpdateOrder = Literal["start-first", "stop-first"]
 
 
 def layer_labels(layer: Layer, environment: str | None = None) -> dict[str, str]:
@@ -171,6 +174,16 @@ class Service:
     queues: tuple[str, ...] = ()
     # Ports published on the node (host mode); only the ingress has any.
     published: tuple[int, ...] = ()
+
+    @property
+    def update_order(self) -> UpdateOrder:
+        """start-first only for the app services that may run twice: a data service's second
+        task would share its volume (two mysqld on one data directory), Traefik's host-mode
+        ports 80/443 are bound by one task at a time on a node, and a singleton must never
+        overlap itself. A start-first rollout runs extra tasks for a while, which the nodes
+        must have room for (components/capacity_preflight.py)."""
+        stateless = self.layer == "app" and not self.singleton
+        return "start-first" if stateless else "stop-first"
 
     @property
     def aliases(self) -> tuple[str, ...]:

@@ -16,9 +16,8 @@ import pulumi_docker as docker
 
 from components.config.sections import HealthcheckSettings, Resources, RolloutSettings
 from components.config.units import canonical_duration
-from components.platform.catalogue import STACK_NAMESPACE_LABEL, NetworkRole
+from components.platform.catalogue import STACK_NAMESPACE_LABEL, NetworkRole, UpdateOrder
 
-UpdateOrder = Literal["start-first", "stop-first"]
 # An environment's networks by role (components/platform/catalogue.py): their ids for a service
 # to join, their names for the docker CLI.
 Networks = Mapping[NetworkRole, pulumi.Input[str]]

@@ -20,6 +20,7 @@ import yaml
 from stacktools.engine import Registered, deep_merge, stack_file_config
 from stacktools.engine import render as render_program
 from stacktools.export import EXPORT_DEFAULTS, export, write
+from tests.live.capacity import on_tier_engine
 from tests.live.images.build import (
     APP_REPOSITORY,
     MAILPIT_IMAGE,
@@ -232,8 +233,10 @@ def render(
 def exported(stack: str, overrides: dict[str, Any], secrets: dict[str, str], out: Path) -> Rendered:
     """The stack file of ``stack`` under ``overrides``, rendered by the offline engine, written by
     the export's own code under ``out/<stack>``, with the site jobs, their secrets and the
-    services' rollout layers as ``pulumi up`` would order them."""
-    rendering = render_program(stack, overrides, secrets=secrets)
+    services' rollout layers as ``pulumi up`` would order them. As a preview would, the
+    rendering runs the capacity preflight against the tier's swarm (tests/live/capacity.py):
+    a deploy the tier's nodes cannot hold stops here."""
+    rendering = render_program(stack, overrides, secrets=secrets, commands=on_tier_engine)
     write(export(rendering), out)
     directory = out / stack
     (component,) = rendering.of_type(SITE_JOBS)
