@@ -1,6 +1,7 @@
 """create-site.sh: waits for real loopback ports, then creates the site with the stand-in Frappe
-(the live image's, tests/live/images/bench), which fails the way Frappe v15's new-site does: site_config.json first,
-nothing rolled back. What a later run does after a failed one: test_create_site_recovery.py."""
+(the live image's, tests/live/images/bench), which fails the way Frappe v15's new-site does:
+site_config.json first, nothing rolled back. What a later run does after a failed one:
+test_create_site_recovery.py."""
 
 from __future__ import annotations
 

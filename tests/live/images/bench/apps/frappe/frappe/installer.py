@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 
 import frappe
@@ -42,6 +41,8 @@ def password_hash(password: str, salt: str) -> str:
 
 
 def check_password_hash(password: str, stored: str) -> bool:
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     try:
         _, _, salt, _ = stored.split("$")
     except ValueError:
@@ -65,6 +66,8 @@ def make_conf(site: str, db_name: str) -> None:
     """site_config.json, unless the site already has one (Frappe never overwrites it): v15's
     make_conf / get_conf_params write the database's name, password, type and user (the user
     named as the database)."""
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     if frappe.site_config(site) is None:
         frappe.write_json(
             frappe.site_config_path(site),
@@ -113,6 +116,8 @@ def setup_database(site: str, root, scope: str, force: bool) -> None:
 
 
 def create_tables(site: str, admin_password: str) -> None:
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     for statement in TABLES:
         frappe.query(site, statement)
     frappe.query(

@@ -14,7 +14,7 @@ import os
 import sys
 
 from frappe import CommandError, all_sites
-from frappe.commands import COMMANDS, Context, UsageError
+from frappe.commands import Context, UsageError, find
 
 
 def parse_globals(argv: list[str]) -> tuple[Context, list[str]]:
@@ -72,9 +72,10 @@ def main(argv: list[str]) -> int:
         if not arguments:
             raise UsageError("Missing command.")
         name, *rest = arguments
-        if name not in COMMANDS:
+        run = find(name)
+        if run is None:
             raise UsageError(f"No such command '{name}'.")
-        return COMMANDS[name](context, rest) or 0
+        return run(context, rest) or 0
     except UsageError as error:
         # click's way: usage errors exit 2.
         print(f"Error: {error}", file=sys.stderr)
