@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from components.frappe_jobs import job_script
-from components.health_checks import HEALTH_LIBRARY
+from components.frappe.jobs import job_script
+from components.frappe.health_checks import HEALTH_LIBRARY
 from fake_commands import FakeBin, run_script
 from fake_health import FAKE_CURL, fake_health_bench
 from harness import Rendering, depends_on, env_of, jobs
