@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FAKE_BENCH, FakeBin
+from fake_commands import FakeBin
 from harness import STACKS, Rendering, render
 
 # Rendering a stack under the mocks allocates hundreds of thousands of short-lived objects, and
@@ -49,7 +49,6 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> FakeBin:
-    """A stand-in bench on PATH, for the tests that run the job and backup scripts."""
-    fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
-    return fakes
+    """An empty directory of fake commands first on PATH, for the tests that run the job and
+    backup scripts; each adds the fakes it needs (fake_commands.add_frappe: Frappe's)."""
+    return FakeBin(tmp_path)

@@ -3,25 +3,38 @@
 Every fake appends its name and argv to one shared log, so a test sees the exact arguments of
 each call and the order of calls across commands; a fake's behaviour is the bash body given.
 
-The site jobs talk to Frappe and MariaDB through Python stand-ins (tests/stand_ins): a bench
-directory from ``make_bench`` has ``env/bin/python`` (the test interpreter, with the stand-in
-``frappe.utils.bench_helper`` importable), and ``add_frappe`` puts a ``bench`` that runs it the
-way real bench does, and a ``mariadb`` client, on the fake PATH. Both act on one fake MariaDB
-server kept in a file (``new_database_server``).
+Frappe is stood in for by one implementation, the live image's (tests/live/images/bench/apps/
+frappe, run by the image's own `bench`, tests/live/images/bin/bench): a bench directory from
+``make_bench`` links that tree in as ``apps/frappe`` and has ``env/bin/python`` (the test
+interpreter) with the apps and tests/stand_ins on its path. There the stand-in ``pymysql``
+replaces the real driver, so Frappe's databases live on the stand-in MariaDB server kept in a
+file (``new_database_server``, $STANDIN_DB), which ``add_frappe``'s ``mariadb`` client uses too.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "components" / "scripts"
 STAND_INS = Path(__file__).resolve().parent / "stand_ins"
+# The stand-in Frappe and its `bench`, as the live tier's app image has them.
+IMAGES = Path(__file__).resolve().parent / "live" / "images"
+FRAPPE_APPS = IMAGES / "bench" / "apps"
+IMAGE_BENCH = IMAGES / "bin" / "bench"
 sys.path.insert(0, str(STAND_INS))
-from stand_in_support import database_state, new_database_server  # noqa: E402, F401
+from stand_in_support import (  # noqa: E402, F401
+    database_server,
+    database_state,
+    drop_database,
+    new_database_server,
+)
 
 # ASCII unit/record separators: no argument the scripts pass contains them.
 _UNIT, _RECORD = "\x1f", "\x1e"
@@ -64,6 +77,11 @@ class FakeBin:
             **os.environ,
             "PATH": f"{self.dir}:{os.environ['PATH']}",
             "FAKE_CALLS": str(self.log),
+            # The stand-in Frappe records its calls in the same log (stand_in_support).
+            "STANDIN_CALLS": str(self.log),
+            # Frappe's in-place config rewrite without the stand-in's widened window (0.2 s a
+            # write, for the live tier's readers): no script test needs it.
+            "STANDIN_CONFIG_WRITE_SECONDS": "0",
             **extra,
         }
 
@@ -82,37 +100,36 @@ def run_script(
     )
 
 
-# Bench as the site jobs use it: `--site S set-config -p KEY VALUE` updates the site's config
-# (relative to the working directory, so the job must run from the bench directory); a call
-# whose arguments contain the words in BENCH_FAIL exits with BENCH_FAIL_STATUS (1).
-FAKE_BENCH = """
-if [[ -n ${BENCH_FAIL:-} && " $* " == *" $BENCH_FAIL "* ]]; then
-  echo "bench: simulated failure" >&2
-  exit "${BENCH_FAIL_STATUS:-1}"
-fi
-if [[ $1 == --site && $3 == set-config && $4 == -p ]]; then
-  python3 - "sites/$2/site_config.json" "$5" "$6" <<'PY'
-import json, sys
-path, key, value = sys.argv[1:]
-with open(path) as config_file:
-    config = json.load(config_file)
-config[key] = json.loads(value)
-with open(path, "w") as config_file:
-    json.dump(config, config_file)
-PY
-fi
-"""
+# The apps of make_bench's benches (sites/apps.txt, as the configurator writes it): the stand-in
+# installs only apps the bench has, as Frappe does.
+BENCH_APPS = ("frappe", "erpnext", "hrms", "brandclub")
+COMMON_CONFIG = {"db_host": "mariadb", "db_port": 3306}
 
 
-def make_bench(root: Path, sites: dict[str, dict[str, object]]) -> Path:
-    """A bench directory with `sites` (name -> site_config), a non-site `assets` folder and the
-    bench's Python, `env/bin/python`, that imports the stand-in Frappe (bench_virtualenv)."""
+def make_bench(root: Path, sites: dict[str, dict[str, object]], configured: bool = True) -> Path:
+    """A bench directory with `sites` (name -> site_config), a non-site `assets` folder, the
+    stand-in Frappe and ERPNext linked in as apps/frappe and apps/erpnext, unless not
+    `configured`: sites/apps.txt and the database in common_site_config.json (COMMON_CONFIG);
+    and the bench's Python, `env/bin/python` (bench_virtualenv), which imports them and, in place of
+    PyMySQL, the stand-in of tests/stand_ins."""
     bench = root / "frappe-bench"
     (bench / "sites" / "assets").mkdir(parents=True)
+    (bench / "apps").mkdir()
+    for app in ("frappe", "erpnext"):
+        # Linked, not copied: the tree's compiled modules are shared by every test's bench.
+        (bench / "apps" / app).symlink_to(FRAPPE_APPS / app)
+    if configured:
+        # What the configurator writes: the bench's apps, and the database it points the bench
+        # at (new-site and restore refuse a bench without one; the stand-in driver reaches the
+        # stand-in server whatever its name).
+        (bench / "sites" / "apps.txt").write_text("".join(f"{app}\n" for app in BENCH_APPS))
+        (bench / "sites" / "common_site_config.json").write_text(json.dumps(COMMON_CONFIG))
     for site, config in sites.items():
         (bench / "sites" / site).mkdir()
         (bench / "sites" / site / "site_config.json").write_text(json.dumps(config))
-    bench_virtualenv(bench / "env", STAND_INS)
+    bench_virtualenv(
+        bench / "env", bench / "apps" / "frappe", bench / "apps" / "erpnext", STAND_INS
+    )
     return bench
 
 
@@ -136,14 +153,37 @@ def bench_virtualenv(env: Path, *paths: Path) -> Path:
     return python
 
 
-# bench as the real one runs Frappe's commands; the stand-in module records each call.
-BENCH_CLI = 'cd sites && exec ../env/bin/python -m frappe.utils.bench_helper frappe "$@"'
+# bench as the image has it: it finds the bench from the working directory and runs Frappe's
+# command line from sites/ with the bench's Python (tests/live/images/bin/bench).
+BENCH_CLI = f'exec "{IMAGE_BENCH}" "$@"'
 
 
 def add_frappe(fakes: FakeBin) -> None:
-    """`bench` and the `mariadb` client, as stand-ins for the real ones (tests/stand_ins)."""
+    """The image's `bench`, and the stand-in `mariadb` client (tests/stand_ins)."""
     fakes.add("bench", BENCH_CLI, record=False)
     fakes.add("mariadb", f'exec "{sys.executable}" "{STAND_INS / "mariadb.py"}" "$@"')
+
+
+def write_backup_set(folder: Path, prefix: str, site: str, files: bool = True) -> None:
+    """A backup set as Frappe's BackupGenerator (frappe/utils/backups.py) names and packs it:
+    ``<prefix>-database.sql.gz``, a gzip'ed dump that makes the stand-in's notes table with one
+    note titled ``prefix``, and (``files``) ``<prefix>-files.tar`` and
+    ``<prefix>-private-files.tar``, tars of ``./<site>/public|private/files/<prefix>.txt`` as
+    taken from the sites folder. The set's site_config_backup.json is the test's to write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dump = (
+        "CREATE TABLE `tabBrandclub Note` (name INT AUTO_INCREMENT PRIMARY KEY, "
+        "title VARCHAR(140) NOT NULL);\n"
+        f"INSERT INTO `tabBrandclub Note` (title) VALUES ('{prefix}');\n"
+    )
+    (folder / f"{prefix}-database.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    if not files:
+        return
+    for part, where in (("files", "public"), ("private-files", "private")):
+        with tarfile.open(folder / f"{prefix}-{part}.tar", "w") as tar:
+            member = tarfile.TarInfo(f"./{site}/{where}/files/{prefix}.txt")
+            member.size = len(prefix)
+            tar.addfile(member, io.BytesIO(prefix.encode()))
 
 
 def site_config(bench: Path, site: str) -> dict[str, object]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import bench_virtualenv
+from fake_commands import STAND_INS, bench_virtualenv, new_database_server
 from harness import render
 from tests.live.images import build
 
@@ -33,9 +33,12 @@ def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     bench_dir = tmp_path / "frappe-bench"
     shutil.copytree(IMAGES / "bench", bench_dir, ignore=shutil.ignore_patterns("__pycache__"))
     (bench_dir / "sites").mkdir()
+    # The unit tier's stand-in PyMySQL (tests/stand_ins) in place of the real driver: the
+    # bench's databases live on the stand-in server, whose root password is NEW_SITE's.
     bench_virtualenv(
-        bench_dir / "env", bench_dir / "apps" / "frappe", bench_dir / "apps" / "erpnext"
+        bench_dir / "env", bench_dir / "apps" / "frappe", bench_dir / "apps" / "erpnext", STAND_INS
     )
+    database = new_database_server(tmp_path / "db.json", "-root-pw")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(IMAGES / "bin" / "bench", bin_dir / "bench")
@@ -47,7 +50,12 @@ def standin_bench(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
         # Frappe's in-place config rewrite, without the stand-in's widened window: only the test
         # of that window asks for it.
         inherited.setdefault("STANDIN_CONFIG_WRITE_SECONDS", "0")
-        environment = {**inherited, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
+        environment = {
+            **inherited,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "STANDIN_DB": str(database),
+            **env,
+        }
         return subprocess.run(
             command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=30
         )
@@ -209,12 +217,13 @@ def test_new_site_refuses_an_unconfigured_bench_and_a_missing_password(standin_b
 
 
 def test_a_failed_new_site_leaves_its_config_behind_as_v15_does(standin_bench) -> None:
-    """Frappe writes site_config.json before the database exists and, without a terminal, does
-    not roll back: the rerun finds a site folder and refuses."""
+    """Frappe writes site_config.json before the database user exists and, without a terminal,
+    does not roll back: the rerun finds a site folder and refuses."""
     _configure(standin_bench.bench_dir)
     config = standin_bench.bench_dir / "sites" / "a.test" / "site_config.json"
-    failed = standin_bench(*NEW_SITE, STANDIN_FAIL_NEW_SITE="after-config")
-    assert failed.returncode == 1 and "simulated failure after-config" in failed.stderr
+    failed = standin_bench(*NEW_SITE, STANDIN_FAIL_NEW_SITE="create-user")
+    assert failed.returncode == 1 and "Traceback (most recent call last)" in failed.stderr
+    assert "OperationalError: (1396, \"Operation CREATE USER failed for '_" in failed.stderr
     written = _json(config)
     assert written["db_name"].startswith("_") and len(written["db_name"]) == 17
     assert written["db_password"] and written["db_type"] == "mariadb"

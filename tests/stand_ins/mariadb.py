@@ -1,20 +1,33 @@
-"""Stand-in for the `mariadb` client against the fake server of stand_in_support ($FAKE_DB).
+"""Stand-in for the `mariadb` client against the stand-in server of stand_in_support
+($STANDIN_DB), the one the stand-in Frappe's databases live on in the unit tier.
 
-It logs in the way the real client does when the scripts give it a password: only from an
+Root logs in the way the real client does when the job scripts give it a password: only from an
 option file, ``--defaults-extra-file`` (which must be the first option), read with MariaDB's
-option-file rules (quotes stripped, ``#`` outside quotes a comment, backslash escapes). It runs
+option-file rules (quotes stripped, ``#`` outside quotes a comment, backslash escapes); it runs
 the few statements the job scripts send on stdin (SELECT 1, the root accounts' hosts, SET
-PASSWORD, DROP DATABASE / DROP USER), appends every stdin to the server's ``statements``, and
-takes a process snapshot when asked. $FAKE_SET_IGNORED makes SET PASSWORD change nothing.
+PASSWORD, DROP DATABASE / DROP USER). A site's own user logs in as the stand-in Frappe's
+``bench restore`` starts the client (``-u USER -h HOST -P PORT DATABASE``, the password in
+$MYSQL_PWD) to load a dump into the database. Every stdin is appended to the server's
+``statements``; a process snapshot is taken when asked. $STANDIN_DB_IGNORES_SET_PASSWORD makes
+SET PASSWORD change nothing (a server that accepts the statement and keeps the old password).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import sys
 
-from stand_in_support import AccessDeniedError, database_server, snapshot_processes
+from stand_in_support import (
+    access_denied,
+    as_sqlite,
+    database_file,
+    database_server,
+    drop_database,
+    snapshot_processes,
+)
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "s": " ", '"': '"', "'": "'", "\\": "\\"}
 _SQL_STRING = r"'((?:[^'\\]|\\.|'')*)'"
@@ -68,7 +81,7 @@ def execute(sql: str, state: dict) -> list[str]:
         rf"SET PASSWORD FOR 'root'@{_SQL_STRING} = PASSWORD\({_SQL_STRING}\);", sql
     )
     if changes:
-        if not os.environ.get("FAKE_SET_IGNORED"):
+        if not os.environ.get("STANDIN_DB_IGNORES_SET_PASSWORD"):
             state["root_password"] = _sql_string(changes[-1][1])
         return []
     drops = re.findall(
@@ -77,11 +90,27 @@ def execute(sql: str, state: dict) -> list[str]:
     if drops:
         for database, user, host in drops:
             if database:
-                state["databases"].pop(database, None)
+                drop_database(state, database)
             else:
                 state["users"].pop(f"{user}@{host}", None)
         return []
     raise ValueError(f"the stand-in does not run: {sql!r}")
+
+
+def load_dump(argv: list[str], sql: str, state: dict) -> int:
+    """``-u USER -h HOST -P PORT DATABASE`` with $MYSQL_PWD: the dump on stdin into DATABASE."""
+    user, database = argv[argv.index("-u") + 1], argv[-1]
+    password = os.environ.get("MYSQL_PWD")
+    logins = {state["users"].get(f"{user}@{host}") for host in ("%", "localhost")}
+    if password not in logins:
+        print(f"ERROR 1045 (28000): {access_denied(user)[1]}", file=sys.stderr)
+        return 1
+    if database not in state["databases"]:
+        print(f"ERROR 1049 (42000): Unknown database '{database}'", file=sys.stderr)
+        return 1
+    with contextlib.closing(sqlite3.connect(database_file(database))) as db, db:
+        db.executescript(as_sqlite(sql))
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -90,8 +119,10 @@ def main(argv: list[str]) -> int:
     sql = sys.stdin.read()
     with database_server() as state:
         state["statements"].append(sql.rstrip("\n"))
+        if "-u" in argv:
+            return load_dump(argv, sql, state)
         if "--user=root" not in argv or password != state["root_password"]:
-            print(f"ERROR 1045 (28000): {AccessDeniedError('root').args[1]}", file=sys.stderr)
+            print(f"ERROR 1045 (28000): {access_denied('root')[1]}", file=sys.stderr)
             return 1
         try:
             rows = execute(sql, state)

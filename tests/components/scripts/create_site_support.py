@@ -56,7 +56,7 @@ def create_site_env(
     (secrets / "db-root").write_text(DB_ROOT_PASSWORD)
     defaults = dict(
         BENCH_DIR=str(tmp_path / "frappe-bench"),
-        FAKE_DB=str(tmp_path / "db.json"),
+        STANDIN_DB=str(tmp_path / "db.json"),
         SITE_NAME=SITE,
         PRIMARY_SITE=SITE,
         INSTALL_APPS="erpnext brandclub",

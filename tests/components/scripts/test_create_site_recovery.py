@@ -31,7 +31,7 @@ def test_a_failed_first_run_leaves_nothing_behind_and_the_next_run_creates_the_s
     site's database user and database; Frappe rolls nothing back without a terminal."""
     failing = run_script(
         "create-site.sh",
-        create_site_env(frappe_fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="install-app"),
+        create_site_env(frappe_fakes, tmp_path, ports, STANDIN_FAIL_NEW_SITE="install-app"),
     )
 
     assert failing.returncode == 1
@@ -107,7 +107,7 @@ def test_a_clean_up_that_fails_is_left_to_the_next_run(
 def test_a_user_creation_failure_is_cleaned_up(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = create_site_env(frappe_fakes, tmp_path, ports, FAKE_NEW_SITE_FAIL="create-user")
+    env = create_site_env(frappe_fakes, tmp_path, ports, STANDIN_FAIL_NEW_SITE="create-user")
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 1
@@ -150,7 +150,7 @@ def test_a_site_this_job_did_not_start_is_never_touched(
     assert "Access denied for user '_3b6f'" in result.stderr
     assert "this job did not create it" in result.stderr and "left untouched" in result.stderr
     assert frappe_fakes.calls("mariadb") == []
-    assert database_state(db)["databases"] == {"_3b6f": {"apps": ["frappe"]}}
+    assert database_state(db)["databases"] == {"_3b6f": {"apps": ["frappe"], "enable_scheduler": 0}}
     assert (site / "site_config.json").is_file() and half_made(bench) == []
     assert read_marker(bench) is None
 
@@ -158,13 +158,13 @@ def test_a_site_this_job_did_not_start_is_never_touched(
 def test_a_scheduler_switch_on_that_failed_is_retried(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = create_site_env(frappe_fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
+    env = create_site_env(frappe_fakes, tmp_path, ports, STANDIN_FAIL="scheduler enable")
     first = run_script("create-site.sh", env)
     assert first.returncode == 1
     assert "enabling its scheduler failed; the next run tries again" in first.stderr
     frappe_fakes.log.write_text("")
 
-    del env["BENCH_FAIL"]
+    del env["STANDIN_FAIL"]
     result = run_script("create-site.sh", env)
 
     assert result.returncode == 0, result.stderr
@@ -175,11 +175,11 @@ def test_a_scheduler_switch_on_that_failed_is_retried(
 def test_a_failed_switch_on_no_longer_wanted_is_dropped(
     frappe_fakes: FakeBin, tmp_path: Path, ports: dict[str, socket.socket], bench: Path, db: Path
 ) -> None:
-    env = create_site_env(frappe_fakes, tmp_path, ports, BENCH_FAIL="scheduler enable")
+    env = create_site_env(frappe_fakes, tmp_path, ports, STANDIN_FAIL="scheduler enable")
     assert run_script("create-site.sh", env).returncode == 1
     frappe_fakes.log.write_text("")
 
-    del env["BENCH_FAIL"]
+    del env["STANDIN_FAIL"]
     result = run_script("create-site.sh", {**env, "ENABLE_SCHEDULER": "0"})
 
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,7 @@
 """create-site.sh: waits for real loopback ports, then creates the site with the stand-in Frappe
-(tests/stand_ins), which fails the way Frappe v15's new-site does: site_config.json first,
-nothing rolled back. What a later run does after a failed one: test_create_site_recovery.py."""
+(the live image's, tests/live/images/bench), which fails the way Frappe v15's new-site does:
+site_config.json first, nothing rolled back. What a later run does after a failed one:
+test_create_site_recovery.py."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from create_site_support import (
 )
 from fake_commands import (
     FakeBin,
+    database_server,
     database_state,
+    drop_database,
     run_script,
 )
 
@@ -42,7 +45,7 @@ def test_the_stand_in_new_site_fails_as_frappe_v15_does(
     new_site): site_config.json is written before the database user and database exist; a
     failure prints the traceback and exits 1, and without a terminal nothing is rolled back, so
     the folder stays and `list-apps` cannot open the site."""
-    env = frappe_fakes.env(FAKE_DB=str(db), FAKE_NEW_SITE_FAIL=failure)
+    env = frappe_fakes.env(STANDIN_DB=str(db), STANDIN_FAIL_NEW_SITE=failure)
     new_site = NEW_SITE[1:11]  # new-site <site> ... --install-app erpnext
     created = subprocess.run(
         ["bench", *new_site],
@@ -56,9 +59,12 @@ def test_the_stand_in_new_site_fails_as_frappe_v15_does(
     assert created.returncode == 1
     assert "Traceback (most recent call last)" in created.stderr
     config = json.loads((bench / "sites" / SITE / "site_config.json").read_text())
-    assert set(config) == {"db_name", "db_password", "db_type", "db_user"}
-    state = database_state(db)
     made = failure == "install-app"
+    # frappe's install writes the site's encryption key; the rest is make_conf's.
+    assert set(config) == {"db_name", "db_password", "db_type", "db_user"} | (
+        {"encryption_key"} if made else set()
+    )
+    state = database_state(db)
     assert (config["db_name"] in state["databases"]) is made
     assert (f"{config['db_user']}@%" in state["users"]) is made
     again = subprocess.run(["bench", *new_site], cwd=bench, env=env, capture_output=True, text=True)
@@ -140,7 +146,13 @@ def test_a_site_dropped_by_hand_is_created_again(
 ) -> None:
     env = create_site_env(frappe_fakes, tmp_path, ports)
     assert run_script("create-site.sh", env).returncode == 0
-    shutil.rmtree(bench / "sites" / SITE)  # as `bench drop-site` moves it away
+    # As `bench drop-site` (frappe/commands/site.py drop_site): the database and its user are
+    # dropped, the folder is moved away.
+    config = json.loads((bench / "sites" / SITE / "site_config.json").read_text())
+    with database_server(db) as state:
+        drop_database(state, config["db_name"], db)
+        del state["users"][f"{config['db_user']}@%"]
+    shutil.rmtree(bench / "sites" / SITE)
     frappe_fakes.log.write_text("")
 
     result = run_script("create-site.sh", env)

@@ -111,9 +111,9 @@ def test_the_configurator_runs_with_the_rendered_environment(
     """Run the rendered job for real, with a stand-in bench, as the container would."""
     fakes = FakeBin(tmp_path)
     add_frappe(fakes)
-    bench = make_bench(tmp_path, {"brandclub.com": {}})
-    (bench / "apps" / "frappe").mkdir(parents=True)
-    (bench / "apps" / "erpnext").mkdir()
+    bench = make_bench(
+        tmp_path, {"brandclub.com": {}}, configured=False
+    )  # apps: frappe and erpnext
     job = every_job.named("jobs-configurator")
     result = subprocess.run(
         ["bash", "-c", job.inputs["environment"]["JOB_SCRIPT"]],

@@ -52,7 +52,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def _env(frappe_fakes: FakeBin, bench: Path, db: Path, **extra: str) -> dict[str, str]:
-    return frappe_fakes.env(BENCH_DIR=str(bench), FAKE_DB=str(db), **extra)
+    return frappe_fakes.env(BENCH_DIR=str(bench), STANDIN_DB=str(db), **extra)
 
 
 # The modes are written into each site's config by the job itself (lib/site-modes.sh), not
@@ -179,7 +179,7 @@ def test_a_failed_migration_keeps_every_site_held_and_fails_loudly(
     serve it. The job stops at the failed site; the previous modes stay recorded for the next
     successful run."""
     env = _env(
-        frappe_fakes, bench, db, BENCH_FAIL="shop.brandclub.com migrate", BENCH_FAIL_STATUS="3"
+        frappe_fakes, bench, db, STANDIN_FAIL="shop.brandclub.com migrate", STANDIN_FAIL_STATUS="3"
     )
     result = run_script("migrate.sh", env)
 
@@ -221,7 +221,7 @@ def test_a_failed_app_install_keeps_the_sites_held(
         db,
         SITE_NAME="brandclub.com",
         INSTALL_APPS="erpnext hrms",
-        BENCH_FAIL="install-app hrms",
+        STANDIN_FAIL="install-app hrms",
     )
     result = run_script("migrate.sh", env)
 
@@ -328,7 +328,7 @@ def test_a_failing_healthy_site_keeps_the_healthy_sites_held_beside_a_half_made_
     """Skipping the half-made site changes nothing for the others: a failed migration keeps
     every held site in maintenance and fails the job; the half-made site is still untouched."""
     _add_half_made_site(bench)
-    env = _env(frappe_fakes, bench, db, BENCH_FAIL="staff.brandclub.com migrate")
+    env = _env(frappe_fakes, bench, db, STANDIN_FAIL="staff.brandclub.com migrate")
     result = run_script("migrate.sh", env)
 
     assert result.returncode == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_commands import FakeBin, make_bench, new_database_server, run_script
+from fake_commands import FakeBin, make_bench, new_database_server, run_script, write_backup_set
 
 
 def _secret(label: str) -> str:
@@ -71,8 +71,8 @@ def test_create_site_and_its_clean_up(
     db = new_database_server(tmp_path / "db.json", root)
     env = frappe_fakes.env(
         BENCH_DIR=str(bench),
-        FAKE_DB=str(db),
-        FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
+        STANDIN_DB=str(db),
+        STANDIN_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
         SITE_NAME="dev.brandclub.com",
         PRIMARY_SITE="dev.brandclub.com",
         INSTALL_APPS="erpnext",
@@ -85,7 +85,7 @@ def test_create_site_and_its_clean_up(
         WAIT_INTERVAL="0.05",
     )
     # A first run fails after the database user exists: the clean-up logs in as root.
-    failing = run_script("create-site.sh", {**env, "FAKE_NEW_SITE_FAIL": "install-app"})
+    failing = run_script("create-site.sh", {**env, "STANDIN_FAIL_NEW_SITE": "install-app"})
     result = run_script("create-site.sh", env)
 
     callers = _assert_no_secret_seen(tmp_path, admin, root)
@@ -106,13 +106,13 @@ def test_restore(frappe_fakes: FakeBin, tmp_path: Path) -> None:
     )
     day = tmp_path / "backups" / site / "2026-11-20"
     day.mkdir(parents=True)
-    (day / "20261120_020000-brandclub_com-database.sql.gz").write_text("dump")
+    write_backup_set(day, "20261120_020000-brandclub_com", site, files=False)
     config = {"db_name": "_prod", "encryption_key": key}
     (day / "20261120_020000-brandclub_com-site_config_backup.json").write_text(json.dumps(config))
     env = frappe_fakes.env(
         BENCH_DIR=str(bench),
-        FAKE_DB=str(db),
-        FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
+        STANDIN_DB=str(db),
+        STANDIN_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
         SITE_NAME=site,
         SOURCE_SITE=site,
         BACKUP_DATE="2026-11-20",
@@ -133,8 +133,8 @@ def test_root_password_rotation(frappe_fakes: FakeBin, tmp_path: Path) -> None:
     db = new_database_server(tmp_path / "db.json", previous)
     env = frappe_fakes.env(
         BENCH_DIR=str(tmp_path),
-        FAKE_DB=str(db),
-        FAKE_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
+        STANDIN_DB=str(db),
+        STANDIN_PROC_SNAPSHOTS=str(tmp_path / "snapshots"),
         DB_HOST="mariadb",
         DB_PORT="3306",
         DB_ROOT_PASSWORD_FILE=_secret_file(tmp_path, "new", new),

@@ -141,10 +141,9 @@ def preflight(tmp_path: Path) -> tuple[FakeBin, Path]:
     (bench.parent / "redis.json").write_text(json.dumps({"rq:workers": []}))
     common = bench / "sites" / "common_site_config.json"
     common.write_text(json.dumps({**json.loads(common.read_text()), "redis_cache": REDIS_CACHE}))
-    # The image's apps, importable by the bench's Python (frappe is the stand-in package);
-    # erpnext's hooks fail to import with FAKE_APP_BROKEN=yes, as a broken release's would.
-    (bench / "apps" / "frappe").mkdir(parents=True)
-    (bench / "apps" / "erpnext").mkdir()
+    # The image's apps (make_bench links in the stand-in frappe and erpnext); erpnext's hooks
+    # fail to import with FAKE_APP_BROKEN=yes, as a broken release's would: this erpnext, first
+    # on PYTHONPATH, is imported in its place.
     erpnext = tmp_path / "fake-modules" / "erpnext"
     erpnext.mkdir()
     (erpnext / "__init__.py").write_text("")

@@ -17,7 +17,6 @@ ROOT_PASSWORD = "root-Pa55-word"
 DAY = "2026-02-20"
 NEWEST = "20260220_020000-brandclub_com"
 OLDER = "20260220_010000-brandclub_com"
-PARTS = ("database.sql.gz", "files.tar", "private-files.tar", "site_config_backup.json")
 BACKUP_KEY = "bAcKuP-kEy-0123456789abcdefghijklmnopqrstu="
 SITE_KEY = "sItE-kEy-0123456789abcdefghijklmnopqrstuvw="
 
@@ -30,8 +29,7 @@ def backups(tmp_path: Path) -> Path:
         folder = root / SITE / day
         folder.mkdir(parents=True)
         for backup_set in sets:
-            for part in PARTS:
-                (folder / f"{backup_set}-{part}").write_text(part)
+            fake_commands.write_backup_set(folder, backup_set, SITE)
             config = {"db_name": "_prod", "encryption_key": f"{BACKUP_KEY}{backup_set[:15]}"}
             (folder / f"{backup_set}-site_config_backup.json").write_text(json.dumps(config))
     # Other sites' sets in the same place, newer, must never be picked.
@@ -59,7 +57,7 @@ def _env(
     )
     defaults = dict(
         BENCH_DIR=str(bench),
-        FAKE_DB=str(db),
+        STANDIN_DB=str(db),
         SITE_NAME=site,
         SOURCE_SITE=SITE,
         BACKUP_DATE=DAY,
@@ -72,6 +70,7 @@ def _env(
 # The site's modes are written into its config file by the job itself (lib/config-files.sh),
 # not with bench set-config: the tests read the file.
 MIGRATE = ["bench", "--site", SITE, "migrate"]
+LOAD_DUMP = ["mariadb", "-u", "_a1", "-h", "mariadb", "-P", "3306", "_a1"]
 
 
 def _restore(folder: Path, *files: str, site: str = SITE) -> list[str]:
@@ -118,13 +117,17 @@ def test_restores_the_newest_set_of_the_day_then_migrates(
 
     assert result.returncode == 0, result.stderr
     folder = backups / SITE / DAY
-    assert frappe_fakes.calls() == [_restore(folder, *_with_files(folder)), MIGRATE]
+    assert frappe_fakes.calls("bench") == [_restore(folder, *_with_files(folder)), MIGRATE]
+    # Frappe's restore loads the dump with the client, as the site's own user.
+    assert frappe_fakes.calls("mariadb") == [LOAD_DUMP]
     config = fake_commands.site_config(Path(env["BENCH_DIR"]), SITE)
     assert (config["maintenance_mode"], config["pause_scheduler"]) == (0, 1)
-    restored = fake_commands.database_state(Path(env["FAKE_DB"]))["databases"]["_a1"][
-        "restored_from"
-    ]
-    assert restored == [f"{NEWEST}-{part}" for part in PARTS[:3]]
+    # The newest set's dump is the database now, its files the site's.
+    restored = fake_commands.database_state(Path(env["STANDIN_DB"]))["databases"]["_a1"]
+    assert restored["notes"] == [NEWEST]
+    site_dir = Path(env["BENCH_DIR"]) / "sites" / SITE
+    for where in ("public", "private"):
+        assert (site_dir / where / "files" / f"{NEWEST}.txt").read_text() == NEWEST
     assert ROOT_PASSWORD not in result.stdout + result.stderr
     # the site's own key stays: no request says otherwise (auto, site not made for it)
     assert _key(env) == SITE_KEY
@@ -141,7 +144,7 @@ def test_restores_another_sites_backups(
     assert result.returncode == 0, result.stderr
     folder = backups / SITE / DAY
     restore = _restore(folder, *_with_files(folder), site=STAGING)
-    assert frappe_fakes.calls()[:2] == [restore, ["bench", "--site", STAGING, "migrate"]]
+    assert frappe_fakes.calls() == [restore, LOAD_DUMP, ["bench", "--site", STAGING, "migrate"]]
     assert f"restored {STAGING} from {SITE}'s backups of {DAY}" in result.stdout
 
 
@@ -263,11 +266,11 @@ def test_a_failure_keeps_the_site_in_maintenance(
 ) -> None:
     """A partly restored database must not be served: the site stays held, its previous
     modes recorded for the next successful run (issue 9 item 16)."""
-    env = _env(frappe_fakes, tmp_path, backups, BENCH_FAIL=f"{SITE} {failing}")
+    env = _env(frappe_fakes, tmp_path, backups, STANDIN_FAIL=f"{SITE} {failing}")
     result = run_script("restore.sh", env)
 
     assert result.returncode == 1
-    calls = frappe_fakes.calls()
+    calls = frappe_fakes.calls("bench")
     assert [call[3] for call in calls] == ["restore", "migrate"][:calls_after_hold]
     assert f"bench {failing} of brandclub.com failed" in result.stderr
     assert f"site(s) {SITE} stay in maintenance mode" in result.stderr

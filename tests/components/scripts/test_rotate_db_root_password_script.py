@@ -32,7 +32,7 @@ def fakes(tmp_path: Path) -> FakeBin:
 def _env(fakes: FakeBin, tmp_path: Path, **extra: str) -> dict[str, str]:
     defaults = dict(
         BENCH_DIR=str(tmp_path),
-        FAKE_DB=str(tmp_path / "db.json"),
+        STANDIN_DB=str(tmp_path / "db.json"),
         DB_HOST="mariadb",
         DB_PORT="3306",
         DB_ROOT_PASSWORD_FILE=str(tmp_path / "new"),
@@ -97,7 +97,9 @@ def test_neither_password_logging_in_fails_clearly(fakes: FakeBin, tmp_path: Pat
 
 
 def test_a_change_that_did_not_take_fails(fakes: FakeBin, tmp_path: Path) -> None:
-    result = run_script("rotate-db-root-password.sh", _env(fakes, tmp_path, FAKE_SET_IGNORED="1"))
+    result = run_script(
+        "rotate-db-root-password.sh", _env(fakes, tmp_path, STANDIN_DB_IGNORES_SET_PASSWORD="1")
+    )
 
     assert result.returncode == 1
     assert "the new root password does not log in after the change" in result.stderr

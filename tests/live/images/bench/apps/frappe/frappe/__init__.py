@@ -20,8 +20,9 @@ from typing import Any
 
 __version__ = "15.50.0"
 
-# apps/frappe/frappe/__init__.py -> the bench directory, wherever the bench lives.
-BENCH = Path(__file__).resolve().parents[3]
+# apps/frappe/frappe/__init__.py -> the bench directory, wherever the bench lives. Not resolved:
+# a bench may link an app in (the unit tier links this tree into each test's bench).
+BENCH = Path(os.path.abspath(__file__)).parents[3]
 SITES = BENCH / "sites"
 VERSION = os.environ.get("STANDIN_VERSION", "unknown")
 # What the image is broken in, if anything: "port" (no process ever listens), "http500" (an app's

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 
 import frappe
@@ -42,6 +41,8 @@ def password_hash(password: str, salt: str) -> str:
 
 
 def check_password_hash(password: str, stored: str) -> bool:
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     try:
         _, _, salt, _ = stored.split("$")
     except ValueError:
@@ -62,11 +63,20 @@ def make_site_dirs(site: str) -> None:
 
 
 def make_conf(site: str, db_name: str) -> None:
-    """site_config.json, unless the site already has one (Frappe never overwrites it)."""
+    """site_config.json, unless the site already has one (Frappe never overwrites it): v15's
+    make_conf / get_conf_params write the database's name, password, type and user (the user
+    named as the database)."""
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     if frappe.site_config(site) is None:
         frappe.write_json(
             frappe.site_config_path(site),
-            {"db_name": db_name, "db_password": secrets.token_hex(8), "db_type": "mariadb"},
+            {
+                "db_name": db_name,
+                "db_password": secrets.token_hex(8),
+                "db_type": "mariadb",
+                "db_user": db_name,
+            },
         )
 
 
@@ -91,6 +101,14 @@ def setup_database(site: str, root, scope: str, force: bool) -> None:
             raise CommandError(f"Exception: Database {name} already exists")
         cursor.execute("DROP USER IF EXISTS %s@%s", (name, scope))
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        if os.environ.get("STANDIN_FAIL_NEW_SITE") == "create-user":
+            # MariaDB refusing the user (e.g. a user of that name left at another host): the
+            # error pymysql raises, out of new-site as a traceback.
+            import pymysql
+
+            raise pymysql.err.OperationalError(
+                1396, f"Operation CREATE USER failed for '{name}'@'{scope}'"
+            )
         cursor.execute("CREATE USER %s@%s IDENTIFIED BY %s", (name, scope, password))
         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         cursor.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@%s", (name, scope))
@@ -98,6 +116,8 @@ def setup_database(site: str, root, scope: str, force: bool) -> None:
 
 
 def create_tables(site: str, admin_password: str) -> None:
+    import secrets  # here only: most bench calls make no password (a new process each)
+
     for statement in TABLES:
         frappe.query(site, statement)
     frappe.query(
@@ -124,6 +144,10 @@ def install_app(site: str, app: str, force: bool = False) -> bool:
     if app not in frappe.bench_apps():
         raise CommandError(f"App {app} not found in this bench (sites/apps.txt)")
     print(f"\nInstalling {app}...")
+    if os.environ.get("STANDIN_FAIL_NEW_SITE") == "install-app" and app != "frappe":
+        # An app that fails to install (here: to import), after frappe is in: the site's user,
+        # database and tables exist; the error leaves new-site as a traceback.
+        raise ImportError(f"No module named '{app}'")
     if app == "frappe" and "encryption_key" not in (frappe.site_config(site) or {}):
         from frappe.utils.password import generate_key
 
