@@ -48,14 +48,18 @@ class JobSecrets:
     secret_name_key: str
     # The password MariaDB still has, during a root password rotation.
     db_root_password_previous: str | None = None
+    # The age identity that opens an off-site copy, during a restore from one.
+    backup_offsite_identity: str | None = None
 
     @classmethod
     def from_config(cls, config: StackConfig) -> JobSecrets:
         previous = config.db_root_password_previous
+        identity = config.backup_offsite_identity
         return cls(
             admin_password=config.admin_password.get_secret_value(),
             secret_name_key=config.secret_name_key.get_secret_value(),
             db_root_password_previous=previous.get_secret_value() if previous else None,
+            backup_offsite_identity=identity.get_secret_value() if identity else None,
         )
 
 
@@ -123,6 +127,7 @@ class SiteJobs(pulumi.ComponentResource):
         values: dict[SecretRole, str | None] = {
             "admin-password": args.secrets.admin_password,
             "db-root-password-previous": args.secrets.db_root_password_previous,
+            "backup-offsite-identity": args.secrets.backup_offsite_identity,
         }
         name_key = args.secrets.secret_name_key
         secrets: dict[SecretRole, docker.Secret] = {
@@ -176,7 +181,7 @@ class SiteJobs(pulumi.ComponentResource):
                     pulumi.Output.concat(
                         "source=", self._secrets[role].name, f",target={SECRET_FILES[role]}"
                     )
-                    for role in job.secrets
+                    for role in job.secret_roles(settings)
                 )
             ).apply("\n".join),
             "JOB_ENV": "\n".join(

@@ -207,7 +207,13 @@ class _Client:
     def upload_file(self, filename, bucket, key):
         if os.environ.get("FAKE_S3_FAIL"):
             raise ConnectionError("Could not connect to the endpoint URL")
-        _record({"upload": [Path(filename).read_text(), bucket, key]})
+        content = Path(filename).read_bytes()
+        # The bucket's objects, byte for byte, where a test looks at what was sent.
+        if os.environ.get("FAKE_S3_STORE"):
+            stored = Path(os.environ["FAKE_S3_STORE"], bucket, key)
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.write_bytes(content)
+        _record({"upload": [content.decode(errors="replace"), bucket, key]})
 
 
 def client(service, **settings):

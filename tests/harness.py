@@ -49,6 +49,11 @@ S3_OFFSITE = {
     "bucket": "brandclub-backups",
     "accessKeyId": "AKIAEXAMPLE",
 }
+# The age recipient its copies are encrypted to (public: made with age-keygen for the tests).
+OFFSITE_RECIPIENT = "age1exk4qcczx3az6hwzuw8atev6kt8z499gwqz4xvyupn6pfn3nzg0sfrcwd2"
+# An identity in age's format (not a real key's): the stack holds one only during a restore from
+# an off-site copy.
+OFFSITE_IDENTITY = "AGE-SECRET-KEY-1" + "Q" * 58
 
 # One rendering per distinct (stack, overrides, config, secrets), kept for the test session: a
 # rendering is only read, and rendering the same configuration again gives the same result.

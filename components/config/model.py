@@ -17,7 +17,12 @@ from pydantic import Field, SecretStr, field_validator
 from components.config.ingress import IngressSettings
 from components.config.nodes import Placement, Storage
 from components.config.rules import domain_rules, path_rules, prod_safety_rules
-from components.config.secret_rules import short_secret_name_key, weak_password
+from components.config.secret_rules import (
+    bad_age_identity,
+    bad_age_recipients,
+    short_secret_name_key,
+    weak_password,
+)
 from components.config.sections import (
     AppServices,
     BackupSettings,
@@ -86,6 +91,11 @@ class StackConfig(Model):
     secret_name_key: SecretStr
     registry_password: SecretStr | None = None
     backup_offsite_secret: SecretStr | None = None
+    # The public age recipients every off-site copy is encrypted to (docs/backups.md).
+    backup_offsite_recipients: SecretStr | None = None
+    # The private age identity that opens off-site copies: only during a restore from one
+    # (restore.fromOffsite); otherwise it stays offline with the operator.
+    backup_offsite_identity: SecretStr | None = None
 
     def _broken_rules(self) -> list[Violation]:
         broken = super()._broken_rules()
@@ -206,6 +216,22 @@ class StackConfig(Model):
             raise ValueError(problem)
         return password
 
+    @field_validator("backup_offsite_recipients")
+    @classmethod
+    def _age_recipients(cls, recipients: SecretStr | None) -> SecretStr | None:
+        problem = recipients and bad_age_recipients(recipients.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return recipients
+
+    @field_validator("backup_offsite_identity")
+    @classmethod
+    def _age_identity(cls, identity: SecretStr | None) -> SecretStr | None:
+        problem = identity and bad_age_identity(identity.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return identity
+
     @field_validator("secret_name_key")
     @classmethod
     def _long_random_key(cls, key: SecretStr) -> SecretStr:
@@ -250,16 +276,46 @@ class StackConfig(Model):
             (
                 "backupOffsiteSecret",
                 self.backup_offsite_secret,
-                self.backup.offsite is not None and self.services.get(BACKUP.name) is not None,
+                self.copies_offsite,
                 "backup.offsite is set",
+            ),
+            (
+                "backupOffsiteRecipients",
+                self.backup_offsite_recipients,
+                self.copies_offsite,
+                "backup.offsite is set (the age recipients off-site copies are encrypted to)",
+            ),
+            (
+                "backupOffsiteIdentity",
+                self.backup_offsite_identity,
+                self.restore is not None and self.restore.from_offsite,
+                "restore.fromOffsite is true (the age identity that decrypts the copy)",
             ),
         )
         # The loader adds the `pulumi config set --secret` command, with the stack's name.
-        return [
+        missing = [
             Violation(key, None, f"a secret where {because}")
             for key, value, needed, because in conditional
             if needed and value is None
         ]
+        if self.backup_offsite_identity is not None and not (
+            self.restore is not None and self.restore.from_offsite
+        ):
+            missing.append(
+                Violation(
+                    "backupOffsiteIdentity",
+                    "set (not shown)",
+                    "unset unless restore.fromOffsite is true: the private identity opens every "
+                    "off-site copy, and its place is offline with the operator "
+                    "(docs/backups.md#the-off-site-key)",
+                )
+            )
+        return missing
+
+    @property
+    def copies_offsite(self) -> bool:
+        """A backup service runs and copies each backup off site."""
+        return self.backup.offsite is not None and self.services.get(BACKUP.name) is not None
 
     @property
     def site_name(self) -> str:

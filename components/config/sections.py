@@ -325,6 +325,9 @@ class RestoreRequest(Model):
     # Write the backup's encryption_key into the site's config. None: only when create-site
     # made the site in the same deploy for this request (a disaster recovery).
     use_backup_encryption_key: bool | None = None
+    # The day's directory holds an off-site copy fetched by hand (<file>.age): decrypted with
+    # the secret backupOffsiteIdentity before the restore (docs/backups.md).
+    from_offsite: bool = False
 
     @property
     def source_site(self) -> str:

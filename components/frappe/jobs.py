@@ -50,11 +50,14 @@ _SOURCED_LIBRARY = re.compile(r'^source "\$SCRIPT_DIR/(lib/[\w.-]+\.sh)"$', re.M
 JOB_RUNNER = "bash components/scripts/run-swarm-job.sh"
 
 # The Docker secrets a job can mount, by role, at these paths.
-SecretRole = Literal["db-root-password", "db-root-password-previous", "admin-password"]
+SecretRole = Literal[
+    "db-root-password", "db-root-password-previous", "admin-password", "backup-offsite-identity"
+]
 SECRET_FILES: dict[SecretRole, str] = {
     "db-root-password": "/run/secrets/db-root-password",
     "db-root-password-previous": "/run/secrets/db-root-password-previous",
     "admin-password": "/run/secrets/admin-password",
+    "backup-offsite-identity": "/run/secrets/backup-offsite-identity",
 }
 DB = {"DB_HOST": MARIADB.name, "DB_PORT": str(MARIADB.port)}
 REDIS_CACHE_URL = REDIS_CACHE.url("redis")
@@ -160,7 +163,7 @@ def _restore_env(settings: JobSettings) -> dict[str, str]:
     restore = settings.restore
     assert restore is not None
     use_key = restore.use_backup_encryption_key
-    return {
+    env = {
         "SITE_NAME": restore.site,
         "SOURCE_SITE": restore.source_site,
         "BACKUP_DATE": restore.date,
@@ -169,6 +172,15 @@ def _restore_env(settings: JobSettings) -> dict[str, str]:
         "USE_BACKUP_ENCRYPTION_KEY": "auto" if use_key is None else str(use_key).lower(),
         "RESTORE_REQUEST": restore.request_id,
     }
+    if restore.from_offsite:
+        env["OFFSITE_IDENTITY_FILE"] = SECRET_FILES["backup-offsite-identity"]
+    return env
+
+
+def _restore_secrets(settings: JobSettings) -> tuple[SecretRole, ...]:
+    # The identity only for an off-site copy: the stack holds it only then.
+    offsite = settings.restore is not None and settings.restore.from_offsite
+    return ("db-root-password", *(("backup-offsite-identity",) if offsite else ()))
 
 
 def _migrate_env(settings: JobSettings) -> dict[str, str]:
@@ -215,7 +227,8 @@ class SiteJob:
     script: str
     networks: frozenset[NetworkRole]
     env: Callable[[JobSettings], Mapping[str, str]] = _no_env
-    secrets: tuple[SecretRole, ...] = ()
+    # The Docker secrets it mounts, fixed or by the deploy's settings.
+    secrets: tuple[SecretRole, ...] | Callable[[JobSettings], tuple[SecretRole, ...]] = ()
     # False: a new image alone does not run the job again (it runs with the image it first had).
     reruns_on_new_image: bool = True
     # The dated backups, read-only (restore); the job then runs on the data node.
@@ -234,6 +247,9 @@ class SiteJob:
     @property
     def script_text(self) -> str:
         return job_script(self.script)
+
+    def secret_roles(self, settings: JobSettings) -> tuple[SecretRole, ...]:
+        return self.secrets(settings) if callable(self.secrets) else self.secrets
 
 
 SITE_JOBS: tuple[SiteJob, ...] = (
@@ -281,7 +297,7 @@ SITE_JOBS: tuple[SiteJob, ...] = (
         "restore.sh",
         SQL,
         _restore_env,
-        ("db-root-password",),
+        _restore_secrets,
         reruns_on_new_image=False,
         mounts_backups=True,
         enabled=lambda settings: settings.restore is not None,

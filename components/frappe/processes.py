@@ -48,6 +48,8 @@ BACKUPS_PATH = "/backups"
 # Docker secret files of the backup service's off-site copy (S3 secret key or SSH key).
 OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
+# The public age recipients every off-site copy is encrypted to before it leaves the node.
+OFFSITE_RECIPIENTS_FILE = "/run/secrets/backup-offsite-recipients"
 BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_text()
 FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
@@ -102,7 +104,8 @@ class AppSettings:
 
 @dataclass(frozen=True)
 class OffsiteFiles:
-    """The backup service's off-site credentials (and pinned SSH host keys), by file path."""
+    """The backup service's off-site credentials, the age recipients its copies are encrypted
+    to (and pinned SSH host keys), by file path."""
 
     files: dict[str, str]
 
@@ -110,10 +113,15 @@ class OffsiteFiles:
     def from_config(cls, config: StackConfig) -> OffsiteFiles | None:
         """None where no backup service copies off site."""
         offsite = config.backup.offsite
-        if config.services.get(BACKUP.name) is None or offsite is None:
+        if not config.copies_offsite or offsite is None:
             return None
-        assert config.backup_offsite_secret is not None  # required by the config model
-        files = {OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value()}
+        # Both required by the config model where it copies off site.
+        assert config.backup_offsite_secret is not None
+        assert config.backup_offsite_recipients is not None
+        files = {
+            OFFSITE_SECRET_FILE: config.backup_offsite_secret.get_secret_value(),
+            OFFSITE_RECIPIENTS_FILE: config.backup_offsite_recipients.get_secret_value(),
+        }
         # Host keys are not secret, but a secret is the one way to hand a service a file.
         if isinstance(offsite, RsyncOffsite) and offsite.known_hosts:
             files[OFFSITE_KNOWN_HOSTS_FILE] = offsite.known_hosts
@@ -164,11 +172,14 @@ def _backup_env(settings: AppSettings) -> dict[str, str]:
 
 
 def _offsite_env(offsite: S3Offsite | RsyncOffsite | None) -> dict[str, str]:
-    """The off-site target's settings; its credentials arrive as secret files, never here."""
+    """The off-site target's settings; its credentials and the recipients arrive as secret
+    files, never here."""
     if offsite is None:
         return {"OFFSITE_KIND": "none"}
+    sealed = {"OFFSITE_AGE_RECIPIENTS_FILE": OFFSITE_RECIPIENTS_FILE}
     if isinstance(offsite, S3Offsite):
         return {
+            **sealed,
             "OFFSITE_KIND": "s3",
             "OFFSITE_S3_ENDPOINT": offsite.endpoint,
             "OFFSITE_S3_BUCKET": offsite.bucket,
@@ -178,6 +189,7 @@ def _offsite_env(offsite: S3Offsite | RsyncOffsite | None) -> dict[str, str]:
         }
     known_hosts = {"OFFSITE_SSH_KNOWN_HOSTS_FILE": OFFSITE_KNOWN_HOSTS_FILE}
     return {
+        **sealed,
         "OFFSITE_KIND": "rsync",
         "OFFSITE_RSYNC_TARGET": offsite.target,
         "OFFSITE_SSH_KEY_FILE": OFFSITE_SECRET_FILE,

@@ -18,6 +18,10 @@
 #   rsync  OFFSITE_RSYNC_TARGET (user@host:/path), OFFSITE_SSH_KEY_FILE (docker secret file),
 #          OFFSITE_SSH_KNOWN_HOSTS_FILE (optional: pins the host key instead of trusting the
 #          first one seen); the dated directory goes to TARGET/<site>/. Needs rsync and ssh.
+# Either kind sends only copies encrypted here first, with age to the public recipients in
+# OFFSITE_AGE_RECIPIENTS_FILE (docker secret file; one age1... per line): each file goes as
+# <file>.age, and the data node never holds the private identity that opens them. The local
+# backups stay as bench wrote them, so a local restore needs no key (docs/backups.md).
 # A failed copy is its own logged outcome and fails the run; it never deletes local backups.
 #
 # No `set -e`: one site's failure must not stop the other sites or the loop, so every step's
@@ -30,6 +34,9 @@ set -uo pipefail
 : "${BENCH_DIR:=/home/frappe/frappe-bench}"
 : "${OFFSITE_KIND:=none}"
 : "${OFFSITE_PYTHON:=$BENCH_DIR/env/bin/python}"
+# Where a site's encrypted copy is put together before it is sent, under BACKUP_ROOT: on the
+# backup volume, which has room for a backup, and dotted, so no site's dated directories hold it.
+OFFSITE_SEALED_DIR=.offsite-sealed
 
 log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
@@ -91,6 +98,20 @@ validate_settings() {
     ;;
   *) die "OFFSITE_KIND must be none, s3 or rsync, got '$OFFSITE_KIND'" ;;
   esac
+  [[ $OFFSITE_KIND == none ]] || validate_encryption
+}
+
+# Nothing leaves in clear: without a recipient age accepts, the service stops at start.
+validate_encryption() {
+  local problem
+  require_env OFFSITE_AGE_RECIPIENTS_FILE
+  require_readable OFFSITE_AGE_RECIPIENTS_FILE
+  require_commands age
+  # Encrypting nothing parses the file as a real copy would; age's message names the line, never
+  # its content.
+  problem=$(age --encrypt --recipients-file "$OFFSITE_AGE_RECIPIENTS_FILE" </dev/null 2>&1 >/dev/null) ||
+    die "OFFSITE_AGE_RECIPIENTS_FILE must hold age public recipients (age1..., one per line;" \
+      "age-keygen -y prints the one of an identity): ${problem%%$'\n'*}"
 }
 
 # Seconds from epoch second $1 until the next BACKUP_TIME (UTC), never zero.
@@ -183,8 +204,37 @@ sys.exit(upload(Path(sys.argv[1]), sys.argv[2]))
 PY
 }
 
-# Copies site $1's dated directory $2 (day $3) off-site; secrets travel as file paths only.
+# Encrypts each file of directory $1 into directory $2 (made anew) as <file>.age.
+seal_for_offsite() {
+  local dated=$1 sealed=$2 file
+  rm -rf -- "$sealed" && mkdir -p -- "$sealed" || return 1
+  for file in "$dated"/*; do
+    [[ -f $file ]] || continue
+    age --encrypt --recipients-file "$OFFSITE_AGE_RECIPIENTS_FILE" --output "$sealed/${file##*/}.age" \
+      -- "$file" || return 1
+  done
+}
+
+# Copies site $1's dated directory $2 (day $3) off-site, encrypted; secrets travel as file
+# paths only.
 copy_offsite() {
+  local site=$1 dated=$2 day=$3 staging=$BACKUP_ROOT/$OFFSITE_SEALED_DIR status
+  # Named after the day, as the dated directory is: rsync puts it at TARGET/<site>/<day>/.
+  local sealed=$staging/$day
+  if seal_for_offsite "$dated" "$sealed"; then
+    send_offsite "$site" "$sealed" "$day"
+    status=$?
+  else
+    log "ERROR: could not encrypt $dated for its off-site copy; nothing was sent" >&2
+    status=1
+  fi
+  # Only the local backups are kept; a run killed before this leaves the folder to the next run.
+  rm -rf -- "$staging"
+  return "$status"
+}
+
+# Sends site $1's encrypted directory $2 (day $3) to the off-site target.
+send_offsite() {
   local site=$1 dated=$2 day=$3 ssh_command
   case $OFFSITE_KIND in
   s3) upload_to_s3 "$dated" "$site/$day" ;;

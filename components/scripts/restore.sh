@@ -21,7 +21,13 @@
 # BACKUP_ROOT/SOURCE_SITE/<date>/), DB_ROOT_PASSWORD_FILE (docker secret file),
 # USE_BACKUP_ENCRYPTION_KEY (true, false or auto; default auto: carried exactly when
 # create-site made the site in the same deploy for this restore, that is when the site's marker
-# records RESTORE_REQUEST), RESTORE_REQUEST (this request's id).
+# records RESTORE_REQUEST), RESTORE_REQUEST (this request's id), OFFSITE_IDENTITY_FILE (docker
+# secret file, only for restore.fromOffsite: the age identity that opens an off-site copy).
+#
+# An off-site copy (restore.fromOffsite) is fetched by hand into the day's directory as it was
+# sent, each file <file>.age (docs/backups.md#restoring-an-off-site-copy). It is decrypted into
+# the job's own scratch folder, as the backups are mounted read-only: that folder lives in the
+# job's container, which goes away with the job, so no decrypted copy stays behind.
 JOB=restore
 # From a checkout the libraries are sourced; the job's text has them inlined instead
 # (components/frappe/jobs.py), as a swarm job has no checkout.
@@ -72,6 +78,30 @@ dumps_there() {
 [[ -d $backup_dir ]] ||
   die "no backups of $SOURCE_SITE for $BACKUP_DATE in $site_backups; dates available: $(available_dates)"
 
+# The off-site copy's files, decrypted with the identity into a folder that then stands for the
+# day's directory.
+open_offsite_copy() {
+  local sealed file name opened
+  sealed=("$backup_dir"/*.age)
+  [[ -f ${sealed[0]} ]] ||
+    die "restore.fromOffsite is set, but $backup_dir holds no off-site copy (<file>.age): fetch" \
+      "it there first (docs/backups.md#restoring-an-off-site-copy)"
+  command -v age >/dev/null ||
+    die "restoring an off-site copy needs age, which is not installed in this image"
+  require_secret_file "$OFFSITE_IDENTITY_FILE"
+  opened=$(mktemp -d) || die "could not make a scratch folder for the decrypted copy"
+  for file in "${sealed[@]}"; do
+    name=${file##*/}
+    age --decrypt --identity "$OFFSITE_IDENTITY_FILE" --output "$opened/${name%.age}" -- "$file" ||
+      die "could not decrypt $name with backupOffsiteIdentity: it must be the identity whose" \
+        "public recipient (backupOffsiteRecipients) the copy was made for"
+  done
+  log "decrypted the off-site copy in $backup_dir (${#sealed[@]} files) into $opened"
+  backup_dir=$opened
+}
+
+[[ -z ${OFFSITE_IDENTITY_FILE:-} ]] || open_offsite_copy
+
 # A set is <stamp>-<prefix>-...; the glob sorts by that stamp, so the last dump is the newest
 # set, encrypted ones (-database-enc.sql.gz) included.
 databases=("$backup_dir"/????????_??????-"$file_prefix"-database{,-enc}.sql.gz)
@@ -79,6 +109,10 @@ newest=
 for database in "${databases[@]}"; do
   [[ -f $database && ${database##*/} > ${newest##*/} ]] && newest=$database
 done
+sealed_there=("$backup_dir"/*-database*.sql.gz.age)
+[[ -n $newest || ! -f ${sealed_there[0]} ]] ||
+  die "$backup_dir holds an encrypted off-site copy (<file>.age): set restore.fromOffsite and" \
+    "the secret backupOffsiteIdentity to restore it (docs/backups.md#restoring-an-off-site-copy)"
 [[ -n $newest ]] ||
   die "no database backup <YYYYMMDD_HHMMSS>-$file_prefix-database.sql.gz of $SOURCE_SITE in" \
     "$backup_dir (database backups there: $(dumps_there))"

@@ -279,10 +279,10 @@ def test_image_is_built_with_the_buildkit_secret_and_legacy_arg_only_on_request(
         "type": "boolean",
         "default": False,
     }
-    push = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "push")
-    assert push["with"]["secret-files"] == "apps_json=${{ steps.apps.outputs.file }}"
-    assert "APPS_JSON_BASE64" not in push["with"]["build-args"]
-    assert "${{ steps.tag.outputs.tag }}" in push["with"]["tags"]
+    frappe = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "frappe")
+    assert frappe["with"]["secret-files"] == "apps_json=${{ steps.apps.outputs.file }}"
+    assert "APPS_JSON_BASE64" not in frappe["with"]["build-args"]
+    assert "${{ steps.tag.outputs.tag }}" in frappe["with"]["tags"]
 
 
 def test_preview_runs_tests_first_and_uses_the_policy_pack() -> None:
@@ -410,11 +410,32 @@ def test_image_is_built_with_frappe_dockers_python_and_node_for_the_branch() -> 
     env = build["env"]
     expected = FRAPPE_TOOLCHAIN[env["FRAPPE_BRANCH"]]
     assert {key: env[key] for key in expected} == expected
-    push = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "push")
-    args = _build_args(push)
+    frappe = next(s for s in build["jobs"]["build"]["steps"] if s.get("id") == "frappe")
+    args = _build_args(frappe)
     for key in expected:
         assert args[key] == f"${{{{ env.{key} }}}}", key
     assert args["FRAPPE_BRANCH"] == "${{ env.FRAPPE_BRANCH }}"
+
+
+def test_the_app_image_adds_the_off_site_tools_to_frappe_dockers_image() -> None:
+    """age (encrypted off-site copies), rsync and ssh on top of the frappe_docker build, by its
+    digest; the deployed tag is the second build's."""
+    steps = workflow("build-image.yml")["jobs"]["build"]["steps"]
+    ids = [step.get("id") for step in steps]
+    assert ids.index("frappe") < ids.index("push")
+    push = steps[ids.index("push")]
+    assert push["with"]["file"] == "image/Containerfile"
+    assert push["with"]["context"] == "image"
+    assert _build_args(push) == {
+        "FRAPPE_IMAGE": "${{ inputs.image }}@${{ steps.frappe.outputs.digest }}"
+    }
+    frappe_tag = steps[ids.index("frappe")]["with"]["tags"]
+    assert frappe_tag == "${{ inputs.image }}:${{ steps.tag.outputs.tag }}-frappe"
+    containerfile = (REPO / "image" / "Containerfile").read_text()
+    [install] = [line for line in containerfile.splitlines() if "apt-get install" in line]
+    assert {"age", "rsync", "openssh-client"} <= set(install.split())
+    # Every service and job runs as frappe_docker's user.
+    assert containerfile.rstrip().splitlines()[-1] == "USER frappe"
 
 
 # --- each tier where it can run ------------------------------------------------------------

@@ -11,20 +11,27 @@ from pathlib import Path
 
 import pytest
 
+from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
 from components.frappe.processes import BACKUP_SCRIPT
 from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
 
 SCRIPT = SCRIPTS / "backup-loop.sh"
 
-# Writes a backup file into the backup path (its last argument); fails for FAIL_SITE.
+# Writes a database dump (gzip, as Frappe's) into the backup path (its last argument); fails for
+# FAIL_SITE.
 FAKE_BACKUP_BENCH = """
 [[ $2 == "${FAIL_SITE:-}" ]] && exit 1
 path=${@: -1}
-echo backup > "$path/20260220_020000-${2//./_}-database.sql.gz"
+printf 'backup of %s\n' "$2" | gzip -n > "$path/20260220_020000-${2//./_}-database.sql.gz"
 """
-# Fails for the site named in FAIL_RSYNC_SITE (the target's last path part).
+# Fails for the site named in FAIL_RSYNC_SITE (the target's last path part); with FAKE_REMOTE,
+# copies the directory into FAKE_REMOTE/<target's path>/, as rsync -a over SSH would.
 FAKE_RSYNC = """
 [[ -n ${FAIL_RSYNC_SITE:-} && ${@: -1} == */$FAIL_RSYNC_SITE/ ]] && exit 12
+if [[ -n ${FAKE_REMOTE:-} ]]; then
+  target=${@: -1}
+  mkdir -p "$FAKE_REMOTE/${target#*:}" && cp -r "${@: -2:1}" "$FAKE_REMOTE/${target#*:}"
+fi
 exit 0
 """
 SITES = ("brandclub.com", "shop.brandclub.com")
@@ -187,10 +194,20 @@ def test_the_service_runs_this_script() -> None:
 
 
 S3_SECRET = "s3-Secret-Key"
+# Where the stand-in rsync's target lives on this machine: FAKE_REMOTE + the target's path.
+REMOTE_PATH = "/srv/brandclub"
 
 
 @pytest.fixture
-def s3_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[str, str]:
+def keys(tmp_path: Path) -> AgeKeys:
+    """A real age key pair: the service gets the recipient, the test keeps the identity."""
+    return new_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+def s3_env(
+    bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path, keys: AgeKeys
+) -> dict[str, str]:
     # The bench's Python, recorded, then the real interpreter with the stand-in boto3.
     fakes.add("bench-python", f'exec "{sys.executable}" "$@"')
     (tmp_path / "s3-secret").write_text(S3_SECRET)
@@ -203,8 +220,10 @@ def s3_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[st
         "OFFSITE_S3_PREFIX": "/prod/",
         "OFFSITE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
         "OFFSITE_S3_SECRET_KEY_FILE": str(tmp_path / "s3-secret"),
+        "OFFSITE_AGE_RECIPIENTS_FILE": str(keys.recipients),
         "PYTHONPATH": str(fake_boto3(tmp_path)),
         "FAKE_S3_CALLS": str(tmp_path / "s3-calls"),
+        "FAKE_S3_STORE": str(tmp_path / "bucket"),
     }
 
 
@@ -215,21 +234,23 @@ def test_s3_copies_each_site_right_after_its_backup(
 
     assert result.returncode == 0, result.stderr
     today, root = _today(), Path(s3_env["BACKUP_ROOT"])
+    # The encrypted copy is put together beside the sites' folders, and gone after the copy.
+    sealed = root / ".offsite-sealed" / today
     assert [call[:3] for call in fakes.calls()] == [
         ["bench", "--site", "brandclub.com"],
-        ["bench-python", "-", str(root / "brandclub.com" / today)],
+        ["bench-python", "-", str(sealed)],
         ["bench", "--site", "shop.brandclub.com"],
-        ["bench-python", "-", str(root / "shop.brandclub.com" / today)],
+        ["bench-python", "-", str(sealed)],
     ]
+    assert not sealed.parent.exists()
     assert [call[3:] for call in fakes.calls("bench-python")] == [
         [f"{site}/{today}"] for site in SITES
     ]
-    uploads = [call["upload"] for call in s3_calls(tmp_path / "s3-calls") if "upload" in call]
+    uploads = [call["upload"][1:] for call in s3_calls(tmp_path / "s3-calls") if "upload" in call]
     assert uploads == [
         [
-            "backup\n",
             "brandclub-backups",
-            f"prod/{site}/{today}/20260220_020000-{site.replace('.', '_')}-database.sql.gz",
+            f"prod/{site}/{today}/20260220_020000-{site.replace('.', '_')}-database.sql.gz.age",
         ]
         for site in SITES
     ]
@@ -265,15 +286,19 @@ def test_s3_needs_a_readable_secret_file(s3_env: dict[str, str], fakes: FakeBin)
 
 
 @pytest.fixture
-def rsync_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[str, str]:
+def rsync_env(
+    bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path, keys: AgeKeys
+) -> dict[str, str]:
     fakes.add("rsync", FAKE_RSYNC)
     fakes.add("ssh", "exit 255")  # rsync runs it; the stand-in rsync never does
     (tmp_path / "ssh-key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     return {
         **bench_env,
         "OFFSITE_KIND": "rsync",
-        "OFFSITE_RSYNC_TARGET": "backup@vault.example.net:/srv/brandclub",
+        "OFFSITE_RSYNC_TARGET": f"backup@vault.example.net:{REMOTE_PATH}",
         "OFFSITE_SSH_KEY_FILE": str(tmp_path / "ssh-key"),
+        "OFFSITE_AGE_RECIPIENTS_FILE": str(keys.recipients),
+        "FAKE_REMOTE": str(tmp_path / "vault"),
     }
 
 
@@ -293,7 +318,7 @@ def test_rsync_copies_the_dated_directory_into_the_site_folder(
             "-e",
             ssh,
             "--",
-            str(root / site / today),
+            str(root / ".offsite-sealed" / today),
             f"backup@vault.example.net:/srv/brandclub/{site}/",
         ]
         for site in SITES
@@ -373,3 +398,147 @@ def test_rsync_without_the_tools_fails_clearly(
         f"OFFSITE_KIND=rsync needs {missing}, which is not installed in this image"
     ) in result.stderr
     assert fakes.calls() == []
+
+
+# --- what leaves the node is encrypted (age) ---------------------------------------------------
+
+
+def _dump(root: Path, site: str) -> Path:
+    [dump] = (root / site / _today()).glob("*-database.sql.gz")
+    return dump
+
+
+@pytest.fixture
+def other_keys(tmp_path: Path) -> AgeKeys:
+    """Somebody else's key pair."""
+    return new_keys(tmp_path / "other-keys", "other")
+
+
+def _assert_sealed_copy_of(sealed: Path, local: Path, keys: AgeKeys, other: AgeKeys) -> None:
+    """``sealed`` is age's encryption of ``local``: useless without the identity, the very bytes
+    with it."""
+    content = sealed.read_bytes()
+    assert content.startswith(AGE_HEADER)
+    # Neither a gzip file nor the text it holds.
+    assert not content.startswith(GZIP_MAGIC)
+    assert b"backup of" not in content
+    assert keys.decrypt(sealed) == local.read_bytes()
+    opened = decrypt(sealed, other.identity)
+    assert opened.returncode != 0 and opened.stdout == b""
+    assert b"no identity matched" in opened.stderr
+
+
+def test_s3_objects_are_encrypted_and_the_local_backups_are_not(
+    s3_env: dict[str, str], keys: AgeKeys, other_keys: AgeKeys, tmp_path: Path
+) -> None:
+    result = _run_once(s3_env)
+
+    assert result.returncode == 0, result.stderr
+    root, today = Path(s3_env["BACKUP_ROOT"]), _today()
+    for site in SITES:
+        local = _dump(root, site)
+        # The local backup is Frappe's own gzip, so a local restore needs no key.
+        assert local.read_bytes().startswith(GZIP_MAGIC)
+        assert list(local.parent.iterdir()) == [local]
+        stored = tmp_path / "bucket" / "brandclub-backups" / "prod" / site / today
+        assert [path.name for path in stored.iterdir()] == [f"{local.name}.age"]
+        _assert_sealed_copy_of(stored / f"{local.name}.age", local, keys, other_keys)
+    assert keys.secret not in result.stdout + result.stderr
+
+
+def test_rsync_sends_the_encrypted_copy_and_keeps_the_local_one_plain(
+    rsync_env: dict[str, str], keys: AgeKeys, other_keys: AgeKeys, tmp_path: Path
+) -> None:
+    result = _run_once(rsync_env)
+
+    assert result.returncode == 0, result.stderr
+    root, today = Path(rsync_env["BACKUP_ROOT"]), _today()
+    for site in SITES:
+        local = _dump(root, site)
+        assert local.read_bytes().startswith(GZIP_MAGIC)
+        remote = tmp_path / "vault" / REMOTE_PATH.lstrip("/") / site / today
+        assert [path.name for path in remote.iterdir()] == [f"{local.name}.age"]
+        _assert_sealed_copy_of(remote / f"{local.name}.age", local, keys, other_keys)
+    assert not (root / ".offsite-sealed").exists()
+
+
+@pytest.mark.parametrize("kind", ["s3", "rsync"])
+def test_without_recipients_nothing_starts(
+    s3_env: dict[str, str], rsync_env: dict[str, str], fakes: FakeBin, kind: str
+) -> None:
+    env = {**(s3_env if kind == "s3" else rsync_env)}
+    del env["OFFSITE_AGE_RECIPIENTS_FILE"]
+    result = _run_once(env)
+
+    assert result.returncode == 2
+    assert f"OFFSITE_KIND={kind} needs OFFSITE_AGE_RECIPIENTS_FILE" in result.stderr
+    assert fakes.calls() == []
+
+
+def test_an_unreadable_recipients_file_stops_the_service(
+    rsync_env: dict[str, str], fakes: FakeBin
+) -> None:
+    result = _run_once({**rsync_env, "OFFSITE_AGE_RECIPIENTS_FILE": "/run/secrets/missing"})
+
+    assert result.returncode == 2
+    assert "OFFSITE_AGE_RECIPIENTS_FILE: cannot read /run/secrets/missing" in result.stderr
+    assert fakes.calls() == []
+
+
+@pytest.mark.parametrize("content", ["identity", "age1notarecipient\n", ""])
+def test_a_file_without_a_usable_recipient_stops_the_service(
+    s3_env: dict[str, str], fakes: FakeBin, keys: AgeKeys, tmp_path: Path, content: str
+) -> None:
+    """The private identity by mistake, a malformed line, nothing: age refuses each, and the
+    service stops before any backup, never saying the file's content."""
+    bad = tmp_path / "bad-recipients"
+    bad.write_text(keys.identity.read_text() if content == "identity" else content)
+    result = _run_once({**s3_env, "OFFSITE_AGE_RECIPIENTS_FILE": str(bad)})
+
+    assert result.returncode == 2
+    assert "OFFSITE_AGE_RECIPIENTS_FILE must hold age public recipients" in result.stderr
+    assert "age: error:" in result.stderr  # age's own reason, which names a line, not a key
+    assert keys.secret not in result.stdout + result.stderr
+    assert fakes.calls() == []
+    assert s3_calls(tmp_path / "s3-calls") == []
+
+
+def test_without_age_the_service_stops_at_start(
+    rsync_env: dict[str, str], fakes: FakeBin, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("bash", "date"):
+        (tools / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    result = _run_once({**rsync_env, "PATH": f"{fakes.dir}:{tools}"})
+
+    assert result.returncode == 2
+    assert "OFFSITE_KIND=rsync needs age, which is not installed in this image" in result.stderr
+    assert fakes.calls() == []
+
+
+@pytest.mark.parametrize("kind", ["s3", "rsync"])
+def test_a_failed_encryption_sends_nothing(
+    s3_env: dict[str, str],
+    rsync_env: dict[str, str],
+    fakes: FakeBin,
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    """age accepts the recipients at start but fails on a file (a full disk, say): that site's
+    copy fails, nothing of it is sent, in clear or otherwise, and the local backup stays."""
+    real_age = shutil.which("age")
+    fakes.add("age", f'[[ " $* " != *" --output "* ]] && exec "{real_age}" "$@"\nexit 1')
+    env = s3_env if kind == "s3" else rsync_env
+    result = _run_once(env)
+
+    assert result.returncode == 1
+    root = Path(env["BACKUP_ROOT"])
+    for site in SITES:
+        assert f"offsite FAILED site={site}" in result.stdout
+        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
+    assert "nothing was sent" in result.stderr
+    assert [call[0] for call in fakes.calls() if call[0] not in ("age", "bench")] == []
+    assert s3_calls(tmp_path / "s3-calls") == []
+    assert not (tmp_path / "vault").exists()
+    assert not (root / ".offsite-sealed").exists()

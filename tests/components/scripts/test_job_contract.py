@@ -15,7 +15,7 @@ import pytest
 
 from components.platform.catalogue import frappe_workers_map
 from fake_commands import SCRIPTS, FakeBin, add_frappe, make_bench
-from harness import S3_OFFSITE, TEST_SECRETS, Registered, Rendering, render
+from harness import OFFSITE_RECIPIENT, S3_OFFSITE, TEST_SECRETS, Registered, Rendering, render
 
 RESTORE = {"site": "brandclub.com", "date": "2026-11-20"}
 
@@ -27,6 +27,7 @@ def every_job() -> Rendering:
         **TEST_SECRETS,
         "brandclub:dbRootPasswordPrevious": "previous-Zq8",
         "brandclub:backupOffsiteSecret": "s3-secret-Zq8",
+        "brandclub:backupOffsiteRecipients": OFFSITE_RECIPIENT,
     }
     overrides = {"brandclub:restore": RESTORE, "brandclub:backup": {"offsite": S3_OFFSITE}}
     return render("prod", overrides, secrets=secrets)

@@ -4,11 +4,13 @@ with the stand-in Frappe (issue 9 items 2, 3 and 16)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 import fake_commands
+from age_keys import AgeKeys, new_keys
 from fake_commands import FakeBin, make_bench, new_database_server, run_script
 
 SITE = "brandclub.com"
@@ -306,4 +308,100 @@ def test_bad_input_fails_before_touching_the_site(
 
     assert result.returncode == 1
     assert message in result.stderr
+    assert frappe_fakes.calls() == []
+
+
+# --- an off-site copy (restore.fromOffsite): encrypted with age, decrypted by the job ----------
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> AgeKeys:
+    return new_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+def fetched(backups: Path, keys: AgeKeys, tmp_path: Path) -> Path:
+    """The day's backups as fetched back from off site: each file <file>.age, encrypted to the
+    recipient by the real age, as the backup service sends them."""
+    root = tmp_path / "fetched"
+    folder = root / SITE / DAY
+    folder.mkdir(parents=True)
+    for plain in (backups / SITE / DAY).iterdir():
+        sealed = folder / f"{plain.name}.age"
+        subprocess.run(
+            ["age", "--encrypt", "--recipients-file", str(keys.recipients), "-o", str(sealed)],
+            input=plain.read_bytes(),
+            check=True,
+            timeout=10,
+        )
+    return root
+
+
+def _offsite_env(
+    frappe_fakes: FakeBin, tmp_path: Path, fetched: Path, identity: Path
+) -> dict[str, str]:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    # The job's own temporary folder (its container's /tmp).
+    return _env(
+        frappe_fakes, tmp_path, fetched, OFFSITE_IDENTITY_FILE=str(identity), TMPDIR=str(scratch)
+    )
+
+
+def test_an_off_site_copy_is_decrypted_then_restored(
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, fetched: Path, keys: AgeKeys
+) -> None:
+    env = _offsite_env(frappe_fakes, tmp_path, fetched, keys.identity)
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 0, result.stderr
+    [opened] = (tmp_path / "scratch").iterdir()
+    assert frappe_fakes.calls() == [_restore(opened, *_with_files(opened)), MIGRATE]
+    # The very files the backup service encrypted, the fetched copy left as it was.
+    original = backups / SITE / DAY
+    assert sorted(path.name for path in opened.iterdir()) == sorted(
+        path.name for path in original.iterdir()
+    )
+    for path in opened.iterdir():
+        assert path.read_bytes() == (original / path.name).read_bytes()
+    assert all(path.name.endswith(".age") for path in (fetched / SITE / DAY).iterdir())
+    assert f"decrypted the off-site copy in {fetched / SITE / DAY}" in result.stdout
+    assert keys.secret not in result.stdout + result.stderr
+
+
+def test_the_wrong_identity_restores_nothing(
+    frappe_fakes: FakeBin, tmp_path: Path, fetched: Path
+) -> None:
+    other = new_keys(tmp_path / "other-keys", "other")
+    env = _offsite_env(frappe_fakes, tmp_path, fetched, other.identity)
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 1
+    assert "could not decrypt" in result.stderr
+    assert "must be the identity whose public recipient" in result.stderr
+    assert frappe_fakes.calls() == []
+    assert other.secret not in result.stdout + result.stderr
+
+
+def test_from_offsite_needs_an_off_site_copy_there(
+    frappe_fakes: FakeBin, tmp_path: Path, backups: Path, keys: AgeKeys
+) -> None:
+    env = _offsite_env(frappe_fakes, tmp_path, backups, keys.identity)
+    result = run_script("restore.sh", env)
+
+    assert result.returncode == 1
+    assert "restore.fromOffsite is set, but" in result.stderr
+    assert "holds no off-site copy (<file>.age): fetch it there first" in result.stderr
+    assert frappe_fakes.calls() == []
+
+
+def test_an_off_site_copy_without_the_identity_says_what_to_set(
+    frappe_fakes: FakeBin, tmp_path: Path, fetched: Path
+) -> None:
+    result = run_script("restore.sh", _env(frappe_fakes, tmp_path, fetched))
+
+    assert result.returncode == 1
+    assert "holds an encrypted off-site copy (<file>.age): set restore.fromOffsite" in (
+        result.stderr
+    )
     assert frappe_fakes.calls() == []

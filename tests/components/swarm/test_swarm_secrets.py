@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from harness import (
+    OFFSITE_IDENTITY,
+    OFFSITE_RECIPIENT,
     TEST_SECRETS,
     Rendering,
     find_plain_secret,
@@ -20,6 +22,8 @@ ALL_SECRETS = {
     "brandclub:adminPassword": "admin-Zq8-first",
     "brandclub:registryPassword": "ghp-Zq8-registry",
     "brandclub:backupOffsiteSecret": "s3-Zq8-secret-key",
+    "brandclub:backupOffsiteRecipients": OFFSITE_RECIPIENT,
+    "brandclub:backupOffsiteIdentity": OFFSITE_IDENTITY,
     "brandclub:secretNameKey": "secrets-test-name-key-7f3e9a1c5b2d8e4f",
 }
 EVERYTHING_ON = {
@@ -33,7 +37,7 @@ EVERYTHING_ON = {
             "accessKeyId": "AKIAEXAMPLE",
         }
     },
-    "brandclub:restore": {"site": "brandclub.com", "date": "2026-11-20"},
+    "brandclub:restore": {"site": "brandclub.com", "date": "2026-11-20", "fromOffsite": True},
 }
 RSYNC = {
     "kind": "rsync",
@@ -75,7 +79,9 @@ def test_every_docker_secret_is_wrapped_and_named_by_fingerprint(everything: Ren
         "data-mariadb-root-password",
         "jobs-admin-password",
         "jobs-db-root-password-previous",
+        "jobs-backup-offsite-identity",
         "app-backup-offsite",
+        "app-backup-offsite-recipients",
     }
     for secret in secrets:
         assert is_secret(secret.raw_inputs["data"]), secret.name
@@ -88,9 +94,12 @@ def test_offsite_credentials_are_a_secret_file_of_the_backup_service(
     everything: Rendering,
 ) -> None:
     backup = everything.service("brandclub-prod", "backup")
-    [mount] = backup.container["secrets"]
-    assert mount["fileName"] == "/run/secrets/backup-offsite"
-    assert mount["secretName"] == _secrets_by_name(everything)["app-backup-offsite"]
+    names = _secrets_by_name(everything)
+    mounts = {m["fileName"]: m["secretName"] for m in backup.container["secrets"]}
+    assert mounts == {
+        "/run/secrets/backup-offsite": names["app-backup-offsite"],
+        "/run/secrets/backup-offsite-recipients": names["app-backup-offsite-recipients"],
+    }
     env = backup.container["env"]
     assert env["OFFSITE_KIND"] == "s3"
     assert env["OFFSITE_S3_SECRET_KEY_FILE"] == "/run/secrets/backup-offsite"
@@ -99,11 +108,22 @@ def test_offsite_credentials_are_a_secret_file_of_the_backup_service(
 
 
 def test_rsync_offsite_mounts_the_key_and_pinned_host_keys() -> None:
-    secrets = {**TEST_SECRETS, "brandclub:backupOffsiteSecret": "-----BEGIN OPENSSH KEY-----"}
+    secrets = {
+        **TEST_SECRETS,
+        "brandclub:backupOffsiteSecret": "-----BEGIN OPENSSH KEY-----",
+        "brandclub:backupOffsiteRecipients": OFFSITE_RECIPIENT,
+    }
     rendering = render("prod", {"brandclub:backup": {"offsite": RSYNC}}, secrets=secrets)
     backup = rendering.service("brandclub-prod", "backup")
     files = sorted(m["fileName"] for m in backup.container["secrets"])
-    assert files == ["/run/secrets/backup-offsite", "/run/secrets/backup-offsite-known-hosts"]
+    assert files == [
+        "/run/secrets/backup-offsite",
+        "/run/secrets/backup-offsite-known-hosts",
+        "/run/secrets/backup-offsite-recipients",
+    ]
+    assert backup.container["env"]["OFFSITE_AGE_RECIPIENTS_FILE"] == (
+        "/run/secrets/backup-offsite-recipients"
+    )
     env = backup.container["env"]
     assert env["OFFSITE_KIND"] == "rsync"
     assert env["OFFSITE_RSYNC_TARGET"] == "backup@vault.example.net:/srv/brandclub"
@@ -167,8 +187,19 @@ def test_secret_names_never_contain_the_value(everything: Rendering) -> None:
     [
         ({"brandclub:registry": {"username": "deploy-bot"}}, "brandclub:registryPassword"),
         ({"brandclub:backup": {"offsite": RSYNC}}, "brandclub:backupOffsiteSecret"),
+        ({"brandclub:backup": {"offsite": RSYNC}}, "brandclub:backupOffsiteRecipients"),
+        (
+            {
+                "brandclub:restore": {
+                    "site": "brandclub.com",
+                    "date": "2026-11-20",
+                    "fromOffsite": True,
+                }
+            },
+            "brandclub:backupOffsiteIdentity",
+        ),
     ],
-    ids=["registry", "offsite"],
+    ids=["registry", "offsite", "offsite-recipients", "restore-from-offsite"],
 )
 def test_a_setting_that_needs_a_secret_says_how_to_set_it(overrides: dict, key: str) -> None:
     error, registered = render_error("prod", overrides)
@@ -261,3 +292,63 @@ def test_the_secret_name_key_must_be_encrypted() -> None:
     [problem] = [p for p in error.problems if p.key == NAME_KEY]
     assert "encrypted secret" in problem.expected
     assert key not in str(error)
+
+
+# --- the off-site key: the public half to the backup service, the private one only to a restore
+
+
+def test_the_identity_reaches_only_the_restore_job_from_an_off_site_copy(
+    everything: Rendering,
+) -> None:
+    identity = _secrets_by_name(everything)["jobs-backup-offsite-identity"]
+    restore = everything.named("jobs-restore").inputs["environment"]
+    assert (
+        f"source={identity},target=/run/secrets/backup-offsite-identity" in (restore["JOB_SECRETS"])
+    )
+    assert "OFFSITE_IDENTITY_FILE=/run/secrets/backup-offsite-identity" in restore["JOB_ENV"]
+    for job in everything.of_type("command:local:Command"):
+        if job.name != "jobs-restore":
+            assert identity not in job.inputs["environment"]["JOB_SECRETS"], job.name
+    for name, service in everything.services.items():
+        mounted = [m["secretName"] for m in service.container.get("secrets") or []]
+        assert identity not in mounted, name
+
+
+def test_a_restore_from_local_backups_mounts_no_identity() -> None:
+    overrides = {"brandclub:restore": {"site": "brandclub.com", "date": "2026-11-20"}}
+    rendering = render("prod", overrides)
+    restore = rendering.named("jobs-restore").inputs["environment"]
+    assert "backup-offsite-identity" not in restore["JOB_SECRETS"]
+    assert "OFFSITE_IDENTITY" not in restore["JOB_ENV"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("brandclub:backupOffsiteRecipients", OFFSITE_IDENTITY, "not the private identity"),
+        ("brandclub:backupOffsiteRecipients", "age1short", "one or more age recipients"),
+        ("brandclub:backupOffsiteIdentity", OFFSITE_RECIPIENT, "age identities"),
+    ],
+    ids=["identity-as-recipient", "malformed-recipient", "recipient-as-identity"],
+)
+def test_a_malformed_age_key_is_refused_unechoed(key: str, value: str, expected: str) -> None:
+    overrides = {
+        "brandclub:backup": {"offsite": RSYNC},
+        "brandclub:restore": {"site": "brandclub.com", "date": "2026-11-20", "fromOffsite": True},
+    }
+    secrets = {**ALL_SECRETS, key: value}
+    error, registered = render_error("prod", overrides, secrets=secrets)
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == key]
+    assert expected in problem.expected
+    assert value not in str(error)
+
+
+def test_the_identity_outside_a_restore_from_off_site_is_refused() -> None:
+    """The private identity opens every off-site copy: it belongs offline, not in the stack."""
+    secrets = {**TEST_SECRETS, "brandclub:backupOffsiteIdentity": OFFSITE_IDENTITY}
+    error, registered = render_error("prod", secrets=secrets)
+    assert registered == []
+    [problem] = [p for p in error.problems if p.key == "brandclub:backupOffsiteIdentity"]
+    assert "unset unless restore.fromOffsite is true" in problem.expected
+    assert OFFSITE_IDENTITY not in str(error)
