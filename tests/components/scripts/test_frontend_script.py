@@ -19,8 +19,12 @@ while read -r address; do
   for kind in STREAM DGRAM RAW; do echo "$address $kind"; done
 done <"$FAKE_ADDRESSES"
 """
-# nginx -s reload fails while $FAKE_NGINX_DOWN exists (nginx not started yet).
-FAKE_NGINX = '[[ ! -e $FAKE_NGINX_DOWN ]] || { echo "nginx: no pid" >&2; exit 1; }'
+# nginx -s reload fails while $FAKE_NGINX_DOWN exists (nginx not started yet); each reload
+# that succeeds is one line of $FAKE_RELOADS.
+FAKE_NGINX = """
+[[ ! -e $FAKE_NGINX_DOWN ]] || { echo "nginx: no pid" >&2; exit 1; }
+echo "$*" >>"$FAKE_RELOADS"
+"""
 
 
 @pytest.fixture
@@ -37,6 +41,7 @@ def _env(fakes: FakeBin, tmp_path: Path, **extra: str) -> dict[str, str]:
         SOCKETIO_SERVERS_FILE=str(tmp_path / "socketio-servers.inc"),
         FAKE_ADDRESSES=str(tmp_path / "addresses"),
         FAKE_NGINX_DOWN=str(tmp_path / "nginx-down"),
+        FAKE_RELOADS=str(tmp_path / "reloads"),
         **extra,
     )
 
@@ -71,6 +76,19 @@ def test_requires_the_websocket_address(fakes: FakeBin, tmp_path: Path) -> None:
     assert "SOCKETIO" in done.stderr
 
 
+def _set_addresses(path: Path, text: str) -> None:
+    """What the fake getent answers from now on; renamed into place, so the script's lookup
+    never reads half of it."""
+    path.with_suffix(".new").write_text(text)
+    path.with_suffix(".new").replace(path)
+
+
+def _reloads(tmp_path: Path) -> list[str]:
+    """The reloads nginx took, in order."""
+    reloads = tmp_path / "reloads"
+    return reloads.read_text().splitlines() if reloads.exists() else []
+
+
 def _wait_for(condition, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -103,18 +121,15 @@ def test_reloads_nginx_once_per_change_and_retries_a_failed_reload(
         time.sleep(0.5)  # several lookups with nothing changed
         assert fakes.calls("nginx") == []
         # A task replaced while nginx cannot take a reload yet: retried until it can.
-        addresses.write_text("10.0.1.9\n10.0.1.14\n")
+        _set_addresses(addresses, "10.0.1.9\n10.0.1.14\n")
         _wait_for(lambda: len(fakes.calls("nginx")) >= 2)
         assert "10.0.1.14:9000" in servers.read_text()
         (tmp_path / "nginx-down").unlink()
-        failed = len(fakes.calls("nginx"))
-        _wait_for(lambda: len(fakes.calls("nginx")) > failed)
-        settled = len(fakes.calls("nginx"))
-        assert fakes.calls("nginx")[-1] == ["nginx", "-s", "reload"]
-        time.sleep(0.5)
-        assert len(fakes.calls("nginx")) == settled, "reloaded with nothing changed"
-        addresses.write_text("10.0.1.14\n")
-        _wait_for(lambda: len(fakes.calls("nginx")) == settled + 1)
+        _wait_for(lambda: _reloads(tmp_path) == ["-s reload"])
+        time.sleep(0.5)  # several lookups with nothing changed since
+        assert _reloads(tmp_path) == ["-s reload"], "reloaded with nothing changed"
+        _set_addresses(addresses, "10.0.1.14\n")
+        _wait_for(lambda: len(_reloads(tmp_path)) == 2)
         assert servers.read_text() == "server 10.0.1.14:9000;\n"
     finally:
         stop.touch()

@@ -356,7 +356,7 @@ def test_an_off_site_copy_is_decrypted_then_restored(
 
     assert result.returncode == 0, result.stderr
     [opened] = (tmp_path / "scratch").iterdir()
-    assert frappe_fakes.calls() == [_restore(opened, *_with_files(opened)), MIGRATE]
+    assert frappe_fakes.calls("bench") == [_restore(opened, *_with_files(opened)), MIGRATE]
     # The very files the backup service encrypted, the fetched copy left as it was.
     original = backups / SITE / DAY
     assert sorted(path.name for path in opened.iterdir()) == sorted(
