@@ -18,7 +18,9 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import runpy
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,6 +154,30 @@ OFFLINE_RUN = "the offline engine runs no command, so no swarm was read"
 # Runs a local.run invoke's command (its arguments: command, environment, ...) and returns its
 # result (stdout, stderr), as pulumi-command would.
 CommandRunner = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def run_on_this_machine(timeout: float) -> CommandRunner:
+    """A runner that runs local.run's command as pulumi-command does (``/bin/sh -c``), on this
+    machine, against this process's ``DOCKER_HOST``: the command's own (the stack file's
+    ``docker:host``) is dropped, since whoever uses this (a tier, a benchmark) points at a swarm
+    on purpose."""
+
+    def run(args: Mapping[str, Any]) -> Mapping[str, Any]:
+        environment = {
+            key: value
+            for key, value in (args.get("environment") or {}).items()
+            if key != "DOCKER_HOST"
+        }
+        result = subprocess.run(
+            ["/bin/sh", "-c", args["command"]],
+            env={**os.environ, **environment},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return {"command": args["command"], "stdout": result.stdout, "stderr": result.stderr}
+
+    return run
 
 
 class _Mocks(pulumi_sdk.Mocks):

@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +44,8 @@ RECORDED = REPO / "tests" / "fixtures" / "capacity" / "three-nodes.txt"
 COMMAND_TIMEOUT = 300
 
 
-def run_locally(args: Mapping[str, Any]) -> Mapping[str, Any]:
-    """local.run as pulumi-command runs it (``/bin/sh -c``), on this machine's DOCKER_HOST."""
-    environment = {k: v for k, v in (args.get("environment") or {}).items() if k != "DOCKER_HOST"}
-    result = subprocess.run(
-        ["/bin/sh", "-c", args["command"]],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-    return {"stdout": result.stdout, "stderr": result.stderr}
+# local.run as pulumi-command runs it (``/bin/sh -c``), on this machine's DOCKER_HOST.
+run_locally = engine.run_on_this_machine(COMMAND_TIMEOUT)
 
 
 def seconds(action: Any) -> float:

@@ -5,8 +5,6 @@ this process, as the site jobs run; never the stack file's ``docker:host``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +12,7 @@ from components.capacity_preflight import CapacityError, planned_services
 from components.config.loader import load_stack_config
 from components.swarm.capacity import PlannedService, SwarmFacts
 from components.swarm.swarm_facts import GATHER_SCRIPT, parse_facts
-from stacktools.engine import Rendering, deep_merge, render
+from stacktools.engine import Rendering, deep_merge, render, run_on_this_machine
 from stacktools.export import EXPORT_DEFAULTS
 
 COMMAND_TIMEOUT = 120
@@ -26,17 +24,8 @@ SECRETS = {
 }
 
 
-def on_tier_engine(args: Mapping[str, Any]) -> Mapping[str, Any]:
-    """local.run's command, run as pulumi-command runs it, on the tier's engine."""
-    environment = {k: v for k, v in (args.get("environment") or {}).items() if k != "DOCKER_HOST"}
-    result = subprocess.run(
-        ["/bin/sh", "-c", args["command"]],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-    return {"command": args["command"], "stdout": result.stdout, "stderr": result.stderr}
+# local.run's command as pulumi-command runs it, on the tier's engine.
+on_tier_engine = run_on_this_machine(COMMAND_TIMEOUT)
 
 
 def tier_facts() -> SwarmFacts:

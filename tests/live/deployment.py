@@ -378,6 +378,30 @@ class DevDeployment:
             **extra,
         }
 
+    def polling_through_frontend(self, count: int) -> tuple[list[dict], list[dict]]:
+        """``count`` socket.io polling sessions through the frontend, one after the other, each
+        its own login: every summary (connected, error, transport), and the sessions that
+        failed: not connected, not polling, or without the event the site published to them.
+        With several websocket tasks, a request that reached a task other than the one that
+        answered the handshake fails its session (400 "Session ID unknown")."""
+        specs = [
+            self.realtime_spec(self.frontend_url, {"Host": self.site}, transports=["polling"])
+            for _ in range(count)
+        ]
+        sessions = [self.realtime(spec) for spec in specs]
+        summaries = [
+            {key: joined.get(key) for key in ("connected", "error", "transport")}
+            for joined in sessions
+        ]
+        failed = [
+            joined
+            for spec, joined in zip(specs, sessions, strict=True)
+            if not joined["connected"]
+            or joined.get("transport") != "polling"
+            or joined["event"] != spec["publish"]["message"]
+        ]
+        return summaries, failed
+
     def realtime(
         self, spec: dict[str, Any], timeout: float = 90, container: str = PROBE
     ) -> dict[str, Any]:

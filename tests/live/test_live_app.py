@@ -238,21 +238,12 @@ def test_polling_sessions_through_the_frontend_stay_on_one_websocket_task(
     """Issue 26: with two websocket tasks, every request of a socket.io polling session through
     nginx reaches the task that answered its handshake (the sticky upstream); a request that
     reached the other task would get 400 "Session ID unknown" and the session would fail.
-    Several sessions, each its own login (its own session cookie, so its own hash key)."""
+    Several sessions, one after the other, each its own login."""
     websocket = dev.service(dev.app_stack, "websocket")
     assert len(running_tasks(websocket)) >= 2, "one websocket task would prove nothing"
-    specs = [
-        dev.realtime_spec(FRONTEND_URL, {"Host": SITE}, transports=["polling"])
-        for _ in range(POLLING_SESSIONS)
-    ]
-    sessions = [dev.realtime(spec) for spec in specs]
-    live_report.setdefault("realtime", {})["frontend-polling"] = [
-        {key: joined.get(key) for key in ("connected", "error", "transport")} for joined in sessions
-    ]
-    for spec, joined in zip(specs, sessions, strict=True):
-        assert joined["connected"], joined
-        assert joined["transport"] == "polling", joined
-        assert joined["event"] == spec["publish"]["message"], joined
+    summaries, failed = dev.polling_through_frontend(POLLING_SESSIONS)
+    live_report.setdefault("realtime", {})["frontend-polling"] = summaries
+    assert not failed, failed
 
 
 def test_logged_in_session_joins_the_site_directly(

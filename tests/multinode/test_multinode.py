@@ -86,18 +86,9 @@ def test_polling_through_the_frontend_stays_on_one_of_two_websocket_tasks(
     handshake (the other would answer 400 "Session ID unknown")."""
     nodes = running_nodes(prod.service(prod.app_stack, "websocket"))
     assert len(set(nodes)) == 2, nodes
-    specs = [
-        prod.realtime_spec(FRONTEND_URL, {"Host": SITE}, transports=["polling"])
-        for _ in range(POLLING_SESSIONS)
-    ]
-    sessions = [prod.realtime(spec) for spec in specs]
-    report["frontendPolling"] = [
-        {key: joined.get(key) for key in ("connected", "error", "transport")} for joined in sessions
-    ]
-    for spec, joined in zip(specs, sessions, strict=True):
-        assert joined["connected"], joined
-        assert joined["transport"] == "polling", joined
-        assert joined["event"] == spec["publish"]["message"], joined
+    summaries, failed = prod.polling_through_frontend(POLLING_SESSIONS)
+    report["frontendPolling"] = summaries
+    assert not failed, failed
 
 
 def _backends(prod: ProdDeployment) -> list[Task]:
