@@ -8,7 +8,9 @@ frappe, run by the image's own `bench`, tests/live/images/bin/bench): a bench di
 ``make_bench`` links that tree in as ``apps/frappe`` and has ``env/bin/python`` (the test
 interpreter) with the apps and tests/stand_ins on its path. There the stand-in ``pymysql``
 replaces the real driver, so Frappe's databases live on the stand-in MariaDB server kept in a
-file (``new_database_server``, $STANDIN_DB), which ``add_frappe``'s ``mariadb`` client uses too.
+file (``new_database_server``, $STANDIN_DB), which ``add_frappe``'s ``mariadb`` client and
+``mysqldump`` use too; the stand-in ``redis`` and ``rq`` replace the real client and RQ, so a
+``bench worker`` registers in a Redis kept in a file ($STANDIN_REDIS).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ FRAPPE_APPS = IMAGES / "bench" / "apps"
 IMAGE_BENCH = IMAGES / "bin" / "bench"
 sys.path.insert(0, str(STAND_INS))
 from stand_in_support import (  # noqa: E402, F401
+    as_sqlite,
+    database_file,
     database_server,
     database_state,
     drop_database,
@@ -159,9 +163,11 @@ BENCH_CLI = f'exec "{IMAGE_BENCH}" "$@"'
 
 
 def add_frappe(fakes: FakeBin) -> None:
-    """The image's `bench`, and the stand-in `mariadb` client (tests/stand_ins)."""
+    """The image's `bench`, and the stand-in `mariadb` client and `mysqldump` (tests/stand_ins)
+    that Frappe's restore and backup start."""
     fakes.add("bench", BENCH_CLI, record=False)
-    fakes.add("mariadb", f'exec "{sys.executable}" "{STAND_INS / "mariadb.py"}" "$@"')
+    for tool in ("mariadb", "mysqldump"):
+        fakes.add(tool, f'exec "{sys.executable}" "{STAND_INS / f"{tool}.py"}" "$@"')
 
 
 def write_backup_set(folder: Path, prefix: str, site: str, files: bool = True) -> None:

@@ -1,4 +1,5 @@
-"""Stand-ins for what the health checks talk to: curl (per port) and the bench's redis client.
+"""Stand-ins for what the health checks talk to: curl (per port), and a bench whose Python has
+the stand-in redis client (tests/stand_ins/redis).
 
 Used by the health-check library's tests and the preflight job's tests, which run the same
 checks.
@@ -9,7 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fake_commands import make_bench
+from fake_commands import COMMON_CONFIG, make_bench
+
+SITE_DB, SITE_DB_PASSWORD = "_abc", "site-db-password"
 
 # curl as the checks call it: answers FAKE_CURL_STATUS, else FAKE_STATUS_<port of the URL>,
 # else 200; status 000 fails to connect. Honours --write-out '%{http_code}' and --fail.
@@ -36,49 +39,20 @@ if [[ $fail == yes ]] && ((status >= 400)); then exit 22; fi
 exit 0
 """
 
-# The redis client as worker_registered uses it, backed by a JSON file: {"rq:workers": [keys],
-# "<key>": {"hostname": "...", "queues": "..."}} (RQ's worker hash).
-FAKE_REDIS = """
-import json
-import os
-
-
-class Redis:
-    @classmethod
-    def from_url(cls, url, **options):
-        with open(os.environ["FAKE_REDIS_LOG"], "a") as log:
-            log.write(json.dumps({"url": url, **options}) + "\\n")
-        redis = cls()
-        redis.url = url
-        return redis
-
-    def ping(self):
-        # FAKE_REDIS_DOWN: the URL of a Redis that refuses connections.
-        if os.environ.get("FAKE_REDIS_DOWN") == self.url:
-            raise ConnectionError("Connection refused")
-        return True
-
-    def _data(self):
-        with open(os.environ["FAKE_REDIS"]) as data:
-            return json.load(data)
-
-    def smembers(self, key):
-        return set(self._data().get(key, []))
-
-    def hmget(self, key, fields):
-        worker = self._data().get(key, {})
-        return [worker.get(field) for field in fields]
-"""
-
 
 def fake_health_bench(root: Path, site: str) -> Path:
-    """A bench with ``site``, the queue Redis URL in common_site_config.json, make_bench's
-    env/bin/python and the stand-in redis client in ``root/fake-modules`` (PYTHONPATH)."""
-    bench = make_bench(root, {site: {"db_name": "_abc"}})
+    """A bench with ``site`` (its database ``SITE_DB``, password ``SITE_DB_PASSWORD``), the queue
+    Redis URL in common_site_config.json, and make_bench's env/bin/python, whose ``redis`` is the
+    stand-in client (tests/stand_ins/redis) over ``root/redis.json`` (``redis_env``)."""
+    bench = make_bench(root, {site: {"db_name": SITE_DB, "db_password": SITE_DB_PASSWORD}})
     (bench / "sites" / "common_site_config.json").write_text(
-        json.dumps({"redis_queue": "redis://redis-queue:6379"})
+        json.dumps({**COMMON_CONFIG, "redis_queue": "redis://redis-queue:6379"})
     )
-    modules = root / "fake-modules" / "redis"
-    modules.mkdir(parents=True)
-    (modules / "__init__.py").write_text(FAKE_REDIS)
+    (root / "redis.json").write_text(json.dumps({"rq:workers": []}))
     return bench
+
+
+def redis_env(root: Path) -> dict[str, str]:
+    """The stand-in Redis's switches for a bench of fake_health_bench: its keys, and the log of
+    the connections made to it."""
+    return {"STANDIN_REDIS": str(root / "redis.json"), "STANDIN_REDIS_LOG": str(root / "redis-log")}

@@ -26,6 +26,7 @@ from stand_in_support import (
     database_file,
     database_server,
     drop_database,
+    refuse_site_login,
     snapshot_processes,
 )
 
@@ -100,13 +101,10 @@ def execute(sql: str, state: dict) -> list[str]:
 def load_dump(argv: list[str], sql: str, state: dict) -> int:
     """``-u USER -h HOST -P PORT DATABASE`` with $MYSQL_PWD: the dump on stdin into DATABASE."""
     user, database = argv[argv.index("-u") + 1], argv[-1]
-    password = os.environ.get("MYSQL_PWD")
-    logins = {state["users"].get(f"{user}@{host}") for host in ("%", "localhost")}
-    if password not in logins:
-        print(f"ERROR 1045 (28000): {access_denied(user)[1]}", file=sys.stderr)
-        return 1
-    if database not in state["databases"]:
-        print(f"ERROR 1049 (42000): Unknown database '{database}'", file=sys.stderr)
+    refused = refuse_site_login(state, user, database)
+    if refused:
+        code, message = refused
+        print(f"ERROR {code} ({'28000' if code == 1045 else '42000'}): {message}", file=sys.stderr)
         return 1
     with contextlib.closing(sqlite3.connect(database_file(database))) as db, db:
         db.executescript(as_sqlite(sql))

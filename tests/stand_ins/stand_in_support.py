@@ -69,6 +69,18 @@ def access_denied(user: str) -> tuple[int, str]:
     return 1045, f"Access denied for user '{user}'@'10.0.9.7' (using password: YES)"
 
 
+def refuse_site_login(state: dict[str, Any], user: str, database: str) -> tuple[int, str] | None:
+    """Why the server refuses ``user`` (password in $MYSQL_PWD, as the stand-in Frappe starts the
+    client tools) into ``database``, as MariaDB's error code and message; None when it lets the
+    user in. A user created at either host logs in, as Frappe's setup_database creates them."""
+    logins = {state["users"].get(f"{user}@{host}") for host in ("%", "localhost")}
+    if os.environ.get("MYSQL_PWD") not in logins:
+        return access_denied(user)
+    if database not in state["databases"]:
+        return 1049, f"Unknown database '{database}'"
+    return None
+
+
 @contextlib.contextmanager
 def database_server(path: Path | None = None) -> Iterator[dict[str, Any]]:
     """The server's state ($STANDIN_DB, JSON), locked and written back after the block:

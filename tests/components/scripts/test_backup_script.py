@@ -1,11 +1,16 @@
-"""The prod backup loop, run for real with a stand-in `bench` on PATH and a temp backup root."""
+"""The prod backup loop, run for real with the stand-in Frappe's `bench` (its `bench backup`
+over the stand-in MariaDB, tests/fake_commands.py add_frappe) and a temp backup root."""
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,17 +18,21 @@ import pytest
 
 from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
 from components.frappe.processes import BACKUP_SCRIPT
-from fake_commands import SCRIPTS, FakeBin, fake_boto3, make_bench, s3_calls
+from fake_commands import (
+    SCRIPTS,
+    FakeBin,
+    add_frappe,
+    as_sqlite,
+    database_file,
+    database_server,
+    fake_boto3,
+    make_bench,
+    new_database_server,
+    s3_calls,
+)
 
 SCRIPT = SCRIPTS / "backup-loop.sh"
 
-# Writes a database dump (gzip, as Frappe's) into the backup path (its last argument); fails for
-# FAIL_SITE.
-FAKE_BACKUP_BENCH = """
-[[ $2 == "${FAIL_SITE:-}" ]] && exit 1
-path=${@: -1}
-printf 'backup of %s\n' "$2" | gzip -n > "$path/20260220_020000-${2//./_}-database.sql.gz"
-"""
 # Fails for the site named in FAIL_RSYNC_SITE (the target's last path part); with FAKE_REMOTE,
 # copies the directory into FAKE_REMOTE/<target's path>/, as rsync -a over SSH would.
 FAKE_RSYNC = """
@@ -35,6 +44,13 @@ fi
 exit 0
 """
 SITES = ("brandclub.com", "shop.brandclub.com")
+# Each site's database (Frappe names it, and its user, alike) and the user's password.
+DATABASES = {"brandclub.com": "_1b2c", "shop.brandclub.com": "_3d4e"}
+DB_PASSWORD = "site-db-password"
+# Frappe 15's backup set (frappe/utils/backups.py set_backup_file_name), without --compress.
+BACKUP_SET = re.compile(
+    r"(\d{8}_\d{6})-(\w+)-(database\.sql\.gz|site_config_backup\.json|files\.tar|private-files\.tar)"
+)
 
 
 def _epoch(text: str) -> int:
@@ -71,20 +87,65 @@ def test_time_to_next_run(now: str, time: str, seconds: int) -> None:
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> FakeBin:
+    """The stand-in Frappe's `bench` and its `mysqldump` (fake_commands.add_frappe)."""
     fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BACKUP_BENCH)
+    add_frappe(fakes)
     return fakes
 
 
 @pytest.fixture
 def bench_env(tmp_path: Path, fakes: FakeBin) -> dict[str, str]:
-    bench_dir = make_bench(tmp_path, {site: {} for site in SITES})
+    """Two sites as new-site leaves them: a database on the stand-in MariaDB that the site's
+    user logs in to, a note in it, and a file in each of the site's public and private files."""
+    bench_dir = make_bench(
+        tmp_path,
+        {site: {"db_name": db, "db_password": DB_PASSWORD} for site, db in DATABASES.items()},
+    )
+    db = new_database_server(
+        tmp_path / "db.json",
+        "db-root-password",
+        users={f"{name}@%": DB_PASSWORD for name in DATABASES.values()},
+        databases={name: {"apps": ["frappe", "erpnext"]} for name in DATABASES.values()},
+    )
+    for site in SITES:
+        with sqlite3.connect(database_file(DATABASES[site], db)) as database:
+            database.execute(as_sqlite(NOTES_TABLE))
+            database.execute(f"INSERT INTO `tabBrandclub Note` (title) VALUES ('note of {site}')")
+        database.close()
+        for part in ("public", "private"):
+            files = bench_dir / "sites" / site / part / "files"
+            files.mkdir(parents=True)
+            (files / f"{part}.txt").write_text(f"{part} file of {site}")
     return fakes.env(
         BENCH_DIR=str(bench_dir),
+        STANDIN_DB=str(db),
         BACKUP_ROOT=str(tmp_path / "backups"),
         BACKUP_RETENTION_DAYS="7",
         BACKUP_ONCE="1",
     )
+
+
+NOTES_TABLE = (
+    "CREATE TABLE `tabBrandclub Note` (name INT AUTO_INCREMENT PRIMARY KEY, "
+    "title VARCHAR(140) NOT NULL)"
+)
+
+
+def _refuse_site_user(env: dict[str, str], site: str) -> None:
+    """The site's database refuses its user (a password changed under it): Frappe's backup of it
+    fails at the dump, as it would against MariaDB."""
+    with database_server(Path(env["STANDIN_DB"])) as state:
+        del state["users"][f"{DATABASES[site]}@%"]
+
+
+def _backup_set(folder: Path, site: str) -> dict[str, Path]:
+    """The dated folder's files, by part, after asserting they are one Frappe backup set of
+    ``site``: one timestamp, the site's slug, each of the four parts once."""
+    names = sorted(path.name for path in folder.iterdir())
+    matches = [BACKUP_SET.fullmatch(name) for name in names]
+    assert all(matches), names
+    assert {(m[1], m[2]) for m in matches if m} == {(matches[0][1], site.replace(".", "_"))}
+    return {m[3]: folder / m[0] for m in matches if m}
 
 
 def _today() -> str:
@@ -105,9 +166,18 @@ def test_backs_up_every_site_into_a_dated_directory(
     today = _today()
     root = Path(bench_env["BACKUP_ROOT"])
     for site in SITES:
-        assert len(list((root / site / today).glob("*-database.sql.gz"))) == 1
+        backup = _backup_set(root / site / today, site)
+        assert len(backup) == 4  # with files
+        dump = gzip.decompress(backup["database.sql.gz"].read_bytes()).decode()
+        assert f"INSERT INTO `tabBrandclub Note` VALUES (1,'note of {site}');" in dump
+        with tarfile.open(backup["private-files.tar"]) as tar:
+            assert tar.getnames()[-1] == f"./{site}/private/files/private.txt"
         assert f"ok site={site}" in result.stdout
-    assert fakes.calls() == [
+    # Each site's dump is taken as the site's own database user.
+    assert [call[call.index("-u") + 1] for call in fakes.calls("mysqldump")] == list(
+        DATABASES.values()
+    )
+    assert fakes.calls("bench") == [
         [
             "bench",
             "--site",
@@ -143,9 +213,11 @@ def test_prunes_dated_directories_past_retention(bench_env: dict[str, str]) -> N
 
 
 def test_a_failing_site_is_logged_and_fails_the_run(bench_env: dict[str, str]) -> None:
-    result = _run_once({**bench_env, "FAIL_SITE": "shop.brandclub.com"})
+    _refuse_site_user(bench_env, "shop.brandclub.com")
+    result = _run_once(bench_env)
     assert result.returncode == 1
     assert "FAILED site=shop.brandclub.com" in result.stdout
+    assert "mysqldump: Got error: 1045" in result.stderr
     assert "ok site=brandclub.com" in result.stdout
     assert result.stdout.splitlines()[-1].endswith("backup: run finished: 1 ok, 1 failed")
 
@@ -153,9 +225,12 @@ def test_a_failing_site_is_logged_and_fails_the_run(bench_env: dict[str, str]) -
 def test_a_failed_backup_prunes_nothing(bench_env: dict[str, str]) -> None:
     old = Path(bench_env["BACKUP_ROOT"]) / "shop.brandclub.com" / "2020-01-01"
     old.mkdir(parents=True)
-    result = _run_once({**bench_env, "FAIL_SITE": "shop.brandclub.com"})
+    _refuse_site_user(bench_env, "shop.brandclub.com")
+    result = _run_once(bench_env)
     assert result.returncode == 1
     assert old.is_dir()  # failing runs must not use up the last good backups
+    # Frappe removes what a failed step wrote: no partial dump passes for a backup.
+    assert list((old.parent / _today()).iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -236,7 +311,7 @@ def test_s3_copies_each_site_right_after_its_backup(
     today, root = _today(), Path(s3_env["BACKUP_ROOT"])
     # The encrypted copy is put together beside the sites' folders, and gone after the copy.
     sealed = root / ".offsite-sealed" / today
-    assert [call[:3] for call in fakes.calls()] == [
+    assert [call[:3] for call in fakes.calls() if call[0] != "mysqldump"] == [
         ["bench", "--site", "brandclub.com"],
         ["bench-python", "-", str(sealed)],
         ["bench", "--site", "shop.brandclub.com"],
@@ -248,11 +323,9 @@ def test_s3_copies_each_site_right_after_its_backup(
     ]
     uploads = [call["upload"][1:] for call in s3_calls(tmp_path / "s3-calls") if "upload" in call]
     assert uploads == [
-        [
-            "brandclub-backups",
-            f"prod/{site}/{today}/20260220_020000-{site.replace('.', '_')}-database.sql.gz.age",
-        ]
+        ["brandclub-backups", f"prod/{site}/{today}/{path.name}.age"]
         for site in SITES
+        for path in sorted(_backup_set(root / site / today, site).values())
     ]
     for site in SITES:
         assert (
@@ -323,7 +396,7 @@ def test_rsync_copies_the_dated_directory_into_the_site_folder(
         ]
         for site in SITES
     ]
-    assert [call[0] for call in fakes.calls()] == ["bench", "rsync", "bench", "rsync"]
+    assert [call[0] for call in fakes.calls()] == ["bench", "mysqldump", "rsync"] * 2
     assert (
         "offsite ok site=shop.brandclub.com target=backup@vault.example.net:/srv/brandclub/"
         "shop.brandclub.com/"
@@ -404,8 +477,7 @@ def test_rsync_without_the_tools_fails_clearly(
 
 
 def _dump(root: Path, site: str) -> Path:
-    [dump] = (root / site / _today()).glob("*-database.sql.gz")
-    return dump
+    return _backup_set(root / site / _today(), site)["database.sql.gz"]
 
 
 @pytest.fixture
@@ -419,9 +491,13 @@ def _assert_sealed_copy_of(sealed: Path, local: Path, keys: AgeKeys, other: AgeK
     with it."""
     content = sealed.read_bytes()
     assert content.startswith(AGE_HEADER)
-    # Neither a gzip file nor the text it holds.
+    # Neither a gzip file nor the text it holds: the dump's notes, the tars' files, the
+    # config's database password.
     assert not content.startswith(GZIP_MAGIC)
-    assert b"backup of" not in content
+    plain = local.read_bytes()
+    plain = gzip.decompress(plain) if plain.startswith(GZIP_MAGIC) else plain
+    [marker] = [text for text in (b"note of ", b"file of ", DB_PASSWORD.encode()) if text in plain]
+    assert marker not in content
     assert keys.decrypt(sealed) == local.read_bytes()
     opened = decrypt(sealed, other.identity)
     assert opened.returncode != 0 and opened.stdout == b""
@@ -436,13 +512,15 @@ def test_s3_objects_are_encrypted_and_the_local_backups_are_not(
     assert result.returncode == 0, result.stderr
     root, today = Path(s3_env["BACKUP_ROOT"]), _today()
     for site in SITES:
-        local = _dump(root, site)
         # The local backup is Frappe's own gzip, so a local restore needs no key.
-        assert local.read_bytes().startswith(GZIP_MAGIC)
-        assert list(local.parent.iterdir()) == [local]
+        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
+        local = _backup_set(root / site / today, site).values()
         stored = tmp_path / "bucket" / "brandclub-backups" / "prod" / site / today
-        assert [path.name for path in stored.iterdir()] == [f"{local.name}.age"]
-        _assert_sealed_copy_of(stored / f"{local.name}.age", local, keys, other_keys)
+        assert sorted(path.name for path in stored.iterdir()) == sorted(
+            f"{path.name}.age" for path in local
+        )
+        for path in local:
+            _assert_sealed_copy_of(stored / f"{path.name}.age", path, keys, other_keys)
     assert keys.secret not in result.stdout + result.stderr
 
 
@@ -454,11 +532,14 @@ def test_rsync_sends_the_encrypted_copy_and_keeps_the_local_one_plain(
     assert result.returncode == 0, result.stderr
     root, today = Path(rsync_env["BACKUP_ROOT"]), _today()
     for site in SITES:
-        local = _dump(root, site)
-        assert local.read_bytes().startswith(GZIP_MAGIC)
+        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
+        local = _backup_set(root / site / today, site).values()
         remote = tmp_path / "vault" / REMOTE_PATH.lstrip("/") / site / today
-        assert [path.name for path in remote.iterdir()] == [f"{local.name}.age"]
-        _assert_sealed_copy_of(remote / f"{local.name}.age", local, keys, other_keys)
+        assert sorted(path.name for path in remote.iterdir()) == sorted(
+            f"{path.name}.age" for path in local
+        )
+        for path in local:
+            _assert_sealed_copy_of(remote / f"{path.name}.age", path, keys, other_keys)
     assert not (root / ".offsite-sealed").exists()
 
 
@@ -538,7 +619,8 @@ def test_a_failed_encryption_sends_nothing(
         assert f"offsite FAILED site={site}" in result.stdout
         assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
     assert "nothing was sent" in result.stderr
-    assert [call[0] for call in fakes.calls() if call[0] not in ("age", "bench")] == []
+    sent = [call[0] for call in fakes.calls() if call[0] not in ("age", "bench", "mysqldump")]
+    assert sent == []
     assert s3_calls(tmp_path / "s3-calls") == []
     assert not (tmp_path / "vault").exists()
     assert not (root / ".offsite-sealed").exists()

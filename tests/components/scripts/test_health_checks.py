@@ -1,5 +1,6 @@
 """The health-check library (components/scripts/lib/health-checks.sh) run for real, with a
-stand-in curl and a stand-in Redis client: what each check accepts and refuses (issue 9 item 12).
+stand-in curl and the stand-in Redis client (tests/stand_ins/redis): what each check accepts and
+refuses (issue 9 item 12).
 The services run these functions as their Docker health checks and the preflight job runs them
 against a new image, so these tests cover both."""
 
@@ -15,7 +16,7 @@ import pytest
 from components.frappe.health_checks import HEALTH_LIBRARY, health_test
 from components.swarm.configs import HEALTH_CHECKS
 from fake_commands import FakeBin
-from fake_health import FAKE_CURL, fake_health_bench
+from fake_health import FAKE_CURL, fake_health_bench, redis_env
 
 SITE = "brandclub.com"
 
@@ -36,8 +37,7 @@ def run_check(
         ["bash", str(HEALTH_LIBRARY), *test[3:]],
         env=fakes.env(
             BENCH_DIR=str(bench),
-            PYTHONPATH=str(bench.parent / "fake-modules"),
-            FAKE_REDIS_LOG=str(bench.parent / "redis-log"),
+            **redis_env(bench.parent),
             **env,
         ),
         capture_output=True,
@@ -135,9 +135,7 @@ def _workers(bench: Path, workers: dict[str, tuple[str, str]]) -> None:
 
 
 def _worker_check(fakes: FakeBin, bench: Path, queues: str) -> subprocess.CompletedProcess[str]:
-    return run_check(
-        fakes, bench, "worker_registered", queues, FAKE_REDIS=str(bench.parent / "redis.json")
-    )
+    return run_check(fakes, bench, "worker_registered", queues)
 
 
 HOST = socket.gethostname()

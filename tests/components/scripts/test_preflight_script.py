@@ -8,6 +8,8 @@ fails it before any service changes."""
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -15,8 +17,8 @@ import pytest
 
 from components.frappe.health_checks import HEALTH_LIBRARY
 from components.frappe.jobs import job_script
-from fake_commands import FakeBin, run_script
-from fake_health import FAKE_CURL, fake_health_bench
+from fake_commands import FakeBin, add_frappe, database_server, new_database_server, run_script
+from fake_health import FAKE_CURL, SITE_DB, SITE_DB_PASSWORD, fake_health_bench, redis_env
 from harness import Rendering, depends_on, env_of, jobs
 
 SITE = "brandclub.com"
@@ -84,70 +86,35 @@ FAKE_START_SH = _RUNS_UNTIL_TERM.format(
     'if [[ -n ${FAKE_BACKEND_CRASH:-} ]]; then echo "ImportError: no module" >&2; exit 3; fi',
 )
 FAKE_NODE = _RUNS_UNTIL_TERM.format(name="websocket", on_stop="", on_start="")
-# bench worker registers as RQ does for Frappe v15 (a bare uuid name, the host in the hash's
-# `hostname` field, queues with the bench-id prefix) unless
-# FAKE_WORKER_REGISTERS=no; FAKE_WORKER_IGNORES_TERM=yes makes it outlive its grace period.
-FAKE_BENCH_WORKER = """
-register() {
-  python3 - "$FAKE_REDIS" "$1" "$$" <<'PY'
-import json, socket, sys, uuid
-path, queues, pid = sys.argv[1:]
-key = f"rq:worker:{uuid.uuid4().hex}"
-worker = {"hostname": socket.gethostname(), "pid": pid}
-worker["queues"] = ",".join(f"bench-1:{q}" for q in queues.split(","))
-data = {"rq:workers": [key], key: worker}
-json.dump(data if queues else {"rq:workers": []}, open(path, "w"))
-PY
-}
-if [[ $1 == --site && $3 == list-apps ]]; then
-  # The site's database, as the site's user: FAKE_DATABASE_DOWN=yes fails as Frappe does.
-  if [[ ${FAKE_DATABASE_DOWN:-} == yes ]]; then
-    echo "pymysql.err.OperationalError: (1045, \"Access denied for user '_a1'@'%'\")" >&2
-    exit 1
-  fi
-  printf 'frappe  15.50.0 version-15\nerpnext 15.40.0 version-15\n'
-  exit 0
-fi
-[[ $1 == worker && $2 == --queue ]] || exit 2
-[[ ${FAKE_WORKER_REGISTERS:-yes} == yes ]] && register "$3"
-if [[ ${FAKE_WORKER_IGNORES_TERM:-} == yes ]]; then
-  trap 'echo worker-ignored-term >> "$FAKE_STOPPED"' TERM
-else
-  trap 'echo worker >> "$FAKE_STOPPED"; register ""; exit 0' TERM
-fi
-exec 3<> <(:)  # idles as the stand-ins above do
-while :; do read -r -t 60 -u 3 || :; done
-"""
-
-
 REDIS_CACHE = "redis://redis-cache:6379"
-FAKE_ERPNEXT_HOOKS = """
-import os
 
-if os.environ.get("FAKE_APP_BROKEN") == "yes":
-    raise ImportError("cannot import name 'get_company_currency' from 'erpnext.setup.utils'")
-app_name = "erpnext"
-"""
+
+def _forget_site_user(root: Path) -> None:
+    """The site's database refuses its user (a password changed under it), as a release that
+    cannot reach its database meets it."""
+    with database_server(root / "db.json") as state:
+        state["users"].clear()
 
 
 @pytest.fixture
 def preflight(tmp_path: Path) -> tuple[FakeBin, Path]:
+    """The stand-ins the preflight starts, and a bench with the stand-in Frappe (fake_health):
+    its ``bench`` lists the site's apps from the stand-in MariaDB and runs ``bench worker``,
+    which registers in the stand-in Redis through the stand-in RQ."""
     fakes = FakeBin(tmp_path)
     fakes.add("curl", FAKE_CURL)
     fakes.add("start.sh", FAKE_START_SH)
     fakes.add("node", FAKE_NODE)
-    fakes.add("bench", FAKE_BENCH_WORKER)
+    add_frappe(fakes)
     bench = fake_health_bench(tmp_path, SITE)
-    (bench.parent / "redis.json").write_text(json.dumps({"rq:workers": []}))
+    new_database_server(
+        tmp_path / "db.json",
+        "db-root-password",
+        users={f"{SITE_DB}@%": SITE_DB_PASSWORD},
+        databases={SITE_DB: {"apps": ["frappe", "erpnext"]}},
+    )
     common = bench / "sites" / "common_site_config.json"
     common.write_text(json.dumps({**json.loads(common.read_text()), "redis_cache": REDIS_CACHE}))
-    # The image's apps (make_bench links in the stand-in frappe and erpnext); erpnext's hooks
-    # fail to import with FAKE_APP_BROKEN=yes, as a broken release's would: this erpnext, first
-    # on PYTHONPATH, is imported in its place.
-    erpnext = tmp_path / "fake-modules" / "erpnext"
-    erpnext.mkdir()
-    (erpnext / "__init__.py").write_text("")
-    (erpnext / "hooks.py").write_text(FAKE_ERPNEXT_HOOKS)
     return fakes, bench
 
 
@@ -161,9 +128,8 @@ def run_preflight(
         fakes.env(
             SITE_NAME=SITE,
             BENCH_DIR=str(bench),
-            PYTHONPATH=str(root / "fake-modules"),
-            FAKE_REDIS=str(root / "redis.json"),
-            FAKE_REDIS_LOG=str(root / "redis-log"),
+            STANDIN_DB=str(root / "db.json"),
+            **redis_env(root),
             FAKE_STOPPED=str(root / "stopped"),
             PREFLIGHT_TIMEOUT="1",
             PREFLIGHT_INTERVAL="0.2",
@@ -174,6 +140,21 @@ def run_preflight(
     stopped_file = root / "stopped"
     stopped = stopped_file.read_text().split() if stopped_file.exists() else []
     return result, stopped
+
+
+def _workers(root: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The queue Redis after the run: the registered workers' keys, and every worker hash (a
+    dead worker's stays 60 s, with its ``death``)."""
+    data = json.loads((root / "redis.json").read_text())
+    return data["rq:workers"], [
+        value for key, value in data.items() if key.startswith("rq:worker:")
+    ]
+
+
+def _worker_name(root: Path) -> str:
+    data = json.loads((root / "redis.json").read_text())
+    [key] = [key for key in data if key.startswith("rq:worker:")]
+    return key.removeprefix("rq:worker:")
 
 
 @pytest.mark.waits
@@ -191,7 +172,7 @@ def test_a_release_that_boots_passes_the_boot_stage_and_stops_what_it_started(
             ("node", "apps/frappe/socketio.js"),
         ]
     )
-    assert sorted(stopped) == ["websocket", "worker"]
+    assert stopped == ["websocket"]
     assert "apps import: erpnext frappe" in result.stdout
     assert f"database of {SITE} answers" in result.stdout
     assert "redis_cache and redis_queue answer" in result.stdout
@@ -200,8 +181,14 @@ def test_a_release_that_boots_passes_the_boot_stage_and_stops_what_it_started(
     log = (bench.parent / "redis-log").read_text().splitlines()
     pinged = [json.loads(line)["url"] for line in log]
     assert set(pinged) >= {REDIS_CACHE, "redis://redis-queue:6379"}
-    # The worker deregistered when it stopped, as RQ's does.
-    assert json.loads((bench.parent / "redis.json").read_text()) == {"rq:workers": []}
+    # The worker registered as RQ does for Frappe 15 (a bare uuid name, this host, the queue
+    # with the bench id), and on SIGTERM stopped and deregistered, as RQ's does.
+    registered, [worker] = _workers(bench.parent)
+    assert registered == []
+    assert re.fullmatch(r"[0-9a-f]{32}", _worker_name(bench.parent))
+    assert worker["hostname"] == socket.gethostname()
+    assert worker["queues"].endswith(":short") and "death" in worker
+    assert "shutdown_requested_date" not in worker  # idle: it stopped at once
 
 
 @pytest.mark.waits
@@ -219,21 +206,25 @@ def test_a_release_that_serves_passes_the_serve_stage(preflight: tuple[FakeBin, 
     ("env", "message"),
     [
         (
-            {"FAKE_APP_BROKEN": "yes"},
+            # erpnext's hooks fail to import, as a broken release's would.
+            {"STANDIN_BROKEN": "http500"},
             "the new image's apps do not import (above); every request would fail the same way",
         ),
         (
-            {"FAKE_DATABASE_DOWN": "yes"},
+            {"database": "refuses"},
             f"the new image cannot open {SITE}'s database as the site's user",
         ),
-        ({"FAKE_REDIS_DOWN": "redis://redis-cache:6379"}, "redis_cache: Connection refused"),
-        ({"FAKE_WORKER_REGISTERS": "no"}, "worker not healthy after 1s: worker: no worker of"),
+        ({"STANDIN_REDIS_DOWN": "redis://redis-cache:6379"}, "redis_cache: Connection refused"),
+        # Workers that run but never register with RQ.
+        ({"STANDIN_BROKEN": "worker"}, "worker not healthy after 1s: worker: no worker of"),
         ({"FAKE_STATUS_9000": "000"}, "websocket not healthy after 1s: websocket: no engine.io"),
     ],
 )
 def test_a_release_that_cannot_start_fails_before_migrate(
     preflight: tuple[FakeBin, Path], env: dict[str, str], message: str
 ) -> None:
+    if env.pop("database", None):
+        _forget_site_user(preflight[1].parent)
     result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="boot", **env)
     assert result.returncode == 1
     assert message in result.stderr
@@ -279,12 +270,17 @@ def test_a_site_in_maintenance_passes(preflight: tuple[FakeBin, Path]) -> None:
 
 @pytest.mark.waits
 def test_a_worker_that_outlives_its_grace_is_killed(preflight: tuple[FakeBin, Path]) -> None:
-    result, stopped = run_preflight(
+    """A worker mid-job when SIGTERM comes finishes the job first (RQ's warm shutdown); one whose
+    job outlasts the grace period is killed."""
+    result, _ = run_preflight(
         preflight,
         PREFLIGHT_STAGE="boot",
-        FAKE_WORKER_IGNORES_TERM="yes",
+        STANDIN_WORKER_JOB_SECONDS="30",
         PREFLIGHT_WORKER_GRACE="1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "worker did not stop within 1s, killing it" in result.stdout
-    assert "worker-ignored-term" in stopped
+    # It took the SIGTERM while busy and kept working: killed, it never deregistered.
+    registered, [worker] = _workers(preflight[1].parent)
+    assert registered == [f"rq:worker:{_worker_name(preflight[1].parent)}"]
+    assert "shutdown_requested_date" in worker and "death" not in worker

@@ -1,6 +1,8 @@
 """``bench backup`` and ``bench restore`` as Frappe v15 does them (frappe/utils/backups.py
-BackupGenerator, frappe/commands/site.py restore): a real mysqldump, gzip'ed, plus the site's
-config and file tars, named ``<YYYYMMDD_HHMMSS>-<site with dots as underscores>-<part>``;
+BackupGenerator, frappe/commands/site.py restore): mysqldump (the real one in the image, the
+stand-in of tests/stand_ins in the unit tier), gzip'ed, plus the site's config and file tars,
+named ``<YYYYMMDD_HHMMSS>-<site with dots as underscores>-<part>``, what a failed step wrote
+removed again;
 restore recreates the target site's database and user from the target's own config and loads
 the dump, and leaves the target's ``encryption_key`` as it is."""
 
@@ -12,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import frappe
@@ -59,8 +62,31 @@ def _dump(site: str, target: Path) -> None:
     with target.open("ab") as out:
         dump = subprocess.Popen(command, stdout=subprocess.PIPE, env=environment)
         packed = subprocess.run(["gzip"], stdin=dump.stdout, stdout=out, check=False)
+        dump.stdout.close()  # type: ignore[union-attr]
         if dump.wait() != 0 or packed.returncode != 0:
             raise CommandError(f"mysqldump of {site} failed")
+
+
+def _tar_files(site: str, paths: dict[str, Path], ext: str) -> None:
+    for part in ("public", "private"):
+        flags = "czf" if ext == "tgz" else "cf"
+        # From the sites folder, as Frappe does: members are ./<site>/<part>/files/...
+        subprocess.run(
+            ["tar", flags, str(paths[part].resolve()), f"./{site}/{part}/files"],
+            cwd=frappe.SITES,
+            check=True,
+        )
+
+
+def _deleted_if_fails(step: Callable[[], object], *paths: Path) -> None:
+    """Frappe 15's BackupGenerator.delete_if_step_fails: a step that fails removes the files it
+    was writing, so a failed backup leaves no partial dump or tar that looks like a backup."""
+    try:
+        step()
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def backup_site(site: str, options) -> None:
@@ -85,18 +111,13 @@ def backup_site(site: str, options) -> None:
             or folder / f"{stamp}-{slug}-private-files.{ext}"
         ),
     }
-    _dump(site, paths["database"])
-    shutil.copyfile(frappe.site_config_path(site), paths["config"])
+    _deleted_if_fails(lambda: _dump(site, paths["database"]), paths["database"])
+    _deleted_if_fails(
+        lambda: shutil.copyfile(frappe.site_config_path(site), paths["config"]), paths["config"]
+    )
     with_files = options.flag("--with-files")
     if with_files:
-        for part, where in (("public", "public"), ("private", "private")):
-            flags = "czf" if ext == "tgz" else "cf"
-            # From the sites folder, as Frappe does: members are ./<site>/<where>/files/...
-            subprocess.run(
-                ["tar", flags, str(paths[part].resolve()), f"./{site}/{where}/files"],
-                cwd=frappe.SITES,
-                check=True,
-            )
+        _deleted_if_fails(lambda: _tar_files(site, paths, ext), paths["public"], paths["private"])
     shown = {k: v for k, v in paths.items() if k in ("config", "database") or with_files}
     print(f"Backup Summary for {site} at {datetime.datetime.now()}")
     width = max(len(str(path)) for path in shown.values())

@@ -6,7 +6,8 @@ python3-rq) created without a name, as Frappe's ``start_worker`` creates them
 real image's do: ``rq:workers`` holds ``rq:worker:<uuid hex>``, a hash whose ``hostname`` is
 the container's host name and whose ``queues`` lists the queue names (``register_birth``).
 Frappe still defines ``get_worker_name`` (the older ``<uuid>.<hostname>.<pid>.<queue>``
-names), but nothing calls it any more."""
+names), but nothing calls it any more. The unit tier has neither RQ nor Redis: there the
+stand-ins of tests/stand_ins (``rq``, ``redis``) take their place on the bench's path."""
 
 from __future__ import annotations
 
