@@ -192,6 +192,43 @@ def write_backup_set(folder: Path, prefix: str, site: str, files: bool = True) -
             tar.addfile(member, io.BytesIO(prefix.encode()))
 
 
+# Two sites to back up, and each one's database (Frappe names it, and its user, alike).
+BACKED_UP_DATABASES = {"brandclub.com": "_1b2c", "shop.brandclub.com": "_3d4e"}
+NOTES_TABLE = (
+    "CREATE TABLE `tabBrandclub Note` (name INT AUTO_INCREMENT PRIMARY KEY, "
+    "title VARCHAR(140) NOT NULL)"
+)
+
+
+def sites_to_back_up(root: Path, databases: dict[str, str], db_password: str) -> dict[str, str]:
+    """Sites as new-site leaves them, for ``bench backup``: a bench under ``root``, a database
+    per site on a stand-in MariaDB that the site's user logs in to, a note titled
+    ``note of <site>`` in it, and a file in each of the site's public and private files. The
+    environment the stand-in needs (BENCH_DIR, STANDIN_DB)."""
+    import sqlite3
+
+    bench_dir = make_bench(
+        root,
+        {site: {"db_name": db, "db_password": db_password} for site, db in databases.items()},
+    )
+    db = new_database_server(
+        root / "db.json",
+        "db-root-password",
+        users={f"{name}@%": db_password for name in databases.values()},
+        databases={name: {"apps": ["frappe", "erpnext"]} for name in databases.values()},
+    )
+    for site, name in databases.items():
+        with sqlite3.connect(database_file(name, db)) as database:
+            database.execute(as_sqlite(NOTES_TABLE))
+            database.execute(f"INSERT INTO `tabBrandclub Note` (title) VALUES ('note of {site}')")
+        database.close()
+        for part in ("public", "private"):
+            files = bench_dir / "sites" / site / part / "files"
+            files.mkdir(parents=True)
+            (files / f"{part}.txt").write_text(f"{part} file of {site}")
+    return {"BENCH_DIR": str(bench_dir), "STANDIN_DB": str(db)}
+
+
 def site_config(bench: Path, site: str) -> dict[str, object]:
     return json.loads((bench / "sites" / site / "site_config.json").read_text())
 

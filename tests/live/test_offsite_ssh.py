@@ -1,10 +1,11 @@
 """The rsync kind of the off-site copy against a real SSH server (live tier, no swarm needed).
 
 Issue 23 item 2: what leaves the data node is encrypted first. The real backup-loop.sh
-(BACKUP_ONCE=1, a stand-in ``bench`` writing Frappe's files) sends its copy with the real
-rsync over the real ssh to Debian's OpenSSH server, and the test reads what arrived on the
-server: only ``<file>.age`` files, neither gzip nor tar nor the dump's text, which Debian's age
-opens with the identity to the very bytes of the local backup, and with no other identity.
+(BACKUP_ONCE=1, the stand-in Frappe's ``bench backup`` writing Frappe's files) sends its copy
+with the real rsync over the real ssh to Debian's OpenSSH server, and the test reads what
+arrived on the server: only ``<file>.age`` files, neither gzip nor tar nor the dump's text,
+which Debian's age opens with the identity to the very bytes of the local backup, and with no
+other identity.
 
 The server runs in a network namespace of its own on its 127.0.0.1:22 (so no sshd of this
 machine is in the way), as an unprivileged login made for the test; the loop runs in the same
@@ -30,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
-from fake_commands import SCRIPTS, FakeBin, make_bench
+from fake_commands import BACKED_UP_DATABASES, SCRIPTS, FakeBin, add_frappe, sites_to_back_up
 from tests.live.images.build import apt_install
 
 pytestmark = pytest.mark.live
@@ -39,17 +40,7 @@ pytestmark = pytest.mark.live
 NETNS = "bcoffsite"
 LOGIN = "bcoffsite"
 SSHD = "/usr/sbin/sshd"
-SITES = ("brandclub.com", "shop.brandclub.com")
-# Frappe's set for a site (frappe/utils/backups.py): a gzip dump, two tar archives, the config.
-FAKE_BENCH = r"""
-path=${@: -1}
-stamp=20260220_020000-${2//./_}
-printf -- '-- dump of %s\nINSERT INTO `tabNote` VALUES (1);\n' "$2" |
-  gzip -n > "$path/$stamp-database.sql.gz"
-tar -cf "$path/$stamp-files.tar" -C "$BENCH_DIR/sites" "$2/site_config.json"
-tar -cf "$path/$stamp-private-files.tar" -C "$BENCH_DIR/sites" "$2/site_config.json"
-cp "$BENCH_DIR/sites/$2/site_config.json" "$path/$stamp-site_config_backup.json"
-"""
+SITES = tuple(BACKED_UP_DATABASES)
 TAR_MAGIC = b"ustar"
 
 
@@ -174,11 +165,11 @@ def keys(tmp_path: Path) -> AgeKeys:
 def _backup_once(
     tmp_path: Path, server: SshServer, recipients: Path
 ) -> subprocess.CompletedProcess:
+    # The one stand-in Frappe's `bench backup`, over the stand-in MariaDB.
     fakes = FakeBin(tmp_path)
-    fakes.add("bench", FAKE_BENCH)
-    bench = make_bench(tmp_path, {site: {"db_name": f"_{site[:4]}"} for site in SITES})
+    add_frappe(fakes)
     env = fakes.env(
-        BENCH_DIR=str(bench),
+        **sites_to_back_up(tmp_path, BACKED_UP_DATABASES, "site-db-password"),
         BACKUP_ROOT=str(tmp_path / "backups"),
         BACKUP_ONCE="1",
         OFFSITE_KIND="rsync",
@@ -217,7 +208,8 @@ def test_the_copy_on_the_ssh_server_opens_only_with_the_identity(
             sealed = (remote / f"{name}.age").read_bytes()
             assert sealed.startswith(AGE_HEADER)
             assert not sealed.startswith(GZIP_MAGIC) and TAR_MAGIC not in sealed[:1024]
-            assert b"dump of" not in sealed and b"db_name" not in sealed
+            # What the files tar and the config hold in the clear (sites_to_back_up).
+            assert b"file of" not in sealed and b"db_name" not in sealed
             assert keys.decrypt(remote / f"{name}.age") == (local / name).read_bytes()
             assert decrypt(remote / f"{name}.age", other.identity).returncode != 0
         # The local set stays as bench wrote it: a local restore needs no key.

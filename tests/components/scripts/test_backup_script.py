@@ -7,7 +7,6 @@ import gzip
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -19,16 +18,14 @@ import pytest
 from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
 from components.frappe.processes import BACKUP_SCRIPT
 from fake_commands import (
+    BACKED_UP_DATABASES,
     SCRIPTS,
     FakeBin,
     add_frappe,
-    as_sqlite,
-    database_file,
     database_server,
     fake_boto3,
-    make_bench,
-    new_database_server,
     s3_calls,
+    sites_to_back_up,
 )
 
 SCRIPT = SCRIPTS / "backup-loop.sh"
@@ -43,9 +40,8 @@ if [[ -n ${FAKE_REMOTE:-} ]]; then
 fi
 exit 0
 """
-SITES = ("brandclub.com", "shop.brandclub.com")
-# Each site's database (Frappe names it, and its user, alike) and the user's password.
-DATABASES = {"brandclub.com": "_1b2c", "shop.brandclub.com": "_3d4e"}
+SITES = tuple(BACKED_UP_DATABASES)
+DATABASES = BACKED_UP_DATABASES
 DB_PASSWORD = "site-db-password"
 # Frappe 15's backup set (frappe/utils/backups.py set_backup_file_name), without --compress.
 BACKUP_SET = re.compile(
@@ -95,40 +91,13 @@ def fakes(tmp_path: Path) -> FakeBin:
 
 @pytest.fixture
 def bench_env(tmp_path: Path, fakes: FakeBin) -> dict[str, str]:
-    """Two sites as new-site leaves them: a database on the stand-in MariaDB that the site's
-    user logs in to, a note in it, and a file in each of the site's public and private files."""
-    bench_dir = make_bench(
-        tmp_path,
-        {site: {"db_name": db, "db_password": DB_PASSWORD} for site, db in DATABASES.items()},
-    )
-    db = new_database_server(
-        tmp_path / "db.json",
-        "db-root-password",
-        users={f"{name}@%": DB_PASSWORD for name in DATABASES.values()},
-        databases={name: {"apps": ["frappe", "erpnext"]} for name in DATABASES.values()},
-    )
-    for site in SITES:
-        with sqlite3.connect(database_file(DATABASES[site], db)) as database:
-            database.execute(as_sqlite(NOTES_TABLE))
-            database.execute(f"INSERT INTO `tabBrandclub Note` (title) VALUES ('note of {site}')")
-        database.close()
-        for part in ("public", "private"):
-            files = bench_dir / "sites" / site / part / "files"
-            files.mkdir(parents=True)
-            (files / f"{part}.txt").write_text(f"{part} file of {site}")
+    """Two sites as new-site leaves them (fake_commands.sites_to_back_up)."""
     return fakes.env(
-        BENCH_DIR=str(bench_dir),
-        STANDIN_DB=str(db),
+        **sites_to_back_up(tmp_path, DATABASES, DB_PASSWORD),
         BACKUP_ROOT=str(tmp_path / "backups"),
         BACKUP_RETENTION_DAYS="7",
         BACKUP_ONCE="1",
     )
-
-
-NOTES_TABLE = (
-    "CREATE TABLE `tabBrandclub Note` (name INT AUTO_INCREMENT PRIMARY KEY, "
-    "title VARCHAR(140) NOT NULL)"
-)
 
 
 def _refuse_site_user(env: dict[str, str], site: str) -> None:
