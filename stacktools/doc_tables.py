@@ -214,6 +214,35 @@ def services_table(repo: Path = REPO) -> str:
     return _table(header, rows)
 
 
+def environments_table(repo: Path = REPO) -> str:
+    """Each environment's branch (the pipeline's), site and other domains, and how many tasks
+    each of its services but the singletons runs."""
+    from components.config.model import BRANCH_FOR_ENVIRONMENT
+
+    header = ("environment", "branch", "site", "redirected to it", "replicas (singletons: 1)")
+    rows = []
+    for environment in catalogue.ENVIRONMENTS:
+        config = stack_config(environment, repo)
+        site, *others = _lookup(config, "domains")
+        replicas = {
+            (_lookup(config, f"services.{row.name}") or {}).get("replicas")
+            for row in catalogue.APP_SERVICES
+            if not row.singleton and _lookup(config, f"services.{row.name}") is not None
+        }
+        rows.append(
+            [
+                environment,
+                f"`{BRANCH_FOR_ENVIRONMENT[environment]}`"
+                if environment in BRANCH_FOR_ENVIRONMENT
+                else NOT_SET,
+                f"`{site}`",
+                ", ".join(f"`{domain}`" for domain in others) or NOT_SET,
+                " or ".join(str(count) for count in sorted(replicas)),
+            ]
+        )
+    return _table(header, rows)
+
+
 def _catalogue_table(repo: Path) -> str:
     return catalogue.markdown()
 
@@ -223,6 +252,7 @@ GENERATORS: dict[str, Callable[[Path], str]] = {
     "catalogue": _catalogue_table,
     "values-per-environment": values_table,
     "services-per-environment": services_table,
+    "environments": environments_table,
 }
 
 

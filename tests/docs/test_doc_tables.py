@@ -45,6 +45,21 @@ def test_a_stack_file_change_makes_the_tables_stale(tmp_path: Path) -> None:
     assert "| 1200M / 2G |" in configuration
 
 
+def test_the_readme_follows_each_environments_domains_and_replicas(tmp_path: Path) -> None:
+    repo = _copy(tmp_path)
+    staging = repo / "Pulumi.staging.yaml"
+    text = staging.read_text()
+    assert "- staging.brandclub.com" in text
+    staging.write_text(
+        text.replace(
+            "- staging.brandclub.com", "- stage.brandclub.com\n    - staging.brandclub.com"
+        )
+    )
+    assert {page.name for page in stale(repo)} >= {"README.md"}
+    readme = regenerate((repo / "README.md").read_text(), repo)
+    assert "| staging | `staging` | `stage.brandclub.com` | `staging.brandclub.com` |" in readme
+
+
 def test_a_hand_edit_inside_a_region_is_stale(tmp_path: Path) -> None:
     repo = _copy(tmp_path)
     page = repo / "docs" / "architecture.md"
