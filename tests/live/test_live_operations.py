@@ -170,8 +170,8 @@ def test_a_failed_rotation_changes_nothing_and_running_it_right_repairs_it(
         assert root_logs_in(dev, own) and not root_logs_in(dev, new)
         assert served_version(dev) == TAG
 
-        # The repair (docs/secrets.md#a-rotation-that-failed): the password MariaDB really has
-        # as dbRootPasswordPrevious, pulumi up again.
+        # The repair (docs/secrets.md#rotating-a-secret, "A rotation that failed"): the password
+        # MariaDB really has as dbRootPasswordPrevious, pulumi up again.
         repaired = rotations.up(new, previous=own)
         assert repaired.ok, repaired.report()
         assert root_logs_in(dev, new) and not root_logs_in(dev, own)
