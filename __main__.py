@@ -54,7 +54,6 @@ jobs = SiteJobs(
         sites_driver_options=data.sites_driver_options,
         logs_volume=data.volumes["logs"].name,
         data_layer=data,
-        db_root_password_secret=data.root_password_secret,
         docker_host=load_docker_host(),
     ),
 )

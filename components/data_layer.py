@@ -37,7 +37,7 @@ from components.platform.catalogue import (
 )
 from components.platform.catalogue import service as catalogue_row
 from components.platform.mariadb_series import MARIADB_HEALTHCHECK, SUPPORTED_SERIES
-from components.swarm.secrets import rotating_secret
+from components.swarm.secrets import named_secret
 from components.swarm.services import (
     Attachment,
     Mount,
@@ -49,6 +49,10 @@ from components.swarm.services import (
 )
 
 MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/mariadb-root-password"
+# The Docker secret's purpose (its name: brandclub-db-<env>-<purpose>).
+MARIADB_INITIAL_ROOT_PASSWORD = "mariadb-initial-root-password"
+# The inputs of the pinned root-password secret that no later deploy changes (_root_password).
+PINNED_SECRET_INPUTS = ("name", "data")
 REDIS_HEALTHCHECK = ("CMD", "redis-cli", "ping")
 REDIS_EVICTION_POLICY = {
     REDIS_CACHE.name: "allkeys-lru",
@@ -81,9 +85,8 @@ class DataLayerArgs:
     # By digest (components/images.py).
     mariadb_image: pulumi.Input[str]
     redis_image: pulumi.Input[str]
+    # Only what an empty data directory is initialised with (DataLayer._root_password).
     db_root_password: str
-    # Keys the fingerprint in Docker secret names (components/swarm/secrets.py).
-    secret_name_key: str
     protection: DataProtection
     placement: tuple[str, ...]
     endpoint_mode: str
@@ -108,7 +111,6 @@ class DataLayerArgs:
             mariadb_image=mariadb_image,
             redis_image=redis_image,
             db_root_password=config.db_root_password.get_secret_value(),
-            secret_name_key=config.secret_name_key.get_secret_value(),
             protection=config.data_protection,
             placement=tuple(config.placement.data_constraints),
             endpoint_mode=config.endpoint_mode,
@@ -221,16 +223,31 @@ class DataLayer(pulumi.ComponentResource):
         )
 
     def _root_password(self, name: str, opts: pulumi.ResourceOptions) -> docker.Secret:
-        # Never protected: it holds no data (the value is in the stack config), and a rotation
-        # replaces it, which protect would refuse.
-        replaceable = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False))
-        return rotating_secret(
+        """The root password an empty data directory is initialised with, pinned: nothing about
+        the MariaDB service changes when the password is rotated, so Swarm never restarts it.
+
+        The image reads MARIADB_ROOT_PASSWORD_FILE on every start (docker-entrypoint.sh's
+        docker_setup_env: the file must exist) but uses it only to initialise an empty data
+        directory (docker_verify_minimum_env and docker_setup_db run only without
+        $DATADIR/mysql); the live tier's stand-in (tests/live/images/mariadb_entrypoint.py) does
+        the same. A rotation is SET PASSWORD inside the database (the rotate-db-root-password
+        job, with the jobs' own secret of the current password, components/site_jobs.py), so
+        the secret keeps the value and the name it was created with: a name that carries no
+        fingerprint (no value ever replaces it), and ignore_changes for a stack whose secret
+        was created, before the pin, under the fingerprinted name of its value then. Only a data
+        directory initialised after a rotation sees the old value; how to repair that:
+        docs/secrets.md#rotating-a-secret.
+        """
+        # Never protected: it holds no data (the value is in the stack config).
+        pinned = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=False, ignore_changes=list(PINNED_SECRET_INPUTS))
+        )
+        return named_secret(
             f"{name}-mariadb-root-password",
-            self._names.secret("mariadb-root-password"),
+            self._names.secret(MARIADB_INITIAL_ROOT_PASSWORD),
             self._args.db_root_password,
             self._label_values(),
-            replaceable,
-            name_key=self._args.secret_name_key,
+            pinned,
         )
 
     def _services(self, name: str, opts: pulumi.ResourceOptions) -> dict[str, docker.Service]:

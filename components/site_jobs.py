@@ -40,10 +40,14 @@ from components.swarm.services import Networks
 
 @dataclass(frozen=True)
 class JobSecrets:
-    """Of the stack's secrets, only those the jobs mount (the root password comes as the data
-    layer's Docker secret)."""
+    """Of the stack's secrets, only those the jobs mount."""
 
     admin_password: str
+    # The jobs' own Docker secret of it, never the one MariaDB mounts: that one keeps the value
+    # the data directory was initialised with (components/data_layer.py), so a rotation
+    # changes the jobs' secret alone, and only the rotation job mounts the new value before it
+    # has set it in the database (the later jobs wait for it).
+    db_root_password: str
     # Keys the fingerprint in Docker secret names (components/swarm/secrets.py).
     secret_name_key: str
     # The password MariaDB still has, during a root password rotation.
@@ -57,6 +61,7 @@ class JobSecrets:
         identity = config.backup_offsite_identity
         return cls(
             admin_password=config.admin_password.get_secret_value(),
+            db_root_password=config.db_root_password.get_secret_value(),
             secret_name_key=config.secret_name_key.get_secret_value(),
             db_root_password_previous=previous.get_secret_value() if previous else None,
             backup_offsite_identity=identity.get_secret_value() if identity else None,
@@ -77,8 +82,6 @@ class SiteJobsArgs:
     logs_volume: pulumi.Input[str]
     # The data layer: the jobs that talk to the database wait for it.
     data_layer: pulumi.Resource
-    # The data layer's root password secret: jobs mount the very secret MariaDB was given.
-    db_root_password_secret: docker.Secret
     # The swarm to run jobs on: the docker provider's own `docker:host`; None is the local engine.
     docker_host: str | None = None
     # The sites volume's local-driver options where it lives on shared storage: a job may run
@@ -126,11 +129,12 @@ class SiteJobs(pulumi.ComponentResource):
         labels = layer_labels("jobs", args.settings.environment)
         values: dict[SecretRole, str | None] = {
             "admin-password": args.secrets.admin_password,
+            "db-root-password": args.secrets.db_root_password,
             "db-root-password-previous": args.secrets.db_root_password_previous,
             "backup-offsite-identity": args.secrets.backup_offsite_identity,
         }
         name_key = args.secrets.secret_name_key
-        secrets: dict[SecretRole, docker.Secret] = {
+        return {
             role: rotating_secret(
                 f"{name}-{role}",
                 f"{names.app_stack}-{role}",
@@ -142,8 +146,6 @@ class SiteJobs(pulumi.ComponentResource):
             for role, value in values.items()
             if value is not None
         }
-        secrets["db-root-password"] = self._args.db_root_password_secret
-        return secrets
 
     def _command(
         self, name: str, job: SiteJob, opts: pulumi.ResourceOptions

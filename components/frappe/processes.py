@@ -51,6 +51,11 @@ OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 # The public age recipients every off-site copy is encrypted to before it leaves the node.
 OFFSITE_RECIPIENTS_FILE = "/run/secrets/backup-offsite-recipients"
 BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_text()
+# How long Swarm waits for the backup loop to stop before it kills it. A sleeping loop exits at
+# once on SIGTERM; one in the middle of its daily run first finishes it (every site with its
+# files, the off-site copy and the pruning: scripts/backup-loop.sh), and a backup cut short is
+# lost. So this covers a whole run of a large site, and costs nothing the rest of the day.
+BACKUP_STOP_GRACE_PERIOD = "3600s"
 FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
 # start.sh (gunicorn), which is also what the preflight job starts. Otherwise the backend keeps
@@ -311,7 +316,7 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
         # The loop sleeps most of the day; healthy means it can still reach the database.
         _fixed(tcp_probe(MARIADB.name, MARIADB.port)),
         env=_backup_env,
-        stop_grace_period="600s",
+        stop_grace_period=BACKUP_STOP_GRACE_PERIOD,
         backups_mount=True,
     ),
     MAILPIT.name: lambda row: AppProcess(

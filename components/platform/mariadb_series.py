@@ -52,7 +52,11 @@ SUPPORTED_SERIES: dict[str, MariaDBSeries] = {
 
 # mariadb-admin ping exits 0 as soon as the server accepts connections, even when it refuses
 # the (absent) credentials, so the check needs no password and works on data directories that
-# an older image initialised without a health-check user. During first initialisation the
-# image runs a temporary server with networking off, so a TCP ping stays red until the real
-# server is up.
+# an older image initialised without a health-check user. Least privilege, then, is no account
+# at all: the official image's healthcheck.sh --connect logs in as its own `healthcheck` user
+# (USAGE only, from $DATADIR/.my-healthcheck.cnf, which docker-entrypoint.sh's
+# create_healthcheck_users writes), never as root; this check does not even need that, and the
+# live tier's stand-in image has neither. Either way a root password rotation never reaches it.
+# During first initialisation the image runs a temporary server with networking off, so a TCP
+# ping stays red until the real server is up.
 MARIADB_HEALTHCHECK = ("CMD-SHELL", "mariadb-admin ping --host=127.0.0.1 --silent")

@@ -8,6 +8,18 @@
 # BACKUP_ONCE=1 runs one backup immediately and exits (used by tests and by hand);
 # `backup-loop.sh next-run-in EPOCH` prints the seconds from EPOCH to the next run.
 #
+# Stopping (the script is the container's PID 1, and Docker signals only PID 1): SIGTERM or
+# SIGINT while the loop sleeps ends it at once (exit 0); during a backup it first finishes that
+# run (every site, its copy and its pruning), then exits 0. A second signal changes nothing: a
+# backup cut halfway is worse than a late stop, and only the end of the stop grace period (the
+# service's, sized for a whole run) or a SIGKILL cuts it. Bash runs a trap only between
+# commands, so whatever may take long (the sleep, the run) runs in the background and the script
+# waits for it with `wait`, which a trapped signal interrupts at once.
+# One loop at a time: the loop holds an exclusive lock on $BACKUP_ROOT/.backup-loop.lock for its
+# whole life, and a second loop (a replacement task that Swarm started while the old one still
+# finishes its run: Swarm waits at most a minute for the old task of a stop-first update) waits
+# for it before it schedules anything, so a backup time never runs twice.
+#
 # Off-site copy, chosen by OFFSITE_KIND:
 #   none   (default) local only.
 #   s3     OFFSITE_S3_ENDPOINT, OFFSITE_S3_BUCKET, OFFSITE_S3_PREFIX (optional),
@@ -299,9 +311,61 @@ if [[ ${BACKUP_ONCE:-0} == 1 ]]; then
   exit $?
 fi
 
+# Set by the SIGTERM/SIGINT trap: the loop stops where no backup is running.
+stop_requested=0
+
+on_stop_signal() {
+  if ((stop_requested)); then
+    log "SIG$1 again: still finishing the backup in progress, then stopping"
+  else
+    log "SIG$1: stopping (a backup in progress is finished first)"
+  fi
+  stop_requested=1
+}
+trap 'on_stop_signal TERM' TERM
+trap 'on_stop_signal INT' INT
+
+# The lock's file descriptor: every child gets it closed (`9>&-`), as a lock lives as long as
+# any process holds its descriptor, and a leftover child must never keep the next loop waiting.
+LOCK_FD=9
+LOCK_FILE="$BACKUP_ROOT/.backup-loop.lock"
+
+# Sleeps $1 seconds; returns 1 at once when a stop was requested before or during the sleep.
+pause() {
+  ((stop_requested)) && return 1
+  sleep "$1" 9>&- &
+  local sleeper=$!
+  wait "$sleeper"
+  kill "$sleeper" 2>/dev/null
+  ((!stop_requested))
+}
+
+# One run of backup_all in the background, waited for to its end whatever signals arrive: a
+# trapped signal ends `wait` early (status > 128) while the run goes on. Returns the run's status.
+run_backups() {
+  backup_all 9>&- &
+  local run=$!
+  while kill -0 "$run" 2>/dev/null; do
+    wait "$run"
+  done
+  wait "$run"
+}
+
+mkdir -p "$BACKUP_ROOT" && exec 9>>"$LOCK_FILE" || die "cannot open the lock file $LOCK_FILE"
+if ! flock --nonblock "$LOCK_FD"; then
+  log "another backup loop holds $LOCK_FILE: waiting until it has stopped"
+  until flock --nonblock "$LOCK_FD"; do
+    pause 1 || {
+      log "stopped before the other loop let go of the lock"
+      exit 0
+    }
+  done
+fi
+
 log "scheduled daily at $BACKUP_TIME UTC, keeping $BACKUP_RETENTION_DAYS days in $BACKUP_ROOT," \
   "off-site copy: $OFFSITE_KIND"
-while true; do
-  sleep "$(seconds_until_next_run "$(date -u +%s)")"
-  backup_all || true
+while pause "$(seconds_until_next_run "$(date -u +%s)")"; do
+  run_backups || true
 done
+log "stopped"
+exit 0

@@ -46,9 +46,22 @@ def rotating_secret(
 ) -> docker.Secret:
     """A Docker secret named ``<base_name>-<fingerprint of value under name_key>``, its data
     kept secret."""
+    name = f"{base_name}-{secret_fingerprint(name_key, base_name, value)}"
+    return named_secret(resource_name, name, value, labels, opts)
+
+
+def named_secret(
+    resource_name: str,
+    name: str,
+    value: str,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> docker.Secret:
+    """A Docker secret of exactly this name, its data kept secret. For a secret whose value no
+    deploy changes (the caller pins it); every other one is a ``rotating_secret``."""
     return docker.Secret(
         resource_name,
-        name=f"{base_name}-{secret_fingerprint(name_key, base_name, value)}",
+        name=name,
         # The provider expects the data base64-encoded.
         data=pulumi.Output.secret(base64.b64encode(value.encode()).decode()),
         labels=label_list(labels, docker.SecretLabelArgs),

@@ -8,7 +8,8 @@ import hashlib
 
 import pytest
 
-from components.frappe.processes import FRONTEND_SCRIPT
+from components.config.units import canonical_duration
+from components.frappe.processes import BACKUP_STOP_GRACE_PERIOD, FRONTEND_SCRIPT
 from components.swarm.configs import HEALTH_CHECKS
 from harness import DELETE, REPO, Rendering, app_services, pinned, render
 
@@ -204,6 +205,19 @@ def test_backup_only_in_prod_runs_the_daily_loop(rendered: dict[str, Rendering])
     ]
     assert "brandclub-dev_backup" not in rendered["dev"].services
     assert "brandclub-staging_backup" not in rendered["staging"].services
+
+
+def test_the_backup_service_rolls_stop_first_with_time_to_finish_a_run(
+    rendered: dict[str, Rendering],
+) -> None:
+    """Issue 24 item 3: never two loops (stop-first, both ways), and Swarm gives a loop that is
+    in the middle of its run the time to finish it (the loop itself stops at once otherwise)."""
+    backup = rendered["prod"].service("brandclub-prod", "backup")
+    assert backup.inputs["updateConfig"]["order"] == "stop-first"
+    assert backup.inputs["rollbackConfig"]["order"] == "stop-first"
+    assert backup.inputs["mode"]["replicated"]["replicas"] == 1
+    grace = backup.container["stopGracePeriod"]
+    assert grace == canonical_duration(BACKUP_STOP_GRACE_PERIOD) == "1h"
 
 
 def test_app_image_tag_is_the_single_imagetag_key() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date
 
 import pytest
@@ -10,15 +11,16 @@ import yaml
 
 from components.platform.catalogue import RETIRED_VOLUME_ENVIRONMENTS
 from components.platform.mariadb_series import FRAPPE_CHARSET_FLAGS, SUPPORTED_SERIES
-from components.swarm.secrets import secret_fingerprint
 from harness import (
     DELETE,
     REPO,
     TEST_ROOT_PASSWORD,
-    TEST_SECRET_NAME_KEY,
+    TEST_SECRETS,
     Rendering,
+    depends_on,
     find_plain_secret,
     is_secret,
+    jobs,
     pinned,
     render,
     render_error,
@@ -147,9 +149,9 @@ def test_root_password_is_a_docker_secret_never_an_environment_variable(
     [secret] = [
         r for r in rendering.children_of(DATA_LAYER) if r.type == "docker:index/secret:Secret"
     ]
-    base_name = f"brandclub-db-{stack}-mariadb-root-password"
-    fingerprint = secret_fingerprint(TEST_SECRET_NAME_KEY, base_name, TEST_ROOT_PASSWORD)
-    assert secret.inputs["name"] == f"{base_name}-{fingerprint}"
+    # Pinned (issue 24 item 1): a name without a fingerprint, the value it was created with.
+    assert secret.inputs["name"] == f"brandclub-db-{stack}-mariadb-initial-root-password"
+    assert sorted(secret.options["ignoreChanges"]) == ["data", "name"]
     assert secret_mount["secretId"] == f"{secret.inputs['name']}-id"
     # The data input reaches the engine wrapped as a secret, so state and previews mask it.
     assert is_secret(secret.raw_inputs["data"])
@@ -267,3 +269,68 @@ def test_protection_is_switchable_per_stack() -> None:
         assert not resource.options["protect"], resource.name
         if resource.name != RETIRED_CACHE_VOLUME:
             assert not resource.options["retainOnDelete"], resource.name
+
+
+# --- Root password rotation (issue 24 items 1 and 2) ----------------------------------------------
+
+ROTATED_ROOT_PASSWORD = "rotated-root-Zq8!pw"
+
+
+def _rotation(stack: str) -> Rendering:
+    """The first ``pulumi up`` of a rotation: the new password and the one MariaDB still has."""
+    secrets = {
+        **TEST_SECRETS,
+        "brandclub:dbRootPassword": ROTATED_ROOT_PASSWORD,
+        "brandclub:dbRootPasswordPrevious": TEST_ROOT_PASSWORD,
+    }
+    return render(stack, secrets=secrets)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_rotation_changes_no_data_service(rendered: dict[str, Rendering], stack: str) -> None:
+    """Every data-layer resource, MariaDB's service spec above all, is registered byte for byte
+    as before: Swarm has nothing to restart. The pinned secret's data is the one input that
+    follows the config, and ignore_changes keeps the value the engine has."""
+    before, after = rendered[stack], _rotation(stack)
+    pinned = f"brandclub-db-{stack}-mariadb-initial-root-password"
+    for resource in before.children_of(DATA_LAYER):
+        again = after.named(resource.name)
+        if resource.inputs.get("name") == pinned:
+            assert {k: v for k, v in again.inputs.items() if k != "data"} == {
+                k: v for k, v in resource.inputs.items() if k != "data"
+            }
+            assert "data" in again.options["ignoreChanges"]
+            continue
+        assert json.dumps(again.inputs, sort_keys=True) == json.dumps(
+            resource.inputs, sort_keys=True
+        ), resource.name
+        assert again.options == resource.options, resource.name
+    assert {r.name for r in after.children_of(DATA_LAYER)} == {
+        r.name for r in before.children_of(DATA_LAYER)
+    }
+
+
+def test_a_rotation_changes_the_jobs_secret_and_only_the_rotation_job_mounts_it_first(
+    rendered: dict[str, Rendering],
+) -> None:
+    """What a rotation does change: the jobs' own root-password secret (a new name, created
+    beside the old one) and the jobs that mount it; of those, only the rotation job runs before
+    the password is set, and every other one waits for it (nothing else points at the new
+    password before the job has set it: a failed rotation leaves it unused)."""
+    before, after = rendered["prod"], _rotation("prod")
+    old = before.named("jobs-db-root-password").inputs["name"]
+    new = after.named("jobs-db-root-password").inputs["name"]
+    assert old != new and old.rsplit("-", 1)[0] == new.rsplit("-", 1)[0] == (
+        "brandclub-prod-db-root-password"
+    )
+    mounting = {
+        name: job
+        for name, job in jobs(after).items()
+        if f"source={new}," in job.inputs["environment"]["JOB_SECRETS"]
+    }
+    assert set(mounting) == {"rotate-db-root-password", "create-site"}
+    assert "jobs-rotate-db-root-password" in depends_on(after, mounting["create-site"])
+    # No service mounts it, in any layer.
+    for service in after.of_type("docker:index/service:Service"):
+        names = [s["secretName"] for s in service.container.get("secrets") or []]
+        assert new not in names and old not in names, service.name

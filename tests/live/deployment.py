@@ -53,6 +53,15 @@ CLIENT_ROOT = "/etc/brandclub-live/pebble-root.pem"
 FRONTEND_URL = "http://brandclub-dev_frontend:8080"
 TRAEFIK_SERVICE = f"{TRAEFIK_STACK}_traefik"
 CONVERGE_TIMEOUT = 240
+# Where each Docker secret's value comes from: the secret config key, as pulumi up reads it.
+# The stacks' one secret is MariaDB's root password (pinned: created once, components/
+# data_layer.py); the site jobs' secrets go by role (components/frappe/jobs.py).
+STACK_SECRET_KEY = "brandclub:dbRootPassword"
+JOB_SECRET_KEYS = {
+    "admin-password": "brandclub:adminPassword",
+    "db-root-password": "brandclub:dbRootPassword",
+    "db-root-password-previous": "brandclub:dbRootPasswordPrevious",
+}
 
 
 def deploy_stack(rendered: Rendered, stack: str) -> None:
@@ -105,16 +114,22 @@ class DevDeployment:
         }
 
     def rendering(
-        self, image_tag: str, extra: dict[str, Any] | None = None, name: str | None = None
+        self,
+        image_tag: str,
+        extra: dict[str, Any] | None = None,
+        name: str | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> Rendered:
         """The program rendered with ``image_tag`` (once per tag); ``extra`` changes settings
-        over the tier's overlay, cached under ``name``."""
+        over the tier's overlay and ``secrets`` secret config values (a rotation's), cached
+        under ``name``."""
         key = name or image_tag
-        assert (extra is None) == (name is None), "a rendering with extra settings needs a name"
+        assert (extra is None and secrets is None) == (name is None), (
+            "a rendering with extra settings or secrets needs a name"
+        )
         if key not in self.renderings:
-            self.renderings[key] = render(
-                self.workdir / key, image_tag, self.secret_values, self.acme, extra
-            )
+            values = {**self.secret_values, **(secrets or {})}
+            self.renderings[key] = render(self.workdir / key, image_tag, values, self.acme, extra)
         return self.renderings[key]
 
     @property
@@ -226,19 +241,30 @@ class DevDeployment:
             *(image, "sleep", "infinity"),
         )
 
-    def create_secrets(self) -> None:
-        """The Docker secrets ``pulumi up`` would create (the stacks' and the site jobs'), named
-        as the rendering names them, labelled as the tier's so clean-up finds them."""
-        job_secret_values = {"admin-password": self.admin_password}
-        for name, labels, value in [
-            *(
-                (s["name"], s["labels"], self.root_password)
-                for s in self._rendered.manifest["secrets"]
-            ),
-            *((s.name, s.labels, job_secret_values[s.role]) for s in self._rendered.job_secrets),
-        ]:
+    def create_secrets(
+        self, rendered: Rendered | None = None, values: dict[str, str] | None = None
+    ) -> list[str]:
+        """The Docker secrets ``pulumi up`` would create for ``rendered`` (the stacks' and the
+        site jobs'; default: the current rendering) from the secret config ``values`` (default:
+        the deployment's), named as the rendering names them, labelled as the tier's so clean-up
+        finds them. A secret that exists keeps its value, as Docker's are immutable and the
+        program pins MariaDB's. Returns the names created."""
+        rendered = rendered or self._rendered
+        values = values or self.secret_values
+        wanted = [
+            (s["name"], s["labels"], values[STACK_SECRET_KEY]) for s in rendered.manifest["secrets"]
+        ]
+        wanted += [
+            (s.name, s.labels, values[JOB_SECRET_KEYS[s.role]]) for s in rendered.job_secrets
+        ]
+        created = []
+        for name, labels, value in wanted:
+            if docker_ok("secret", "inspect", name):
+                continue
             flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
             docker("secret", "create", *flags, name, "-", stdin=value)
+            created.append(name)
+        return created
 
     def run_site_jobs(self) -> None:
         """The program's site jobs, in its order; a failed one stops the rollout, as in
@@ -284,8 +310,20 @@ class DevDeployment:
         jobs whose inputs changed (migrate, preflight), then the services layer by layer, the
         backend first; it stops where pulumi up would (a failed job, a rolled-back service).
         ``run_jobs=False`` skips the jobs, to see what Swarm alone does with a bad release."""
-        rendered = self.rendering(image_tag)
-        result = Rollout(image_tag)
+        return self._roll_app(self.rendering(image_tag), image_tag, run_jobs)
+
+    def apply(self, rendered: Rendered, values: dict[str, str], label: str) -> Rollout:
+        """``pulumi up`` of a rendering whose secrets (or data layer) changed, in the program's
+        order: the Docker secrets it names that do not exist yet (from the secret config
+        ``values``), the data stack (Swarm updates a service whose spec changed, and only that),
+        then the site jobs whose inputs changed and the app's services as in ``rollout``."""
+        self.create_secrets(rendered, values)
+        deploy_stack(rendered, self.data_stack)
+        wait_converged(self.services(self.data_stack), CONVERGE_TIMEOUT)
+        return self._roll_app(rendered, label, run_jobs=True)
+
+    def _roll_app(self, rendered: Rendered, label: str, run_jobs: bool) -> Rollout:
+        result = Rollout(label)
         self.rollouts.append(result)
         started = time.monotonic()
         for job in changed_jobs(self.applied_jobs, rendered.jobs) if run_jobs else []:

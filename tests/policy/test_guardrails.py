@@ -302,7 +302,9 @@ def test_docker_secret_value_in_env_violates(rendered: dict[str, Rendering]) -> 
         rendered["staging"],
         {"app-backend": _env("DB_ROOT", TEST_ROOT_PASSWORD)},
     )
-    secret_name = rendered["staging"].named("data-mariadb-root-password").inputs["name"]
+    # Two secrets hold the root password (MariaDB's pinned one and the jobs'): the policy names
+    # the first it finds.
+    secret_name = rendered["staging"].named("jobs-db-root-password").inputs["name"]
     assert found == [
         (
             "app-backend",

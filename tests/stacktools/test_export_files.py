@@ -177,7 +177,7 @@ def test_secrets_are_external_and_their_data_is_never_written(
         # The operator creates exactly the secrets services mount, by their exact names.
         assert {s["name"] for s in result.manifest["secrets"]} == mounted
         (name,) = mounted
-        assert name.startswith(f"brandclub-db-{stack}-mariadb-root-password-")
+        assert name == f"brandclub-db-{stack}-mariadb-initial-root-password"
         assert any("docker secret create" in t and f" {name} -" in t for t in result.texts.values())
         never_written(result.directory, list(SECRETS.values()))
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
 from components.frappe.processes import BACKUP_SCRIPT
 from fake_commands import (
     BACKED_UP_DATABASES,
+    IMAGE_BENCH,
     SCRIPTS,
     FakeBin,
     add_frappe,
@@ -593,3 +599,173 @@ def test_a_failed_encryption_sends_nothing(
     assert s3_calls(tmp_path / "s3-calls") == []
     assert not (tmp_path / "vault").exists()
     assert not (root / ".offsite-sealed").exists()
+
+
+# --- Stopping: SIGTERM to the loop (the container's PID 1) -------------------------------------
+
+# How long the loop may take to stop on SIGTERM while it sleeps: at once, not at the end of the
+# stop grace period.
+PROMPT_STOP_SECONDS = 1.5
+# A backup of one site takes this long with SLOW_BENCH: long enough to signal in the middle.
+SLOW_BACKUP_SECONDS = 2
+# The stand-in Frappe's bench, slowed down: each backup waits before it starts, and the trace
+# records when each began and ended.
+SLOW_BENCH = f"""
+echo "started $2" >> "$BENCH_TRACE"
+sleep {SLOW_BACKUP_SECONDS}
+"{IMAGE_BENCH}" "$@"
+status=$?
+echo "finished $2" >> "$BENCH_TRACE"
+exit $status
+"""
+# `date -u +%s` answers FAKE_NOW (so the next run is 1 s away); any other call is the real
+# date's (REAL_DATE: by its path, as this fake comes first on PATH).
+FAKE_DATE = """
+if [[ $* == "-u +%s" ]]; then echo "$FAKE_NOW"; exit 0; fi
+exec "$REAL_DATE" "$@"
+"""
+
+
+class Loop:
+    """The loop as a process, its stdout read line by line in a thread, so a test waits for a
+    line with a deadline (a blocking read of a loop that never prints it would hang the test)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            ["bash", str(SCRIPT)],
+            env={**env, "BACKUP_ONCE": "0"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for_line(self, text: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no line with {text!r} within {timeout} s: {self.seen}")
+
+    def stop(self, timeout: float) -> tuple[int, float, str]:
+        """Exit status, seconds it took and the rest of stdout after a SIGTERM now."""
+        signalled = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=timeout)
+        seconds = time.monotonic() - signalled
+        rest = []
+        while (line := self.lines.get(timeout=5)) is not None:
+            rest.append(line)
+        return status, seconds, "\n".join(rest)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def loops() -> Iterator[Callable[[dict[str, str]], Loop]]:
+    """Starts loops; whatever still runs at the end of the test is killed."""
+    started: list[Loop] = []
+
+    def start(env: dict[str, str]) -> Loop:
+        started.append(Loop(env))
+        return started[-1]
+
+    yield start
+    for loop in started:
+        loop.kill()
+
+
+def test_sigterm_while_sleeping_stops_the_loop_at_once(
+    bench_env: dict[str, str], fakes: FakeBin, loops: Callable[[dict[str, str]], Loop]
+) -> None:
+    loop = loops(bench_env)
+    loop.wait_for_line("scheduled daily at")
+    status, seconds, out = loop.stop(timeout=PROMPT_STOP_SECONDS + 5)
+    assert status == 0
+    assert seconds < PROMPT_STOP_SECONDS, f"took {seconds:.1f} s to stop"
+    assert "SIGTERM: stopping" in out and out.splitlines()[-1].endswith("backup: stopped")
+    assert fakes.calls("bench") == []
+
+
+@pytest.fixture
+def slow_env(bench_env: dict[str, str], fakes: FakeBin, tmp_path: Path) -> dict[str, str]:
+    """The loop 1 s before its run (a fake clock), with a bench that takes a while per site."""
+    # Not recorded here: the stand-in's bench records its own calls.
+    fakes.add("bench", SLOW_BENCH, record=False)
+    fakes.add("date", FAKE_DATE, record=False)
+    now = datetime(2026, 11, 26, 1, 59, 59, tzinfo=UTC)
+    return {
+        **bench_env,
+        "BACKUP_TIME": "02:00",
+        "FAKE_NOW": str(int(now.timestamp())),
+        "REAL_DATE": shutil.which("date") or "/bin/date",
+        "BENCH_TRACE": str(tmp_path / "bench-trace"),
+    }
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["one SIGTERM", "a second SIGTERM"])
+def test_sigterm_during_a_backup_finishes_the_run_then_stops(
+    slow_env: dict[str, str],
+    fakes: FakeBin,
+    loops: Callable[[dict[str, str]], Loop],
+    signals: int,
+) -> None:
+    loop = loops(slow_env)
+    loop.wait_for_line("scheduled daily at")
+    trace = Path(slow_env["BENCH_TRACE"])
+    deadline = time.monotonic() + 10
+    while not trace.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert trace.read_text() == f"started {SITES[0]}\n"
+    for _ in range(signals - 1):
+        loop.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+    # Both sites still to do: the run takes them one after the other to their end.
+    status, seconds, out = loop.stop(timeout=len(SITES) * SLOW_BACKUP_SECONDS + 10)
+    assert status == 0, out
+    assert trace.read_text().splitlines() == [
+        line for site in SITES for line in (f"started {site}", f"finished {site}")
+    ]
+    lines = out.splitlines()
+    assert lines[-2].endswith("backup: run finished: 2 ok, 0 failed"), out
+    assert lines[-1].endswith("backup: stopped")
+    if signals == 2:
+        assert "SIGTERM again: still finishing the backup in progress, then stopping" in out
+    # Stopped right after the run: no second run although the fake clock says it is time.
+    assert len(fakes.calls("bench")) == len(SITES)
+    assert seconds < len(SITES) * SLOW_BACKUP_SECONDS + PROMPT_STOP_SECONDS
+
+
+def test_a_second_loop_waits_for_the_first_to_stop(
+    bench_env: dict[str, str], fakes: FakeBin, loops: Callable[[dict[str, str]], Loop]
+) -> None:
+    """A replacement task started while the old one still runs (Swarm waits at most a minute
+    for it) schedules nothing until the old loop has stopped; stopped itself, it just ends."""
+    first = loops(bench_env)
+    first.wait_for_line("scheduled daily at")
+    second, third = loops(bench_env), loops(bench_env)
+    second.wait_for_line("another backup loop holds")
+    third.wait_for_line("another backup loop holds")
+    status, seconds, out = third.stop(timeout=PROMPT_STOP_SECONDS + 5)
+    assert status == 0 and "stopped before the other loop let go of the lock" in out, out
+    assert seconds < PROMPT_STOP_SECONDS
+    assert first.stop(timeout=PROMPT_STOP_SECONDS + 5)[0] == 0
+    second.wait_for_line("scheduled daily at", timeout=5)
+    assert fakes.calls("bench") == []
