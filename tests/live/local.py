@@ -17,7 +17,12 @@ from typing import Any
 
 from stacktools.engine import deep_merge
 from stacktools.export import EXPORT_DEFAULTS
-from tests.live.deployment import CONVERGE_TIMEOUT, deploy_stack
+from tests.live.deployment import (
+    CONVERGE_TIMEOUT,
+    JOB_SECRET_KEYS,
+    STACK_SECRET_KEY,
+    deploy_stack,
+)
 from tests.live.images.build import APP_VERSIONS
 from tests.live.rendering import (
     TEST_OVERLAY,
@@ -88,11 +93,13 @@ class LocalDeployment:
                 command = entry["command"].split()
                 docker(*command[1:-1], label, command[-1])
                 self.created_networks.append(entry["name"])
-        values = {"admin-password": self.values["brandclub:adminPassword"]}
-        root = self.values["brandclub:dbRootPassword"]
+        root = self.values[STACK_SECRET_KEY]
         for name, labels, value in [
             *((s["name"], s["labels"], root) for s in manifest["secrets"]),
-            *((s.name, s.labels, values[s.role]) for s in self._rendered.job_secrets),
+            *(
+                (s.name, s.labels, self.values[JOB_SECRET_KEYS[s.role]])
+                for s in self._rendered.job_secrets
+            ),
         ]:
             flags = [f"--label={k}={v}" for k, v in {**labels, TEST_LABEL: "1"}.items()]
             docker("secret", "create", *flags, name, "-", stdin=value)

@@ -19,6 +19,7 @@ the tests after these log in with it).
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import subprocess
 import time
@@ -41,7 +42,7 @@ from tests.live.helpers import (
 )
 from tests.live.rendering import Rendered
 from tests.live.rollout import Rollout, task_template
-from tests.live.swarm import TEST_LABEL, docker, the_task, wait_converged
+from tests.live.swarm import TEST_LABEL, docker, the_task, wait_converged, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -86,16 +87,16 @@ class Rotations:
 
     def __init__(self, dev: DevDeployment) -> None:
         self.dev = dev
-        self.count = 0
 
     def up(self, new: str, previous: str | None) -> Rollout:
         """One ``pulumi up`` with dbRootPassword ``new`` and dbRootPasswordPrevious
         ``previous`` (None: unset, the rotation's second step)."""
-        self.count += 1
         values = {**self.dev.secret_values, ROOT_PASSWORD: new}
         if previous is not None:
             values[PREVIOUS_ROOT_PASSWORD] = previous
-        name = f"root-password-{self.count}"
+        # A name of its own: the deployment keeps each rendering by name, and every test's
+        # rotation has other passwords.
+        name = f"root-password-{next(RENDERING_NUMBERS)}"
         rendered: Rendered = self.dev.rendering(TAG, name=name, secrets=values)
         return self.dev.apply(rendered, values, name)
 
@@ -202,6 +203,10 @@ UPDATE_WATCH_SECONDS = 90
 OLD_LOOP_GONE_SECONDS = 15
 
 
+# The rotations' renderings, numbered across the tests.
+RENDERING_NUMBERS = itertools.count(1)
+
+
 def loop_containers() -> list[str]:
     """The twin's running containers."""
     found = docker(
@@ -245,6 +250,17 @@ def backup_twin(
     docker("service", "create", "--detach", *flags, spec["image"], *spec["command"])
     try:
         wait_converged([BACKUP_TWIN], 120)
+        # Converged is the task's state; its container may still be starting.
+        wait_for(
+            "the backup loop's container",
+            lambda: len(loop_containers()) == 1,
+            60,
+            diagnose=lambda: (
+                docker("service", "ps", "--no-trunc", BACKUP_TWIN)
+                + "\n"
+                + docker("service", "logs", "--raw", "--tail", "30", BACKUP_TWIN, check=False)
+            ),
+        )
         yield {"order": order, "grace": grace, "hostDir": host_dir}
     finally:
         docker("service", "rm", BACKUP_TWIN, check=False)
