@@ -246,8 +246,11 @@ def backup_twin(
     flags += ["--update-order", order, "--stop-grace-period", grace, "--no-healthcheck"]
     flags += ["--mount", f"type=bind,source={host_dir},target={BACKUPS_PATH}"]
     for pair in environment:
-        flags += ["--env", pair]
-    docker("service", "create", "--detach", *flags, spec["image"], *spec["command"])
+        flags += ["--env", pair.replace("$$", "$")]
+    # The stack file escapes every "$" of the script as "$$" for docker stack deploy's
+    # interpolation; docker service create takes the command as it is.
+    command = [part.replace("$$", "$") for part in spec["command"]]
+    docker("service", "create", "--detach", *flags, spec["image"], *command)
     try:
         wait_converged([BACKUP_TWIN], 120)
         # Converged is the task's state; its container may still be starting.
