@@ -301,18 +301,20 @@ def _secret_contents(secret: PolicyResource) -> set[str]:
 
 
 def _no_docker_secret_value_in_env(args: StackValidationArgs, report: ReportViolation) -> None:
-    secrets = {
-        value: secret
-        for secret in _of_type(args.resources, SECRET)
-        for value in _secret_contents(secret)
-    }
+    # A value may be in several secrets (the root password: MariaDB's and the jobs'); each is
+    # named, sorted, whatever order the resources were registered in.
+    secrets: dict[str, set[str]] = {}
+    for secret in _of_type(args.resources, SECRET):
+        for value in _secret_contents(secret):
+            secrets.setdefault(value, set()).add(_display_name(secret))
     for service in _of_type(args.resources, SERVICE):
         for name, value in _env(service.props).items():
-            leaked = secrets.get(_known(lambda v=value: v))
-            if leaked is not None:
+            leaked = sorted(secrets.get(_known(lambda v=value: v), ()))
+            if leaked:
+                noun = "Docker secret" if len(leaked) == 1 else "Docker secrets"
                 report(
-                    f"service {service.props['name']} puts the value of Docker secret "
-                    f"{_display_name(leaked)} in plain environment variable {name}",
+                    f"service {service.props['name']} puts the value of {noun} "
+                    f"{' and '.join(leaked)} in plain environment variable {name}",
                     service.urn,
                 )
 

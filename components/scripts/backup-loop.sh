@@ -313,6 +313,8 @@ fi
 
 # Set by the SIGTERM/SIGINT trap: the loop stops where no backup is running.
 stop_requested=0
+# The running `sleep` of pause, which the trap ends.
+sleeper=
 
 on_stop_signal() {
   if ((stop_requested)); then
@@ -321,6 +323,8 @@ on_stop_signal() {
     log "SIG$1: stopping (a backup in progress is finished first)"
   fi
   stop_requested=1
+  # A signal that came just before pause's `wait` does not interrupt it: end the sleep here.
+  if [[ -n $sleeper ]]; then kill "$sleeper" 2>/dev/null; fi
 }
 trap 'on_stop_signal TERM' TERM
 trap 'on_stop_signal INT' INT
@@ -334,9 +338,12 @@ LOCK_FILE="$BACKUP_ROOT/.backup-loop.lock"
 pause() {
   ((stop_requested)) && return 1
   sleep "$1" 9>&- &
-  local sleeper=$!
+  sleeper=$!
+  # A signal between the check above and `$!` found no sleep to end: end it now.
+  if ((stop_requested)); then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   kill "$sleeper" 2>/dev/null
+  sleeper=
   ((!stop_requested))
 }
 

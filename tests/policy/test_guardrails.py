@@ -302,14 +302,20 @@ def test_docker_secret_value_in_env_violates(rendered: dict[str, Rendering]) -> 
         rendered["staging"],
         {"app-backend": _env("DB_ROOT", TEST_ROOT_PASSWORD)},
     )
-    # Two secrets hold the root password (MariaDB's pinned one and the jobs'): the policy names
-    # the first it finds.
-    secret_name = rendered["staging"].named("jobs-db-root-password").inputs["name"]
+    # Two secrets hold the root password (MariaDB's pinned one and the jobs'): both named,
+    # sorted, whichever was registered first.
+    names = sorted(
+        resource.inputs["name"]
+        for resource in rendered["staging"].of_type("docker:index/secret:Secret")
+        if resource.inputs["name"].endswith(("-mariadb-initial-root-password", "-db-root-password"))
+        or "-db-root-password-" in resource.inputs["name"]
+    )
+    assert len(names) == 2, names
     assert found == [
         (
             "app-backend",
-            f"service brandclub-staging_backend puts the value of Docker secret {secret_name} "
-            "in plain environment variable DB_ROOT",
+            f"service brandclub-staging_backend puts the value of Docker secrets {names[0]} and "
+            f"{names[1]} in plain environment variable DB_ROOT",
         )
     ]
 
