@@ -163,8 +163,9 @@ def routing_labels(site: SiteRoute, settings: IngressSettings) -> Routing:
     labels = {FRONTEND.name: frontend}
     if settings.websocket_direct:
         # Socket.IO's long-polling transport sends each request anew; unless every request of a
-        # session reaches the same websocket replica, the handshake is lost. nginx reaches the
-        # websocket service through Swarm's balancing, which is not sticky.
+        # session reaches the same websocket replica, the handshake is lost. Traefik's sticky
+        # cookie keeps it there on this route, one hop shorter than through the frontend (whose
+        # nginx keeps a client on one task by its address: components/nginx/frappe.conf.template).
         realtime = f"{env}-realtime"
         labels[WEBSOCKET.name] = {
             **common,
