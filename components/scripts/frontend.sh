@@ -65,8 +65,6 @@ update_servers() {
   return 0
 }
 
-# Every change after the first list: reload nginx. A reload that fails (nginx not started yet,
-# or it refuses the new configuration and keeps the old one) is tried again at the next lookup.
 # The parent of this shell now, in $parent (/proc/PID/stat: after the command's ")" come the
 # state, then the parent's pid). No command substitution: that would be a subshell's parent.
 read_parent() {
@@ -75,8 +73,11 @@ read_parent() {
   read -r _ parent _ <<<"${stat##*) }"
 }
 
-# Ends with nginx: its parent is this script's own process, which exec turns into the
-# entrypoint and then nginx; once that ends, the loop is someone else's child.
+# Every change after the first list: reload nginx. A reload that fails (nginx not started yet:
+# no pid to signal) is tried again at the next lookup. (A list nginx refuses is not possible:
+# it is addresses only; nginx would keep its running configuration.) Ends with nginx: its
+# parent is this script's own process, which exec turns into the entrypoint and then nginx;
+# once that ends, the loop is someone else's child.
 watch_servers() {
   local nginx_pid=$1 parent
   while sleep "$SOCKETIO_RESOLVE_INTERVAL" && read_parent && [[ $parent == "$nginx_pid" ]]; do
