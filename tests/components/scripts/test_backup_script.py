@@ -479,23 +479,30 @@ def _assert_sealed_copy_of(sealed: Path, local: Path, keys: AgeKeys, other: AgeK
     assert b"no identity matched" in opened.stderr
 
 
+def _assert_every_copy_sealed(root: Path, remote: Path, keys: AgeKeys, other: AgeKeys) -> None:
+    """Today's off-site copy of each site, under ``remote/<site>/<day>/``, is the local set
+    file for file, each sealed with age; the local set stays Frappe's own plain files."""
+    today = _today()
+    for site in SITES:
+        # The local backup is Frappe's own gzip, so a local restore needs no key.
+        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
+        local = _backup_set(root / site / today, site).values()
+        copies = remote / site / today
+        assert sorted(path.name for path in copies.iterdir()) == sorted(
+            f"{path.name}.age" for path in local
+        )
+        for path in local:
+            _assert_sealed_copy_of(copies / f"{path.name}.age", path, keys, other)
+
+
 def test_s3_objects_are_encrypted_and_the_local_backups_are_not(
     s3_env: dict[str, str], keys: AgeKeys, other_keys: AgeKeys, tmp_path: Path
 ) -> None:
     result = _run_once(s3_env)
 
     assert result.returncode == 0, result.stderr
-    root, today = Path(s3_env["BACKUP_ROOT"]), _today()
-    for site in SITES:
-        # The local backup is Frappe's own gzip, so a local restore needs no key.
-        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
-        local = _backup_set(root / site / today, site).values()
-        stored = tmp_path / "bucket" / "brandclub-backups" / "prod" / site / today
-        assert sorted(path.name for path in stored.iterdir()) == sorted(
-            f"{path.name}.age" for path in local
-        )
-        for path in local:
-            _assert_sealed_copy_of(stored / f"{path.name}.age", path, keys, other_keys)
+    bucket = tmp_path / "bucket" / "brandclub-backups" / "prod"
+    _assert_every_copy_sealed(Path(s3_env["BACKUP_ROOT"]), bucket, keys, other_keys)
     assert keys.secret not in result.stdout + result.stderr
 
 
@@ -505,16 +512,9 @@ def test_rsync_sends_the_encrypted_copy_and_keeps_the_local_one_plain(
     result = _run_once(rsync_env)
 
     assert result.returncode == 0, result.stderr
-    root, today = Path(rsync_env["BACKUP_ROOT"]), _today()
-    for site in SITES:
-        assert _dump(root, site).read_bytes().startswith(GZIP_MAGIC)
-        local = _backup_set(root / site / today, site).values()
-        remote = tmp_path / "vault" / REMOTE_PATH.lstrip("/") / site / today
-        assert sorted(path.name for path in remote.iterdir()) == sorted(
-            f"{path.name}.age" for path in local
-        )
-        for path in local:
-            _assert_sealed_copy_of(remote / f"{path.name}.age", path, keys, other_keys)
+    root = Path(rsync_env["BACKUP_ROOT"])
+    vault = tmp_path / "vault" / REMOTE_PATH.lstrip("/")
+    _assert_every_copy_sealed(root, vault, keys, other_keys)
     assert not (root / ".offsite-sealed").exists()
 
 
