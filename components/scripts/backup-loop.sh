@@ -334,16 +334,24 @@ trap 'on_stop_signal INT' INT
 LOCK_FD=9
 LOCK_FILE="$BACKUP_ROOT/.backup-loop.lock"
 
-# Sleeps $1 seconds; returns 1 at once when a stop was requested before or during the sleep.
+# Sleeps $1 seconds; returns 1 soon after a stop was requested, before or during the sleep.
+# A trapped signal ends the `wait` at once; the sleep also goes in slices of at most
+# PAUSE_SLICE_SECONDS, so a signal that came at a moment `wait` could not see (between the
+# check and the `wait`) still stops the loop within a slice, never only after hours. Measured on
+# the clock (EPOCHSECONDS), so the slices' overhead never makes the run start early.
+PAUSE_SLICE_SECONDS=1
 pause() {
-  ((stop_requested)) && return 1
-  sleep "$1" 9>&- &
-  sleeper=$!
-  # A signal between the check above and `$!` found no sleep to end: end it now.
-  if ((stop_requested)); then kill "$sleeper" 2>/dev/null; fi
-  wait "$sleeper"
-  kill "$sleeper" 2>/dev/null
-  sleeper=
+  local end=$((EPOCHSECONDS + $1)) slice
+  while ((EPOCHSECONDS < end)); do
+    ((stop_requested)) && return 1
+    slice=$((end - EPOCHSECONDS < PAUSE_SLICE_SECONDS ? end - EPOCHSECONDS : PAUSE_SLICE_SECONDS))
+    sleep "$slice" 9>&- &
+    sleeper=$!
+    if ((stop_requested)); then kill "$sleeper" 2>/dev/null; fi
+    wait "$sleeper"
+    kill "$sleeper" 2>/dev/null
+    sleeper=
+  done
   ((!stop_requested))
 }
 
