@@ -9,7 +9,7 @@ and of the secrets only those its services mount.
 The backend rolls out first: every other Frappe service waits until the backend's update has
 converged. A release whose backend fails its health check is rolled back there, and Pulumi then
 updates none of the others, so the Frappe services never end up split across two images by a
-failed backend (the preflight job has already run the same checks against the new image).
+failed backend (the boot-check job has already started the new image's other processes).
 """
 
 from __future__ import annotations
@@ -248,4 +248,5 @@ class AppLayer(pulumi.ComponentResource):
             max_replicas=placement.max_replicas,
             stop_grace_period=process.service_stop_grace_period(args.settings),
             registry=args.secrets.registry if process.runs_frappe else None,
+            init=process.init,
         )

@@ -4,7 +4,7 @@ The jobs that need no database (preparing the backup directory, the configurator
 writes to the sites volume) start as soon as what they mount exists, beside the data services;
 the first job that talks to the database waits for the data layer and for them, and every later
 one for the job before it. A first deploy is therefore networks -> data services -> create-site
--> migrate -> preflight -> app services.
+-> boot-check -> migrate -> app services.
 
 Each job is a pulumi-command ``local.Command`` that runs ``run-swarm-job.sh`` with the docker
 CLI against the same swarm the docker provider targets (``docker:host``), so the job runs as a

@@ -119,5 +119,4 @@ def test_outputs(rendered: dict[str, Rendering], stack: str) -> None:
         "create-site",
         "boot-check",
         "migrate",
-        "preflight",
     ]

@@ -1,11 +1,11 @@
-"""The app services' Docker health checks, from the one library the preflight job uses too.
+"""The app services' Docker health checks, from the one library the boot-check job uses too.
 
 ``components/scripts/lib/health-checks.sh`` defines each check as a bash function. Every
 health-checked service mounts that file as a Docker config (components/swarm/configs.py) and
-its health check runs ``bash <file> <check> <args>``; the preflight job has the same library
-inlined in its script and runs the same functions against the new image before a single service
-changes. So what makes a task healthy and what makes a release pass preflight are one text,
-and ``docker service inspect`` shows a one-line health check.
+its health check runs ``bash <file> <check> <args>``; the boot-check job (preflight.sh) has the
+same library inlined in its script and runs the same functions against the new image before
+migrate. So what makes a task healthy and what makes a release pass the boot check are one
+text, and ``docker service inspect`` shows a one-line health check.
 """
 
 from __future__ import annotations

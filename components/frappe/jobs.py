@@ -5,11 +5,11 @@ Swarm ignores ``depends_on``; Pulumi's dependency graph does not. The jobs that 
 that talks to the database waits for the data services and for them, each later one for the job
 before it, and the app services wait for the last. So a rollout always runs: (prepare-backup-dir)
 and configurator beside the data services -> (root password rotation) -> create-site ->
-(restore) -> boot-check -> migrate -> preflight -> app services. boot-check refuses a release
-that cannot start before migrate touches the schema; preflight's HTTP check needs the migrated
-schema and so comes after it (docs/site-jobs.md). Every job runs the app image as a swarm
-``replicated-job`` (the sites volume mounted, unless it has no use for it), started and awaited
-by ``run-swarm-job.sh``.
+(restore) -> boot-check -> migrate -> app services. boot-check refuses a release that cannot
+start before migrate touches the schema; whether the new backend serves the migrated site is
+its own start-first update's health check, backend first (docs/site-jobs.md). Every job runs
+the app image as a swarm ``replicated-job`` (the sites volume mounted, unless it has no use for
+it), started and awaited by ``run-swarm-job.sh``.
 
 A job runs again exactly when its inputs change (pulumi-command replaces it): the configurator
 whenever a value it writes or the image changes, migrate on every new image digest and when
@@ -200,14 +200,9 @@ PREFLIGHT_WORKER_QUEUES = ("short",)
 def _boot_check_env(settings: JobSettings) -> dict[str, str]:
     return {
         "SITE_NAME": settings.site_name,
-        "PREFLIGHT_STAGE": "boot",
         "PREFLIGHT_WORKER_QUEUES": ",".join(PREFLIGHT_WORKER_QUEUES),
         "PREFLIGHT_WORKER_GRACE": str(worker_stop_grace_seconds(PREFLIGHT_WORKER_QUEUES)),
     }
-
-
-def _preflight_env(settings: JobSettings) -> dict[str, str]:
-    return {"SITE_NAME": settings.site_name, "PREFLIGHT_STAGE": "serve"}
 
 
 def job_script(name: str) -> str:
@@ -305,10 +300,12 @@ SITE_JOBS: tuple[SiteJob, ...] = (
     ),
     # The new image's apps, its reach to the database and Redis, a worker and the realtime
     # server, checked before migrate: a release that cannot start never touches the schema
-    # (components/scripts/preflight.sh, stage boot).
+    # (components/scripts/preflight.sh).
     SiteJob("boot-check", "preflight.sh", SQL, _boot_check_env),
+    # No job after it starts the new backend to ask it for /api/method/ping: the backend's own
+    # start-first update is that check, at the same point (after migrate, before any other
+    # service moves) and with the same health check, and it costs a backend boot less per
+    # release. A new backend that never turns healthy never joins the service's DNS, Swarm rolls
+    # it back and `pulumi up` stops before the other services (docs/site-jobs.md).
     SiteJob("migrate", "migrate.sh", SQL, _migrate_env),
-    # The new image's backend answers for the migrated site, checked with the services' own
-    # health check before any service changes (stage serve).
-    SiteJob("preflight", "preflight.sh", SQL, _preflight_env),
 )

@@ -58,7 +58,7 @@ BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_
 BACKUP_STOP_GRACE_PERIOD = "3600s"
 FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
-# start.sh (gunicorn), which is also what the preflight job starts. Otherwise the backend keeps
+# start.sh (gunicorn). Otherwise the backend keeps
 # the image's default command.
 BACKEND_START_COMMAND = ("start.sh",)
 
@@ -226,6 +226,10 @@ class AppProcess:
     # Traefik or nginx routes requests to it through a cache of its task addresses, so a
     # stopping task drains first (components/platform/drain.py).
     routed: bool = False
+    # Run under Docker's init (components/swarm/services.py): its process installs no SIGTERM
+    # handler, so as its container's PID 1 it would ignore Swarm's stop until the grace period
+    # ran out.
+    init: bool = False
 
     @property
     def service(self) -> str:
@@ -308,7 +312,13 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
         routed=True,
     ),
     SCHEDULER.name: lambda row: AppProcess(
-        row, ("bench", "schedule"), _fixed(tcp_probe(REDIS_QUEUE.name, REDIS_QUEUE.port))
+        row,
+        ("bench", "schedule"),
+        _fixed(tcp_probe(REDIS_QUEUE.name, REDIS_QUEUE.port)),
+        # Frappe's start_scheduler sets no signal handler (frappe/utils/scheduler.py) and bench
+        # execs it, so it would be PID 1: every stop-first update of this singleton would wait
+        # out the 30 s grace period before the new scheduler could start.
+        init=True,
     ),
     BACKUP.name: lambda row: AppProcess(
         row,

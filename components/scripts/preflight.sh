@@ -1,25 +1,23 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Preflight, in two jobs of the same script (PREFLIGHT_STAGE): the new image is checked with the
-# very checks the services use as their Docker health checks (lib/health-checks.sh), its
-# processes started once inside this job's container.
-#   boot   (the boot-check job, before migrate): nothing here needs the new schema, so a release
-#          that cannot start is refused before it touches the database:
-#            - every app of the image imports, with its hooks (as every request imports them);
-#            - the site's database answers as the site's own user (bench list-apps);
-#            - both Redis answer;
-#            - a worker (bench worker) registers in the queue Redis for its queues;
-#            - the socket.io server (socketio.js) completes an engine.io handshake.
-#   serve  (the preflight job, after migrate): the backend (the image's start.sh: gunicorn)
-#          answers /api/method/ping for the site; this needs the migrated schema.
-# Any failure fails `pulumi up` before a single service moves, so the Frappe services never
-# split across two images. Runs in the app image from the bench directory, as
-# `bash -c "<this text>"`.
+# Preflight of a new image, run by the boot-check job before migrate: the image is checked with
+# the very checks the services use as their Docker health checks (lib/health-checks.sh), its
+# processes started once inside this job's container. Nothing here needs the new schema, so a
+# release that cannot start is refused before it touches the database:
+#   - every app of the image imports, with its hooks (as every request imports them);
+#   - the site's database answers as the site's own user (bench list-apps);
+#   - both Redis answer;
+#   - a worker (bench worker) registers in the queue Redis for its queues;
+#   - the socket.io server (socketio.js) completes an engine.io handshake.
+# Any failure fails `pulumi up` before migrate and before a single service moves. Whether the
+# new backend serves the migrated site is the backend's own start-first update, after migrate
+# and before every other service (components/frappe/jobs.py). Runs in the app image from the
+# bench directory, as `bash -c "<this text>"`.
 #
-# Environment: SITE_NAME; PREFLIGHT_STAGE (boot or serve, default serve);
-# PREFLIGHT_WORKER_QUEUES (the worker's queues, comma-separated: short); PREFLIGHT_WORKER_GRACE
-# (seconds a stopping worker gets to finish a job it picked up, 360); PREFLIGHT_TIMEOUT (seconds
-# each process gets to become healthy, 300); PREFLIGHT_INTERVAL (seconds between checks, 2).
+# Environment: SITE_NAME; PREFLIGHT_WORKER_QUEUES (the worker's queues, comma-separated:
+# short); PREFLIGHT_WORKER_GRACE (seconds a stopping worker gets to finish a job it picked up,
+# 360); PREFLIGHT_TIMEOUT (seconds each process gets to become healthy, 300); PREFLIGHT_INTERVAL
+# (seconds between checks, 1).
 JOB=preflight
 # From a checkout the libraries are sourced; the job's text has them inlined instead
 # (components/frappe/jobs.py), as a swarm job has no checkout.
@@ -30,13 +28,10 @@ source "$SCRIPT_DIR/lib/job-prelude.sh"
 source "$SCRIPT_DIR/lib/health-checks.sh"
 
 require_env SITE_NAME
-: "${PREFLIGHT_STAGE:=serve}"
-[[ $PREFLIGHT_STAGE =~ ^(boot|serve)$ ]] ||
-  die "PREFLIGHT_STAGE must be boot or serve, got '$PREFLIGHT_STAGE'"
 : "${PREFLIGHT_WORKER_QUEUES:=short}"
 : "${PREFLIGHT_WORKER_GRACE:=360}"
 : "${PREFLIGHT_TIMEOUT:=300}"
-: "${PREFLIGHT_INTERVAL:=2}"
+: "${PREFLIGHT_INTERVAL:=1}"
 require_integer PREFLIGHT_WORKER_GRACE PREFLIGHT_TIMEOUT
 [[ $PREFLIGHT_INTERVAL =~ ^[0-9]+([.][0-9]+)?$ ]] || die "PREFLIGHT_INTERVAL must be seconds"
 
@@ -78,7 +73,6 @@ stop() {
 
 stop_all() {
   stop websocket 10
-  stop backend 30
   stop worker "$PREFLIGHT_WORKER_GRACE"
   rm -rf "$logs"
 }
@@ -153,18 +147,13 @@ PY
   log "redis_cache and redis_queue answer"
 }
 
-if [[ $PREFLIGHT_STAGE == boot ]]; then
-  apps_import
-  database_answers
-  redis_answers
-  start worker bench worker --queue "$PREFLIGHT_WORKER_QUEUES"
-  start websocket node apps/frappe/socketio.js
-  wait_healthy worker worker_registered "$PREFLIGHT_WORKER_QUEUES"
-  wait_healthy websocket websocket_healthy
-  log "the new image boots, reaches the database and Redis, runs a worker and a realtime" \
-    "server; migrate may proceed"
-else
-  start backend start.sh
-  wait_healthy backend backend_healthy "$SITE_NAME"
-  log "the new image serves $SITE_NAME; rollout may proceed"
-fi
+apps_import
+database_answers
+redis_answers
+start worker bench worker --queue "$PREFLIGHT_WORKER_QUEUES"
+start websocket node apps/frappe/socketio.js
+wait_healthy worker worker_registered "$PREFLIGHT_WORKER_QUEUES"
+wait_healthy websocket websocket_healthy
+log "the new image boots, reaches the database and Redis, runs a worker and a realtime" \
+  "server; migrate may proceed"
+

@@ -16,12 +16,13 @@
 #   JOB_USER          user[:group] the job runs as (`--user`); empty: the image's user
 #   JOB_TIMEOUT       seconds to wait for the job (1800)
 #   JOB_LOG_TAIL      log lines shown (100)
-#   JOB_POLL_INTERVAL seconds between state checks (2)
+#   JOB_POLL_INTERVAL seconds between state checks (0.5: a job that ends waits at most that long
+#                     to be seen; each check is one `docker service ps`)
 set -euo pipefail
 
 : "${JOB_TIMEOUT:=1800}"
 : "${JOB_LOG_TAIL:=100}"
-: "${JOB_POLL_INTERVAL:=2}"
+: "${JOB_POLL_INTERVAL:=0.5}"
 
 fail() {
   echo "run-swarm-job: $*" >&2

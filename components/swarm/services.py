@@ -117,6 +117,9 @@ class ServiceSpec:
     ports: Sequence[HostPort] = ()
     stop_grace_period: str = "30s"
     registry: RegistryCredentials | None = None
+    # Docker's init as PID 1, passing signals on: for a process that installs no SIGTERM
+    # handler, which as PID 1 the kernel would never deliver the signal to.
+    init: bool = False
 
 
 def label_list(labels: Mapping[str, str], label_type: type) -> list:
@@ -187,6 +190,7 @@ def service_args(spec: ServiceSpec) -> docker.ServiceArgs:
             start_period=canonical_duration(timing.start_period),
         ),
         stop_grace_period=canonical_duration(spec.stop_grace_period),
+        init=True if spec.init else None,
     )
     task = docker.ServiceTaskSpecArgs(
         container_spec=container,

@@ -81,6 +81,7 @@ _CONTAINER_KEYS = {
     "args": ("command", list),
     "env": ("environment", sorted_map),
     "stopGracePeriod": ("stop_grace_period", str),
+    "init": ("init", bool),
 }
 
 

@@ -21,7 +21,7 @@ from harness import (
     render_error,
 )
 
-# Each job's script: two jobs share preflight.sh (its boot and serve stages).
+# Each job's script (the boot-check job runs preflight.sh).
 SCRIPT_OF = {job.name: job.script for job in SITE_JOBS}
 
 COMMAND = "command:local:Command"
@@ -41,7 +41,6 @@ def test_every_stack_runs_configurator_create_site_and_migrate(
         "create-site",
         "boot-check",
         "migrate",
-        "preflight",
     ]
 
 
@@ -106,7 +105,6 @@ def test_networks_follow_what_each_job_talks_to(rendered: dict[str, Rendering]) 
         "create-site": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "boot-check": {"brandclub-prod-network", "brandclub-prod-mariadb"},
         "migrate": {"brandclub-prod-network", "brandclub-prod-mariadb"},
-        "preflight": {"brandclub-prod-network", "brandclub-prod-mariadb"},
     }
 
 
@@ -272,7 +270,6 @@ def test_a_restore_request_runs_between_create_site_and_migrate() -> None:
         "restore",
         "boot-check",
         "migrate",
-        "preflight",
     ]
     assert "jobs-create-site" in depends_on(rendering, found["restore"])
     assert "jobs-restore" in depends_on(rendering, found["migrate"])
@@ -363,7 +360,6 @@ def test_root_password_rotation_runs_first_with_both_passwords() -> None:
         "create-site",
         "boot-check",
         "migrate",
-        "preflight",
     }
     rotation = found["rotate-db-root-password"]
     assert "jobs-rotate-db-root-password" in depends_on(rendering, found["create-site"])
@@ -395,11 +391,10 @@ def _squash_app(chain: list[str]) -> list[str]:
     return [name for name in chain if not name.startswith("app-")] + ["app"]
 
 
-def test_a_first_deploy_waits_through_seven_levels(
+def test_a_first_deploy_waits_through_six_levels(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
-    """networks -> data services -> create-site -> boot-check -> migrate -> preflight -> app; the
-    configurator
+    """networks -> data services -> create-site -> boot-check -> migrate -> app; the configurator
     runs beside the data services, as it needs the sites volume only."""
     rendering = rendered[stack]
     backend = rendering.service(f"brandclub-{stack}", "backend")
@@ -410,7 +405,6 @@ def test_a_first_deploy_waits_through_seven_levels(
         "jobs-create-site",
         "jobs-boot-check",
         "jobs-migrate",
-        "jobs-preflight",
         "app",
     ]
     configurator = jobs(rendering)["configurator"]

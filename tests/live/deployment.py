@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from components.platform.catalogue import TRAEFIK_STACK
+from stacktools.engine import deep_merge
 from tests.live.images.build import APP_REPOSITORY
 from tests.live.rendering import (
     DOMAINS,
@@ -103,6 +104,9 @@ class DevDeployment:
     # "xA1": three character classes for sure, whatever the random part (the strength check).
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12) + ' "$`xA1')
     secret_name_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    # Settings over the tier's overlay in every rendering of this deployment (the release
+    # benchmark's choice of health-check and rollout timings); a rendering's ``extra`` goes last.
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def secret_values(self) -> dict[str, str]:
@@ -129,7 +133,9 @@ class DevDeployment:
         )
         if key not in self.renderings:
             values = {**self.secret_values, **(secrets or {})}
-            self.renderings[key] = render(self.workdir / key, image_tag, values, self.acme, extra)
+            settings = deep_merge(self.settings, extra or {})
+            out = self.workdir / key
+            self.renderings[key] = render(out, image_tag, values, self.acme, settings)
         return self.renderings[key]
 
     @property
@@ -276,7 +282,7 @@ class DevDeployment:
                 raise RuntimeError(f"site job {job.name} exited {run.returncode}:\n{run.stderr}")
 
     def run_job(self, job: SiteJobCommand, **changed: str) -> JobRun:
-        """One site job as pulumi-command runs it; the preflight with the tier's shorter
+        """One site job as pulumi-command runs it; the boot check with the tier's shorter
         timeout. Its environment counts as applied once it succeeds."""
         extra = job_timings(job.name)
         run = job.run(extra, **changed)
@@ -307,7 +313,7 @@ class DevDeployment:
 
     def rollout(self, image_tag: str, run_jobs: bool = True) -> Rollout:
         """``pulumi up`` of the app with another image tag, in the program's order: the site
-        jobs whose inputs changed (migrate, preflight), then the services layer by layer, the
+        jobs whose inputs changed (boot-check, migrate), then the services layer by layer, the
         backend first; it stops where pulumi up would (a failed job, a rolled-back service).
         ``run_jobs=False`` skips the jobs, to see what Swarm alone does with a bad release."""
         return self._roll_app(self.rendering(image_tag), image_tag, run_jobs)

@@ -17,6 +17,7 @@ from tests.live.swarm import (
     docker,
     docker_ok,
     exec_in,
+    inspect,
     running_tasks,
     service_image,
     the_task,
@@ -213,6 +214,18 @@ def wait_old_containers_gone(dev: DevDeployment, old_tag: str, timeout: float = 
 
     wait_for(f"the {old_tag} containers to stop", gone, timeout, interval=0.5)
     return round(time.monotonic() - started, 1)
+
+
+def stopped_exit_codes(service: str, tag: str) -> list[int]:
+    """The exit codes of the service's tasks that ran ``tag`` and were shut down: 137 is a task
+    Docker had to kill when its stop grace period ran out."""
+    ids = docker("service", "ps", "-q", "--filter", "desired-state=shutdown", service).split()
+    return [
+        task["Status"]["ContainerStatus"]["ExitCode"]
+        for task in inspect(*ids)
+        if task["Spec"]["ContainerSpec"]["Image"].split("@")[0].endswith(f":{tag}")
+        and "ContainerStatus" in task["Status"]
+    ]
 
 
 def tier_report(path: Path, title: str) -> Iterator[dict[str, Any]]:

@@ -42,12 +42,11 @@ COMMAND = "command:local:Command"
 SECRET = "docker:index/secret:Secret"
 # A job waits at most JOB_TIMEOUT (run-swarm-job.sh's default: 30 minutes); the tier less.
 JOB_RUN_TIMEOUT = 300
-# Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': both preflight
-# stages give each process of the new image this long to become healthy (the program's default:
+# Timings of jobs the tier shortens, as TEST_OVERLAY shortens the services': the boot check
+# gives each process of the new image this long to become healthy (the program's default:
 # 300 s).
 JOB_TIMINGS: dict[str, dict[str, str]] = {
     "boot-check": {"PREFLIGHT_TIMEOUT": "30"},
-    "preflight": {"PREFLIGHT_TIMEOUT": "30"},
 }
 
 
@@ -84,7 +83,16 @@ TEST_OVERLAY: dict[str, Any] = {
         "retries": 2,
         "startPeriod": "30s",
     },
-    "brandclub:rollout": {"delay": "1s", "monitor": "10s", "convergeTimeout": "3m"},
+    # Prod's parallelism (every replica of a service at once) and watch, so the rollouts the
+    # tier proves are the ones prod runs.
+    "brandclub:rollout": {
+        **{
+            key: stack_file_config("prod")["brandclub:rollout"][key]
+            for key in ("parallelism", "monitor")
+        },
+        "delay": "1s",
+        "convergeTimeout": "3m",
+    },
 }
 
 

@@ -27,6 +27,7 @@ from tests.live.helpers import (
     mariadb,
     migrations,
     notes,
+    stopped_exit_codes,
     wait_old_containers_gone,
 )
 from tests.live.images.build import (
@@ -185,12 +186,15 @@ def test_rollout_through_traefik_loses_no_request_and_the_frontend_follows_the_b
         "jobs-configurator",
         "jobs-boot-check",
         "jobs-migrate",
-        "jobs-preflight",
     ]
     backend = dev.service(dev.app_stack, "backend")
     assert rollout.layers[0].changed == [backend], rollout.report()
     assert set(rollout.layers[1].changed) == set(app_images(dev)) - {backend}, rollout.report()
     same_image_everywhere(dev, "v2")
+    # The old scheduler took Swarm's SIGTERM (143: passed on by Docker's init) instead of being
+    # killed when its grace period ran out (137), which every stop-first update waited for.
+    scheduler_exits = stopped_exit_codes(dev.service(dev.app_stack, "scheduler"), "v1")
+    assert scheduler_exits and 137 not in scheduler_exits, scheduler_exits
     for name, loop_summary in {**summaries, "programFrontend": summary}.items():
         assert loop_summary["failed"] == 0, (name, loop_summary["errors"])
         assert set(loop_summary["versions"]) == {"v1", "v2"}, (name, loop_summary)
@@ -313,7 +317,7 @@ def refused_release(
     assert migrations(dev) == migrated, "the broken release migrated the database"
     assert rollout.failed_job == "jobs-boot-check", rollout.report()
     assert all(summary["maintenance"] == 0 for summary in summaries.values()), summaries
-    assert rollout.layers == [], "a service moved although the preflight failed"
+    assert rollout.layers == [], "a service moved although the boot check failed"
     assert {name: service_state(name).version for name in versions} == versions
     same_image_everywhere(dev, "v2")
     running_release_answers(summaries, "v2")
@@ -338,9 +342,11 @@ def test_worker_that_never_registers_is_refused_before_any_service_moves(
 def test_swarm_rolls_back_a_backend_that_never_listens_and_nothing_else_moves(
     dev: DevDeployment, client: Client, live_report: dict[str, Any]
 ) -> None:
-    """Swarm's own safety net, without the preflight: the backend goes first, its new task's
-    health check (after the start period) fails, Swarm rolls it back, and pulumi up stops there,
-    so no other service ever takes the release. Through Traefik and straight at the frontend,
+    """The check after migrate: no job boots the new backend, its own start-first update does.
+    The backend goes first, its new task's health check (after the start period) fails, the task
+    never joins the service's DNS, Swarm rolls it back, and pulumi up stops there, so no other
+    service ever takes the release (the jobs are skipped: this release's websocket would fail
+    the boot check first). Through Traefik and straight at the frontend,
     every request is answered by the running release. A completed rollback is a failed rollout,
     never a converged one."""
     ensure_app_version(dev, "v2")

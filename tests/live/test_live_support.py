@@ -233,8 +233,8 @@ def test_changed_jobs_are_the_ones_pulumi_command_replaces() -> None:
     jobs = [
         _Job("create", {"JOB_IMAGE": "a:v2"}, ["environment.JOB_IMAGE"]),
         _Job("migrate", {"JOB_IMAGE": "a:v2"}),
-        _Job("preflight", {"JOB_IMAGE": "a:v2"}),  # never applied: it runs
+        _Job("boot-check", {"JOB_IMAGE": "a:v2"}),  # never applied: it runs
     ]
-    assert [job.name for job in rollout.changed_jobs(applied, jobs)] == ["migrate", "preflight"]
+    assert [job.name for job in rollout.changed_jobs(applied, jobs)] == ["migrate", "boot-check"]
     same = [_Job("migrate", {"JOB_IMAGE": "a:v1"})]
     assert rollout.changed_jobs(applied, same) == []

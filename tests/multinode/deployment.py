@@ -54,9 +54,11 @@ OVERLAY: dict[str, Any] = {
             "brandclub:endpointMode",
             "brandclub:images",
             "brandclub:mariadb",
-            "brandclub:rollout",
         )
     },
+    # One task per node on three nodes leaves a service of two replicas room for one start-first
+    # surge task, not for prod's two at once (the capacity preflight would refuse it).
+    "brandclub:rollout": {**TEST_OVERLAY["brandclub:rollout"], "parallelism": 1},
     # Three engines and twenty containers on two cores: a check that takes 2 s on one node
     # takes longer here, and a worker killed for a slow check never converges.
     "brandclub:healthcheck": {

@@ -39,6 +39,7 @@ SCALAR_FIELDS: dict[str, tuple[str, str]] = {
     "taskSpec.containerSpec.args": ("command", "list"),
     "taskSpec.containerSpec.env": ("environment", "map"),
     "taskSpec.containerSpec.stopGracePeriod": ("stop_grace_period", "text"),
+    "taskSpec.containerSpec.init": ("init", "flag"),
     "taskSpec.containerSpec.healthcheck.tests": ("healthcheck.test", "list"),
     "taskSpec.containerSpec.healthcheck.interval": ("healthcheck.interval", "text"),
     "taskSpec.containerSpec.healthcheck.timeout": ("healthcheck.timeout", "text"),
@@ -88,6 +89,7 @@ NOT_IN_FILES = ("auth", "convergeConfig.", "endpointSpec.ports[].name")
 COMPARABLE = {
     "text": str,
     "number": float,
+    "flag": bool,
     "list": list,
     "map": dict,
 }

@@ -2,7 +2,7 @@
 # The health checks of the Frappe processes, in one place for two users:
 #   - every health-checked app service mounts this file (a Docker config) and its Docker health
 #     check runs `bash <this file> <check> <args>` (components/frappe/health_checks.py builds it);
-#   - the preflight job sources this file and runs the same checks against the new image's
+#   - the boot-check job (preflight.sh) sources this file and runs the same checks against the new image's
 #     processes before any service changes.
 # Each check prints why it failed and returns non-zero; it needs only what the Frappe image has
 # (bash, curl, python3, the bench's Python).

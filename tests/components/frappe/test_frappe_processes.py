@@ -165,13 +165,13 @@ def test_rolling_updates_start_first_and_roll_back(
 
 
 def test_every_app_service_has_a_health_check(rendered: dict[str, Rendering], stack: str) -> None:
-    healthcheck = {
-        # As the stack files say them, in the spelling the swarm reads back (120s is 2m).
-        "dev": ("30s", "10s", 3, "2m"),
-        "staging": ("15s", "5s", 3, "1m"),
-        "prod": ("15s", "5s", 3, "1m"),
-        "local": ("30s", "10s", 3, "2m"),
-    }[stack]
+    # As the stack file says it, in the spelling the swarm reads back (120s is 2m).
+    stated = stack_file_config(stack)["brandclub:healthcheck"]
+    healthcheck = (
+        *(canonical_duration(stated[key]) for key in ("interval", "timeout")),
+        stated["retries"],
+        canonical_duration(stated["startPeriod"]),
+    )
     for name, service in app_services(rendered[stack]).items():
         check = service.container["healthcheck"]
         assert check["tests"][0] in ("CMD", "CMD-SHELL"), name
@@ -216,6 +216,20 @@ def test_backend_health_check_names_the_configured_site() -> None:
     rendering = render("prod", {"brandclub:frappe": {"siteName": "www.brandclub.com"}})
     tests = rendering.service("brandclub-prod", "backend").container["healthcheck"]["tests"]
     assert tests[3:] == ["backend_healthy", "www.brandclub.com"]
+
+
+def test_only_the_scheduler_runs_under_dockers_init(
+    rendered: dict[str, Rendering], stack: str
+) -> None:
+    """Frappe's scheduler installs no SIGTERM handler and bench execs it: as PID 1 it would
+    ignore Swarm's stop for the whole grace period, on every stop-first update (issue 24 item
+    5). The others handle the signal themselves, or run under the drain's bash, which does."""
+    under_init = {
+        name
+        for name, service in app_services(rendered[stack]).items()
+        if service.container.get("init")
+    }
+    assert under_init == {"scheduler"}
 
 
 def test_scheduler_still_probes_the_queue_redis(rendered: dict[str, Rendering]) -> None:

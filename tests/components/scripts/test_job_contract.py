@@ -64,7 +64,6 @@ def test_every_job_kind_is_covered(every_job: Rendering) -> None:
             "jobs-restore",
             "jobs-boot-check",
             "jobs-migrate",
-            "jobs-preflight",
         ]
     )
 

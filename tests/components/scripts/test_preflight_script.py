@@ -1,9 +1,10 @@
-"""The boot-check and preflight jobs (issue 9 items 12 and 13, issue 19 item 5): where they run
-in a rollout, what they are told, and the script run for real in both stages with stand-in
-processes, curl and Redis. Before migrate (boot): a release whose apps do not import, that cannot
-reach the database or Redis, whose worker never registers or whose realtime server never answers
-fails `pulumi up` before the schema is touched. After migrate (serve): a backend that answers 500
-fails it before any service changes."""
+"""The boot-check job (issue 9 items 12 and 13, issue 19 item 5, issue 24 item 5): where it runs in
+a rollout, what it is told, and its script (preflight.sh) run for real with stand-in processes,
+curl and Redis. Before migrate: a release whose apps do not import, that cannot reach the
+database or Redis, whose worker never registers or whose realtime server never answers fails
+`pulumi up` before the schema is touched. No job after migrate starts the new backend: the
+backend's own start-first update is that check (the live tier rolls a backend that never turns
+healthy back before any other service moves)."""
 
 from __future__ import annotations
 
@@ -26,46 +27,39 @@ SITE = "brandclub.com"
 # --- in the program ---------------------------------------------------------------------------
 
 
-def test_boot_check_runs_before_migrate_and_preflight_before_every_app_service(
+def test_boot_check_runs_before_migrate_and_every_app_service_waits_for_migrate(
     rendered: dict[str, Rendering], stack: str
 ) -> None:
     rendering = rendered[stack]
     found = jobs(rendering)
-    assert list(found)[-3:] == ["boot-check", "migrate", "preflight"]
+    # Migrate is the last job: nothing after it boots the new backend a second time.
+    assert list(found)[-2:] == ["boot-check", "migrate"]
     assert "jobs-boot-check" in depends_on(rendering, found["migrate"])
-    assert "jobs-migrate" in depends_on(rendering, found["preflight"])
     for service in rendering.children_of("brandclub:swarm:AppLayer"):
         if service.type == "docker:index/service:Service":
-            assert "jobs-preflight" in depends_on(rendering, service), service.name
+            assert "jobs-migrate" in depends_on(rendering, service), service.name
 
 
-def test_boot_check_starts_a_short_worker_and_preflight_the_backend(
-    rendered: dict[str, Rendering],
-) -> None:
-    boot, preflight = (jobs(rendered["prod"])[name] for name in ("boot-check", "preflight"))
+def test_boot_check_starts_a_short_worker(rendered: dict[str, Rendering]) -> None:
+    boot = jobs(rendered["prod"])["boot-check"]
     assert env_of(boot) == {
         "SITE_NAME": SITE,
-        "PREFLIGHT_STAGE": "boot",
         "PREFLIGHT_WORKER_QUEUES": "short",
         # short's 300 s job timeout + 60 s, from the table the workers' grace periods use.
         "PREFLIGHT_WORKER_GRACE": "360",
     }
-    assert env_of(preflight) == {"SITE_NAME": SITE, "PREFLIGHT_STAGE": "serve"}
-    for job in (boot, preflight):
-        environment = job.inputs["environment"]
-        assert environment["JOB_NETWORKS"].split() == [
-            "brandclub-prod-network",
-            "brandclub-prod-mariadb",
-        ]
-        # The same health-check text the services run, inlined.
-        assert HEALTH_LIBRARY.read_text().rstrip("\n") in environment["JOB_SCRIPT"]
-        assert environment["JOB_SCRIPT"] == job_script("preflight.sh")
+    environment = boot.inputs["environment"]
+    assert environment["JOB_NETWORKS"].split() == [
+        "brandclub-prod-network",
+        "brandclub-prod-mariadb",
+    ]
+    # The same health-check text the services run, inlined.
+    assert HEALTH_LIBRARY.read_text().rstrip("\n") in environment["JOB_SCRIPT"]
+    assert environment["JOB_SCRIPT"] == job_script("preflight.sh")
 
 
 def test_every_new_image_is_checked(rendered: dict[str, Rendering]) -> None:
-    found = jobs(rendered["prod"])
-    assert found["boot-check"].options["ignoreChanges"] == []
-    assert found["preflight"].options["ignoreChanges"] == []
+    assert jobs(rendered["prod"])["boot-check"].options["ignoreChanges"] == []
 
 
 # --- the script -------------------------------------------------------------------------------
@@ -79,12 +73,6 @@ trap 'echo "{name}" >> "$FAKE_STOPPED"; {on_stop} exit 0' TERM
 exec 3<> <(:)
 while :; do read -r -t 60 -u 3 || :; done
 """
-FAKE_START_SH = _RUNS_UNTIL_TERM.format(
-    name="backend",
-    on_stop="",
-    on_start='echo "Booting Gunicorn"\n'
-    'if [[ -n ${FAKE_BACKEND_CRASH:-} ]]; then echo "ImportError: no module" >&2; exit 3; fi',
-)
 FAKE_NODE = _RUNS_UNTIL_TERM.format(name="websocket", on_stop="", on_start="")
 REDIS_CACHE = "redis://redis-cache:6379"
 
@@ -103,7 +91,6 @@ def preflight(tmp_path: Path) -> tuple[FakeBin, Path]:
     which registers in the stand-in Redis through the stand-in RQ."""
     fakes = FakeBin(tmp_path)
     fakes.add("curl", FAKE_CURL)
-    fakes.add("start.sh", FAKE_START_SH)
     fakes.add("node", FAKE_NODE)
     add_frappe(fakes)
     bench = fake_health_bench(tmp_path, SITE)
@@ -158,10 +145,10 @@ def _worker_name(root: Path) -> str:
 
 
 @pytest.mark.waits
-def test_a_release_that_boots_passes_the_boot_stage_and_stops_what_it_started(
+def test_a_release_that_boots_passes_and_stops_what_it_started(
     preflight: tuple[FakeBin, Path],
 ) -> None:
-    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="boot")
+    result, stopped = run_preflight(preflight)
     assert result.returncode == 0, result.stdout + result.stderr
     fakes, bench = preflight
     started = [call for call in fakes.calls() if call[0] != "curl"]
@@ -192,16 +179,6 @@ def test_a_release_that_boots_passes_the_boot_stage_and_stops_what_it_started(
 
 
 @pytest.mark.waits
-def test_a_release_that_serves_passes_the_serve_stage(preflight: tuple[FakeBin, Path]) -> None:
-    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="serve")
-    assert result.returncode == 0, result.stdout + result.stderr
-    fakes, _ = preflight
-    assert [call for call in fakes.calls() if call[0] != "curl"] == [["start.sh"]]
-    assert stopped == ["backend"]
-    assert "backend healthy" in result.stdout
-
-
-@pytest.mark.waits
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -225,47 +202,11 @@ def test_a_release_that_cannot_start_fails_before_migrate(
 ) -> None:
     if env.pop("database", None):
         _forget_site_user(preflight[1].parent)
-    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="boot", **env)
+    result, stopped = run_preflight(preflight, **env)
     assert result.returncode == 1
     assert message in result.stderr
-    # Nothing it started outlives it, and the backend never starts before migrate.
-    fakes, _ = preflight
-    assert ["start.sh"] not in fakes.calls()
+    # Nothing it started outlives it.
     assert set(stopped) <= {"websocket", "worker"}
-
-
-@pytest.mark.waits
-def test_a_backend_answering_500_fails_the_serve_stage(preflight: tuple[FakeBin, Path]) -> None:
-    result, stopped = run_preflight(preflight, FAKE_STATUS_8000="500")
-    assert result.returncode == 1
-    assert "backend not healthy after 1s: backend: /api/method/ping answered 500" in result.stderr
-    assert stopped == ["backend"]
-
-
-def test_an_unknown_stage_is_refused(preflight: tuple[FakeBin, Path]) -> None:
-    result, stopped = run_preflight(preflight, PREFLIGHT_STAGE="later")
-    assert result.returncode == 1
-    assert "PREFLIGHT_STAGE must be boot or serve, got 'later'" in result.stderr
-    assert stopped == []
-
-
-@pytest.mark.waits
-def test_a_backend_that_crashes_shows_its_output(preflight: tuple[FakeBin, Path]) -> None:
-    # gunicorn is gone, so nothing answers on its port.
-    result, _ = run_preflight(preflight, FAKE_BACKEND_CRASH="yes", FAKE_STATUS_8000="000")
-    assert result.returncode == 1
-    assert "backend exited before it became healthy" in result.stderr
-    assert "[backend] ImportError: no module" in result.stderr
-
-
-@pytest.mark.waits
-def test_a_site_in_maintenance_passes(preflight: tuple[FakeBin, Path]) -> None:
-    """An operator's maintenance mode (every request 503) is not a broken release."""
-    _, bench = preflight
-    config = bench / "sites" / SITE / "site_config.json"
-    config.write_text(json.dumps({"maintenance_mode": 1}))
-    result, _ = run_preflight(preflight, FAKE_STATUS_8000="503")
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.waits
@@ -274,7 +215,6 @@ def test_a_worker_that_outlives_its_grace_is_killed(preflight: tuple[FakeBin, Pa
     job outlasts the grace period is killed."""
     result, _ = run_preflight(
         preflight,
-        PREFLIGHT_STAGE="boot",
         STANDIN_WORKER_JOB_SECONDS="30",
         PREFLIGHT_WORKER_GRACE="1",
     )

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import time
-from typing import Any
+from typing import Any, NoReturn
 from uuid import uuid4
 
 import frappe
@@ -104,12 +104,16 @@ def start_worker(queue: str | None = None, burst: bool = False) -> int:
     return 0
 
 
-def start_scheduler() -> int:
-    """``bench schedule``: a heartbeat in the queue Redis every few seconds."""
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+def start_scheduler() -> NoReturn:
+    """``bench schedule``: a heartbeat in the queue Redis every few seconds.
+
+    Like Frappe v15's ``start_scheduler`` (frappe/utils/scheduler.py: ``while True:
+    time.sleep(tick); enqueue_events_for_all_sites()``) it installs no signal handler, so SIGTERM
+    ends it at once, unless it is its container's PID 1 (bench's CLI ``os.execv``s the Frappe
+    command, and the image's entrypoint ``exec``s bench): the kernel delivers no signal to a PID 1
+    without a handler for it, and Docker then waits out the stop grace period and kills it
+    (exit 137). The program runs the scheduler under Docker's init for that reason."""
     connection = frappe.redis_client("redis_queue")
-    while not stop:
+    while True:
         connection.set("brandclub:scheduler:heartbeat", f"{frappe.VERSION} {time.time():.0f}")
         time.sleep(5)
-    return 0
