@@ -221,7 +221,9 @@ check_login() {
   done
   kill -TERM "$backend" 2>/dev/null
   wait "$backend" 2>/dev/null
-  if [[ $status == 000 ]]; then
+  if [[ $status == 000 ]] && ((aborting)); then
+    record login 0 "stopped (SIGTERM) while waiting for the backend"
+  elif [[ $status == 000 ]]; then
     record login 0 "the backend never answered on 127.0.0.1:$DRILL_BACKEND_PORT within" \
       "${DRILL_BACKEND_TIMEOUT}s: $(tail_of "$work/backend.log")"
   elif [[ $status != 200 ]]; then
@@ -434,12 +436,14 @@ run_drill() {
   run=
 }
 
-helper serve &
+# Started straight, not through `helper` (a function: its subshell would be the pid killed).
+"$DRILL_PYTHON" -c "$RESTORE_DRILL_PY" serve &
 metrics_server=$!
 log "metrics on :$DRILL_METRICS_PORT; a drill every $DRILL_INTERVAL_DAYS days at $DRILL_TIME UTC"
 while pause "$(helper next-run-in "$EPOCHSECONDS")"; do
   run_drill || true
 done
 kill "$metrics_server" 2>/dev/null
+wait "$metrics_server" 2>/dev/null
 log "stopped"
 exit 0

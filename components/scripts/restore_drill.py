@@ -145,7 +145,7 @@ def _rows(connection, sql: str) -> list[tuple]:
 
 
 def _checked(name: str) -> str:
-    if not DRILL_NAME.match(name):
+    if not DRILL_NAME.fullmatch(name):
         raise SystemExit(f"refusing to drop {name!r}: not a drill name (drill_<hex>)")
     return name
 
@@ -179,7 +179,7 @@ def leftovers() -> list[str]:
         names |= {user for user, _ in _rows(connection, "SELECT User, Host FROM mysql.user")}
     finally:
         connection.close()
-    return sorted(name for name in names if DRILL_NAME.match(name))
+    return sorted(name for name in names if DRILL_NAME.fullmatch(name))
 
 
 def count_rows(database: str, tables: list[str]) -> dict[str, int | None]:
@@ -362,8 +362,10 @@ def metrics(now: float | None = None) -> str:
     }
 
     def sample(family: str, labels: dict[str, str], value: float) -> None:
+        # Whole numbers as they are: %g would print a timestamp as 1.8e+09.
         text = ",".join(f'{key}="{_label(val)}"' for key, val in labels.items())
-        families[family][1].append(f"{PREFIX}_{family}{{{text}}} {value:g}")
+        number = str(value) if isinstance(value, int) else repr(round(value, 3))
+        families[family][1].append(f"{PREFIX}_{family}{{{text}}} {number}")
 
     for site in status(now)["sites"]:
         name = {"site": site["site"]}

@@ -274,3 +274,105 @@ def test_a_drill_killed_halfway_leaves_what_the_next_run_drops(drill, tmp_path: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"dropped leftovers of an earlier drill: {left[0]}" in done.stdout
     _assert_nothing_left(drill)
+
+
+def _wait_for(predicate, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.waits
+def test_sigterm_during_a_drill_skips_the_rest_and_still_drops_everything(drill) -> None:
+    env = {**drill["env"], "STANDIN_BROKEN": "port"}  # type: ignore[dict-item]
+    process = subprocess.Popen(
+        ["bash", str(SCRIPTS / "restore-drill.sh"), "once"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log = Path(drill["fakes"].log)  # type: ignore[attr-defined]
+    _wait_for(lambda: "set-admin-password" in log.read_text())
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 1, output
+    checks = _checks(_result(drill))
+    assert checks["login"]["message"] == "stopped (SIGTERM) while waiting for the backend"
+    assert checks["rows"]["message"] == "skipped: the drill was stopped (SIGTERM)"
+    assert checks["files"]["ok"] is False
+    _assert_nothing_left(drill)
+
+
+@pytest.mark.waits
+def test_the_loop_serves_metrics_and_stops_at_once_on_sigterm(drill) -> None:
+    port = _free_port()
+    env = {**drill["env"], "DRILL_METRICS_PORT": str(port)}  # type: ignore[dict-item]
+    process = subprocess.Popen(
+        ["bash", str(SCRIPTS / "restore-drill.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    import urllib.request
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_for(answers, 20)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+            text = reply.read().decode()
+            kind = reply.headers["Content-Type"]
+        assert kind.startswith("text/plain; version=0.0.4")
+        # Never drilled yet: unhealthy.
+        assert f'brandclub_restore_drill_healthy{{site="{SITE}"}} 0' in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=2) as reply:
+            status = json.loads(reply.read())
+        assert [site["site"] for site in status["sites"]] == [SITE]
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+        assert time.monotonic() - started < 3
+        assert process.returncode == 0, output
+        assert output.rstrip().endswith("restore-drill: stopped")
+        assert not answers()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_next_run_in_counts_from_the_last_run(drill) -> None:
+    state = Path(drill["state"])  # type: ignore[arg-type]
+    state.mkdir(parents=True, exist_ok=True)
+    now = 1_800_000_000 - 1_800_000_000 % 86400
+    (state / "last-run").write_text(str(now + 4 * 3600))
+    answer = subprocess.run(
+        ["bash", str(SCRIPTS / "restore-drill.sh"), "next-run-in", str(now + 5 * 3600)],
+        env=drill["env"],  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert answer.stdout.strip() == str(7 * 86400 - 3600), answer.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DRILL_TIME", "4:00", "DRILL_TIME must be HH:MM"),
+        ("DRILL_INTERVAL_DAYS", "0", "DRILL_INTERVAL_DAYS must be a positive whole number"),
+        ("DB_ROOT_PASSWORD_FILE", "/nonexistent", "cannot read the secret file /nonexistent"),
+    ],
+)
+def test_bad_settings_stop_it_at_start(drill, name: str, value: str, message: str) -> None:
+    done = _once(drill, RESTORE_DRILL_ONCE="1", **{name: value})
+    assert done.returncode == 2
+    assert message in done.stderr
