@@ -30,6 +30,10 @@ normalised_path() { [[ $1 == /?* && $1/ != *//* && $1/ != */./* && $1/ != */../*
 [[ $BACKUP_DIR == / ]] || BACKUP_DIR=${BACKUP_DIR%/}
 normalised_path "$BACKUP_DIR" ||
   die "BACKUP_DIR must be an absolute, normalised path other than /, got '$BACKUP_DIR'"
+: "${DRILL_STATE_DIR:=}"
+DRILL_STATE_DIR=${DRILL_STATE_DIR%/}
+[[ -z $DRILL_STATE_DIR ]] || normalised_path "$DRILL_STATE_DIR" ||
+  die "DRILL_STATE_DIR must be an absolute, normalised path other than /, got '$DRILL_STATE_DIR'"
 [[ $BACKUP_DIR_OWNER =~ ^([0-9]+):([0-9]+)$ ]] ||
   die "BACKUP_DIR_OWNER must be uid:gid, got '$BACKUP_DIR_OWNER'"
 uid=${BASH_REMATCH[1]}
@@ -76,9 +80,6 @@ prepare() {
 }
 
 prepare "$BACKUP_DIR"
-if [[ -n ${DRILL_STATE_DIR:-} ]]; then
-  DRILL_STATE_DIR=${DRILL_STATE_DIR%/}
-  normalised_path "$DRILL_STATE_DIR" ||
-    die "DRILL_STATE_DIR must be an absolute, normalised path other than /, got '$DRILL_STATE_DIR'"
+if [[ -n $DRILL_STATE_DIR ]]; then
   prepare "$DRILL_STATE_DIR"
 fi
