@@ -5,11 +5,11 @@
 #   1. takes the newest local backup set, $BACKUP_ROOT/<site>/<YYYY-MM-DD>/<stamp>-<site>-*;
 #   2. restores its dump into a throwaway site drill-<hex>.localhost with its own database and
 #      user drill_<hex> on the stack's MariaDB (bench restore --db-name, as root);
-#   3. checks, each timed: migrate is a no-op (the restored `tabPatch Log` has as many rows
-#      after as before), login works (a random Administrator password, the image's backend
-#      started in this container, POST /api/method/login answers 200 with a sid cookie), the
-#      rows of DRILL_DOCTYPES in the restored database equal those the dump itself holds, and
-#      the files archives unpack;
+#   3. checks, each timed: the rows of DRILL_DOCTYPES in the restored database equal those the
+#      dump itself holds (counted first, before anything writes), migrate is a no-op (the
+#      restored `tabPatch Log` has as many rows after as before), login works (a random
+#      Administrator password, the image's backend started in this container, POST
+#      /api/method/login answers 200 with a sid cookie), and the files archives unpack;
 #   4. drops the throwaway site, database and user, whatever happened;
 #   5. writes its result to $DRILL_STATE_DIR/sites/<site>/ (last-run.json, last-success.json,
 #      history.jsonl).
@@ -125,6 +125,7 @@ clean_leftovers() {
 drill_sites() {
   local folder
   {
+    # shellcheck disable=SC2086  # a space-separated list of host names
     printf '%s\n' $DRILL_SITES
     for folder in "$BACKUP_ROOT"/*/; do
       folder=${folder%/}
@@ -322,7 +323,9 @@ drill_one() {
       --db-root-password "@secret:$DB_ROOT_PASSWORD_FILE" >"$work/restore.log" 2>&1; then
       record restore 1 "restored into $drill_site (database $drill_db)"
       local check
-      for check in check_migrate check_login check_rows check_files; do
+      # Rows first: migrate and the login write to the database (a patch's data, Frappe's
+      # access and activity logs), so the restored rows are counted before anything else runs.
+      for check in check_rows check_migrate check_login check_files; do
         if ((aborting)); then
           check_started=$EPOCHREALTIME
           record "${check#check_}" 0 "skipped: the drill was stopped (SIGTERM)"

@@ -164,7 +164,7 @@ def test_a_drill_restores_the_backup_checks_it_and_drops_everything(drill) -> No
     result = _result(drill)
     assert result["ok"] is True
     checks = _checks(result)
-    assert list(checks) == ["backup", "restore", "migrate", "login", "rows", "files"]
+    assert list(checks) == ["backup", "restore", "rows", "migrate", "login", "files"]
     assert all(check["ok"] for check in checks.values()), checks
     assert checks["migrate"]["message"] == "no patch ran (1 rows in tabPatch Log before and after)"
     assert checks["rows"]["message"] == f"User: 2; ToDo: {len(TODOS)}"
@@ -301,7 +301,7 @@ def test_sigterm_during_a_drill_skips_the_rest_and_still_drops_everything(drill)
     assert process.returncode == 1, output
     checks = _checks(_result(drill))
     assert checks["login"]["message"] == "stopped (SIGTERM) while waiting for the backend"
-    assert checks["rows"]["message"] == "skipped: the drill was stopped (SIGTERM)"
+    assert checks["files"]["message"] == "skipped: the drill was stopped (SIGTERM)"
     assert checks["files"]["ok"] is False
     _assert_nothing_left(drill)
 
