@@ -86,6 +86,9 @@ validate_settings() {
     die "DRILL_TIME must be HH:MM in UTC (00:00 to 23:59), got '$DRILL_TIME'"
   [[ $DRILL_INTERVAL_DAYS =~ ^[1-9][0-9]*$ ]] ||
     die "DRILL_INTERVAL_DAYS must be a positive whole number of days, got '$DRILL_INTERVAL_DAYS'"
+  # Doctype names become table names in SQL: letters, digits, spaces, _ and - only.
+  [[ $DRILL_DOCTYPES =~ ^[A-Za-z][A-Za-z0-9\ _-]*(,[A-Za-z][A-Za-z0-9\ _-]*)*$ ]] ||
+    die "DRILL_DOCTYPES must be doctype names separated by commas, got '$DRILL_DOCTYPES'"
   [[ $DRILL_METRICS_PORT =~ ^[1-9][0-9]*$ ]] ||
     die "DRILL_METRICS_PORT must be a port number, got '$DRILL_METRICS_PORT'"
   [[ -r $DB_ROOT_PASSWORD_FILE ]] || die "cannot read the secret file $DB_ROOT_PASSWORD_FILE"

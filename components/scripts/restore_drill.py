@@ -182,7 +182,14 @@ def leftovers() -> list[str]:
     return sorted(name for name in names if DRILL_NAME.fullmatch(name))
 
 
+# The tables the drill counts: a doctype's, named in SQL between backquotes.
+_TABLE = re.compile(r"tab[A-Za-z][A-Za-z0-9 _-]*")
+
+
 def count_rows(database: str, tables: list[str]) -> dict[str, int | None]:
+    for table in tables:
+        if not _TABLE.fullmatch(table):
+            raise SystemExit(f"refusing to count {table!r}: not a doctype's table")
     connection = _root(_checked(database))
     counts: dict[str, int | None] = {}
     try:

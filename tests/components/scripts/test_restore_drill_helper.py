@@ -167,3 +167,8 @@ def test_drop_refuses_a_name_that_is_not_a_drill_name() -> None:
     for name in ("_1b2c3d", "drill_", "drill_XYZ", "drill_1;drop", "drill_ab\n"):
         with pytest.raises(SystemExit, match="not a drill name"):
             drill.drop([name])
+
+
+def test_count_rows_refuses_a_table_that_is_no_doctypes() -> None:
+    with pytest.raises(SystemExit, match="not a doctype's table"):
+        drill.count_rows("drill_ab", ["tabUser", "tabX`; DROP DATABASE y; --"])

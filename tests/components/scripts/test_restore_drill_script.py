@@ -250,17 +250,8 @@ def test_a_drill_killed_halfway_leaves_what_the_next_run_drops(drill, tmp_path: 
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if (
-            any(
-                call[1:3] == ["--site", call[2]] and "set-admin-password" in call
-                for call in drill["fakes"].calls("bench")  # type: ignore[attr-defined]
-            )
-            or "set-admin-password" in Path(drill["fakes"].log).read_text()
-        ):  # type: ignore[attr-defined]
-            break
-        time.sleep(0.1)
+    log = Path(drill["fakes"].log)  # type: ignore[attr-defined]
+    _wait_for(lambda: "set-admin-password" in log.read_text())
     time.sleep(0.5)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -370,6 +361,7 @@ def test_next_run_in_counts_from_the_last_run(drill) -> None:
         ("DRILL_TIME", "4:00", "DRILL_TIME must be HH:MM"),
         ("DRILL_INTERVAL_DAYS", "0", "DRILL_INTERVAL_DAYS must be a positive whole number"),
         ("DB_ROOT_PASSWORD_FILE", "/nonexistent", "cannot read the secret file /nonexistent"),
+        ("DRILL_DOCTYPES", "User,To`Do", "DRILL_DOCTYPES must be doctype names"),
     ],
 )
 def test_bad_settings_stop_it_at_start(drill, name: str, value: str, message: str) -> None:
