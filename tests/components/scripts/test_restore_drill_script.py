@@ -368,3 +368,26 @@ def test_bad_settings_stop_it_at_start(drill, name: str, value: str, message: st
     done = _once(drill, RESTORE_DRILL_ONCE="1", **{name: value})
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_a_second_drill_refuses_while_one_runs(drill) -> None:
+    state = Path(drill["state"])  # type: ignore[arg-type]
+    state.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(["flock", str(state / ".drill.lock"), "sleep", "30"])
+    try:
+        _wait_for(
+            lambda: (
+                subprocess.run(
+                    ["flock", "--nonblock", str(state / ".drill.lock"), "true"]
+                ).returncode
+                != 0
+            )
+        )
+        done = _once(drill, RESTORE_DRILL_ONCE="1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 3
+    assert "another drill is running" in done.stdout
+    assert drill["fakes"].calls("bench") == []  # type: ignore[attr-defined]
+    assert not (state / "last-run").exists()
