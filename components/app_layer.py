@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.config.model import StackConfig
+from components.frappe.jobs import SECRET_FILES
 from components.frappe.processes import (
     BACKUPS_PATH,
+    DRILL_STATE_PATH,
     LOGS_PATH,
     SITES_PATH,
     AppProcess,
@@ -33,6 +35,7 @@ from components.platform.catalogue import (
     BACKEND,
     FRONTEND,
     NETWORK_ROLES,
+    RESTORE_DRILL,
     SINGLETON_LABEL,
     EnvironmentNames,
     NetworkRole,
@@ -71,6 +74,9 @@ class AppSecrets:
     offsite: OffsiteFiles | None = None
     # Where the app image is private: what every node pulls it with.
     registry: RegistryCredentials | None = None
+    # MariaDB's root password, where the restore drill runs (it creates and drops its
+    # throwaway databases as root, as the site jobs do).
+    drill_db_root_password: str | None = None
 
     @classmethod
     def from_config(cls, config: StackConfig) -> AppSecrets:
@@ -81,10 +87,12 @@ class AppSecrets:
                 username=config.registry.username,
                 password=config.registry_password.get_secret_value(),
             )
+        drill = config.services.get(RESTORE_DRILL.name) is not None
         return cls(
             secret_name_key=config.secret_name_key.get_secret_value(),
             offsite=OffsiteFiles.from_config(config),
             registry=registry,
+            drill_db_root_password=config.db_root_password.get_secret_value() if drill else None,
         )
 
 
@@ -118,6 +126,7 @@ class AppLayer(pulumi.ComponentResource):
         services = args.settings.services
         enabled = [p for p in app_processes() if services.get(p.service) is not None]
         self._backup_secrets = self._offsite_secrets(name, child)
+        self._drill_secrets = self._drill_root_password(name, child)
         self._configs = self._docker_configs(name, enabled, child)
         self.services = {}
         backend = next(p for p in enabled if p.service == BACKEND.name)
@@ -159,6 +168,23 @@ class AppLayer(pulumi.ComponentResource):
             )
             secrets.append(SecretFile(secret.id, secret.name, path))
         return secrets
+
+    def _drill_root_password(self, name: str, opts: pulumi.ResourceOptions) -> list[SecretFile]:
+        """The root password as the restore drill's secret file, at the site jobs' path. Its own
+        Docker secret: the site jobs' one is theirs (a name Docker holds once)."""
+        value = self._args.secrets.drill_db_root_password
+        if value is None:
+            return []
+        purpose = f"{RESTORE_DRILL.name}-db-root-password"
+        secret = rotating_secret(
+            f"{name}-{purpose}",
+            f"{self.stack_name}-{purpose}",
+            value,
+            self._labels(),
+            opts,
+            name_key=self._args.secrets.secret_name_key,
+        )
+        return [SecretFile(secret.id, secret.name, SECRET_FILES["db-root-password"])]
 
     def _docker_configs(
         self, name: str, enabled: list[AppProcess], opts: pulumi.ResourceOptions
@@ -202,7 +228,7 @@ class AppLayer(pulumi.ComponentResource):
 
     def _mounts(self, process: AppProcess) -> list[Mount]:
         mounts = []
-        if process.runs_frappe:
+        if process.mounts_sites:
             mounts += [
                 Mount(
                     SITES_PATH,
@@ -211,10 +237,19 @@ class AppLayer(pulumi.ComponentResource):
                 ),
                 Mount(LOGS_PATH, self._args.volumes.logs),
             ]
+        backup = self._args.settings.backup
         if process.backups_mount:
-            host_path = self._args.settings.backup.host_path
-            mounts.append(Mount(BACKUPS_PATH, host_path, type="bind"))
+            mounts.append(Mount(BACKUPS_PATH, backup.host_path, type="bind"))
+        if process.drill:
+            # It reads the backups and never writes there; its results go to its own folder.
+            mounts.append(Mount(BACKUPS_PATH, backup.host_path, type="bind", read_only=True))
+            mounts.append(Mount(DRILL_STATE_PATH, backup.drill_state_path, type="bind"))
         return mounts
+
+    def _secrets(self, process: AppProcess) -> list[SecretFile]:
+        if process.backups_mount:
+            return self._backup_secrets
+        return self._drill_secrets if process.drill else []
 
     def _spec(self, process: AppProcess) -> ServiceSpec:
         args = self._args
@@ -235,7 +270,7 @@ class AppLayer(pulumi.ComponentResource):
             reservations=settings.reservations,
             networks=self._attachments(process),
             mounts=self._mounts(process),
-            secrets=self._backup_secrets if process.backups_mount else (),
+            secrets=self._secrets(process),
             configs=[self._configs[role] for role in process.config_roles(args.settings)],
             health_test=process.health(args.settings),
             health_timing=args.settings.healthcheck,

@@ -21,8 +21,13 @@ LOGS = "/home/frappe/frappe-bench/logs"
 # The Frappe processes other than the workers; every worker row is one more.
 FIXED_PROCESSES = {"backend", "frontend", "websocket", "scheduler"}
 # The optional app services each environment runs (mailpit catches dev's and local's mail, prod
-# backs up); every other app row runs everywhere.
-OPTIONAL = {"dev": {"mailpit"}, "staging": set(), "prod": {"backup"}, "local": {"mailpit"}}
+# backs up and drills restores of its backups); every other app row runs everywhere.
+OPTIONAL = {
+    "dev": {"mailpit"},
+    "staging": set(),
+    "prod": {"backup", "restore-drill"},
+    "local": {"mailpit"},
+}
 DATA_SERVICES = {"mariadb", "redis-cache", "redis-queue"}
 
 
@@ -61,6 +66,8 @@ NETWORKS = {
     "websocket": {INTERNAL, REALTIME},
     "scheduler": {INTERNAL, DATABASE},
     "backup": {INTERNAL, DATABASE},
+    # On traefik-public for its metrics only: Traefik routes nothing to it.
+    "restore-drill": {INTERNAL, DATABASE, PUBLIC},
     "mailpit": {INTERNAL},
     "mariadb": {DATABASE},
     "redis-cache": {INTERNAL},
@@ -131,6 +138,8 @@ def test_only_the_entry_points_join_traefik_public(
     }
     expected = {"frontend"} | ({"websocket"} if WEBSOCKET_DIRECT[stack] else set())
     expected |= {"traefik"} if stack in RUNS_TRAEFIK else set()
+    # prod's restore drill, whose metrics are scraped there (never routed, never published).
+    expected |= {"restore-drill"} if "restore-drill" in OPTIONAL[stack] else set()
     assert public == expected
 
 
@@ -169,6 +178,15 @@ def test_volumes_and_mounts(rendered: dict[str, Rendering], stack: str) -> None:
             }
             if short == "backup":
                 expected.add(("/backups", "/opt/brand-club/backups", "bind"))
+        elif short == "restore-drill":
+            # No sites volume: its throwaway sites stay in its own container. The backups
+            # read-only, its results in their own folder.
+            expected = {
+                ("/backups", "/opt/brand-club/backups", "bind"),
+                ("/restore-drill", "/opt/brand-club/backups/.restore-drill", "bind"),
+            }
+            read_only = {m["target"]: m.get("readOnly", False) for m in service.container["mounts"]}
+            assert read_only == {"/backups": True, "/restore-drill": False}
         elif short == "mariadb":
             expected = {("/var/lib/mysql", f"brandclub-{stack}-mariadb", "volume")}
         elif short == "redis-queue":

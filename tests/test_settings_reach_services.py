@@ -44,8 +44,11 @@ def test_app_placement_reaches_app_services_only() -> None:
         constraints = service.inputs["taskSpec"].get("placement", {}).get("constraints")
         if name == "traefik_traefik":
             assert constraints == ["node.role == manager"]
-        elif name.startswith("brandclub-db-prod_") or name == "brandclub-prod_backup":
-            # Pulumi.prod.yaml's data node label comes on top.
+        elif name.startswith("brandclub-db-prod_") or name in (
+            "brandclub-prod_backup",
+            "brandclub-prod_restore-drill",
+        ):
+            # The backups' node; Pulumi.prod.yaml's data node label comes on top.
             assert constraints == ["node.hostname == db1", "node.labels.brandclub.data == true"]
         else:
             assert constraints == ["node.labels.tier == app"], name

@@ -38,7 +38,12 @@ from components.config.sections import (
     RolloutSettings,
 )
 from components.config.types import Hostname, ImageDigest, ImageTag, Model, Violation
-from components.platform.catalogue import APP_SERVICES, BACKUP, STANDALONE_ENVIRONMENTS
+from components.platform.catalogue import (
+    APP_SERVICES,
+    BACKUP,
+    RESTORE_DRILL,
+    STANDALONE_ENVIRONMENTS,
+)
 
 Environment = Literal["dev", "staging", "prod", "local"]
 # The branch whose image each environment runs (architecture section 2). local has none: no
@@ -118,6 +123,7 @@ class StackConfig(Model):
                 )
             )
         broken += self._misplaced_services()
+        broken += self._drill_rules()
         broken += self._missing_secrets()
         if self.image_tag is None and self.environment not in BRANCH_FOR_ENVIRONMENT:
             broken.append(
@@ -263,6 +269,40 @@ class StackConfig(Model):
             if row.name not in enabled and self.environment in row.required_in
         ]
         return outside + missing
+
+    def _drill_rules(self) -> list[Violation]:
+        """The restore drill restores the backup service's backups, and runs exactly where it is
+        enabled (its resources under services.restore-drill)."""
+        enabled = self.backup.drill.enabled
+        has_service = self.services.get(RESTORE_DRILL.name) is not None
+        broken = []
+        if enabled and self.services.get(BACKUP.name) is None:
+            broken.append(
+                Violation(
+                    "backup.drill.enabled",
+                    True,
+                    f"false unless services.{BACKUP.name} is set: the drill restores the "
+                    "backups that stack's backup service takes",
+                )
+            )
+        if enabled and not has_service:
+            broken.append(
+                Violation(
+                    f"services.{RESTORE_DRILL.name}",
+                    None,
+                    "its replicas, limits and reservations where backup.drill.enabled is true",
+                )
+            )
+        if has_service and not enabled:
+            broken.append(
+                Violation(
+                    f"services.{RESTORE_DRILL.name}",
+                    "set",
+                    "unset unless backup.drill.enabled is true (the drill runs only where it "
+                    "is enabled)",
+                )
+            )
+        return broken
 
     def _missing_secrets(self) -> list[Violation]:
         # Secrets that only some settings need: (key, value, needed, because).

@@ -81,6 +81,8 @@ class JobSettings:
     # The backup service runs (its host directory is prepared).
     backup_service: bool
     backup_host_path: str
+    # The restore drill's state folder on the data node, where the drill runs.
+    drill_state_path: str | None
     # mailpit runs (dev): Frappe's mail goes to it.
     mail_catcher: bool
     # A root password rotation is under way (dbRootPasswordPrevious is set).
@@ -97,6 +99,9 @@ class JobSettings:
             enable_scheduler=config.frappe.enable_scheduler,
             backup_service=config.services.get(BACKUP.name) is not None,
             backup_host_path=config.backup.host_path,
+            drill_state_path=(
+                config.backup.drill_state_path if config.backup.drill.enabled else None
+            ),
             mail_catcher=config.services.get(MAILPIT.name) is not None,
             rotates_root_password=config.db_root_password_previous is not None,
             restore=config.restore,
@@ -113,11 +118,14 @@ def _rotation_env(settings: JobSettings) -> dict[str, str]:
 
 
 def _backup_dir_env(settings: JobSettings) -> dict[str, str]:
-    return {
+    env = {
         "HOST_ROOT": HOST_ROOT,
         "BACKUP_DIR": settings.backup_host_path,
         "BACKUP_DIR_OWNER": FRAPPE_USER,
     }
+    if settings.drill_state_path is not None:
+        env["DRILL_STATE_DIR"] = settings.drill_state_path
+    return env
 
 
 def _configurator_env(settings: JobSettings) -> dict[str, str]:

@@ -25,6 +25,7 @@ from components.config.sections import (
     S3Offsite,
 )
 from components.frappe.health_checks import health_test
+from components.frappe.jobs import DB, REDIS_CACHE_URL, REDIS_QUEUE_URL, SECRET_FILES, job_script
 from components.platform.catalogue import (
     APP_SERVICES,
     BACKEND,
@@ -33,6 +34,7 @@ from components.platform.catalogue import (
     MAILPIT,
     MARIADB,
     REDIS_QUEUE,
+    RESTORE_DRILL,
     SCHEDULER,
     WEBSOCKET,
     Service,
@@ -56,6 +58,27 @@ BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_
 # files, the off-site copy and the pruning: scripts/backup-loop.sh), and a backup cut short is
 # lost. So this covers a whole run of a large site, and costs nothing the rest of the day.
 BACKUP_STOP_GRACE_PERIOD = "3600s"
+# The restore drill (scripts/restore-drill.sh) with its libraries and its Python half inlined:
+# the service has no checkout to read them from.
+_DRILL_PYTHON_LINE = 'RESTORE_DRILL_PY=$(<"$SCRIPT_DIR/restore_drill.py")'
+_DRILL_PYTHON_END = "RESTORE_DRILL_PY_END"
+
+
+def restore_drill_script() -> str:
+    text = job_script("restore-drill.sh")
+    python = (Path(__file__).parents[1] / "scripts" / "restore_drill.py").read_text()
+    assert _DRILL_PYTHON_LINE in text and _DRILL_PYTHON_END not in python
+    inlined = f"RESTORE_DRILL_PY=$(cat <<'{_DRILL_PYTHON_END}'\n{python}{_DRILL_PYTHON_END}\n)"
+    return text.replace(_DRILL_PYTHON_LINE, inlined)
+
+
+RESTORE_DRILL_SCRIPT = restore_drill_script()
+# The drill's results in its container (a bind of backup.drill_state_path: they outlive it).
+DRILL_STATE_PATH = "/restore-drill"
+# How long Swarm waits for a stopping drill: it finishes the step in hand (a restore of a large
+# site's dump, at worst) and drops its throwaway site and database before it exits; sleeping,
+# it exits at once.
+RESTORE_DRILL_STOP_GRACE_PERIOD = "3600s"
 FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
 # start.sh (gunicorn). Otherwise the backend keeps
@@ -176,6 +199,32 @@ def _backup_env(settings: AppSettings) -> dict[str, str]:
     }
 
 
+def _drill_env(settings: AppSettings) -> dict[str, str]:
+    drill = settings.backup.drill
+    return {
+        **DB,
+        "REDIS_CACHE": REDIS_CACHE_URL,
+        "REDIS_QUEUE": REDIS_QUEUE_URL,
+        "BENCH_DIR": BENCH,
+        "BACKUP_ROOT": BACKUPS_PATH,
+        "DRILL_STATE_DIR": DRILL_STATE_PATH,
+        "DRILL_SITES": settings.site_name,
+        "DRILL_TIME": drill.time,
+        "DRILL_INTERVAL_DAYS": str(drill.interval_days),
+        "DRILL_DOCTYPES": ",".join(drill.doctypes),
+        "DRILL_METRICS_PORT": str(drill.metrics_port),
+        "DB_ROOT_PASSWORD_FILE": SECRET_FILES["db-root-password"],
+    }
+
+
+def _drill_health(settings: AppSettings) -> tuple[str, ...]:
+    # Only that the metrics server answers, never the drill's outcome: Swarm replaces an
+    # unhealthy task, which would kill a drill halfway (its leftovers are the next run's to
+    # drop, but the drill would never finish). The outcome is the metrics' to tell.
+    url = f"http://127.0.0.1:{settings.backup.drill.metrics_port}/metrics"
+    return ("CMD", "curl", "--fail", "--silent", "--output", "/dev/null", "--max-time", "5", url)
+
+
 def _offsite_env(offsite: S3Offsite | RsyncOffsite | None) -> dict[str, str]:
     """The off-site target's settings; its credentials and the recipients arrive as secret
     files, never here."""
@@ -221,6 +270,9 @@ class AppProcess:
     env: Callable[[AppSettings], Mapping[str, str]] = _no_env
     stop_grace_period: str = "30s"
     backups_mount: bool = False
+    # The restore drill: the backups read-only, its state folder, the root password; no sites
+    # or logs volume (its throwaway sites stay in its own container).
+    drill: bool = False
     # Docker configs mounted read-only (components/swarm/configs.py).
     configs: tuple[ConfigRole, ...] = ()
     # Traefik or nginx routes requests to it through a cache of its task addresses, so a
@@ -238,6 +290,16 @@ class AppProcess:
     @property
     def runs_frappe(self) -> bool:
         return self.image == "app"
+
+    @property
+    def mounts_sites(self) -> bool:
+        """The sites and logs volumes: every Frappe process but the drill."""
+        return self.runs_frappe and not self.drill
+
+    @property
+    def on_data_node(self) -> bool:
+        """Placed with the data node's constraints: it reads or writes the backups there."""
+        return self.backups_mount or self.drill
 
     def drains(self, settings: AppSettings) -> bool:
         return self.routed and settings.rollout.drain_seconds > 0
@@ -257,7 +319,7 @@ class AppProcess:
         backups (they go next to the database volume), the app's elsewhere; two or more spread
         over nodes, so one node's loss never takes them all."""
         placement = settings.placement
-        constraints = placement.data_constraints if self.backups_mount else placement.app
+        constraints = placement.data_constraints if self.on_data_node else placement.app
         if replicas < SPREAD_MIN_REPLICAS:
             return ServicePlacement(tuple(constraints))
         return ServicePlacement(
@@ -328,6 +390,14 @@ _PROCESSES: dict[str, Callable[[Service], AppProcess]] = {
         env=_backup_env,
         stop_grace_period=BACKUP_STOP_GRACE_PERIOD,
         backups_mount=True,
+    ),
+    RESTORE_DRILL.name: lambda row: AppProcess(
+        row,
+        ("bash", "-c", RESTORE_DRILL_SCRIPT),
+        _drill_health,
+        env=_drill_env,
+        stop_grace_period=RESTORE_DRILL_STOP_GRACE_PERIOD,
+        drill=True,
     ),
     MAILPIT.name: lambda row: AppProcess(
         row, None, _fixed(("CMD", "/mailpit", "readyz")), image="mailpit"

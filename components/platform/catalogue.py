@@ -226,6 +226,20 @@ BACKUP = Service(
     required_in=("prod",),
     because="architecture section 7",
 )
+# The restore drill (where backup.drill.enabled; docs/backups.md#restore-drills): restores the
+# newest backups into throwaway sites on the stack's MariaDB (so it talks SQL) and serves its
+# outcome as Prometheus metrics on traefik-public, where Traefik's unpublished metrics
+# entrypoint is too (docs/traefik.md#metrics): its port is published nowhere.
+RESTORE_DRILL_METRICS_PORT = 9150
+RESTORE_DRILL = Service(
+    "restore-drill",
+    "app",
+    SQL | {"public"},
+    port=RESTORE_DRILL_METRICS_PORT,
+    singleton=True,
+    optional=True,
+    because="it restores the backups of that stack's backup service",
+)
 # Frappe sends mail to it by SMTP; its web UI answers on 8025.
 MAILPIT = Service(
     "mailpit",
@@ -260,6 +274,7 @@ APP_SERVICES: tuple[Service, ...] = (
     worker("queue-long", "long", "default", "short"),
     SCHEDULER,
     BACKUP,
+    RESTORE_DRILL,
     MAILPIT,
 )
 INGRESS_SERVICES: tuple[Service, ...] = (TRAEFIK,)

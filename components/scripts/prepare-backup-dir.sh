@@ -11,7 +11,9 @@
 # given to BACKUP_DIR_OWNER with u+rwx. Otherwise nothing changes. Every outcome is logged.
 #
 # Environment: HOST_ROOT (/host), BACKUP_DIR (absolute path on the node, e.g.
-# /opt/brand-club/backups), BACKUP_DIR_OWNER (uid:gid, 1000:1000).
+# /opt/brand-club/backups), BACKUP_DIR_OWNER (uid:gid, 1000:1000), DRILL_STATE_DIR (optional,
+# where the restore drill runs: its state folder on the node, <BACKUP_DIR>/.restore-drill,
+# prepared the same way after BACKUP_DIR).
 JOB=prepare-backup-dir
 # From a checkout the libraries are sourced; the job's text has them inlined instead
 # (components/frappe/jobs.py), as a swarm job has no checkout.
@@ -28,13 +30,16 @@ normalised_path() { [[ $1 == /?* && $1/ != *//* && $1/ != */./* && $1/ != */../*
 [[ $BACKUP_DIR == / ]] || BACKUP_DIR=${BACKUP_DIR%/}
 normalised_path "$BACKUP_DIR" ||
   die "BACKUP_DIR must be an absolute, normalised path other than /, got '$BACKUP_DIR'"
+: "${DRILL_STATE_DIR:=}"
+DRILL_STATE_DIR=${DRILL_STATE_DIR%/}
+[[ -z $DRILL_STATE_DIR ]] || normalised_path "$DRILL_STATE_DIR" ||
+  die "DRILL_STATE_DIR must be an absolute, normalised path other than /, got '$DRILL_STATE_DIR'"
 [[ $BACKUP_DIR_OWNER =~ ^([0-9]+):([0-9]+)$ ]] ||
   die "BACKUP_DIR_OWNER must be uid:gid, got '$BACKUP_DIR_OWNER'"
 uid=${BASH_REMATCH[1]}
 gid=${BASH_REMATCH[2]}
 [[ -d $HOST_ROOT ]] || die "the node's file system is not mounted at $HOST_ROOT"
 
-directory=$HOST_ROOT$BACKUP_DIR
 
 # Whether uid:gid may create files in the directory: write and search permission through its
 # owner, group or other bits (the frappe user has no supplementary groups).
@@ -51,20 +56,30 @@ writable_by_owner() {
   fi
 }
 
-if [[ -L $directory || (-e $directory && ! -d $directory) ]]; then
-  die "$BACKUP_DIR on the node is not a directory (a file or a symbolic link): fix it by hand"
-fi
-if [[ ! -d $directory ]]; then
-  mkdir -p -- "$directory"
-  chown "$uid:$gid" -- "$directory"
-  chmod 0750 -- "$directory"
-  log "created $BACKUP_DIR, owned $uid:$gid, mode 0750"
-elif writable_by_owner; then
-  log "$BACKUP_DIR exists and $uid:$gid can write to it, nothing to do"
-else
-  log "$BACKUP_DIR exists but $uid:$gid cannot write to it" \
-    "($(stat -c 'owner %u:%g, mode %a' -- "$directory")): giving the directory itself to $uid:$gid"
-  chown "$uid:$gid" -- "$directory"
-  chmod u+rwx -- "$directory"
-  log "$BACKUP_DIR is now $(stat -c 'owner %u:%g, mode %a' -- "$directory")"
+# prepare PATH: PATH on the node made ready for uid:gid, as above.
+prepare() {
+  local path=$1
+  directory=$HOST_ROOT$path
+  if [[ -L $directory || (-e $directory && ! -d $directory) ]]; then
+    die "$path on the node is not a directory (a file or a symbolic link): fix it by hand"
+  fi
+  if [[ ! -d $directory ]]; then
+    mkdir -p -- "$directory"
+    chown "$uid:$gid" -- "$directory"
+    chmod 0750 -- "$directory"
+    log "created $path, owned $uid:$gid, mode 0750"
+  elif writable_by_owner; then
+    log "$path exists and $uid:$gid can write to it, nothing to do"
+  else
+    log "$path exists but $uid:$gid cannot write to it" \
+      "($(stat -c 'owner %u:%g, mode %a' -- "$directory")): giving the directory itself to $uid:$gid"
+    chown "$uid:$gid" -- "$directory"
+    chmod u+rwx -- "$directory"
+    log "$path is now $(stat -c 'owner %u:%g, mode %a' -- "$directory")"
+  fi
+}
+
+prepare "$BACKUP_DIR"
+if [[ -n $DRILL_STATE_DIR ]]; then
+  prepare "$DRILL_STATE_DIR"
 fi

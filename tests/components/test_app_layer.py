@@ -48,8 +48,10 @@ def test_app_layer_creates_no_network(rendered: dict[str, Rendering], stack: str
     types = {r.type for r in rendered[stack].children_of(APP_LAYER)}
     assert "docker:index/network:Network" not in types
     # Nor a volume: the data layer owns the sites volume, which site jobs need first. Its
-    # own are the services and the frontend's nginx template (a Docker config).
-    assert types == {"docker:index/service:Service", CONFIG}
+    # own are the services and the frontend's nginx template (a Docker config), and in prod
+    # the restore drill's root password (a Docker secret).
+    secret = {"docker:index/secret:Secret"} if stack == "prod" else set()
+    assert types == {"docker:index/service:Service", CONFIG, *secret}
 
 
 def test_app_services_reference_the_data_layer_networks_by_id(

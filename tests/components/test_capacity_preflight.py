@@ -83,7 +83,9 @@ def test_a_deploy_that_oversubscribes_the_data_node_is_refused() -> None:
     assert "- node swarm-1 (manager; 4.00 CPUs, 7.70 GiB)" in message
     assert "brandclub-db-prod_mariadb 1 task(s) (0.50 CPUs, 5.00 GiB each)" in message
     assert "other services running there:\n      monitoring_prometheus 1 task(s)" in message
-    assert "7.81 GiB reserved; missing 0.00 CPUs and 119 MiB" in message
+    # With the backup (256M) and the restore drill (256M), which run on the data node too.
+    assert "brandclub-prod_restore-drill 1 task(s) (0.05 CPUs, 256 MiB each)" in message
+    assert "8.06 GiB reserved; missing 0.00 CPUs and 375 MiB" in message
 
 
 def test_other_stacks_count_and_the_replaced_tasks_do_not() -> None:

@@ -10,6 +10,7 @@ import pytest
 from components.frappe.jobs import SITE_JOBS, job_script
 from components.platform.catalogue import frappe_workers_map
 from harness import (
+    DELETE,
     TEST_SECRETS,
     Registered,
     Rendering,
@@ -162,14 +163,28 @@ def test_prepare_backup_dir_runs_first_as_root_on_the_data_node(
         "HOST_ROOT": "/host",
         "BACKUP_DIR": "/opt/brand-club/backups",
         "BACKUP_DIR_OWNER": "1000:1000",
+        # prod's restore drill keeps its results there (backup.drill.enabled).
+        "DRILL_STATE_DIR": "/opt/brand-club/backups/.restore-drill",
     }
     # It needs nothing of the data layer; the first job that talks SQL waits for it.
     assert depends_on(rendering, job) == set()
     assert "jobs-prepare-backup-dir" in depends_on(rendering, found["create-site"])
     backup = rendering.service("brandclub-prod", "backup")
     assert "jobs-prepare-backup-dir" in depends_on(rendering, backup)
+    drill = rendering.service("brandclub-prod", "restore-drill")
+    assert "jobs-prepare-backup-dir" in depends_on(rendering, drill)
     elsewhere = render("prod", {"brandclub:backup": {"hostPath": "/srv/backups"}})
-    assert env_of(jobs(elsewhere)["prepare-backup-dir"])["BACKUP_DIR"] == "/srv/backups"
+    prepared = env_of(jobs(elsewhere)["prepare-backup-dir"])
+    assert prepared["BACKUP_DIR"] == "/srv/backups"
+    assert prepared["DRILL_STATE_DIR"] == "/srv/backups/.restore-drill"
+    without_drill = render(
+        "prod",
+        {
+            "brandclub:backup": {"drill": {"enabled": False}},
+            "brandclub:services": {"restore-drill": DELETE},
+        },
+    )
+    assert "DRILL_STATE_DIR" not in env_of(jobs(without_drill)["prepare-backup-dir"])
 
 
 def test_only_a_stack_with_a_backup_service_prepares_its_directory(

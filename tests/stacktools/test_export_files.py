@@ -176,9 +176,15 @@ def test_secrets_are_external_and_their_data_is_never_written(
                 assert entry == {"external": True, "name": entry["name"]}
         # The operator creates exactly the secrets services mount, by their exact names.
         assert {s["name"] for s in result.manifest["secrets"]} == mounted
-        (name,) = mounted
-        assert name == f"brandclub-db-{stack}-mariadb-initial-root-password"
-        assert any("docker secret create" in t and f" {name} -" in t for t in result.texts.values())
+        # MariaDB's root password; in prod also the restore drill's copy of it.
+        initial = f"brandclub-db-{stack}-mariadb-initial-root-password"
+        drill = {name for name in mounted if name.startswith("brandclub-prod-restore-drill-")}
+        assert mounted == {initial} | drill
+        assert len(drill) == (stack == "prod")
+        for name in mounted:
+            assert any(
+                "docker secret create" in t and f" {name} -" in t for t in result.texts.values()
+            )
         never_written(result.directory, list(SECRETS.values()))
 
 

@@ -34,7 +34,7 @@ COMMANDS = {
     "queue-long": ["bench", "worker", "--queue", "long,default,short"],
     "scheduler": ["bench", "schedule"],
 }
-SINGLETONS = {"scheduler", "backup"}
+SINGLETONS = {"scheduler", "backup", "restore-drill"}
 
 
 # Traefik or nginx route to these through a cache of their task addresses: they drain.

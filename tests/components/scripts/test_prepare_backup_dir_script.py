@@ -121,3 +121,29 @@ def test_bad_input_fails_before_changing_anything(
     assert message in result.stderr
     assert fakes.calls("chown") == []
     assert list(host.iterdir()) == []
+
+
+def test_the_restore_drills_state_folder_is_made_after_the_backups(
+    fakes: FakeBin, host: Path
+) -> None:
+    state = f"{BACKUPS}/.restore-drill"
+    result = run_script("prepare-backup-dir.sh", _env(fakes, host, DRILL_STATE_DIR=state))
+
+    assert result.returncode == 0, result.stderr
+    backups = host / "opt" / "brand-club" / "backups"
+    assert _mode(backups / ".restore-drill") == 0o750
+    assert fakes.calls("chown") == [
+        ["chown", OWNER, "--", str(backups)],
+        ["chown", OWNER, "--", str(backups / ".restore-drill")],
+    ]
+    assert f"created {state}, owned {OWNER}, mode 0750" in result.stdout
+
+
+def test_a_drill_state_folder_that_is_not_normalised_is_refused(fakes: FakeBin, host: Path) -> None:
+    result = run_script(
+        "prepare-backup-dir.sh", _env(fakes, host, DRILL_STATE_DIR=f"{BACKUPS}/../etc")
+    )
+    assert result.returncode == 1
+    assert "DRILL_STATE_DIR must be an absolute, normalised path" in result.stderr
+    # Refused before anything was made.
+    assert not (host / "opt").exists()

@@ -87,6 +87,7 @@ def test_every_docker_secret_is_wrapped_and_named_by_fingerprint(everything: Ren
         "jobs-backup-offsite-identity",
         "app-backup-offsite",
         "app-backup-offsite-recipients",
+        "app-restore-drill-db-root-password",
     }
     for secret in secrets:
         assert is_secret(secret.raw_inputs["data"]), secret.name
@@ -113,6 +114,21 @@ def test_offsite_credentials_are_a_secret_file_of_the_backup_service(
     assert env["OFFSITE_S3_SECRET_KEY_FILE"] == "/run/secrets/backup-offsite"
     assert env["OFFSITE_S3_BUCKET"] == "brandclub-backups"
     assert env["OFFSITE_S3_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
+
+
+def test_the_restore_drill_mounts_the_root_password_as_the_site_jobs_do(
+    everything: Rendering,
+) -> None:
+    drill = everything.service("brandclub-prod", "restore-drill")
+    names = _secrets_by_name(everything)
+    mounts = {m["fileName"]: m["secretName"] for m in drill.container["secrets"]}
+    assert mounts == {"/run/secrets/db-root-password": names["app-restore-drill-db-root-password"]}
+    assert drill.container["env"]["DB_ROOT_PASSWORD_FILE"] == "/run/secrets/db-root-password"
+    # The same value as the site jobs' secret: named alike but by its own purpose.
+    jobs_name = names["jobs-db-root-password"].rsplit("-", 1)
+    drill_name = names["app-restore-drill-db-root-password"].rsplit("-", 1)
+    assert jobs_name[0] == "brandclub-prod-db-root-password"
+    assert drill_name[0] == "brandclub-prod-restore-drill-db-root-password"
 
 
 def test_rsync_offsite_mounts_the_key_and_pinned_host_keys() -> None:

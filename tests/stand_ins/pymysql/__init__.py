@@ -42,6 +42,8 @@ def _account(sql: str, state: dict[str, Any]) -> list[tuple] | None:
     account = r"('(?:[^'\\]|\\.)*')@('(?:[^'\\]|\\.)*')"
     if text == "SHOW DATABASES":
         return [(name,) for name in state["databases"]]
+    if text == "SELECT User, Host FROM mysql.user":
+        return [tuple(key.rsplit("@", 1)) for key in state["users"]]
     if text == "FLUSH PRIVILEGES" or re.fullmatch(
         rf"GRANT ALL PRIVILEGES ON {_NAME}\.\* TO .*", text
     ):

@@ -34,6 +34,17 @@ NOTES_TABLE = "tabBrandclub Note"
 INSTALLED_APPS_TABLE = "tabInstalled Application"
 MIGRATIONS_TABLE = "tabBrandclub Migration"
 SINGLES_TABLE = "tabSingles"
+# Frappe's record of the patches a site has run (frappe/modules/patch_handler.py): one row per
+# patch, named by its line of an app's patches.txt.
+PATCH_LOG_TABLE = "tabPatch Log"
+# The image's patches.txt (frappe/patches.txt): the patches its release brings. A test names
+# further ones in $STANDIN_NEW_PATCHES (comma-separated) for an image newer than a backup.
+PATCHES = ("frappe.patches.v15_0.standin_initial",)
+
+
+def patches() -> list[str]:
+    extra = os.environ.get("STANDIN_NEW_PATCHES", "")
+    return [*PATCHES, *(patch for patch in extra.split(",") if patch)]
 
 
 class CommandError(Exception):

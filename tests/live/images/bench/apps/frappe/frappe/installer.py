@@ -31,6 +31,10 @@ TABLES = (
     "app_name VARCHAR(140) NOT NULL, app_version VARCHAR(140), git_branch VARCHAR(140))",
     f"CREATE TABLE `{frappe.NOTES_TABLE}` (name INT AUTO_INCREMENT PRIMARY KEY, "
     "title VARCHAR(140) NOT NULL)",
+    f"CREATE TABLE `{frappe.PATCH_LOG_TABLE}` (name VARCHAR(140) PRIMARY KEY, "
+    "patch TEXT, skipped INT NOT NULL DEFAULT 0)",
+    "CREATE TABLE `tabToDo` (name VARCHAR(140) PRIMARY KEY, description TEXT, "
+    "status VARCHAR(140) NOT NULL DEFAULT 'Open', allocated_to VARCHAR(140))",
 )
 
 
@@ -157,7 +161,33 @@ def install_app(site: str, app: str, force: bool = False) -> bool:
         f"INSERT INTO `{frappe.INSTALLED_APPS_TABLE}` VALUES (%s, %s, %s, %s)",
         (len(installed) + 1, app, frappe.__version__ if app == "frappe" else "15.0.0", "HEAD"),
     )
+    if app == "frappe":
+        # v15 install_app(set_as_patched=True) on a new site: set_all_patches_as_completed, a
+        # Patch Log row per line of the app's patches.txt, so migrate runs none of them.
+        for patch in frappe.patches():
+            log_patch(site, patch)
     return True
+
+
+def log_patch(site: str, patch: str) -> None:
+    """frappe.modules.patch_handler.update_patch_log: the patch's row in ``tabPatch Log``."""
+    frappe.query(
+        site,
+        f"INSERT INTO `{frappe.PATCH_LOG_TABLE}` (name, patch) VALUES (%s, %s)",
+        (patch, patch),
+    )
+
+
+def set_admin_password(site: str, password: str) -> None:
+    """frappe.utils.password.update_password("Administrator", ...): the user's row in
+    ``__Auth``, replaced."""
+    import secrets  # here only: most bench calls make no password (a new process each)
+
+    frappe.query(
+        site,
+        f"REPLACE INTO `{AUTH_TABLE}` VALUES ('User', 'Administrator', 'password', %s, 0)",
+        (password_hash(password, secrets.token_hex(8)),),
+    )
 
 
 def drop_site(site: str, root, scope: str) -> None:

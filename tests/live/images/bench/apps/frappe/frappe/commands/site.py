@@ -1,5 +1,6 @@
 """Site commands as the program's jobs and tests call them (Frappe v15 frappe/commands/site.py
-and scheduler.py): new-site, install-app, list-apps, migrate, set-config, scheduler, execute.
+and scheduler.py): new-site, install-app, list-apps, migrate, set-config, scheduler, execute,
+set-admin-password.
 What they print is what the real ones print where a script or test reads it."""
 
 from __future__ import annotations
@@ -142,6 +143,53 @@ def migrate(context: Context, argv: list[str]) -> int:
             f"INSERT INTO `{frappe.MIGRATIONS_TABLE}` (version, migrated_at) VALUES (%s, NOW())",
             (frappe.VERSION,),
         )
+        run_pending_patches(site)
+    return 0
+
+
+def run_pending_patches(site: str) -> None:
+    """v15 patch_handler.run_all: each patch of patches.txt without a ``tabPatch Log`` row runs,
+    announced as run_single prints it, and gets its row (update_patch_log)."""
+    frappe.query(
+        site,
+        f"CREATE TABLE IF NOT EXISTS `{frappe.PATCH_LOG_TABLE}` (name VARCHAR(140) PRIMARY KEY, "
+        "patch TEXT, skipped INT NOT NULL DEFAULT 0)",
+    )
+    done = {
+        patch for (patch,) in frappe.query(site, f"SELECT patch FROM `{frappe.PATCH_LOG_TABLE}`")
+    }
+    db_name = frappe.get_conf(site)["db_name"]
+    for patch in frappe.patches():
+        if patch in done:
+            continue
+        print(f"Executing {patch} in {site} ({db_name})", flush=True)
+        installer.log_patch(site, patch)
+
+
+@command("set-admin-password")
+def set_admin_password(context: Context, argv: list[str]) -> int:
+    """v15 set_admin_password -> set_password(context, "Administrator", ...): for each site,
+    the password argument, else getpass (which, with no terminal, reads end of file: EOFError,
+    a traceback); "User Administrator does not exist" and exit 1 when the site has none."""
+    options = parse(argv, {"--logout-all-sessions": "flag"})
+    if len(options.arguments) > 1:
+        raise UsageError(f"Got unexpected extra arguments ({' '.join(options.arguments[1:])})")
+    password = options.arguments[0] if options.arguments else None
+    if not password:
+        raise CommandError("EOFError: Administrator's password: no terminal to ask on")
+    sites = context.sites
+    if not sites:
+        raise CommandError("SiteNotSpecifiedError: Please specify --site sitename")
+    for site in sites:
+        if frappe.site_config(site) is None:
+            raise CommandError(f"Site {site} does not exist")
+        users = frappe.query(
+            site, f"SELECT name FROM `{installer.USER_TABLE}` WHERE name = 'Administrator'"
+        )
+        if not users:
+            print("User Administrator does not exist")
+            return 1
+        installer.set_admin_password(site, password)
     return 0
 
 
