@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "websocket": "Frappe's realtime server (node, socket.io), :9000",
     "scheduler": "Frappe's scheduler",
     "backup": "the daily backup loop",
+    "restore-drill": "the restore drill, its metrics on :9150",
     "mailpit": "catches every mail the environment sends",
     "traefik": "Traefik, the swarm's ingress",
 }
@@ -202,9 +203,12 @@ def services_table(repo: Path = REPO) -> str:
     header = ("service", "what it is", *catalogue.ENVIRONMENTS)
     rows = []
     for row in catalogue.services():
-        what = DESCRIPTIONS.get(row.name, "")
         if row.queues:
             what = f"Frappe worker: queues {', '.join(row.queues)}"
+        elif row.name in DESCRIPTIONS:
+            what = DESCRIPTIONS[row.name]
+        else:
+            raise KeyError(f"no description of service {row.name!r} in DESCRIPTIONS")
         if row.singleton:
             what += "; a singleton"
         where = {"data": " (data stack)", "ingress": " (traefik stack)"}.get(row.layer, "")

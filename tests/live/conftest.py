@@ -33,13 +33,15 @@ REPORT = REPO / "build" / "live-report.json"
 # and the killed tasks) change the most and come last. The second-site tests (a half-made site
 # during migrate, default_site) follow the site's own and remove the sites they make, so every
 # module after them finds one site. The operations' tests (a root password rotation, the backup
-# service's update) put back what they change. The local stack's test comes first: it deploys
-# and removes its own stacks before dev's exist (both run a Traefik on :80/:443).
+# service's update) and the restore drill's put back what they change. The local stack's test
+# comes first: it deploys and removes its own stacks before dev's exist (both run a Traefik on
+# :80/:443).
 LIVE_MODULES = (
     "test_live_local.py",
     "test_live_swarm.py",
     "test_live_sites.py",
     "test_live_operations.py",
+    "test_live_drill.py",
     "test_live_traefik.py",
     "test_live_app.py",
 )
