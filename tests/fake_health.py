@@ -1,8 +1,8 @@
 """Stand-ins for what the health checks talk to: curl (per port), and a bench whose Python has
 the stand-in redis client (tests/stand_ins/redis).
 
-Used by the health-check library's tests and the preflight job's tests, which run the same
-checks.
+Used by the health-check library's tests and the boot-check job's tests (preflight.sh), which
+run the same checks.
 """
 
 from __future__ import annotations

@@ -553,7 +553,7 @@ print(json.dumps([len(key), same, other]))
 
 
 def test_node_runs_the_realtime_server_for_socketio_js_by_any_path(standin_bench) -> None:
-    """As the service (absolute path) and the preflight job (relative to the bench) call it."""
+    """As the service (absolute path) and the boot-check job (relative to the bench) call it."""
     node = str(IMAGES / "bin" / "node")
     script = standin_bench.bench_dir / "apps" / "frappe" / "socketio.js"
     script.write_text("// stand-in\n")

@@ -43,7 +43,7 @@ ROUTED = {"backend", "frontend", "websocket"}
 
 def test_frappe_commands_are_frappe_dockers(rendered: dict[str, Rendering], stack: str) -> None:
     """frappe_docker's commands; the routed services' run under the drain (the backend's
-    start.sh named, as the preflight job names it)."""
+    start.sh named)."""
     services = app_services(rendered[stack])
     for name, command in COMMANDS.items():
         # The image's CMD, never its ENTRYPOINT, which links the baked assets at start.
@@ -200,7 +200,7 @@ def test_health_checks_prove_the_process_works(
 ) -> None:
     rendering = rendered["prod"]
     container = rendering.service("brandclub-prod", service).container
-    # The one library the preflight job runs too, mounted as a Docker config, then the check
+    # The one library the boot-check job runs too, mounted as a Docker config, then the check
     # with its arguments.
     assert container["healthcheck"]["tests"] == ["CMD", "bash", HEALTH_CHECKS.target, *check]
     [mounted] = [c for c in container["configs"] if c["fileName"] == HEALTH_CHECKS.target]

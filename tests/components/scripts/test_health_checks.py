@@ -1,8 +1,8 @@
 """The health-check library (components/scripts/lib/health-checks.sh) run for real, with a
 stand-in curl and the stand-in Redis client (tests/stand_ins/redis): what each check accepts and
 refuses (issue 9 item 12).
-The services run these functions as their Docker health checks and the preflight job runs them
-against a new image, so these tests cover both."""
+The services run these functions as their Docker health checks and the boot-check job
+(preflight.sh) runs them against a new image, so these tests cover both."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def test_no_worker_registered_is_unhealthy(fakes: FakeBin, bench: Path) -> None:
 
 
 def test_the_library_is_the_services_check_text() -> None:
-    """One text: the service health test runs a function of the library the preflight job
+    """One text: the service health test runs a function of the library the boot-check job
     sources."""
     library = HEALTH_LIBRARY.read_text()
     for check in ("backend_healthy", "frontend_healthy", "websocket_healthy", "worker_registered"):
@@ -202,7 +202,7 @@ def test_run_as_a_file_only_a_check_can_be_named(tmp_path: Path) -> None:
 
 
 def test_sourcing_the_library_runs_nothing(tmp_path: Path) -> None:
-    """The preflight job (and a checkout) sources the file with its own arguments."""
+    """The boot-check job (and a checkout) sources the file with its own arguments."""
     script = f'source "{HEALTH_LIBRARY}"; echo sourced'
     result = subprocess.run(
         ["bash", "-c", script, "preflight", "backend_healthy", "x"],
