@@ -155,19 +155,10 @@ class AppLayer(pulumi.ComponentResource):
         offsite = self._args.secrets.offsite
         if offsite is None:
             return []
-        secrets = []
-        for path, value in offsite.files.items():
-            purpose = path.rsplit("/", 1)[1]
-            secret = rotating_secret(
-                f"{name}-{purpose}",
-                f"{self.stack_name}-{purpose}",
-                value,
-                self._labels(),
-                opts,
-                name_key=self._args.secrets.secret_name_key,
-            )
-            secrets.append(SecretFile(secret.id, secret.name, path))
-        return secrets
+        return [
+            self._secret_file(name, path.rsplit("/", 1)[1], value, path, opts)
+            for path, value in offsite.files.items()
+        ]
 
     def _drill_root_password(self, name: str, opts: pulumi.ResourceOptions) -> list[SecretFile]:
         """The root password as the restore drill's secret file, at the site jobs' path. Its own
@@ -176,6 +167,14 @@ class AppLayer(pulumi.ComponentResource):
         if value is None:
             return []
         purpose = f"{RESTORE_DRILL.name}-db-root-password"
+        path = SECRET_FILES["db-root-password"]
+        return [self._secret_file(name, purpose, value, path, opts)]
+
+    def _secret_file(
+        self, name: str, purpose: str, value: str, path: str, opts: pulumi.ResourceOptions
+    ) -> SecretFile:
+        """A Docker secret of this stack named after ``purpose`` (and its value's fingerprint),
+        mounted at ``path``."""
         secret = rotating_secret(
             f"{name}-{purpose}",
             f"{self.stack_name}-{purpose}",
@@ -184,7 +183,7 @@ class AppLayer(pulumi.ComponentResource):
             opts,
             name_key=self._args.secrets.secret_name_key,
         )
-        return [SecretFile(secret.id, secret.name, SECRET_FILES["db-root-password"])]
+        return SecretFile(secret.id, secret.name, path)
 
     def _docker_configs(
         self, name: str, enabled: list[AppProcess], opts: pulumi.ResourceOptions
