@@ -32,7 +32,14 @@ from components.frappe.processes import DRILL_STATE_PATH
 from tests.live.deployment import DevDeployment
 from tests.live.helpers import LOOP_COUNT, LOOP_INTERVAL, LOOP_TIMEOUT, notes, site_config, sql
 from tests.live.rendering import Rendered
-from tests.live.swarm import docker, exec_in, the_task, wait_converged, wait_for
+from tests.live.swarm import (
+    docker,
+    exec_in,
+    running_tasks,
+    the_task,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.live
 
@@ -42,7 +49,11 @@ SERVICE_SIZE = {
     "limits": {"cpus": 1.0, "memory": "1G"},
     "reservations": {"cpus": 0.05, "memory": "256M"},
 }
-DOCTYPES = ["User", "ToDo", "Note"]
+# The stand-in site's tables: its users, ToDos the fixture writes, and the notes the tier's
+# tests write (the stand-in's own doctype).
+DOCTYPES = ["User", "ToDo", "Brandclub Note"]
+# Rows a naive counter of the dump would get wrong: parentheses, commas, quotes.
+TODOS = ("call (back), then close", "it's done", "a);(b")
 METRICS_PORT = 9150
 DRILL_SCRIPT = "/tmp/restore-drill.sh"
 # A drill restores, migrates, boots the image's backend (18 s here) and logs in.
@@ -122,6 +133,11 @@ def drilled_dev(
         applied = dev.apply(rendered, dev.secret_values, "restore-drill")
         assert applied.ok, applied.report()
         wait_converged(added, 120)
+        database = site_config(dev)["db_name"]
+        rows = ", ".join(
+            f"('drill-{n}', '{text.replace(chr(39), chr(39) * 2)}')" for n, text in enumerate(TODOS)
+        )
+        sql(dev, f"REPLACE INTO `{database}`.`tabToDo` (name, description) VALUES {rows}")
         # A backup now, by the backup service's own script (its loop sleeps 12 hours).
         spec = rendered.compose(dev.app_stack)["services"]["backup"]
         script = spec["command"][-1].replace("$$", "$")
@@ -172,6 +188,8 @@ def test_a_drill_restores_checks_reports_and_touches_nothing_live(
         "files",
     ]
     assert all(check["ok"] for check in run["checks"]), run["checks"]
+    rows = next(check for check in run["checks"] if check["name"] == "rows")
+    assert f"ToDo: {len(TODOS)}" in rows["message"], rows
     assert run["backup"]["path"].startswith("/backups/"), run["backup"]
     # Nothing the drill did reached the live site: its tables, its rows, its requests.
     assert live_checksums(dev) == before
@@ -202,7 +220,11 @@ def test_a_drill_killed_halfway_is_cleaned_up_by_the_next(drilled_dev: DevDeploy
     service = dev.service(dev.app_stack, "restore-drill")
     wait_for(
         "the drill's replacement task",
-        lambda: (task := the_task(service)).container_id != victim and task.state == "running",
+        lambda: [
+            task
+            for task in running_tasks(service)
+            if task.container_id not in ("", victim) and task.state == "running"
+        ],
         120,
     )
     replacement = container_of(dev, "restore-drill")
