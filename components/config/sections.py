@@ -36,7 +36,12 @@ from components.config.types import (
     matching,
 )
 from components.config.units import DURATION_MIN_NS, duration_ns, format_size
-from components.platform.catalogue import APP_SERVICES, RESTORE_DRILL_METRICS_PORT, Service
+from components.platform.catalogue import (
+    APP_SERVICES,
+    BACKEND,
+    RESTORE_DRILL_METRICS_PORT,
+    Service,
+)
 from components.platform.drain import DRAIN_SECONDS, DRAIN_SECONDS_MIN
 from components.platform.mariadb_series import SUPPORTED_SERIES
 
@@ -298,8 +303,9 @@ DoctypeName = Annotated[
 # The restore drill's state folder in backup.hostPath (prepared by the prepare-backup-dir job).
 DRILL_STATE_FOLDER = ".restore-drill"
 # Where the image's backend listens inside the drill's container while the drill logs in to a
-# restored site (the image's start.sh binds 8000): the metrics server cannot share it.
-DRILL_BACKEND_PORT = 8000
+# restored site (the image's start.sh binds the backend's port): the metrics server cannot share
+# it.
+DRILL_BACKEND_PORT = BACKEND.port
 
 
 class DrillSettings(Model):
