@@ -81,8 +81,7 @@ DRILL_STATE_PATH = "/restore-drill"
 RESTORE_DRILL_STOP_GRACE_PERIOD = "3600s"
 FRONTEND_SCRIPT = (Path(__file__).parents[1] / "scripts" / "frontend.sh").read_text()
 # The backend's command where the program must name it (the drain wraps it): the image's
-# start.sh (gunicorn). Otherwise the backend keeps
-# the image's default command.
+# start.sh (gunicorn). Otherwise the backend keeps the image's default command.
 BACKEND_START_COMMAND = ("start.sh",)
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from components.config.drill import DrillSettings
 from components.config.loader import ConfigError
-from components.config.sections import BackupSettings, DrillSettings
+from components.config.sections import BackupSettings
 from harness import DELETE, problem_at, render, render_error
 
 DRILL_RESOURCES = {
