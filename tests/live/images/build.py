@@ -66,17 +66,18 @@ APP_REPOSITORY = "local/brandclub-standin"
 MARIADB_IMAGE = "local/brandclub-mariadb:10.11"
 REDIS_IMAGE = "local/brandclub-redis:7.0"
 MAILPIT_IMAGE = "local/brandclub-mailpit:v1"
-# Three working releases to roll between, and broken ones: "broken" never opens its ports,
-# "broken-http500" answers 500 from a listening backend, "broken-worker" has workers that run
-# but never register with RQ.
+# Three working releases to roll between, and broken ones: "broken-http500" answers 500 from a
+# listening backend, "broken-worker" has workers that run but never register with RQ,
+# "broken-backend" only has a backend that never listens (STANDIN_BROKEN=port, no process
+# listening at all, is the unit tier's).
 APP_VERSIONS = ("v1", "v2", "v3")
-BROKEN_VERSION = "broken"
 BROKEN_HTTP500_VERSION = "broken-http500"
 BROKEN_WORKER_VERSION = "broken-worker"
+BROKEN_BACKEND_VERSION = "broken-backend"
 BROKEN_VERSIONS = {
-    BROKEN_VERSION: "port",
     BROKEN_HTTP500_VERSION: "http500",
     BROKEN_WORKER_VERSION: "worker",
+    BROKEN_BACKEND_VERSION: "backend",
 }
 
 IMAGES: tuple[LocalImage, ...] = (

@@ -27,7 +27,8 @@ SITES = BENCH / "sites"
 VERSION = os.environ.get("STANDIN_VERSION", "unknown")
 # What the image is broken in, if anything: "port" (no process ever listens), "http500" (an app's
 # hooks module fails to import, so the backend listens and answers every request with 500),
-# "worker" (workers run but never register with RQ).
+# "worker" (workers run but never register with RQ), "backend" (only the backend never listens:
+# its apps import, its worker and realtime server run, so it passes the boot check).
 BROKEN = os.environ.get("STANDIN_BROKEN", "no")
 
 NOTES_TABLE = "tabBrandclub Note"

@@ -234,7 +234,7 @@ def serve(port: int = PORT) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if frappe.BROKEN == "port":
+    if frappe.BROKEN in ("port", "backend"):
         frappe.log(f"broken build: never listening on {port}")
         stop.wait()
         return 0
