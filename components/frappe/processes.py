@@ -52,7 +52,8 @@ OFFSITE_SECRET_FILE = "/run/secrets/backup-offsite"
 OFFSITE_KNOWN_HOSTS_FILE = "/run/secrets/backup-offsite-known-hosts"
 # The public age recipients every off-site copy is encrypted to before it leaves the node.
 OFFSITE_RECIPIENTS_FILE = "/run/secrets/backup-offsite-recipients"
-BACKUP_SCRIPT = (Path(__file__).parents[1] / "scripts" / "backup-loop.sh").read_text()
+# With its library inlined, as the service has no checkout to source it from.
+BACKUP_SCRIPT = job_script("backup-loop.sh")
 # How long Swarm waits for the backup loop to stop before it kills it. A sleeping loop exits at
 # once on SIGTERM; one in the middle of its daily run first finishes it (every site with its
 # files, the off-site copy and the pruning: scripts/backup-loop.sh), and a backup cut short is

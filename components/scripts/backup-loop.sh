@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Daily Frappe backup loop for the prod backup service (architecture section 7).
 #
 # Sleeps until BACKUP_TIME (UTC, so no daylight-saving shifts), backs up every site with its
@@ -39,6 +40,11 @@
 # No `set -e`: one site's failure must not stop the other sites or the loop, so every step's
 # outcome is checked and logged instead.
 set -uo pipefail
+# From a checkout the library is sourced; the service's text has it inlined instead
+# (components/frappe/processes.py), as the service has no checkout.
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]:-.}")" && pwd)
+# shellcheck source=lib/loop-pause.sh
+source "$SCRIPT_DIR/lib/loop-pause.sh"
 
 : "${BACKUP_TIME:=02:00}"
 : "${BACKUP_RETENTION_DAYS:=7}"
@@ -333,27 +339,6 @@ trap 'on_stop_signal INT' INT
 # any process holds its descriptor, and a leftover child must never keep the next loop waiting.
 LOCK_FD=9
 LOCK_FILE="$BACKUP_ROOT/.backup-loop.lock"
-
-# Sleeps $1 seconds; returns 1 soon after a stop was requested, before or during the sleep.
-# A trapped signal ends the `wait` at once; the sleep also goes in slices of at most
-# PAUSE_SLICE_SECONDS, so a signal that came at a moment `wait` could not see (between the
-# check and the `wait`) still stops the loop within a slice, never only after hours. Measured on
-# the clock (EPOCHSECONDS), so the slices' overhead never makes the run start early.
-PAUSE_SLICE_SECONDS=1
-pause() {
-  local end=$((EPOCHSECONDS + $1)) slice
-  while ((EPOCHSECONDS < end)); do
-    ((stop_requested)) && return 1
-    slice=$((end - EPOCHSECONDS < PAUSE_SLICE_SECONDS ? end - EPOCHSECONDS : PAUSE_SLICE_SECONDS))
-    sleep "$slice" 9>&- &
-    sleeper=$!
-    if ((stop_requested)); then kill "$sleeper" 2>/dev/null; fi
-    wait "$sleeper"
-    kill "$sleeper" 2>/dev/null
-    sleeper=
-  done
-  ((!stop_requested))
-}
 
 # One run of backup_all in the background, waited for to its end whatever signals arrive: a
 # trapped signal ends `wait` early (status > 128) while the run goes on. Returns the run's status.

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from age_keys import AGE_HEADER, GZIP_MAGIC, AgeKeys, decrypt, new_keys
+from components.frappe.jobs import job_script
 from components.frappe.processes import BACKUP_SCRIPT
 from fake_commands import (
     BACKED_UP_DATABASES,
@@ -239,8 +240,10 @@ def test_the_loop_validates_before_it_sleeps(bench_env: dict[str, str]) -> None:
     assert "BACKUP_TIME must be HH:MM" in result.stderr
 
 
-def test_the_service_runs_this_script() -> None:
-    assert SCRIPT.read_text() == BACKUP_SCRIPT
+def test_the_service_runs_this_script_with_its_library_inlined() -> None:
+    assert job_script("backup-loop.sh") == BACKUP_SCRIPT
+    assert 'source "$SCRIPT_DIR' not in BACKUP_SCRIPT
+    assert (SCRIPTS / "lib" / "loop-pause.sh").read_text().rstrip("\n") in BACKUP_SCRIPT
 
 
 S3_SECRET = "s3-Secret-Key"
