@@ -71,6 +71,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]:-.}")" && pwd)
 source "$SCRIPT_DIR/lib/config-files.sh"
 # shellcheck source=lib/frappe-cli.sh
 source "$SCRIPT_DIR/lib/frappe-cli.sh"
+# shellcheck source=lib/loop-pause.sh
+source "$SCRIPT_DIR/lib/loop-pause.sh"
 # The Python half; the service's text has it inlined here (components/frappe/processes.py).
 RESTORE_DRILL_PY=$(<"$SCRIPT_DIR/restore_drill.py")
 
@@ -200,8 +202,7 @@ check_login() {
   local password=$work/admin-password backend status headers=$work/login.headers deadline
   begin
   # No line break after it: curl would send it as part of the password.
-  (umask 077 && "$DRILL_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(24), end="")' \
-    >"$password") || {
+  (umask 077 && helper new-password >"$password") || {
     record login 0 "could not make a password"
     return
   }
@@ -413,22 +414,6 @@ on_stop_signal() {
 }
 trap 'on_stop_signal TERM' TERM
 trap 'on_stop_signal INT' INT
-
-# As backup-loop.sh's pause: in one-second slices on the clock, ended by a stop signal.
-pause() {
-  local end=$((EPOCHSECONDS + $1)) slice
-  while ((EPOCHSECONDS < end)); do
-    ((stop_requested)) && return 1
-    slice=$((end - EPOCHSECONDS < 1 ? end - EPOCHSECONDS : 1))
-    sleep "$slice" &
-    sleeper=$!
-    if ((stop_requested)); then kill "$sleeper" 2>/dev/null; fi
-    wait "$sleeper"
-    kill "$sleeper" 2>/dev/null
-    sleeper=
-  done
-  ((!stop_requested))
-}
 
 # The drill in the background, waited for to its end: a signal ends `wait` early, the handler
 # passes it on, and the drill finishes its step and its cleanup.
